@@ -1,0 +1,330 @@
+//! The broker bridge's side of the desk: atomic claiming of PENDING orders, execution reports
+//! (fills open, grow, shrink and close positions), bridge heartbeats and PnL snapshots.
+use super::Engine;
+use super::error::{DeskError, DeskResult};
+use super::model::Side;
+use super::orders::{Order, OrderKind, OrderStatus};
+use super::state::{Mismatch, PnlSnapshot, Position, PositionMismatch, SnapshotSymbol};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// An order as the bridge receives it from `GET /api/orders/pending`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClaimedOrder {
+    pub id: String,
+    /// The broker contract (the seed calls it `asset`).
+    pub asset: String,
+    pub symbol: String,
+    pub desk_asset: String,
+    pub exchange: String,
+    pub side: Side,
+    pub qty: u32,
+    /// The trade mode (`SCALP` | `RUNNER`).
+    pub mode: String,
+    pub env: String,
+    pub kind: String,
+    pub entry_size_mode: String,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Order> for ClaimedOrder {
+    fn from(o: &Order) -> Self {
+        ClaimedOrder {
+            id: o.id.clone(),
+            asset: o.symbol.clone(),
+            symbol: o.symbol.clone(),
+            desk_asset: o.asset.clone(),
+            exchange: o.exchange.clone(),
+            side: o.side,
+            qty: o.qty,
+            mode: o.trade_mode.as_str().into(),
+            env: o.env.as_str().into(),
+            kind: o.kind.as_str().into(),
+            entry_size_mode: o.entry_size_mode.as_str().into(),
+            reason: o.reason.clone(),
+            created_at: o.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExecutionReport {
+    pub status: String,
+    pub fill_price: Option<f64>,
+    pub symbol: Option<String>,
+    pub side: Option<String>,
+    pub qty: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BridgeHeartbeat {
+    pub ts_connected: bool,
+    pub md_connected: bool,
+    pub repo_ok: bool,
+    pub account: Option<String>,
+    pub trade_route: Option<String>,
+    pub last_rapi_event_utc: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PnlSnapshotInput {
+    pub realized: f64,
+    pub unrealized: f64,
+    pub account_balance: Option<f64>,
+    pub symbols: Vec<SnapshotSymbol>,
+}
+
+impl Engine {
+    /// Hands up to `limit` PENDING orders, oldest first, to `owner`; each one exactly once.
+    pub fn claim_pending(&mut self, limit: u32, owner: &str) -> DeskResult<Vec<ClaimedOrder>> {
+        let now = self.now();
+        let ids = self.store.claim_pending(limit, owner, now)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let mut order = self.find_order(&id)?;
+            order.status = OrderStatus::Claimed;
+            order.owner = Some(owner.to_string());
+            order.claimed_at = Some(now);
+            order.updated_at = now;
+            out.push(ClaimedOrder::from(&order));
+            let asset = self.asset_index(&order.asset).ok();
+            let msg = format!("order {} claimed by {owner}", order.id);
+            self.remember_order(order);
+            self.emit("claim", asset, msg)?;
+        }
+        Ok(out)
+    }
+
+    /// The bridge reports what happened to an order.
+    pub fn execution_report(&mut self, id: &str, report: ExecutionReport) -> DeskResult<Order> {
+        self.roll_day()?;
+        let to = OrderStatus::parse(&report.status).ok_or_else(|| {
+            DeskError::Invalid(format!(
+                "status must be WORKING, FILLED, REJECTED or CANCELLED (got {:?})",
+                report.status
+            ))
+        })?;
+        let mut order = self.find_order(id)?;
+        if let Err(e) = order.status.transition(to) {
+            self.emit(
+                "refused",
+                self.asset_index(&order.asset).ok(),
+                format!("execution report for {id} refused: {e}"),
+            )?;
+            return Err(e.into());
+        }
+        let price = match (to, report.fill_price) {
+            (OrderStatus::Filled, Some(p)) if p.is_finite() && p > 0.0 => Some(p),
+            (OrderStatus::Filled, _) => {
+                return Err(DeskError::Invalid(
+                    "a FILLED report needs extra.fill_price, a positive number".into(),
+                ));
+            }
+            _ => None,
+        };
+        if let Some(sym) = &report.symbol
+            && !sym.eq_ignore_ascii_case(&order.symbol)
+            && !sym.eq_ignore_ascii_case(&order.asset)
+        {
+            return Err(DeskError::Invalid(format!(
+                "extra.symbol {sym} does not match order symbol {}",
+                order.symbol
+            )));
+        }
+        if let Some(side) = &report.side
+            && Side::parse(side) != Some(order.side)
+        {
+            return Err(DeskError::Invalid(format!(
+                "extra.side {side} does not match order side {}",
+                order.side
+            )));
+        }
+        if let Some(q) = report.qty
+            && q != order.qty
+        {
+            return Err(DeskError::Invalid(format!(
+                "extra.qty {q} does not match order qty {} (partial fills are not supported)",
+                order.qty
+            )));
+        }
+        let now = self.now();
+        order.status = to;
+        order.updated_at = now;
+        order.stale = false;
+        order.fill_price = price.or(order.fill_price);
+        self.store.update_order(&order)?;
+        self.remember_order(order.clone());
+        let a = self.asset_index(&order.asset)?;
+        self.emit(
+            "report",
+            Some(a),
+            format!(
+                "order {} {}{}",
+                order.id,
+                to.as_str(),
+                price.map(|p| format!(" @ {p}")).unwrap_or_default()
+            ),
+        )?;
+        if let Some(p) = price {
+            self.apply_fill(a, &order, p)?;
+        }
+        Ok(order)
+    }
+
+    /// A fill changes the position: opens, grows (average price), shrinks or closes it.
+    fn apply_fill(&mut self, a: usize, order: &Order, price: f64) -> DeskResult<()> {
+        let now = self.now();
+        self.store
+            .insert_fill(&order.id, &order.asset, order.side, order.qty, price, now)?;
+        let pv = self.assets[a].point_value;
+        let fill_signed = order.qty as i64 * order.side.sign() as i64;
+        let st = &mut self.desk[a];
+        match st.position.take() {
+            None if order.kind == OrderKind::Exit => {
+                self.emit("mismatch", Some(a), format!("exit {} filled with no position open", order.id))?;
+            }
+            None => {
+                st.position = Some(Position {
+                    side: order.side,
+                    qty: order.qty,
+                    avg_price: price,
+                    opened_at: now,
+                    bars_since_entry: 0,
+                    max_favorable_points: 0.0,
+                    scaled_in: order.kind == OrderKind::ScaleIn,
+                    entry_size_mode: order.entry_size_mode,
+                    trade_mode: order.trade_mode,
+                });
+                st.exits.signal_tp.count = 0;
+                let msg = format!("position opened {} {} @ {price}", order.side, order.qty);
+                self.emit("position", Some(a), msg)?;
+            }
+            Some(mut pos) if pos.side == order.side => {
+                let total = pos.qty + order.qty;
+                pos.avg_price = (pos.avg_price * pos.qty as f64 + price * order.qty as f64) / total as f64;
+                pos.qty = total;
+                pos.scaled_in |= order.kind == OrderKind::ScaleIn;
+                let msg = format!("position now {} {} @ {:.2}", pos.side, pos.qty, pos.avg_price);
+                st.position = Some(pos);
+                self.emit("position", Some(a), msg)?;
+            }
+            Some(mut pos) => {
+                let closed = pos.qty.min(order.qty);
+                let pnl = (price - pos.avg_price) * pos.side.sign() * closed as f64 * pv;
+                self.account.realized_today += pnl;
+                let remaining = pos.signed_qty() + fill_signed;
+                let msg = if remaining == 0 {
+                    st.last_exit_at = Some(now);
+                    format!("position closed @ {price}: {pnl:+.2} USD")
+                } else if remaining.signum() == pos.side.sign() as i64 {
+                    pos.qty = remaining.unsigned_abs() as u32;
+                    let m = format!("position reduced to {} {}: {pnl:+.2} USD", pos.side, pos.qty);
+                    st.position = Some(pos);
+                    m
+                } else {
+                    let side = pos.side.opposite();
+                    st.position = Some(Position {
+                        side,
+                        qty: remaining.unsigned_abs() as u32,
+                        avg_price: price,
+                        opened_at: now,
+                        bars_since_entry: 0,
+                        max_favorable_points: 0.0,
+                        scaled_in: false,
+                        entry_size_mode: order.entry_size_mode,
+                        trade_mode: order.trade_mode,
+                    });
+                    format!("position flipped to {side} {}: {pnl:+.2} USD", remaining.abs())
+                };
+                self.emit("position", Some(a), msg)?;
+            }
+        }
+        self.mark_dirty();
+        self.set_price(a, price)?;
+        Ok(())
+    }
+
+    pub fn bridge_heartbeat(&mut self, hb: BridgeHeartbeat) -> DeskResult<()> {
+        let was_fresh = self.bridge_fresh();
+        let now = self.now();
+        let b = &mut self.account.bridge;
+        b.last_heartbeat_at = Some(now);
+        b.ts_connected = hb.ts_connected;
+        b.md_connected = hb.md_connected;
+        b.repo_ok = hb.repo_ok;
+        b.account = hb.account;
+        b.trade_route = hb.trade_route;
+        b.last_rapi_event_utc = hb.last_rapi_event_utc;
+        self.mark_dirty();
+        if !was_fresh && self.bridge_fresh() {
+            self.emit("bridge", None, "bridge connected")?;
+        }
+        Ok(())
+    }
+
+    /// The bridge's PnL and positions: compared with the engine's (a disagreement raises the
+    /// `position_mismatch` flag, never overwrites), then the daily stop and exits are checked.
+    pub fn pnl_snapshot(&mut self, input: PnlSnapshotInput) -> DeskResult<Option<PositionMismatch>> {
+        self.roll_day()?;
+        for v in [input.realized, input.unrealized] {
+            if !v.is_finite() {
+                return Err(DeskError::Invalid("realized and unrealized must be finite numbers".into()));
+            }
+        }
+        let now = self.now();
+        let mut mismatches = Vec::new();
+        for (a, cfg) in self.assets.iter().enumerate() {
+            // an order in flight makes a transient difference, not a mismatch
+            if self.unfinished_order(a).is_some() {
+                continue;
+            }
+            let engine_pos = self.desk[a].position.as_ref().map(|p| p.signed_qty()).unwrap_or(0);
+            let bridge_pos: i64 = input
+                .symbols
+                .iter()
+                .filter(|s| s.symbol.eq_ignore_ascii_case(&cfg.symbol) || s.symbol.eq_ignore_ascii_case(&cfg.name))
+                .map(|s| s.position)
+                .sum();
+            if engine_pos != bridge_pos {
+                mismatches.push(Mismatch {
+                    asset: cfg.name.clone(),
+                    symbol: cfg.symbol.clone(),
+                    engine_position: engine_pos,
+                    bridge_position: bridge_pos,
+                });
+            }
+        }
+        self.account.pnl_snapshot = Some(PnlSnapshot {
+            at: now,
+            realized: input.realized,
+            unrealized: input.unrealized,
+            account_balance: input.account_balance,
+            symbols: input.symbols,
+        });
+        let had = self.account.position_mismatch.is_some();
+        if mismatches.is_empty() {
+            self.account.position_mismatch = None;
+            if had {
+                self.emit("mismatch", None, "position mismatch cleared: bridge and engine agree")?;
+            }
+        } else {
+            let text = mismatches
+                .iter()
+                .map(|m| format!("{} engine {} vs bridge {}", m.asset, m.engine_position, m.bridge_position))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let changed = self.account.position_mismatch.as_ref().map(|m| &m.assets) != Some(&mismatches);
+            self.account.position_mismatch = Some(PositionMismatch { at: now, assets: mismatches });
+            if changed {
+                self.emit("mismatch", None, format!("POSITION MISMATCH — {text}"))?;
+            }
+        }
+        self.mark_dirty();
+        self.check_daily_stop()?;
+        for a in 0..self.assets.len() {
+            self.exits_on_price(a)?;
+        }
+        Ok(self.account.position_mismatch.clone())
+    }
+}

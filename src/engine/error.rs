@@ -1,0 +1,45 @@
+//! Engine errors. Each surface maps them to its seed's error shape in one place.
+use super::orders::IllegalTransition;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    /// An entry gate (or another desk lock) refused; the message is shown to the operator verbatim.
+    #[error("{message}")]
+    GateRefused { gate: &'static str, message: String },
+    /// The request is malformed or out of range (HTTP 400).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("unknown asset: {0}")]
+    UnknownAsset(String),
+    #[error("unknown order: {0}")]
+    UnknownOrder(String),
+    #[error("{0}")]
+    IllegalTransition(#[from] IllegalTransition),
+    /// The action is refused in the current state (HTTP 409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The action is disabled by design (HTTP 423).
+    #[error("{0}")]
+    Locked(String),
+    #[error("storage failure: {0}")]
+    Storage(String),
+    #[error("engine is shutting down")]
+    ShuttingDown,
+}
+
+impl DeskError {
+    pub fn gate(gate: &'static str, message: impl Into<String>) -> Self {
+        DeskError::GateRefused {
+            gate,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for DeskError {
+    fn from(e: rusqlite::Error) -> Self {
+        DeskError::Storage(e.to_string())
+    }
+}
+
+pub type DeskResult<T> = Result<T, DeskError>;

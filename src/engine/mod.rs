@@ -1,0 +1,417 @@
+//! The engine: the single source of truth. It owns the desk state and the store; the server and
+//! the console only send it commands (see `handle`) and read its snapshots and events.
+pub mod clock;
+pub mod error;
+pub mod handle;
+pub mod model;
+pub mod orders;
+pub mod renko;
+pub mod state;
+pub mod store;
+pub mod view;
+
+mod bridge;
+mod entries;
+mod exits;
+mod market;
+
+pub use bridge::{BridgeHeartbeat, ClaimedOrder, ExecutionReport, PnlSnapshotInput};
+pub use entries::{EntryOutcome, EntryRequest, OrderType};
+pub use exits::{ExitAllOutcome, ExitSkip, TakeProfitRequest, TpArm};
+pub use market::{BrickInput, BrickOutcome, HeartbeatInput};
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
+use clock::SharedClock;
+use error::{DeskError, DeskResult};
+use model::{AssetConfig, EntrySizeMode, Env, Side, TradeMode};
+use orders::{Order, OrderKind, OrderStatus};
+use serde::Serialize;
+use state::{Account, AssetState, DeskSettings, DeskState};
+use std::collections::{BTreeMap, HashMap};
+use store::{DeskEvent, Store};
+
+/// How many finished orders stay in memory (older ones live in the store only).
+const RECENT_FINISHED_ORDERS: usize = 200;
+
+pub struct Engine {
+    pub(crate) settings: DeskSettings,
+    tz: Tz,
+    pub(crate) assets: Vec<AssetConfig>,
+    lookup: HashMap<String, usize>,
+    pub(crate) desk: Vec<AssetState>,
+    pub(crate) account: Account,
+    /// Unfinished orders plus the recent finished ones, by store sequence.
+    orders: BTreeMap<i64, Order>,
+    order_seq: HashMap<String, i64>,
+    pub(crate) store: Store,
+    clock: SharedClock,
+    events: Vec<DeskEvent>,
+    dirty: bool,
+}
+
+impl Engine {
+    pub fn new(
+        assets: Vec<AssetConfig>,
+        settings: DeskSettings,
+        store: Store,
+        clock: SharedClock,
+    ) -> DeskResult<Self> {
+        if assets.is_empty() {
+            return Err(DeskError::Invalid("at least one asset must be configured".into()));
+        }
+        let tz: Tz = settings.timezone.parse().map_err(|_| {
+            DeskError::Invalid(format!("unknown timezone {:?}", settings.timezone))
+        })?;
+        if settings.day_roll_hour > 23 {
+            return Err(DeskError::Invalid("day_roll_hour must be 0..=23".into()));
+        }
+        let mut lookup = HashMap::new();
+        for (i, a) in assets.iter().enumerate() {
+            for key in [&a.name, &a.symbol] {
+                if lookup.insert(key.to_ascii_uppercase(), i).is_some_and(|j| j != i) {
+                    return Err(DeskError::Invalid(format!("asset name or symbol {key} is configured twice")));
+                }
+            }
+        }
+        let desk = assets.iter().map(|_| AssetState::new(&settings)).collect();
+        let mut engine = Engine {
+            settings,
+            tz,
+            assets,
+            lookup,
+            desk,
+            account: Account::default(),
+            orders: BTreeMap::new(),
+            order_seq: HashMap::new(),
+            store,
+            clock,
+            events: Vec::new(),
+            dirty: false,
+        };
+        engine.load()?;
+        Ok(engine)
+    }
+
+    /// (Re)loads the desk state and live orders from the store: what a restart resumes.
+    pub fn load(&mut self) -> DeskResult<()> {
+        self.desk = self.assets.iter().map(|_| AssetState::new(&self.settings)).collect();
+        self.account = Account::default();
+        if let Some(json) = self.store.load_state()? {
+            let saved: DeskState = serde_json::from_str(&json)
+                .map_err(|e| DeskError::Storage(format!("stored desk state is unreadable: {e}")))?;
+            for (i, a) in self.assets.iter().enumerate() {
+                if let Some(s) = saved.assets.get(&a.name) {
+                    self.desk[i] = s.clone();
+                }
+            }
+            self.account = saved.account;
+        }
+        self.orders.clear();
+        self.order_seq.clear();
+        for o in self.store.load_live_orders(RECENT_FINISHED_ORDERS as u32)? {
+            self.order_seq.insert(o.id.clone(), o.seq);
+            self.orders.insert(o.seq, o);
+        }
+        self.events.clear();
+        self.dirty = false;
+        Ok(())
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn settings(&self) -> &DeskSettings {
+        &self.settings
+    }
+
+    pub fn assets(&self) -> &[AssetConfig] {
+        &self.assets
+    }
+
+    pub fn env(&self) -> Env {
+        self.account.env
+    }
+
+    /// Resolves an asset by desk name (`ES`) or contract (`MESM6`), any case.
+    pub fn asset_index(&self, name: &str) -> DeskResult<usize> {
+        self.lookup
+            .get(&name.trim().to_ascii_uppercase())
+            .copied()
+            .ok_or_else(|| DeskError::UnknownAsset(name.to_string()))
+    }
+
+    // ---- events and persistence ----
+
+    /// Records one event in the log (same transaction as the change it describes).
+    pub(crate) fn emit(&mut self, kind: &str, asset: Option<usize>, message: impl Into<String>) -> DeskResult<()> {
+        let message = message.into();
+        let at = self.now();
+        let asset = asset.map(|i| self.assets[i].name.clone());
+        let id = self.store.insert_event(at, kind, asset.as_deref(), &message)?;
+        tracing::info!(target: "brickdesk::desk", kind, asset = asset.as_deref().unwrap_or("-"), "{message}");
+        self.events.push(DeskEvent {
+            id,
+            at,
+            kind: kind.to_string(),
+            asset,
+            message,
+        });
+        Ok(())
+    }
+
+    pub(crate) fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
+
+    /// Writes the desk state row if anything changed; called once per batch before commit.
+    pub fn persist(&mut self) -> DeskResult<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        #[derive(Serialize)]
+        struct Ref<'a> {
+            assets: BTreeMap<&'a str, &'a AssetState>,
+            account: &'a Account,
+        }
+        let r = Ref {
+            assets: self
+                .assets
+                .iter()
+                .zip(&self.desk)
+                .map(|(a, s)| (a.name.as_str(), s))
+                .collect(),
+            account: &self.account,
+        };
+        let json = serde_json::to_string(&r).map_err(|e| DeskError::Storage(e.to_string()))?;
+        self.store.save_state(&json, self.now())?;
+        self.dirty = false;
+        Ok(())
+    }
+
+    pub fn take_events(&mut self) -> Vec<DeskEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    pub fn recent_events(&self, limit: u32) -> DeskResult<Vec<DeskEvent>> {
+        self.store.recent_events(limit)
+    }
+
+    // ---- time ----
+
+    /// The trading day an instant belongs to: it rolls at `day_roll_hour` local time.
+    pub fn trading_day(&self, at: DateTime<Utc>) -> NaiveDate {
+        let local = at.with_timezone(&self.tz);
+        let date = local.date_naive();
+        if local.hour() >= self.settings.day_roll_hour {
+            date.succ_opt().unwrap_or(date)
+        } else {
+            date
+        }
+    }
+
+    /// When the current trading day ends (UTC): the roll hour, local time, of its date.
+    pub fn trading_day_end(&self, at: DateTime<Utc>) -> DateTime<Utc> {
+        let naive = self
+            .trading_day(at)
+            .and_hms_opt(self.settings.day_roll_hour, 0, 0)
+            .expect("roll hour checked at start");
+        self.tz
+            .from_local_datetime(&naive)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|| Utc.from_utc_datetime(&naive))
+    }
+
+    /// Starts a new trading day when the roll hour has passed: trade count, realized PnL and
+    /// the daily stop reset.
+    pub(crate) fn roll_day(&mut self) -> DeskResult<()> {
+        let today = self.trading_day(self.now());
+        if self.account.trading_day != Some(today) {
+            let first = self.account.trading_day.is_none();
+            self.account.trading_day = Some(today);
+            self.account.trade_count = 0;
+            self.account.realized_today = 0.0;
+            self.account.daily_stop_triggered = false;
+            self.account.pnl_snapshot = None;
+            self.mark_dirty();
+            if !first {
+                self.emit("day", None, format!("trading day {today} started"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Periodic housekeeping (once a second): day roll, stale flags, expired locks.
+    pub fn tick(&mut self) -> DeskResult<()> {
+        self.roll_day()?;
+        self.flag_stale_orders()?;
+        Ok(())
+    }
+
+    // ---- orders ----
+
+    pub(crate) fn orders_iter(&self) -> impl DoubleEndedIterator<Item = &Order> {
+        self.orders.values()
+    }
+
+    pub fn order(&self, id: &str) -> Option<&Order> {
+        self.order_seq.get(id).and_then(|s| self.orders.get(s))
+    }
+
+    pub(crate) fn order_mut(&mut self, id: &str) -> Option<&mut Order> {
+        let seq = *self.order_seq.get(id)?;
+        self.orders.get_mut(&seq)
+    }
+
+    /// The unfinished order of an asset, if any (at most one by the entry gates, but an exit
+    /// may coexist with a scale-in).
+    pub fn unfinished_order(&self, asset: usize) -> Option<&Order> {
+        let name = &self.assets[asset].name;
+        self.orders
+            .values()
+            .find(|o| o.status.is_unfinished() && &o.asset == name)
+    }
+
+    pub(crate) fn unfinished_exit(&self, asset: usize) -> Option<&Order> {
+        let name = &self.assets[asset].name;
+        self.orders
+            .values()
+            .find(|o| o.status.is_unfinished() && o.kind == OrderKind::Exit && &o.asset == name)
+    }
+
+    /// Creates and stores a new PENDING order.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn create_order(
+        &mut self,
+        asset: usize,
+        side: Side,
+        qty: u32,
+        kind: OrderKind,
+        trade_mode: TradeMode,
+        entry_size_mode: EntrySizeMode,
+        entry_override: bool,
+        reason: Option<String>,
+    ) -> DeskResult<Order> {
+        let now = self.now();
+        let a = &self.assets[asset];
+        let mut order = Order {
+            id: format!("ord-{}", uuid::Uuid::new_v4().simple()),
+            asset: a.name.clone(),
+            symbol: a.symbol.clone(),
+            exchange: a.exchange.clone(),
+            side,
+            qty,
+            kind,
+            trade_mode,
+            entry_size_mode,
+            env: self.account.env,
+            status: OrderStatus::Pending,
+            entry_override,
+            reason,
+            owner: None,
+            stale: false,
+            fill_price: None,
+            created_at: now,
+            claimed_at: None,
+            updated_at: now,
+            seq: 0,
+        };
+        order.seq = self.store.insert_order(&order)?;
+        let msg = format!(
+            "{} {} {} {} x{}{}{}",
+            order.kind.as_str(),
+            order.side,
+            order.asset,
+            order.symbol,
+            order.qty,
+            order.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(),
+            if entry_override { " [override]" } else { "" }
+        );
+        self.order_seq.insert(order.id.clone(), order.seq);
+        self.orders.insert(order.seq, order.clone());
+        self.emit("order", Some(asset), msg)?;
+        self.evict_old_orders();
+        Ok(order)
+    }
+
+    fn evict_old_orders(&mut self) {
+        let finished = self.orders.values().filter(|o| !o.status.is_unfinished()).count();
+        if finished <= RECENT_FINISHED_ORDERS {
+            return;
+        }
+        let drop: Vec<i64> = self
+            .orders
+            .values()
+            .filter(|o| !o.status.is_unfinished())
+            .take(finished - RECENT_FINISHED_ORDERS)
+            .map(|o| o.seq)
+            .collect();
+        for seq in drop {
+            if let Some(o) = self.orders.remove(&seq) {
+                self.order_seq.remove(&o.id);
+            }
+        }
+    }
+
+    /// Looks an order up in memory, then in the store (old finished orders).
+    pub(crate) fn find_order(&self, id: &str) -> DeskResult<Order> {
+        if let Some(o) = self.order(id) {
+            return Ok(o.clone());
+        }
+        self.store
+            .load_order(id)?
+            .ok_or_else(|| DeskError::UnknownOrder(id.to_string()))
+    }
+
+    pub(crate) fn remember_order(&mut self, order: Order) {
+        self.order_seq.insert(order.id.clone(), order.seq);
+        self.orders.insert(order.seq, order);
+    }
+
+    /// Orders newest first (all of them, from the store).
+    pub fn list_orders(&self, asset: Option<&str>, limit: u32) -> DeskResult<Vec<Order>> {
+        let asset = match asset {
+            Some(a) => Some(self.assets[self.asset_index(a)?].name.clone()),
+            None => None,
+        };
+        self.store.list_orders(asset.as_deref(), limit)
+    }
+
+    /// Flags CLAIMED orders that got no report within `stale_after_secs`.
+    fn flag_stale_orders(&mut self) -> DeskResult<()> {
+        let now = self.now();
+        let limit = Duration::seconds(self.settings.stale_after_secs);
+        let stale: Vec<String> = self
+            .orders
+            .values()
+            .filter(|o| {
+                o.status == OrderStatus::Claimed
+                    && !o.stale
+                    && o.claimed_at.is_some_and(|c| now - c >= limit)
+            })
+            .map(|o| o.id.clone())
+            .collect();
+        for id in stale {
+            let order = {
+                let o = self.order_mut(&id).expect("order in memory");
+                o.stale = true;
+                o.clone()
+            };
+            self.store.update_order(&order)?;
+            let asset = self.asset_index(&order.asset).ok();
+            self.emit(
+                "stale",
+                asset,
+                format!(
+                    "order {} claimed by {} has had no report for {}s: check the bridge",
+                    order.id,
+                    order.owner.as_deref().unwrap_or("?"),
+                    self.settings.stale_after_secs
+                ),
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,271 @@
+//! The desk's vocabulary: assets, brick sizes, colors, sides, modes — named as the seed names them.
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The six Renko feeds of an asset, in the seed's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum BrickSize {
+    One,
+    TwoHalf,
+    Four,
+    Main,
+    High,
+    Macro,
+}
+
+impl BrickSize {
+    pub const ALL: [BrickSize; 6] = [
+        BrickSize::One,
+        BrickSize::TwoHalf,
+        BrickSize::Four,
+        BrickSize::Main,
+        BrickSize::High,
+        BrickSize::Macro,
+    ];
+    pub fn points(self) -> f64 {
+        match self {
+            BrickSize::One => 1.0,
+            BrickSize::TwoHalf => 2.5,
+            BrickSize::Four => 4.0,
+            BrickSize::Main => 6.0,
+            BrickSize::High => 8.0,
+            BrickSize::Macro => 12.0,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            BrickSize::One => "one",
+            BrickSize::TwoHalf => "two_half",
+            BrickSize::Four => "four",
+            BrickSize::Main => "main",
+            BrickSize::High => "high",
+            BrickSize::Macro => "macro",
+        }
+    }
+    /// Short label used in the console ("2.5pt").
+    pub fn label(self) -> &'static str {
+        match self {
+            BrickSize::One => "1pt",
+            BrickSize::TwoHalf => "2.5pt",
+            BrickSize::Four => "4pt",
+            BrickSize::Main => "6pt",
+            BrickSize::High => "8pt",
+            BrickSize::Macro => "12pt",
+        }
+    }
+    pub fn index(self) -> usize {
+        self as usize
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        BrickSize::ALL.into_iter().find(|b| b.name() == s)
+    }
+}
+
+impl fmt::Display for BrickSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Color {
+    Green,
+    Red,
+}
+
+impl Color {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "green" | "up" | "bull" => Some(Color::Green),
+            "red" | "down" | "bear" => Some(Color::Red),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Color::Green => "green",
+            Color::Red => "red",
+        }
+    }
+    /// The trade direction this color points to.
+    pub fn side(self) -> Side {
+        match self {
+            Color::Green => Side::Buy,
+            Color::Red => Side::Sell,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+impl Side {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "BUY" | "LONG" => Some(Side::Buy),
+            "SELL" | "SHORT" => Some(Side::Sell),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Buy => "BUY",
+            Side::Sell => "SELL",
+        }
+    }
+    pub fn opposite(self) -> Side {
+        match self {
+            Side::Buy => Side::Sell,
+            Side::Sell => Side::Buy,
+        }
+    }
+    /// +1 for long, -1 for short.
+    pub fn sign(self) -> f64 {
+        match self {
+            Side::Buy => 1.0,
+            Side::Sell => -1.0,
+        }
+    }
+    /// Does a brick of this color go against a position on this side?
+    pub fn is_opposed_by(self, color: Color) -> bool {
+        color.side() != self
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum TradeMode {
+    Scalp,
+    Runner,
+}
+
+impl TradeMode {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "SCALP" => Some(TradeMode::Scalp),
+            "RUNNER" => Some(TradeMode::Runner),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TradeMode::Scalp => "SCALP",
+            TradeMode::Runner => "RUNNER",
+        }
+    }
+}
+
+/// The protective stop distance of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntrySizeMode {
+    #[serde(rename = "6pt")]
+    Six,
+    #[serde(rename = "9pt")]
+    Nine,
+}
+
+impl EntrySizeMode {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "6pt" | "6" => Some(EntrySizeMode::Six),
+            "9pt" | "9" => Some(EntrySizeMode::Nine),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntrySizeMode::Six => "6pt",
+            EntrySizeMode::Nine => "9pt",
+        }
+    }
+    pub fn stop_points(self) -> f64 {
+        match self {
+            EntrySizeMode::Six => 6.0,
+            EntrySizeMode::Nine => 9.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Env {
+    Demo,
+    Live,
+}
+
+impl Env {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "DEMO" => Some(Env::Demo),
+            "LIVE" => Some(Env::Live),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Env::Demo => "DEMO",
+            Env::Live => "LIVE",
+        }
+    }
+}
+
+/// Where an asset's bricks come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BrickSource {
+    /// TradingView posts every brick size to the webhooks.
+    #[default]
+    Webhook,
+    /// The engine builds the bricks from `/tv_heartbeat` prices.
+    Price,
+}
+
+/// One tradable asset as configured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssetConfig {
+    pub name: String,
+    pub symbol: String,
+    pub exchange: String,
+    pub tick: f64,
+    pub point_value: f64,
+    pub default_qty: u32,
+    #[serde(default)]
+    pub source: BrickSource,
+}
+
+impl AssetConfig {
+    pub fn defaults() -> Vec<AssetConfig> {
+        vec![
+            AssetConfig {
+                name: "ES".into(),
+                symbol: "MESM6".into(),
+                exchange: "CME".into(),
+                tick: 0.25,
+                point_value: 5.0,
+                default_qty: 5,
+                source: BrickSource::Webhook,
+            },
+            AssetConfig {
+                name: "NQ".into(),
+                symbol: "MNQM6".into(),
+                exchange: "CME".into(),
+                tick: 0.25,
+                point_value: 2.0,
+                default_qty: 5,
+                source: BrickSource::Webhook,
+            },
+        ]
+    }
+}

@@ -1,0 +1,136 @@
+//! Orders and their status machine: PENDING → CLAIMED → WORKING → FILLED | REJECTED | CANCELLED,
+//! and PENDING → CANCELLED. Every other transition is refused.
+use super::model::{EntrySizeMode, Env, Side, TradeMode};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum OrderStatus {
+    Pending,
+    Claimed,
+    Working,
+    Filled,
+    Rejected,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 6] = [
+        OrderStatus::Pending,
+        OrderStatus::Claimed,
+        OrderStatus::Working,
+        OrderStatus::Filled,
+        OrderStatus::Rejected,
+        OrderStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "PENDING",
+            OrderStatus::Claimed => "CLAIMED",
+            OrderStatus::Working => "WORKING",
+            OrderStatus::Filled => "FILLED",
+            OrderStatus::Rejected => "REJECTED",
+            OrderStatus::Cancelled => "CANCELLED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        OrderStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str().eq_ignore_ascii_case(s))
+    }
+
+    /// Not yet in a final state: blocks new entries on its asset.
+    pub fn is_unfinished(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::Pending | OrderStatus::Claimed | OrderStatus::Working
+        )
+    }
+
+    /// The whole transition table, in one place.
+    pub fn can_become(self, to: OrderStatus) -> bool {
+        use OrderStatus::*;
+        matches!(
+            (self, to),
+            (Pending, Claimed)
+                | (Pending, Cancelled)
+                | (Claimed, Working)
+                | (Working, Filled)
+                | (Working, Rejected)
+                | (Working, Cancelled)
+        )
+    }
+
+    pub fn transition(self, to: OrderStatus) -> Result<OrderStatus, IllegalTransition> {
+        if self.can_become(to) {
+            Ok(to)
+        } else {
+            Err(IllegalTransition { from: self, to })
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("illegal order transition {} → {}", from.as_str(), to.as_str())]
+pub struct IllegalTransition {
+    pub from: OrderStatus,
+    pub to: OrderStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderKind {
+    Entry,
+    Exit,
+    ScaleIn,
+}
+
+impl OrderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderKind::Entry => "ENTRY",
+            OrderKind::Exit => "EXIT",
+            OrderKind::ScaleIn => "SCALE_IN",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ENTRY" => Some(OrderKind::Entry),
+            "EXIT" => Some(OrderKind::Exit),
+            "SCALE_IN" => Some(OrderKind::ScaleIn),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: String,
+    /// Desk asset name (`ES`).
+    pub asset: String,
+    /// Broker contract (`MESM6`).
+    pub symbol: String,
+    pub exchange: String,
+    pub side: Side,
+    pub qty: u32,
+    pub kind: OrderKind,
+    pub trade_mode: TradeMode,
+    pub entry_size_mode: EntrySizeMode,
+    pub env: Env,
+    pub status: OrderStatus,
+    pub entry_override: bool,
+    /// Why an EXIT was sent (`manual`, `protect`, `main_flip`, …); null for entries.
+    pub reason: Option<String>,
+    pub owner: Option<String>,
+    pub stale: bool,
+    pub fill_price: Option<f64>,
+    pub created_at: DateTime<Utc>,
+    pub claimed_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+    /// Store insertion order; the bridge claims oldest first.
+    #[serde(skip)]
+    pub seq: i64,
+}

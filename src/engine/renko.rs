@@ -1,0 +1,166 @@
+//! Renko bricks from prices with TradingView's traditional rule (Close source): every open and
+//! close on the box grid, reversal two boxes from the last close, several bricks per price if due.
+use super::model::Color;
+use serde::{Deserialize, Serialize};
+
+/// Tolerance for "on the grid" so a price like 5252.5 / 2.5 is never judged a hair below its level.
+const GRID_EPS: f64 = 1e-9;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BuiltBrick {
+    /// 0-based index of the brick in this builder's stream.
+    pub index: u64,
+    pub open: f64,
+    pub close: f64,
+    pub color: Color,
+    /// Timestamp (caller's unit, usually epoch ms) of the price that completed the brick.
+    pub ts: i64,
+}
+
+/// Incremental builder for one box size. O(1) work per price plus one per emitted brick.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RenkoBuilder {
+    box_size: f64,
+    /// Grid level of the reference before the first brick.
+    reference: Option<i64>,
+    /// Open and close grid levels of the last brick.
+    last: Option<(i64, i64)>,
+    next_index: u64,
+}
+
+impl RenkoBuilder {
+    pub fn new(box_size: f64) -> Self {
+        assert!(box_size > 0.0 && box_size.is_finite(), "box size must be positive");
+        Self {
+            box_size,
+            reference: None,
+            last: None,
+            next_index: 0,
+        }
+    }
+
+    pub fn box_size(&self) -> f64 {
+        self.box_size
+    }
+
+    /// Close of the last brick, if any.
+    pub fn last_close(&self) -> Option<f64> {
+        self.last.map(|(_, c)| c as f64 * self.box_size)
+    }
+
+    fn floor_level(&self, p: f64) -> i64 {
+        (p / self.box_size + GRID_EPS).floor() as i64
+    }
+    fn ceil_level(&self, p: f64) -> i64 {
+        (p / self.box_size - GRID_EPS).ceil() as i64
+    }
+
+    /// Feed one price; appends the bricks it completes (oldest first) to `out`.
+    pub fn push_into(&mut self, price: f64, ts: i64, out: &mut Vec<BuiltBrick>) {
+        if !price.is_finite() {
+            return;
+        }
+        let (from, to) = match (self.last, self.reference) {
+            (None, None) => {
+                self.reference = Some(self.floor_level(price));
+                return;
+            }
+            (None, Some(r)) => {
+                let up = self.floor_level(price);
+                let down = self.ceil_level(price);
+                if up > r {
+                    (r, up)
+                } else if down < r {
+                    (r, down)
+                } else {
+                    return;
+                }
+            }
+            (Some((o, c)), _) => {
+                if c > o {
+                    // after an up brick: continue at c+1, reverse at o-1
+                    let up = self.floor_level(price);
+                    let down = self.ceil_level(price);
+                    if up > c {
+                        (c, up)
+                    } else if down <= o - 1 {
+                        (o, down)
+                    } else {
+                        return;
+                    }
+                } else {
+                    let up = self.floor_level(price);
+                    let down = self.ceil_level(price);
+                    if down < c {
+                        (c, down)
+                    } else if up >= o + 1 {
+                        (o, up)
+                    } else {
+                        return;
+                    }
+                }
+            }
+        };
+        let step = if to > from { 1 } else { -1 };
+        let color = if step > 0 { Color::Green } else { Color::Red };
+        let mut level = from;
+        while level != to {
+            let next = level + step;
+            out.push(BuiltBrick {
+                index: self.next_index,
+                open: level as f64 * self.box_size,
+                close: next as f64 * self.box_size,
+                color,
+                ts,
+            });
+            self.next_index += 1;
+            level = next;
+        }
+        self.last = Some((to - step, to));
+    }
+
+    pub fn push(&mut self, price: f64, ts: i64) -> Vec<BuiltBrick> {
+        let mut out = Vec::new();
+        self.push_into(price, ts, &mut out);
+        out
+    }
+}
+
+/// Builds every brick of a price series at once.
+pub fn build_bricks(box_size: f64, prices: impl IntoIterator<Item = (i64, f64)>) -> Vec<BuiltBrick> {
+    let mut b = RenkoBuilder::new(box_size);
+    let mut out = Vec::new();
+    for (ts, p) in prices {
+        b.push_into(p, ts, &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn closes(b: &[BuiltBrick]) -> Vec<(f64, f64)> {
+        b.iter().map(|x| (x.open, x.close)).collect()
+    }
+
+    #[test]
+    fn first_brick_needs_a_full_box_from_the_floored_reference() {
+        let mut b = RenkoBuilder::new(4.0);
+        assert!(b.push(5001.0, 0).is_empty()); // r = 5000
+        assert!(b.push(5003.75, 1).is_empty());
+        assert_eq!(closes(&b.push(5004.0, 2)), vec![(5000.0, 5004.0)]);
+    }
+
+    #[test]
+    fn reversal_needs_two_boxes_and_one_price_can_emit_several() {
+        let mut b = RenkoBuilder::new(2.0);
+        b.push(100.0, 0);
+        assert_eq!(closes(&b.push(106.5, 1)), vec![(100.0, 102.0), (102.0, 104.0), (104.0, 106.0)]);
+        assert!(b.push(103.0, 2).is_empty()); // one box back is not a reversal
+        let rev = b.push(101.9, 3);
+        assert_eq!(closes(&rev), vec![(104.0, 102.0)]);
+        assert_eq!(rev[0].color, Color::Red);
+        assert_eq!(rev[0].index, 3);
+    }
+}

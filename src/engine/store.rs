@@ -1,0 +1,341 @@
+//! The SQLite store (bundled, WAL, versioned migrations). The engine thread is its only writer;
+//! every batch of commands is one `BEGIN IMMEDIATE` transaction committed before any reply.
+use super::error::DeskResult;
+use super::model::{BrickSize, Color, EntrySizeMode, Env, Side, TradeMode};
+use super::orders::{Order, OrderKind, OrderStatus};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use std::path::Path;
+
+/// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[
+    // 1: the operator desk
+    "CREATE TABLE orders(
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        asset TEXT NOT NULL, symbol TEXT NOT NULL, exchange TEXT NOT NULL,
+        side TEXT NOT NULL, qty INTEGER NOT NULL, kind TEXT NOT NULL,
+        trade_mode TEXT NOT NULL, entry_size_mode TEXT NOT NULL, env TEXT NOT NULL,
+        status TEXT NOT NULL, entry_override INTEGER NOT NULL, reason TEXT, owner TEXT,
+        stale INTEGER NOT NULL DEFAULT 0, fill_price REAL,
+        created_at TEXT NOT NULL, claimed_at TEXT, updated_at TEXT NOT NULL);
+     CREATE INDEX orders_by_status ON orders(status, seq);
+     CREATE TABLE bricks(
+        asset TEXT NOT NULL, size TEXT NOT NULL, bar_id TEXT NOT NULL,
+        color TEXT NOT NULL, open REAL, close REAL, source TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY(asset, size, bar_id)) WITHOUT ROWID;
+     CREATE TABLE fills(
+        id INTEGER PRIMARY KEY, order_id TEXT NOT NULL, asset TEXT NOT NULL,
+        side TEXT NOT NULL, qty INTEGER NOT NULL, price REAL NOT NULL, at TEXT NOT NULL);
+     CREATE TABLE events(
+        id INTEGER PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, asset TEXT,
+        message TEXT NOT NULL);
+     CREATE TABLE desk_state(
+        id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL, updated_at TEXT NOT NULL);",
+];
+
+pub struct Store {
+    conn: Connection,
+    in_tx: bool,
+}
+
+/// One line of the engine's event log (stored, broadcast to WebSocket clients and the console).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DeskEvent {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub asset: Option<String>,
+    pub message: String,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> DeskResult<Self> {
+        let conn = Connection::open(path)?;
+        Self::init(conn)
+    }
+
+    pub fn open_in_memory() -> DeskResult<Self> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> DeskResult<Self> {
+        // WAL + FULL: a commit is on disk before the engine answers, and readers never block it.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut store = Store { conn, in_tx: false };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> DeskResult<()> {
+        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    pub fn schema_version(&self) -> DeskResult<i64> {
+        Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    pub fn begin(&mut self) -> DeskResult<()> {
+        if !self.in_tx {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.in_tx = true;
+        }
+        Ok(())
+    }
+
+    pub fn commit(&mut self) -> DeskResult<()> {
+        if self.in_tx {
+            self.in_tx = false;
+            self.conn.execute_batch("COMMIT")?;
+        }
+        Ok(())
+    }
+
+    pub fn rollback(&mut self) {
+        if self.in_tx {
+            self.in_tx = false;
+            if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+                tracing::error!(error = %e, "rollback failed");
+            }
+        }
+    }
+
+    // ---- bricks ----
+
+    /// Inserts a brick; `false` when `(asset, size, bar_id)` is already stored (a duplicate).
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_brick(
+        &self,
+        asset: &str,
+        size: BrickSize,
+        bar_id: &str,
+        color: Color,
+        open: Option<f64>,
+        close: Option<f64>,
+        source: &str,
+        received_at: DateTime<Utc>,
+    ) -> DeskResult<bool> {
+        let mut st = self.conn.prepare_cached(
+            "INSERT OR IGNORE INTO bricks(asset, size, bar_id, color, open, close, source, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        let n = st.execute(params![
+            asset,
+            size.name(),
+            bar_id,
+            color.as_str(),
+            open,
+            close,
+            source,
+            received_at
+        ])?;
+        Ok(n == 1)
+    }
+
+    pub fn brick_count(&self, asset: &str, size: BrickSize) -> DeskResult<i64> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM bricks WHERE asset = ?1 AND size = ?2",
+            params![asset, size.name()],
+            |r| r.get(0),
+        )?)
+    }
+
+    // ---- orders ----
+
+    pub fn insert_order(&self, o: &Order) -> DeskResult<i64> {
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO orders(id, asset, symbol, exchange, side, qty, kind, trade_mode,
+                entry_size_mode, env, status, entry_override, reason, owner, stale, fill_price,
+                created_at, claimed_at, updated_at)
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)",
+        )?;
+        st.execute(params![
+            o.id,
+            o.asset,
+            o.symbol,
+            o.exchange,
+            o.side.as_str(),
+            o.qty,
+            o.kind.as_str(),
+            o.trade_mode.as_str(),
+            o.entry_size_mode.as_str(),
+            o.env.as_str(),
+            o.status.as_str(),
+            o.entry_override,
+            o.reason,
+            o.owner,
+            o.stale,
+            o.fill_price,
+            o.created_at,
+            o.claimed_at,
+            o.updated_at
+        ])?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn update_order(&self, o: &Order) -> DeskResult<()> {
+        let mut st = self.conn.prepare_cached(
+            "UPDATE orders SET status = ?2, owner = ?3, stale = ?4, fill_price = ?5,
+                claimed_at = ?6, updated_at = ?7 WHERE id = ?1",
+        )?;
+        st.execute(params![
+            o.id,
+            o.status.as_str(),
+            o.owner,
+            o.stale,
+            o.fill_price,
+            o.claimed_at,
+            o.updated_at
+        ])?;
+        Ok(())
+    }
+
+    /// Claims up to `limit` PENDING orders, oldest first, in one statement: an order is handed
+    /// to exactly one caller even if several claim at once. Returns the claimed ids by age.
+    pub fn claim_pending(&self, limit: u32, owner: &str, now: DateTime<Utc>) -> DeskResult<Vec<String>> {
+        let mut st = self.conn.prepare_cached(
+            "UPDATE orders SET status = 'CLAIMED', owner = ?1, claimed_at = ?2, updated_at = ?2
+             WHERE seq IN (SELECT seq FROM orders WHERE status = 'PENDING' ORDER BY seq LIMIT ?3)
+             RETURNING seq, id",
+        )?;
+        let mut rows: Vec<(i64, String)> = st
+            .query_map(params![owner, now, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        rows.sort_by_key(|(seq, _)| *seq);
+        Ok(rows.into_iter().map(|(_, id)| id).collect())
+    }
+
+    pub fn load_order(&self, id: &str) -> DeskResult<Option<Order>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT {ORDER_COLS} FROM orders WHERE id = ?1"))?;
+        Ok(st.query_row(params![id], row_to_order).optional()?)
+    }
+
+    /// Unfinished orders plus the `recent` newest finished ones, oldest first.
+    pub fn load_live_orders(&self, recent: u32) -> DeskResult<Vec<Order>> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {ORDER_COLS} FROM orders WHERE status IN ('PENDING','CLAIMED','WORKING')
+             UNION SELECT * FROM (SELECT {ORDER_COLS} FROM orders
+                WHERE status NOT IN ('PENDING','CLAIMED','WORKING') ORDER BY seq DESC LIMIT ?1)
+             ORDER BY seq"
+        ))?;
+        let rows = st.query_map(params![recent], row_to_order)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Orders newest first, optionally of one asset.
+    pub fn list_orders(&self, asset: Option<&str>, limit: u32) -> DeskResult<Vec<Order>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {ORDER_COLS} FROM orders WHERE (?1 IS NULL OR asset = ?1) ORDER BY seq DESC LIMIT ?2"
+        ))?;
+        let rows = st.query_map(params![asset, limit], row_to_order)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn insert_fill(&self, order_id: &str, asset: &str, side: Side, qty: u32, price: f64, at: DateTime<Utc>) -> DeskResult<()> {
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO fills(order_id, asset, side, qty, price, at) VALUES (?1,?2,?3,?4,?5,?6)",
+        )?;
+        st.execute(params![order_id, asset, side.as_str(), qty, price, at])?;
+        Ok(())
+    }
+
+    // ---- events ----
+
+    pub fn insert_event(&self, at: DateTime<Utc>, kind: &str, asset: Option<&str>, message: &str) -> DeskResult<i64> {
+        let mut st = self
+            .conn
+            .prepare_cached("INSERT INTO events(at, kind, asset, message) VALUES (?1,?2,?3,?4)")?;
+        st.execute(params![at, kind, asset, message])?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The newest `limit` events, oldest first.
+    pub fn recent_events(&self, limit: u32) -> DeskResult<Vec<DeskEvent>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT * FROM (SELECT id, at, kind, asset, message FROM events ORDER BY id DESC LIMIT ?1) ORDER BY id",
+        )?;
+        let rows = st.query_map(params![limit], |r| {
+            Ok(DeskEvent {
+                id: r.get(0)?,
+                at: r.get(1)?,
+                kind: r.get(2)?,
+                asset: r.get(3)?,
+                message: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    // ---- desk state ----
+
+    pub fn save_state(&self, json: &str, at: DateTime<Utc>) -> DeskResult<()> {
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO desk_state(id, json, updated_at) VALUES (1, ?1, ?2)
+             ON CONFLICT(id) DO UPDATE SET json = excluded.json, updated_at = excluded.updated_at",
+        )?;
+        st.execute(params![json, at])?;
+        Ok(())
+    }
+
+    pub fn load_state(&self) -> DeskResult<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT json FROM desk_state WHERE id = 1", [], |r| r.get(0))
+            .optional()?)
+    }
+}
+
+const ORDER_COLS: &str = "seq, id, asset, symbol, exchange, side, qty, kind, trade_mode, entry_size_mode, env,
+    status, entry_override, reason, owner, stale, fill_price, created_at, claimed_at, updated_at";
+
+fn bad(col: usize, what: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        col,
+        rusqlite::types::Type::Text,
+        format!("bad stored value for {what}").into(),
+    )
+}
+
+fn row_to_order(r: &Row<'_>) -> rusqlite::Result<Order> {
+    let side: String = r.get(5)?;
+    let kind: String = r.get(7)?;
+    let mode: String = r.get(8)?;
+    let size: String = r.get(9)?;
+    let env: String = r.get(10)?;
+    let status: String = r.get(11)?;
+    Ok(Order {
+        seq: r.get(0)?,
+        id: r.get(1)?,
+        asset: r.get(2)?,
+        symbol: r.get(3)?,
+        exchange: r.get(4)?,
+        side: Side::parse(&side).ok_or_else(|| bad(5, "side"))?,
+        qty: r.get(6)?,
+        kind: OrderKind::parse(&kind).ok_or_else(|| bad(7, "kind"))?,
+        trade_mode: TradeMode::parse(&mode).ok_or_else(|| bad(8, "trade_mode"))?,
+        entry_size_mode: EntrySizeMode::parse(&size).ok_or_else(|| bad(9, "entry_size_mode"))?,
+        env: Env::parse(&env).ok_or_else(|| bad(10, "env"))?,
+        status: OrderStatus::parse(&status).ok_or_else(|| bad(11, "status"))?,
+        entry_override: r.get(12)?,
+        reason: r.get(13)?,
+        owner: r.get(14)?,
+        stale: r.get(15)?,
+        fill_price: r.get(16)?,
+        created_at: r.get(17)?,
+        claimed_at: r.get(18)?,
+        updated_at: r.get(19)?,
+    })
+}

@@ -1,0 +1,246 @@
+//! `GET /api/state`: everything the console shows, computed at one instant (locks with seconds
+//! remaining, ages, freshness). Serializable both ways so an attached console can read it.
+use super::Engine;
+use super::error::DeskResult;
+use super::model::{BrickSize, BrickSource, Env, Side};
+use super::orders::Order;
+use super::state::{Brick, BridgeStatus, ExitSettings, Intent, PositionMismatch, Preorder, Zone};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StateView {
+    pub now: DateTime<Utc>,
+    pub env: Env,
+    pub assets: Vec<AssetView>,
+    pub account: AccountView,
+    pub bridge: BridgeView,
+    pub flags: FlagsView,
+    /// The newest orders (all assets), newest first.
+    pub orders: Vec<Order>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LockView {
+    pub active: bool,
+    pub seconds_remaining: i64,
+}
+
+impl LockView {
+    fn from_remaining(left: Option<i64>) -> Self {
+        LockView {
+            active: left.is_some(),
+            seconds_remaining: left.unwrap_or(0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LocksView {
+    pub candle_lock: LockView,
+    pub cooldown: LockView,
+    pub exit_lock: LockView,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PositionView {
+    pub side: Side,
+    pub qty: u32,
+    pub avg_price: f64,
+    pub open_points: Option<f64>,
+    pub open_pnl: Option<f64>,
+    pub bars_since_entry: u32,
+    pub opened_at: DateTime<Utc>,
+    pub max_favorable_points: f64,
+    pub scaled_in: bool,
+    pub entry_size_mode: String,
+    pub trade_mode: String,
+    /// Price at which the automatic protective stop (entry_size_mode) exits.
+    pub protective_stop_price: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ArmedExitsView {
+    #[serde(flatten)]
+    pub settings: ExitSettings,
+    /// The 2.5pt TP lock is live: the position has gained ≥ 2.5 points.
+    pub two_half_lock_armed: bool,
+    pub protective_stop_points: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AssetView {
+    pub asset: String,
+    pub symbol: String,
+    pub exchange: String,
+    pub tick: f64,
+    pub point_value: f64,
+    pub default_qty: u32,
+    pub source: BrickSource,
+    /// Last brick of each size, by size name (`one`, `two_half`, `four`, `main`, `high`, `macro`).
+    pub bricks: BTreeMap<String, Option<Brick>>,
+    pub zone: Zone,
+    pub structural_direction: Option<Side>,
+    pub tempo_token: String,
+    pub intent: Option<Intent>,
+    pub preorder: Option<Preorder>,
+    pub locks: LocksView,
+    pub pending_order: Option<Order>,
+    pub position: Option<PositionView>,
+    pub exits: ArmedExitsView,
+    pub scale_in_available: bool,
+    pub last_price: Option<f64>,
+    pub last_price_age_secs: Option<i64>,
+    pub heartbeat_age_secs: Option<i64>,
+    pub heartbeat_fresh: bool,
+    /// What would refuse a market entry now (null: the gates pass).
+    pub entry_block: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccountView {
+    pub trading_day: Option<NaiveDate>,
+    pub day_ends_at: DateTime<Utc>,
+    pub trade_count: u32,
+    pub trade_limit: u32,
+    pub day_pnl: f64,
+    pub realized_today: f64,
+    pub daily_stop_usd: f64,
+    pub daily_stop_triggered: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BridgeView {
+    pub fresh: bool,
+    pub age_secs: Option<i64>,
+    #[serde(flatten)]
+    pub status: BridgeStatus,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FlagsView {
+    pub position_mismatch: Option<PositionMismatch>,
+    pub stale_orders: Vec<String>,
+    pub daily_stop_triggered: bool,
+}
+
+impl Engine {
+    /// Releases expired locks, then describes the desk at this instant.
+    pub fn state_view(&mut self) -> DeskResult<StateView> {
+        self.tick()?;
+        self.release_expired_locks();
+        Ok(self.snapshot())
+    }
+
+    fn release_expired_locks(&mut self) {
+        for a in 0..self.assets.len() {
+            if self.desk[a].last_entry_at.is_some() && self.candle_lock_remaining(a).is_none() {
+                self.desk[a].last_entry_at = None;
+                self.mark_dirty();
+            }
+            if self.desk[a].last_exit_at.is_some() && self.cooldown_remaining(a).is_none() {
+                self.desk[a].last_exit_at = None;
+                self.mark_dirty();
+            }
+        }
+    }
+
+    /// The view without housekeeping (read-only).
+    pub fn snapshot(&self) -> StateView {
+        let now = self.now();
+        let assets = (0..self.assets.len()).map(|a| self.asset_view(a)).collect();
+        let orders: Vec<Order> = self.orders_iter().rev().take(50).cloned().collect();
+        StateView {
+            now,
+            env: self.account.env,
+            assets,
+            account: AccountView {
+                trading_day: self.account.trading_day,
+                day_ends_at: self.trading_day_end(now),
+                trade_count: self.account.trade_count,
+                trade_limit: self.settings.trade_limit,
+                day_pnl: self.day_pnl(),
+                realized_today: self.account.realized_today,
+                daily_stop_usd: self.settings.daily_stop_usd,
+                daily_stop_triggered: self.account.daily_stop_triggered,
+            },
+            bridge: BridgeView {
+                fresh: self.bridge_fresh(),
+                age_secs: self.bridge_age(),
+                status: self.account.bridge.clone(),
+            },
+            flags: FlagsView {
+                position_mismatch: self.account.position_mismatch.clone(),
+                stale_orders: self
+                    .orders_iter()
+                    .filter(|o| o.stale && o.status.is_unfinished())
+                    .map(|o| o.id.clone())
+                    .collect(),
+                daily_stop_triggered: self.account.daily_stop_triggered,
+            },
+            orders,
+        }
+    }
+
+    fn asset_view(&self, a: usize) -> AssetView {
+        let cfg = &self.assets[a];
+        let st = &self.desk[a];
+        let now = self.now();
+        let (zone, structural_direction) = st.zone();
+        let open_points = st.open_points();
+        let position = st.position.as_ref().map(|p| PositionView {
+            side: p.side,
+            qty: p.qty,
+            avg_price: p.avg_price,
+            open_points,
+            open_pnl: open_points.map(|pts| pts * p.qty as f64 * cfg.point_value),
+            bars_since_entry: p.bars_since_entry,
+            opened_at: p.opened_at,
+            max_favorable_points: p.max_favorable_points,
+            scaled_in: p.scaled_in,
+            entry_size_mode: p.entry_size_mode.as_str().into(),
+            trade_mode: p.trade_mode.as_str().into(),
+            protective_stop_price: p.avg_price - p.side.sign() * p.entry_size_mode.stop_points(),
+        });
+        AssetView {
+            asset: cfg.name.clone(),
+            symbol: cfg.symbol.clone(),
+            exchange: cfg.exchange.clone(),
+            tick: cfg.tick,
+            point_value: cfg.point_value,
+            default_qty: cfg.default_qty,
+            source: cfg.source,
+            bricks: BrickSize::ALL
+                .iter()
+                .map(|s| (s.name().to_string(), st.last_bricks[s.index()].clone()))
+                .collect(),
+            zone,
+            structural_direction,
+            tempo_token: if st.tempo_ready { "READY" } else { "SPENT" }.into(),
+            intent: st.intent.clone(),
+            preorder: st.preorder.clone(),
+            locks: LocksView {
+                candle_lock: LockView::from_remaining(self.candle_lock_remaining(a)),
+                cooldown: LockView::from_remaining(self.cooldown_remaining(a)),
+                exit_lock: LockView::from_remaining(self.exit_lock_remaining(a)),
+            },
+            pending_order: self.unfinished_order(a).cloned(),
+            exits: ArmedExitsView {
+                settings: st.exits.clone(),
+                two_half_lock_armed: st
+                    .position
+                    .as_ref()
+                    .is_some_and(|p| p.max_favorable_points >= self.settings.two_half_lock_points),
+                protective_stop_points: st.position.as_ref().map(|p| p.entry_size_mode.stop_points()),
+            },
+            position,
+            scale_in_available: self.scale_in_block(a).is_none(),
+            last_price: st.last_price,
+            last_price_age_secs: st.last_price_at.map(|t| (now - t).num_seconds()),
+            heartbeat_age_secs: self.heartbeat_age(a),
+            heartbeat_fresh: self.heartbeat_fresh(a),
+            entry_block: self.entry_block(a, None),
+        }
+    }
+}

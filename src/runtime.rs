@@ -1,0 +1,58 @@
+//! Wiring shared by the commands: open the store in the data dir, start the engine thread, bind
+//! and run the server with its housekeeping.
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::engine::clock::{SharedClock, SystemClock};
+use crate::engine::handle::EngineHandle;
+use crate::engine::store::Store;
+use crate::server::{self, AppState};
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+pub const DB_FILE: &str = "brickdesk.sqlite3";
+
+/// Opens (creating if needed) the data dir and its database, and starts the engine.
+pub fn start_engine(cfg: &Config, data_dir: &Path, clock: SharedClock) -> anyhow::Result<(EngineHandle, std::thread::JoinHandle<()>)> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    let db = data_dir.join(DB_FILE);
+    let store = Store::open(&db).with_context(|| format!("cannot open database {}", db.display()))?;
+    let engine = Engine::new(cfg.assets.clone(), cfg.desk.clone(), store, clock)
+        .context("cannot start the engine")?;
+    Ok(EngineHandle::spawn(engine))
+}
+
+pub fn system_clock() -> SharedClock {
+    Arc::new(SystemClock)
+}
+
+/// A bound server ready to run.
+pub struct Bound {
+    pub listener: TcpListener,
+    pub addr: SocketAddr,
+}
+
+pub async fn bind(host: &str, port: u16) -> anyhow::Result<Bound> {
+    let listener = TcpListener::bind((host, port))
+        .await
+        .with_context(|| format!("cannot listen on {host}:{port}"))?;
+    let addr = listener.local_addr()?;
+    Ok(Bound { listener, addr })
+}
+
+/// Runs the server and housekeeping until `shutdown`; returns when requests in flight are done.
+pub async fn run_server(
+    bound: Bound,
+    engine: EngineHandle,
+    cfg: &Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let housekeeping = server::spawn_housekeeping(engine.clone());
+    let state = AppState::new(engine, cfg.secrets.clone());
+    server::serve(bound.listener, state, shutdown).await?;
+    housekeeping.abort();
+    Ok(())
+}

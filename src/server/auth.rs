@@ -1,0 +1,123 @@
+//! Operator sessions (HttpOnly cookie from `POST /api/login`) and shared-secret checks for the
+//! bridge and TradingView. Every comparison of a secret is constant-time.
+use super::AppState;
+use super::errors::{ApiError, ApiResult};
+use super::extract::JsonBody;
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rand::RngCore;
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::HashSet;
+use std::sync::Mutex;
+use subtle::ConstantTimeEq;
+
+pub const COOKIE: &str = "brickdesk_session";
+
+#[derive(Default)]
+pub struct Sessions {
+    tokens: Mutex<HashSet<String>>,
+}
+
+impl Sessions {
+    fn create(&self) -> String {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        self.tokens.lock().expect("sessions").insert(token.clone());
+        token
+    }
+    fn contains(&self, token: &str) -> bool {
+        self.tokens.lock().expect("sessions").contains(token)
+    }
+    fn remove(&self, token: &str) {
+        self.tokens.lock().expect("sessions").remove(token);
+    }
+}
+
+/// Constant-time equality of a presented secret with the configured one.
+pub fn secret_matches(presented: Option<&str>, expected: &Option<String>) -> bool {
+    match (expected, presented) {
+        (None, _) => true,
+        (Some(exp), Some(got)) => exp.as_bytes().ct_eq(got.as_bytes()).into(),
+        (Some(_), None) => false,
+    }
+}
+
+pub fn require_secret(presented: Option<&str>, expected: &Option<String>, what: &str) -> ApiResult<()> {
+    if secret_matches(presented, expected) {
+        Ok(())
+    } else if presented.is_none() {
+        Err(ApiError::unauthorized(format!("{what} secret is required")))
+    } else {
+        Err(ApiError::unauthorized(format!("bad {what} secret")))
+    }
+}
+
+fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+fn is_authenticated(state: &AppState, headers: &HeaderMap) -> bool {
+    state.secrets.dashboard_password.is_none()
+        || session_token(headers).is_some_and(|t| state.sessions.contains(&t))
+}
+
+/// Middleware for the operator routes marked [auth].
+pub async fn require_operator(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if is_authenticated(&state, req.headers()) {
+        next.run(req).await
+    } else {
+        ApiError::unauthorized("login required: POST /api/login").into_response()
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginBody {
+    #[serde(default)]
+    password: Option<String>,
+}
+
+pub async fn login(State(state): State<AppState>, JsonBody(body): JsonBody<LoginBody>) -> ApiResult<Response> {
+    if !secret_matches(body.password.as_deref(), &state.secrets.dashboard_password) {
+        tracing::warn!("operator login refused");
+        return Err(ApiError::unauthorized("invalid password"));
+    }
+    let token = state.sessions.create();
+    let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=86400");
+    let mut resp = Json(json!({ "ok": true })).into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).expect("cookie is ASCII"),
+    );
+    Ok(resp)
+}
+
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(t) = session_token(&headers) {
+        state.sessions.remove(&t);
+    }
+    let mut resp = Json(json!({ "ok": true })).into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("brickdesk_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+    );
+    resp
+}
+
+pub async fn status(State(state): State<AppState>, headers: HeaderMap) -> Json<serde_json::Value> {
+    Json(json!({
+        "authenticated": is_authenticated(&state, &headers),
+        "password_required": state.secrets.dashboard_password.is_some(),
+    }))
+}

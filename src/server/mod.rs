@@ -1,0 +1,116 @@
+//! The axum server: thin routes that translate HTTP into engine calls. `router(state)` is built
+//! once and used by `main` and by the tests, which bind it to an ephemeral port.
+mod auth;
+mod bridge;
+mod desk;
+pub mod errors;
+pub mod extract;
+mod webhooks;
+
+use crate::config::Secrets;
+use crate::engine::handle::EngineHandle;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Uri};
+use errors::ApiError;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: EngineHandle,
+    pub secrets: Arc<Secrets>,
+    sessions: Arc<auth::Sessions>,
+}
+
+impl AppState {
+    pub fn new(engine: EngineHandle, secrets: Secrets) -> Self {
+        Self {
+            engine,
+            secrets: Arc::new(secrets),
+            sessions: Arc::default(),
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let operator = desk::routes().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_operator,
+    ));
+    Router::new()
+        .route("/api/login", axum::routing::post(auth::login))
+        .route("/api/logout", axum::routing::post(auth::logout))
+        .route("/api/auth/status", axum::routing::get(auth::status))
+        .merge(operator)
+        .merge(bridge::routes())
+        .merge(webhooks::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
+        .with_state(state)
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        format!("no route {method} {}", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+/// Runs the engine's once-a-second housekeeping (stale flags, day roll) until the engine stops.
+pub fn spawn_housekeeping(engine: EngineHandle) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            every.tick().await;
+            if let Err(crate::engine::error::DeskError::ShuttingDown) = engine.call(|e| e.tick()).await {
+                break;
+            }
+        }
+    })
+}
+
+/// Serves until `shutdown` resolves, then finishes the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT: shutting down"),
+        _ = term => tracing::info!("SIGTERM: shutting down"),
+    }
+}

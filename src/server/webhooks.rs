@@ -1,0 +1,108 @@
+//! TradingView webhooks: price heartbeats, the six Renko feeds (one table, one handler), and the
+//! level exit. The secret travels in the JSON body.
+use super::AppState;
+use super::auth::require_secret;
+use super::errors::ApiResult;
+use super::extract::{JsonBody, de};
+use crate::engine::model::{BrickSize, Color};
+use crate::engine::{BrickInput, HeartbeatInput};
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Webhook path → brick size (both 1pt paths feed the same size).
+pub const BRICK_ROUTES: [(&str, BrickSize); 7] = [
+    ("/tv_renko_small", BrickSize::One),
+    ("/tv_renko_one", BrickSize::One),
+    ("/tv_renko_two_half", BrickSize::TwoHalf),
+    ("/tv_renko", BrickSize::Four),
+    ("/tv_renko_main", BrickSize::Main),
+    ("/tv_renko_high", BrickSize::High),
+    ("/tv_renko_macro", BrickSize::Macro),
+];
+
+pub fn routes() -> Router<AppState> {
+    let mut r = Router::new()
+        .route("/tv_heartbeat", post(heartbeat))
+        .route("/tv_level_exit", post(level_exit));
+    for (path, size) in BRICK_ROUTES {
+        r = r.route(
+            path,
+            post(move |state, body| brick(size, state, body)),
+        );
+    }
+    r
+}
+
+#[derive(Deserialize)]
+struct BrickBody {
+    secret: Option<String>,
+    asset: String,
+    #[serde(deserialize_with = "de_color")]
+    color: Color,
+    #[serde(deserialize_with = "de::string_or_number")]
+    bar_id: String,
+}
+
+fn de_color<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Color, D::Error> {
+    de::parsed(d, Color::parse, "green, red")
+}
+
+async fn brick(size: BrickSize, State(state): State<AppState>, JsonBody(body): JsonBody<BrickBody>) -> ApiResult<Json<Value>> {
+    require_secret(body.secret.as_deref(), &state.secrets.tv_webhook_secret, "webhook")?;
+    let input = BrickInput {
+        asset: body.asset,
+        size,
+        color: body.color,
+        bar_id: body.bar_id,
+    };
+    let out = state.engine.call(move |e| e.webhook_brick(input)).await?;
+    Ok(Json(json!({
+        "ok": true,
+        "duplicate": out.duplicate,
+        "brick": out.brick,
+        "orders": out.orders,
+    })))
+}
+
+#[derive(Deserialize)]
+struct HeartbeatBody {
+    secret: Option<String>,
+    #[serde(alias = "asset")]
+    symbol: String,
+    price: f64,
+    #[serde(default)]
+    timestamp: Option<Value>,
+}
+
+async fn heartbeat(State(state): State<AppState>, JsonBody(body): JsonBody<HeartbeatBody>) -> ApiResult<Json<Value>> {
+    require_secret(body.secret.as_deref(), &state.secrets.tv_webhook_secret, "webhook")?;
+    let input = HeartbeatInput {
+        asset: body.symbol,
+        price: body.price,
+        timestamp: body.timestamp.as_ref().and_then(Value::as_i64),
+    };
+    let out = state.engine.call(move |e| e.heartbeat(input)).await?;
+    Ok(Json(json!({
+        "ok": true,
+        "asset": out.asset,
+        "price": out.price,
+        "bricks": out.bricks,
+        "orders": out.orders,
+    })))
+}
+
+#[derive(Deserialize)]
+struct AssetBody {
+    secret: Option<String>,
+    asset: String,
+}
+
+async fn level_exit(State(state): State<AppState>, JsonBody(body): JsonBody<AssetBody>) -> ApiResult<Json<Value>> {
+    require_secret(body.secret.as_deref(), &state.secrets.tv_webhook_secret, "webhook")?;
+    let asset = body.asset;
+    let order = state.engine.call(move |e| e.level_exit(&asset)).await?;
+    Ok(Json(json!({ "ok": true, "order": order })))
+}
