@@ -36,7 +36,10 @@ impl std::fmt::Debug for Secrets {
         let set = |s: &Option<String>| if s.is_some() { "set" } else { "unset" };
         f.debug_struct("Secrets")
             .field("dashboard_password", &set(&self.dashboard_password))
-            .field("bridge_heartbeat_secret", &set(&self.bridge_heartbeat_secret))
+            .field(
+                "bridge_heartbeat_secret",
+                &set(&self.bridge_heartbeat_secret),
+            )
             .field("tv_webhook_secret", &set(&self.tv_webhook_secret))
             .finish()
     }
@@ -117,11 +120,17 @@ impl Config {
         }
         for a in &self.assets {
             if !(a.tick > 0.0 && a.point_value > 0.0 && a.default_qty > 0) {
-                bail!("asset {}: tick, point_value and default_qty must be positive", a.name);
+                bail!(
+                    "asset {}: tick, point_value and default_qty must be positive",
+                    a.name
+                );
             }
         }
         if self.desk.timezone.parse::<chrono_tz::Tz>().is_err() {
-            bail!("desk.timezone {:?} is not an IANA time zone", self.desk.timezone);
+            bail!(
+                "desk.timezone {:?} is not an IANA time zone",
+                self.desk.timezone
+            );
         }
         Ok(())
     }

@@ -8,7 +8,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "brickdesk", version, about = "Terminal trading console for a Renko futures operator")]
+#[command(
+    name = "brickdesk",
+    version,
+    about = "Terminal trading console for a Renko futures operator"
+)]
 struct Cli {
     /// TOML configuration file (default: $BRICKDESK_CONFIG, else <config dir>/brickdesk/config.toml)
     #[arg(long, global = true)]
@@ -63,19 +67,29 @@ fn main() -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Renko { file, size } => {
-            let f = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+            let f = std::fs::File::open(&file)
+                .with_context(|| format!("cannot open {}", file.display()))?;
             let stdout = std::io::stdout();
             brickdesk::renko_csv::write_bricks(std::io::BufReader::new(f), size, stdout.lock())?;
             Ok(())
         }
-        Command::Serve { host, port, insecure_no_password } => {
+        Command::Serve {
+            host,
+            port,
+            insecure_no_password,
+        } => {
             init_logs();
             let host = host.unwrap_or_else(|| cfg.server.host.clone());
             let port = port.unwrap_or(cfg.server.port);
             cfg.check_bind(&host, insecure_no_password)?;
             tokio_main(async move { serve(cfg, host, port).await })
         }
-        Command::Demo { host, port, seed, step_ms } => {
+        Command::Demo {
+            host,
+            port,
+            seed,
+            step_ms,
+        } => {
             init_logs();
             tokio_main(async move { run_demo(cfg, host, port, seed, step_ms).await })
         }
@@ -83,7 +97,10 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn tokio_main<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(f)
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(f)
 }
 
 fn init_logs() {
@@ -108,10 +125,21 @@ fn random_secret() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-async fn run_demo(mut cfg: Config, host: String, port: u16, seed: u64, step_ms: u64) -> anyhow::Result<()> {
+async fn run_demo(
+    mut cfg: Config,
+    host: String,
+    port: u16,
+    seed: u64,
+    step_ms: u64,
+) -> anyhow::Result<()> {
     // A throwaway database unless --data-dir / BRICKDESK_DATA_DIR names one.
-    let temp = tempfile::Builder::new().prefix("brickdesk-demo-").tempdir()?;
-    let data_dir = cfg.data_dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    let temp = tempfile::Builder::new()
+        .prefix("brickdesk-demo-")
+        .tempdir()?;
+    let data_dir = cfg
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
     let s = &mut cfg.secrets;
     s.tv_webhook_secret.get_or_insert_with(random_secret);
     s.bridge_heartbeat_secret.get_or_insert_with(random_secret);

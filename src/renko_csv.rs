@@ -8,13 +8,20 @@ use std::io::{BufRead, Write};
 const TS_NAMES: [&str; 6] = ["timestamp", "time", "date", "datetime", "dt", "ts"];
 
 /// Reads prices from `input` and writes the bricks to `out`; returns how many bricks.
-pub fn write_bricks(input: impl BufRead, box_size: f64, mut out: impl Write) -> anyhow::Result<u64> {
+pub fn write_bricks(
+    input: impl BufRead,
+    box_size: f64,
+    mut out: impl Write,
+) -> anyhow::Result<u64> {
     if !(box_size.is_finite() && box_size > 0.0) {
         bail!("--size must be a positive number of points (got {box_size})");
     }
     let mut lines = input.lines();
     let header = lines.next().context("the file is empty")??;
-    let cols: Vec<String> = split(&header).into_iter().map(|c| c.trim().to_string()).collect();
+    let cols: Vec<String> = split(&header)
+        .into_iter()
+        .map(|c| c.trim().to_string())
+        .collect();
     let close = cols
         .iter()
         .position(|c| c.eq_ignore_ascii_case("close"))
@@ -45,7 +52,15 @@ pub fn write_bricks(input: impl BufRead, box_size: f64, mut out: impl Write) -> 
         bricks.clear();
         builder.push_into(price, row as i64, &mut bricks);
         for b in &bricks {
-            writeln!(out, "{},{},{},{},{}", b.index, stamp, b.open, b.close, b.color.as_str())?;
+            writeln!(
+                out,
+                "{},{},{},{},{}",
+                b.index,
+                stamp,
+                b.open,
+                b.close,
+                b.color.as_str()
+            )?;
             count += 1;
         }
     }

@@ -15,11 +15,16 @@ use tokio::net::TcpListener;
 pub const DB_FILE: &str = "brickdesk.sqlite3";
 
 /// Opens (creating if needed) the data dir and its database, and starts the engine.
-pub fn start_engine(cfg: &Config, data_dir: &Path, clock: SharedClock) -> anyhow::Result<(EngineHandle, std::thread::JoinHandle<()>)> {
+pub fn start_engine(
+    cfg: &Config,
+    data_dir: &Path,
+    clock: SharedClock,
+) -> anyhow::Result<(EngineHandle, std::thread::JoinHandle<()>)> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
     let db = data_dir.join(DB_FILE);
-    let store = Store::open(&db).with_context(|| format!("cannot open database {}", db.display()))?;
+    let store =
+        Store::open(&db).with_context(|| format!("cannot open database {}", db.display()))?;
     let engine = Engine::new(cfg.assets.clone(), cfg.desk.clone(), store, clock)
         .context("cannot start the engine")?;
     Ok(EngineHandle::spawn(engine))

@@ -48,7 +48,10 @@ pub async fn run(opts: MarketOptions, assets: Vec<AssetConfig>, board: PriceBoar
     let mut walks: Vec<(f64, Vec<RenkoBuilder>)> = assets
         .iter()
         .map(|a| {
-            let builders = BrickSize::ALL.iter().map(|s| RenkoBuilder::new(s.points())).collect();
+            let builders = BrickSize::ALL
+                .iter()
+                .map(|s| RenkoBuilder::new(s.points()))
+                .collect();
             (start_price(a), builders)
         })
         .collect();
@@ -66,12 +69,17 @@ pub async fn run(opts: MarketOptions, assets: Vec<AssetConfig>, board: PriceBoar
             .await;
             for (size, b) in BrickSize::ALL.iter().zip(builders.iter_mut()) {
                 for brick in b.push(*price, ts) {
-                    post(&client, &opts, webhook_path(*size), json!({
-                        "secret": opts.tv_secret,
-                        "asset": asset.name,
-                        "color": brick.color.as_str(),
-                        "bar_id": format!("demo-{run_id}-{}-{}", size.name(), brick.index),
-                    }))
+                    post(
+                        &client,
+                        &opts,
+                        webhook_path(*size),
+                        json!({
+                            "secret": opts.tv_secret,
+                            "asset": asset.name,
+                            "color": brick.color.as_str(),
+                            "bar_id": format!("demo-{run_id}-{}-{}", size.name(), brick.index),
+                        }),
+                    )
                     .await;
                 }
             }
@@ -83,7 +91,9 @@ async fn post(client: &reqwest::Client, opts: &MarketOptions, path: &str, body: 
     let url = format!("{}{path}", opts.base_url);
     match client.post(&url).json(&body).send().await {
         Ok(r) if r.status().is_success() => {}
-        Ok(r) => tracing::warn!(target: "brickdesk::demo", %url, status = %r.status(), "market post refused"),
+        Ok(r) => {
+            tracing::warn!(target: "brickdesk::demo", %url, status = %r.status(), "market post refused")
+        }
         Err(e) => tracing::warn!(target: "brickdesk::demo", %url, error = %e, "market post failed"),
     }
 }

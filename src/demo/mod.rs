@@ -13,7 +13,10 @@ pub struct PriceBoard(Arc<Mutex<HashMap<String, f64>>>);
 
 impl PriceBoard {
     pub fn set(&self, asset: &str, price: f64) {
-        self.0.lock().expect("price board").insert(asset.to_string(), price);
+        self.0
+            .lock()
+            .expect("price board")
+            .insert(asset.to_string(), price);
     }
     pub fn get(&self, asset: &str) -> Option<f64> {
         self.0.lock().expect("price board").get(asset).copied()

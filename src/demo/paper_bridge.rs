@@ -32,9 +32,16 @@ impl Book {
         } else {
             let closed = q.abs().min(signed.abs()) as f64;
             self.realized += (price - avg) * q.signum() as f64 * closed * point_value;
-            if new_q.signum() == q.signum() { avg } else { price }
+            if new_q.signum() == q.signum() {
+                avg
+            } else {
+                price
+            }
         };
-        self.positions.insert(asset.to_string(), (new_q, if new_q == 0 { 0.0 } else { new_avg }));
+        self.positions.insert(
+            asset.to_string(),
+            (new_q, if new_q == 0 { 0.0 } else { new_avg }),
+        );
     }
 }
 
@@ -71,7 +78,14 @@ async fn poll_once(
     if let Some(s) = &opts.secret {
         q.push(("secret", s.clone()));
     }
-    let resp: serde_json::Value = client.get(&url).query(&q).send().await?.error_for_status()?.json().await?;
+    let resp: serde_json::Value = client
+        .get(&url)
+        .query(&q)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
     let orders: Vec<ClaimedOrder> =
         serde_json::from_value(resp["orders"].clone()).unwrap_or_default();
     for o in orders {
@@ -104,7 +118,12 @@ async fn poll_once(
             .find(|a| a.name == o.desk_asset)
             .map(|a| a.point_value)
             .unwrap_or(1.0);
-        book.fill(&o.desk_asset, o.qty as i64 * o.side.sign() as i64, price, pv);
+        book.fill(
+            &o.desk_asset,
+            o.qty as i64 * o.side.sign() as i64,
+            price,
+            pv,
+        );
         tracing::info!(target: "brickdesk::demo", order = %o.id, %price, "paper fill");
     }
     Ok(())
@@ -131,7 +150,10 @@ async fn heartbeat(
     let mut symbols = Vec::new();
     for a in assets {
         let (q, avg) = book.positions.get(&a.name).copied().unwrap_or((0, 0.0));
-        let open = board.get(&a.name).map(|p| (p - avg) * q as f64 * a.point_value).unwrap_or(0.0);
+        let open = board
+            .get(&a.name)
+            .map(|p| (p - avg) * q as f64 * a.point_value)
+            .unwrap_or(0.0);
         if q != 0 {
             unrealized += open;
         }

@@ -182,7 +182,11 @@ impl Engine {
         let st = &mut self.desk[a];
         match st.position.take() {
             None if order.kind == OrderKind::Exit => {
-                self.emit("mismatch", Some(a), format!("exit {} filled with no position open", order.id))?;
+                self.emit(
+                    "mismatch",
+                    Some(a),
+                    format!("exit {} filled with no position open", order.id),
+                )?;
             }
             None => {
                 st.position = Some(Position {
@@ -202,10 +206,14 @@ impl Engine {
             }
             Some(mut pos) if pos.side == order.side => {
                 let total = pos.qty + order.qty;
-                pos.avg_price = (pos.avg_price * pos.qty as f64 + price * order.qty as f64) / total as f64;
+                pos.avg_price =
+                    (pos.avg_price * pos.qty as f64 + price * order.qty as f64) / total as f64;
                 pos.qty = total;
                 pos.scaled_in |= order.kind == OrderKind::ScaleIn;
-                let msg = format!("position now {} {} @ {:.2}", pos.side, pos.qty, pos.avg_price);
+                let msg = format!(
+                    "position now {} {} @ {:.2}",
+                    pos.side, pos.qty, pos.avg_price
+                );
                 st.position = Some(pos);
                 self.emit("position", Some(a), msg)?;
             }
@@ -219,7 +227,10 @@ impl Engine {
                     format!("position closed @ {price}: {pnl:+.2} USD")
                 } else if remaining.signum() == pos.side.sign() as i64 {
                     pos.qty = remaining.unsigned_abs() as u32;
-                    let m = format!("position reduced to {} {}: {pnl:+.2} USD", pos.side, pos.qty);
+                    let m = format!(
+                        "position reduced to {} {}: {pnl:+.2} USD",
+                        pos.side, pos.qty
+                    );
                     st.position = Some(pos);
                     m
                 } else {
@@ -235,11 +246,15 @@ impl Engine {
                         entry_size_mode: order.entry_size_mode,
                         trade_mode: order.trade_mode,
                     });
-                    format!("position flipped to {side} {}: {pnl:+.2} USD", remaining.abs())
+                    format!(
+                        "position flipped to {side} {}: {pnl:+.2} USD",
+                        remaining.abs()
+                    )
                 };
                 self.emit("position", Some(a), msg)?;
             }
         }
+        self.touch(a);
         self.mark_dirty();
         self.set_price(a, price)?;
         Ok(())
@@ -265,11 +280,16 @@ impl Engine {
 
     /// The bridge's PnL and positions: compared with the engine's (a disagreement raises the
     /// `position_mismatch` flag, never overwrites), then the daily stop and exits are checked.
-    pub fn pnl_snapshot(&mut self, input: PnlSnapshotInput) -> DeskResult<Option<PositionMismatch>> {
+    pub fn pnl_snapshot(
+        &mut self,
+        input: PnlSnapshotInput,
+    ) -> DeskResult<Option<PositionMismatch>> {
         self.roll_day()?;
         for v in [input.realized, input.unrealized] {
             if !v.is_finite() {
-                return Err(DeskError::Invalid("realized and unrealized must be finite numbers".into()));
+                return Err(DeskError::Invalid(
+                    "realized and unrealized must be finite numbers".into(),
+                ));
             }
         }
         let now = self.now();
@@ -279,11 +299,18 @@ impl Engine {
             if self.unfinished_order(a).is_some() {
                 continue;
             }
-            let engine_pos = self.desk[a].position.as_ref().map(|p| p.signed_qty()).unwrap_or(0);
+            let engine_pos = self.desk[a]
+                .position
+                .as_ref()
+                .map(|p| p.signed_qty())
+                .unwrap_or(0);
             let bridge_pos: i64 = input
                 .symbols
                 .iter()
-                .filter(|s| s.symbol.eq_ignore_ascii_case(&cfg.symbol) || s.symbol.eq_ignore_ascii_case(&cfg.name))
+                .filter(|s| {
+                    s.symbol.eq_ignore_ascii_case(&cfg.symbol)
+                        || s.symbol.eq_ignore_ascii_case(&cfg.name)
+                })
                 .map(|s| s.position)
                 .sum();
             if engine_pos != bridge_pos {
@@ -306,16 +333,29 @@ impl Engine {
         if mismatches.is_empty() {
             self.account.position_mismatch = None;
             if had {
-                self.emit("mismatch", None, "position mismatch cleared: bridge and engine agree")?;
+                self.emit(
+                    "mismatch",
+                    None,
+                    "position mismatch cleared: bridge and engine agree",
+                )?;
             }
         } else {
             let text = mismatches
                 .iter()
-                .map(|m| format!("{} engine {} vs bridge {}", m.asset, m.engine_position, m.bridge_position))
+                .map(|m| {
+                    format!(
+                        "{} engine {} vs bridge {}",
+                        m.asset, m.engine_position, m.bridge_position
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
-            let changed = self.account.position_mismatch.as_ref().map(|m| &m.assets) != Some(&mismatches);
-            self.account.position_mismatch = Some(PositionMismatch { at: now, assets: mismatches });
+            let changed =
+                self.account.position_mismatch.as_ref().map(|m| &m.assets) != Some(&mismatches);
+            self.account.position_mismatch = Some(PositionMismatch {
+                at: now,
+                assets: mismatches,
+            });
             if changed {
                 self.emit("mismatch", None, format!("POSITION MISMATCH — {text}"))?;
             }

@@ -76,7 +76,8 @@ impl Engine {
     /// Seconds left on the post-exit cooldown.
     pub fn cooldown_remaining(&self, a: usize) -> Option<i64> {
         let last = self.desk[a].last_exit_at?;
-        let left = (last + Duration::seconds(self.settings.cooldown_secs) - self.now()).num_milliseconds();
+        let left =
+            (last + Duration::seconds(self.settings.cooldown_secs) - self.now()).num_milliseconds();
         (left > 0).then(|| (left + 999) / 1000)
     }
 
@@ -97,7 +98,9 @@ impl Engine {
         let b = &self.account.bridge;
         b.ts_connected
             && b.md_connected
-            && self.bridge_age().is_some_and(|age| age < self.settings.bridge_fresh_secs)
+            && self
+                .bridge_age()
+                .is_some_and(|age| age < self.settings.bridge_fresh_secs)
     }
 
     /// The entry gates in the documented order; the first failure wins.
@@ -137,7 +140,10 @@ impl Engine {
         {
             return Err(DeskError::gate(
                 "cooldown",
-                format!("COOLDOWN ACTIVE — position closed recently ({} remaining)", fmt_mmss(left)),
+                format!(
+                    "COOLDOWN ACTIVE — position closed recently ({} remaining)",
+                    fmt_mmss(left)
+                ),
             ));
         }
         // 3. 5-minute candle lock
@@ -156,7 +162,11 @@ impl Engine {
         if let Some(o) = self.unfinished_order(a) {
             return Err(DeskError::gate(
                 "pending_order",
-                format!("ORDER PENDING — {name} already has order {} {}", o.id, o.status.as_str()),
+                format!(
+                    "ORDER PENDING — {name} already has order {} {}",
+                    o.id,
+                    o.status.as_str()
+                ),
             ));
         }
         if set == GateSet::ArmPreorder && st.preorder.is_some() {
@@ -201,14 +211,20 @@ impl Engine {
         let (zone, structural) = st.zone();
         if entry_override {
             let side = direction.or(structural).ok_or_else(|| {
-                DeskError::Invalid("direction is required: the zone gives no structural direction".into())
+                DeskError::Invalid(
+                    "direction is required: the zone gives no structural direction".into(),
+                )
             })?;
             return Ok((side, Token::Override));
         }
         // 7. tempo token (or a READY intent)
         let token = if st.tempo_ready {
             Token::Tempo
-        } else if st.intent.as_ref().is_some_and(|i| i.status == IntentStatus::Ready) {
+        } else if st
+            .intent
+            .as_ref()
+            .is_some_and(|i| i.status == IntentStatus::Ready)
+        {
             Token::Intent
         } else {
             return Err(DeskError::gate(
@@ -250,8 +266,16 @@ impl Engine {
         let a = self.asset_index(&req.asset)?;
         match req.order_type {
             OrderType::Market => {
-                let (side, token) = self.check_gates(a, req.direction, req.entry_override, GateSet::All)?;
-                let order = self.send_entry(a, side, token, &req.trade_mode, req.entry_size_mode, req.entry_override)?;
+                let (side, token) =
+                    self.check_gates(a, req.direction, req.entry_override, GateSet::All)?;
+                let order = self.send_entry(
+                    a,
+                    side,
+                    token,
+                    &req.trade_mode,
+                    req.entry_size_mode,
+                    req.entry_override,
+                )?;
                 Ok(EntryOutcome::Order(order))
             }
             OrderType::Preorder => {
@@ -264,13 +288,15 @@ impl Engine {
                     created_at: self.now(),
                 };
                 self.desk[a].preorder = Some(p.clone());
-                self.mark_dirty();
+                self.touch(a);
                 self.emit(
                     "preorder",
                     Some(a),
                     format!(
                         "preorder armed {} — sent at the next 6pt brick if every gate passes",
-                        p.direction.map(|d| d.as_str()).unwrap_or("(structural direction)")
+                        p.direction
+                            .map(|d| d.as_str())
+                            .unwrap_or("(structural direction)")
                     ),
                 )?;
                 Ok(EntryOutcome::Preorder(p))
@@ -307,7 +333,7 @@ impl Engine {
             Token::Override => st.tempo_ready = false,
         }
         self.account.trade_count += 1;
-        self.mark_dirty();
+        self.touch(a);
         Ok(order)
     }
 
@@ -316,11 +342,22 @@ impl Engine {
         let Some(p) = self.desk[a].preorder.take() else {
             return Ok(None);
         };
-        self.mark_dirty();
+        self.touch(a);
         match self.check_gates(a, p.direction, p.entry_override, GateSet::All) {
             Ok((side, token)) => {
-                let order = self.send_entry(a, side, token, &p.trade_mode, p.entry_size_mode, p.entry_override)?;
-                self.emit("preorder", Some(a), format!("preorder released as {}", order.id))?;
+                let order = self.send_entry(
+                    a,
+                    side,
+                    token,
+                    &p.trade_mode,
+                    p.entry_size_mode,
+                    p.entry_override,
+                )?;
+                self.emit(
+                    "preorder",
+                    Some(a),
+                    format!("preorder released as {}", order.id),
+                )?;
                 Ok(Some(order))
             }
             Err(e) => {
@@ -335,6 +372,7 @@ impl Engine {
         let p = self.desk[a].preorder.take().ok_or_else(|| {
             DeskError::Conflict(format!("no preorder is armed for {}", self.assets[a].name))
         })?;
+        self.touch(a);
         self.mark_dirty();
         self.emit("preorder", Some(a), "preorder cancelled by the operator")?;
         Ok(p)
@@ -346,7 +384,11 @@ impl Engine {
         if let Some(i) = &self.desk[a].intent {
             return Err(DeskError::Conflict(format!(
                 "an intent is already {} for {}",
-                if i.status == IntentStatus::Ready { "READY" } else { "armed" },
+                if i.status == IntentStatus::Ready {
+                    "READY"
+                } else {
+                    "armed"
+                },
                 self.assets[a].name
             )));
         }
@@ -355,8 +397,12 @@ impl Engine {
             created_at: self.now(),
         };
         self.desk[a].intent = Some(intent.clone());
-        self.mark_dirty();
-        self.emit("intent", Some(a), "intent armed: READY at the next 6pt brick")?;
+        self.touch(a);
+        self.emit(
+            "intent",
+            Some(a),
+            "intent armed: READY at the next 6pt brick",
+        )?;
         Ok(intent)
     }
 
@@ -365,7 +411,7 @@ impl Engine {
         let i = self.desk[a].intent.take().ok_or_else(|| {
             DeskError::Conflict(format!("no intent is active for {}", self.assets[a].name))
         })?;
-        self.mark_dirty();
+        self.touch(a);
         self.emit("intent", Some(a), "intent cancelled by the operator")?;
         Ok(i)
     }
@@ -383,7 +429,11 @@ impl Engine {
         self.account.trade_count += 1;
         self.mark_dirty();
         let used = self.account.trade_count;
-        self.emit("trade_limit", None, format!("trade slot consumed by hand: {used}/{limit}"))?;
+        self.emit(
+            "trade_limit",
+            None,
+            format!("trade slot consumed by hand: {used}/{limit}"),
+        )?;
         Ok((used, limit))
     }
 

@@ -74,7 +74,10 @@ impl Engine {
         self.emit(
             "exit",
             Some(a),
-            format!("exit {} {} x{} — reason {reason}", self.assets[a].name, order.side, order.qty),
+            format!(
+                "exit {} {} x{} — reason {reason}",
+                self.assets[a].name, order.side, order.qty
+            ),
         )?;
         Ok(Some(order))
     }
@@ -100,12 +103,19 @@ impl Engine {
     fn check_manual_exit(&self, a: usize, force: bool) -> DeskResult<()> {
         let name = &self.assets[a].name;
         if self.desk[a].position.is_none() {
-            return Err(DeskError::gate("no_position", format!("NO POSITION — {name} is flat")));
+            return Err(DeskError::gate(
+                "no_position",
+                format!("NO POSITION — {name} is flat"),
+            ));
         }
         if let Some(o) = self.unfinished_exit(a) {
             return Err(DeskError::gate(
                 "exit_pending",
-                format!("EXIT ALREADY SENT — order {} is {}", o.id, o.status.as_str()),
+                format!(
+                    "EXIT ALREADY SENT — order {} is {}",
+                    o.id,
+                    o.status.as_str()
+                ),
             ));
         }
         if !force && let Some(left) = self.exit_lock_remaining(a) {
@@ -163,7 +173,12 @@ impl Engine {
         Ok(order)
     }
 
-    pub(crate) fn exits_on_brick(&mut self, a: usize, size: BrickSize, color: Color) -> DeskResult<Option<Order>> {
+    pub(crate) fn exits_on_brick(
+        &mut self,
+        a: usize,
+        size: BrickSize,
+        color: Color,
+    ) -> DeskResult<Option<Order>> {
         let Some(pos) = self.desk[a].position.clone() else {
             return Ok(None);
         };
@@ -196,7 +211,7 @@ impl Engine {
             }
             _ => None,
         };
-        self.mark_dirty();
+        self.touch(a);
         match reason {
             Some(r) => self.fire_exit(a, r),
             None => Ok(None),
@@ -210,7 +225,7 @@ impl Engine {
         let pos = self.desk[a].position.as_mut().expect("position");
         if points > pos.max_favorable_points {
             pos.max_favorable_points = points;
-            self.mark_dirty();
+            self.touch(a);
         }
         let pos = self.desk[a].position.as_ref().expect("position");
         let ex = &self.desk[a].exits;
@@ -270,7 +285,12 @@ impl Engine {
 
     // ---- armed exit settings ----
 
-    pub fn set_protect(&mut self, asset: &str, enabled: bool, threshold: Option<f64>) -> DeskResult<Protect> {
+    pub fn set_protect(
+        &mut self,
+        asset: &str,
+        enabled: bool,
+        threshold: Option<f64>,
+    ) -> DeskResult<Protect> {
         let a = self.asset_index(asset)?;
         let threshold = threshold.unwrap_or(self.desk[a].exits.protect.threshold);
         if !PROTECT_THRESHOLDS.contains(&threshold) {
@@ -280,13 +300,22 @@ impl Engine {
         }
         let p = Protect { enabled, threshold };
         self.desk[a].exits.protect = p.clone();
-        self.mark_dirty();
-        self.emit("exit_setting", Some(a), format!("protect {} at {threshold:+.1} pts", on_off(enabled)))?;
+        self.touch(a);
+        self.emit(
+            "exit_setting",
+            Some(a),
+            format!("protect {} at {threshold:+.1} pts", on_off(enabled)),
+        )?;
         self.exits_on_price(a)?;
         Ok(p)
     }
 
-    pub fn set_points_tp(&mut self, asset: &str, enabled: bool, target: Option<f64>) -> DeskResult<PointsTp> {
+    pub fn set_points_tp(
+        &mut self,
+        asset: &str,
+        enabled: bool,
+        target: Option<f64>,
+    ) -> DeskResult<PointsTp> {
         let a = self.asset_index(asset)?;
         let target = target.unwrap_or(self.desk[a].exits.points_tp.target);
         if !(target.is_finite() && target > 0.0 && target <= 1000.0) {
@@ -296,8 +325,12 @@ impl Engine {
         }
         let p = PointsTp { enabled, target };
         self.desk[a].exits.points_tp = p.clone();
-        self.mark_dirty();
-        self.emit("exit_setting", Some(a), format!("points TP {} at {target} pts", on_off(enabled)))?;
+        self.touch(a);
+        self.emit(
+            "exit_setting",
+            Some(a),
+            format!("points TP {} at {target} pts", on_off(enabled)),
+        )?;
         self.exits_on_price(a)?;
         Ok(p)
     }
@@ -312,7 +345,9 @@ impl Engine {
         if let Some(n) = req.tp_target
             && !(1..=50).contains(&n)
         {
-            return Err(DeskError::Invalid(format!("tp_target must be 1..=50 (got {n})")));
+            return Err(DeskError::Invalid(format!(
+                "tp_target must be 1..=50 (got {n})"
+            )));
         }
         let tp = &mut self.desk[a].exits.signal_tp;
         if let Some(n) = req.tp_target {
@@ -333,11 +368,16 @@ impl Engine {
             tp.armed = armed;
         }
         let tp = tp.clone();
-        self.mark_dirty();
+        self.touch(a);
         self.emit(
             "exit_setting",
             Some(a),
-            format!("signal-count TP {} ({}/{})", on_off(tp.armed), tp.count, tp.target),
+            format!(
+                "signal-count TP {} ({}/{})",
+                on_off(tp.armed),
+                tp.count,
+                tp.target
+            ),
         )?;
         Ok(tp)
     }
@@ -351,7 +391,9 @@ impl Engine {
     }
 
     pub fn toggle_four_pt(&mut self, asset: &str) -> DeskResult<bool> {
-        self.toggle_exit(asset, "4pt invalidation exit", |e| &mut e.four_pt_invalidation)
+        self.toggle_exit(asset, "4pt invalidation exit", |e| {
+            &mut e.four_pt_invalidation
+        })
     }
 
     fn toggle_exit(
@@ -364,8 +406,12 @@ impl Engine {
         let f = field(&mut self.desk[a].exits);
         *f = !*f;
         let now_on = *f;
-        self.mark_dirty();
-        self.emit("exit_setting", Some(a), format!("{what} {}", on_off(now_on)))?;
+        self.touch(a);
+        self.emit(
+            "exit_setting",
+            Some(a),
+            format!("{what} {}", on_off(now_on)),
+        )?;
         Ok(now_on)
     }
 
@@ -401,14 +447,19 @@ impl Engine {
             return Some("SCALE-IN UNAVAILABLE — this position already scaled in".into());
         }
         if let Some(o) = self.unfinished_order(a) {
-            return Some(format!("SCALE-IN UNAVAILABLE — order {} is {}", o.id, o.status.as_str()));
+            return Some(format!(
+                "SCALE-IN UNAVAILABLE — order {} is {}",
+                o.id,
+                o.status.as_str()
+            ));
         }
         let need = BrickSize::Main.points();
         match self.desk[a].open_points() {
             Some(p) if p >= need => None,
             p => Some(format!(
                 "SCALE-IN UNAVAILABLE — position is {} pts, needs ≥ {need} pts (one 6pt brick) in profit",
-                p.map(|p| format!("{p:+.2}")).unwrap_or_else(|| "n/a".into())
+                p.map(|p| format!("{p:+.2}"))
+                    .unwrap_or_else(|| "n/a".into())
             )),
         }
     }

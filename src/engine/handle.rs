@@ -78,7 +78,9 @@ where
             let result = if committed {
                 result
             } else {
-                Err(DeskError::Storage("the change could not be saved; nothing was applied".into()))
+                Err(DeskError::Storage(
+                    "the change could not be saved; nothing was applied".into(),
+                ))
             };
             let _ = otx.send(result);
         }) as Reply

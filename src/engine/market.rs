@@ -95,7 +95,7 @@ impl Engine {
         let now = self.now();
         let st = &mut self.desk[a];
         st.last_heartbeat_at = Some(now);
-        self.mark_dirty();
+        self.touch(a);
         let mut orders = Vec::new();
         let mut bricks = Vec::new();
         if self.assets[a].source == BrickSource::Price {
@@ -141,7 +141,7 @@ impl Engine {
         let st = &mut self.desk[a];
         st.last_price = Some(price);
         st.last_price_at = Some(now);
-        self.mark_dirty();
+        self.touch(a);
         let mut orders: Vec<Order> = self.exits_on_price(a)?.into_iter().collect();
         orders.extend(self.check_daily_stop()?);
         Ok(orders)
@@ -164,11 +164,15 @@ impl Engine {
             ),
         )?;
         self.desk[a].last_bricks[size.index()] = Some(brick);
-        self.mark_dirty();
+        self.touch(a);
         let (zone_after, dir) = self.desk[a].zone();
         if zone_after != zone_before && matches!(size, BrickSize::High | BrickSize::Macro) {
             let dir = dir.map(|d| format!(" {d}")).unwrap_or_default();
-            self.emit("zone", Some(a), format!("zone {zone_after:?}{dir}").to_uppercase())?;
+            self.emit(
+                "zone",
+                Some(a),
+                format!("zone {zone_after:?}{dir}").to_uppercase(),
+            )?;
         }
         if size == BrickSize::Main {
             self.on_main_brick(a)?;

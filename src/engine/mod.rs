@@ -27,7 +27,7 @@ use error::{DeskError, DeskResult};
 use model::{AssetConfig, EntrySizeMode, Env, Side, TradeMode};
 use orders::{Order, OrderKind, OrderStatus};
 use serde::Serialize;
-use state::{Account, AssetState, DeskSettings, DeskState};
+use state::{Account, AssetState, DeskSettings};
 use std::collections::{BTreeMap, HashMap};
 use store::{DeskEvent, Store};
 
@@ -44,10 +44,15 @@ pub struct Engine {
     /// Unfinished orders plus the recent finished ones, by store sequence.
     orders: BTreeMap<i64, Order>,
     order_seq: HashMap<String, i64>,
+    /// Unfinished order sequences per asset, oldest first.
+    unfinished: Vec<Vec<i64>>,
     pub(crate) store: Store,
     clock: SharedClock,
     events: Vec<DeskEvent>,
+    /// Account changed since the last persist.
     dirty: bool,
+    /// Assets whose state changed since the last persist.
+    dirty_assets: Vec<bool>,
 }
 
 impl Engine {
@@ -58,19 +63,27 @@ impl Engine {
         clock: SharedClock,
     ) -> DeskResult<Self> {
         if assets.is_empty() {
-            return Err(DeskError::Invalid("at least one asset must be configured".into()));
+            return Err(DeskError::Invalid(
+                "at least one asset must be configured".into(),
+            ));
         }
-        let tz: Tz = settings.timezone.parse().map_err(|_| {
-            DeskError::Invalid(format!("unknown timezone {:?}", settings.timezone))
-        })?;
+        let tz: Tz = settings
+            .timezone
+            .parse()
+            .map_err(|_| DeskError::Invalid(format!("unknown timezone {:?}", settings.timezone)))?;
         if settings.day_roll_hour > 23 {
             return Err(DeskError::Invalid("day_roll_hour must be 0..=23".into()));
         }
         let mut lookup = HashMap::new();
         for (i, a) in assets.iter().enumerate() {
             for key in [&a.name, &a.symbol] {
-                if lookup.insert(key.to_ascii_uppercase(), i).is_some_and(|j| j != i) {
-                    return Err(DeskError::Invalid(format!("asset name or symbol {key} is configured twice")));
+                if lookup
+                    .insert(key.to_ascii_uppercase(), i)
+                    .is_some_and(|j| j != i)
+                {
+                    return Err(DeskError::Invalid(format!(
+                        "asset name or symbol {key} is configured twice"
+                    )));
                 }
             }
         }
@@ -84,10 +97,12 @@ impl Engine {
             account: Account::default(),
             orders: BTreeMap::new(),
             order_seq: HashMap::new(),
+            unfinished: Vec::new(),
             store,
             clock,
             events: Vec::new(),
             dirty: false,
+            dirty_assets: Vec::new(),
         };
         engine.load()?;
         Ok(engine)
@@ -95,26 +110,30 @@ impl Engine {
 
     /// (Re)loads the desk state and live orders from the store: what a restart resumes.
     pub fn load(&mut self) -> DeskResult<()> {
-        self.desk = self.assets.iter().map(|_| AssetState::new(&self.settings)).collect();
-        self.account = Account::default();
-        if let Some(json) = self.store.load_state()? {
-            let saved: DeskState = serde_json::from_str(&json)
-                .map_err(|e| DeskError::Storage(format!("stored desk state is unreadable: {e}")))?;
-            for (i, a) in self.assets.iter().enumerate() {
-                if let Some(s) = saved.assets.get(&a.name) {
-                    self.desk[i] = s.clone();
-                }
-            }
-            self.account = saved.account;
+        let unreadable = |e: serde_json::Error| {
+            DeskError::Storage(format!("stored desk state is unreadable: {e}"))
+        };
+        self.desk.clear();
+        for a in &self.assets {
+            let st = match self.store.load_asset_state(&a.name)? {
+                Some(json) => serde_json::from_str(&json).map_err(unreadable)?,
+                None => AssetState::new(&self.settings),
+            };
+            self.desk.push(st);
         }
+        self.account = match self.store.load_account()? {
+            Some(json) => serde_json::from_str(&json).map_err(unreadable)?,
+            None => Account::default(),
+        };
         self.orders.clear();
         self.order_seq.clear();
+        self.unfinished = vec![Vec::new(); self.assets.len()];
         for o in self.store.load_live_orders(RECENT_FINISHED_ORDERS as u32)? {
-            self.order_seq.insert(o.id.clone(), o.seq);
-            self.orders.insert(o.seq, o);
+            self.remember_order(o);
         }
         self.events.clear();
         self.dirty = false;
+        self.dirty_assets = vec![false; self.assets.len()];
         Ok(())
     }
 
@@ -145,11 +164,18 @@ impl Engine {
     // ---- events and persistence ----
 
     /// Records one event in the log (same transaction as the change it describes).
-    pub(crate) fn emit(&mut self, kind: &str, asset: Option<usize>, message: impl Into<String>) -> DeskResult<()> {
+    pub(crate) fn emit(
+        &mut self,
+        kind: &str,
+        asset: Option<usize>,
+        message: impl Into<String>,
+    ) -> DeskResult<()> {
         let message = message.into();
         let at = self.now();
         let asset = asset.map(|i| self.assets[i].name.clone());
-        let id = self.store.insert_event(at, kind, asset.as_deref(), &message)?;
+        let id = self
+            .store
+            .insert_event(at, kind, asset.as_deref(), &message)?;
         tracing::info!(target: "brickdesk::desk", kind, asset = asset.as_deref().unwrap_or("-"), "{message}");
         self.events.push(DeskEvent {
             id,
@@ -161,32 +187,32 @@ impl Engine {
         Ok(())
     }
 
+    /// The account-wide state changed.
     pub(crate) fn mark_dirty(&mut self) {
         self.dirty = true;
     }
 
-    /// Writes the desk state row if anything changed; called once per batch before commit.
+    /// An asset's state changed.
+    pub(crate) fn touch(&mut self, a: usize) {
+        self.dirty_assets[a] = true;
+    }
+
+    /// Writes what changed (dirty assets, the account); called once per batch before commit.
     pub fn persist(&mut self) -> DeskResult<()> {
-        if !self.dirty {
-            return Ok(());
+        let now = self.now();
+        for a in 0..self.assets.len() {
+            if self.dirty_assets[a] {
+                let json = to_json(&self.desk[a])?;
+                self.store
+                    .save_asset_state(&self.assets[a].name, &json, now)?;
+                self.dirty_assets[a] = false;
+            }
         }
-        #[derive(Serialize)]
-        struct Ref<'a> {
-            assets: BTreeMap<&'a str, &'a AssetState>,
-            account: &'a Account,
+        if self.dirty {
+            let json = to_json(&self.account)?;
+            self.store.save_account(&json, now)?;
+            self.dirty = false;
         }
-        let r = Ref {
-            assets: self
-                .assets
-                .iter()
-                .zip(&self.desk)
-                .map(|(a, s)| (a.name.as_str(), s))
-                .collect(),
-            account: &self.account,
-        };
-        let json = serde_json::to_string(&r).map_err(|e| DeskError::Storage(e.to_string()))?;
-        self.store.save_state(&json, self.now())?;
-        self.dirty = false;
         Ok(())
     }
 
@@ -268,17 +294,16 @@ impl Engine {
     /// The unfinished order of an asset, if any (at most one by the entry gates, but an exit
     /// may coexist with a scale-in).
     pub fn unfinished_order(&self, asset: usize) -> Option<&Order> {
-        let name = &self.assets[asset].name;
-        self.orders
-            .values()
-            .find(|o| o.status.is_unfinished() && &o.asset == name)
+        self.unfinished[asset]
+            .first()
+            .and_then(|s| self.orders.get(s))
     }
 
     pub(crate) fn unfinished_exit(&self, asset: usize) -> Option<&Order> {
-        let name = &self.assets[asset].name;
-        self.orders
-            .values()
-            .find(|o| o.status.is_unfinished() && o.kind == OrderKind::Exit && &o.asset == name)
+        self.unfinished[asset]
+            .iter()
+            .filter_map(|s| self.orders.get(s))
+            .find(|o| o.kind == OrderKind::Exit)
     }
 
     /// Creates and stores a new PENDING order.
@@ -326,18 +351,25 @@ impl Engine {
             order.asset,
             order.symbol,
             order.qty,
-            order.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(),
+            order
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default(),
             if entry_override { " [override]" } else { "" }
         );
-        self.order_seq.insert(order.id.clone(), order.seq);
-        self.orders.insert(order.seq, order.clone());
+        self.remember_order(order.clone());
         self.emit("order", Some(asset), msg)?;
         self.evict_old_orders();
         Ok(order)
     }
 
     fn evict_old_orders(&mut self) {
-        let finished = self.orders.values().filter(|o| !o.status.is_unfinished()).count();
+        let finished = self
+            .orders
+            .values()
+            .filter(|o| !o.status.is_unfinished())
+            .count();
         if finished <= RECENT_FINISHED_ORDERS {
             return;
         }
@@ -365,7 +397,16 @@ impl Engine {
             .ok_or_else(|| DeskError::UnknownOrder(id.to_string()))
     }
 
+    /// Puts an order (new or updated) in memory and keeps the per-asset unfinished index.
     pub(crate) fn remember_order(&mut self, order: Order) {
+        if let Ok(a) = self.asset_index(&order.asset) {
+            let list = &mut self.unfinished[a];
+            list.retain(|s| *s != order.seq);
+            if order.status.is_unfinished() {
+                let at = list.partition_point(|s| *s < order.seq);
+                list.insert(at, order.seq);
+            }
+        }
         self.order_seq.insert(order.id.clone(), order.seq);
         self.orders.insert(order.seq, order);
     }
@@ -414,4 +455,8 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+fn to_json<T: Serialize>(v: &T) -> DeskResult<String> {
+    serde_json::to_string(v).map_err(|e| DeskError::Storage(e.to_string()))
 }

@@ -30,7 +30,10 @@ pub struct RenkoBuilder {
 
 impl RenkoBuilder {
     pub fn new(box_size: f64) -> Self {
-        assert!(box_size > 0.0 && box_size.is_finite(), "box size must be positive");
+        assert!(
+            box_size > 0.0 && box_size.is_finite(),
+            "box size must be positive"
+        );
         Self {
             box_size,
             reference: None,
@@ -127,7 +130,10 @@ impl RenkoBuilder {
 }
 
 /// Builds every brick of a price series at once.
-pub fn build_bricks(box_size: f64, prices: impl IntoIterator<Item = (i64, f64)>) -> Vec<BuiltBrick> {
+pub fn build_bricks(
+    box_size: f64,
+    prices: impl IntoIterator<Item = (i64, f64)>,
+) -> Vec<BuiltBrick> {
     let mut b = RenkoBuilder::new(box_size);
     let mut out = Vec::new();
     for (ts, p) in prices {
@@ -156,7 +162,10 @@ mod tests {
     fn reversal_needs_two_boxes_and_one_price_can_emit_several() {
         let mut b = RenkoBuilder::new(2.0);
         b.push(100.0, 0);
-        assert_eq!(closes(&b.push(106.5, 1)), vec![(100.0, 102.0), (102.0, 104.0), (104.0, 106.0)]);
+        assert_eq!(
+            closes(&b.push(106.5, 1)),
+            vec![(100.0, 102.0), (102.0, 104.0), (104.0, 106.0)]
+        );
         assert!(b.push(103.0, 2).is_empty()); // one box back is not a reversal
         let rev = b.push(101.9, 3);
         assert_eq!(closes(&rev), vec![(104.0, 102.0)]);

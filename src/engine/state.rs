@@ -1,5 +1,5 @@
 //! The desk's persistent state: per asset (bricks, tempo, intent, locks, position, armed exits)
-//! and account-wide (trading day, trade count, daily stop, env, bridge). Saved as one JSON row.
+//! and account-wide (trading day, trade count, daily stop, env, bridge). Saved as one JSON row per asset plus one for the account.
 use super::model::{BrickSize, Color, EntrySizeMode, Env, Side, TradeMode};
 use super::renko::RenkoBuilder;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -295,12 +295,4 @@ impl Default for Account {
             position_mismatch: None,
         }
     }
-}
-
-/// Everything persisted in the `desk_state` row.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct DeskState {
-    /// Keyed by asset name so a config change adding or removing assets keeps the others.
-    pub assets: std::collections::BTreeMap<String, AssetState>,
-    pub account: Account,
 }

@@ -31,7 +31,9 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE events(
         id INTEGER PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, asset TEXT,
         message TEXT NOT NULL);
-     CREATE TABLE desk_state(
+     CREATE TABLE desk_assets(
+        asset TEXT PRIMARY KEY, json TEXT NOT NULL, updated_at TEXT NOT NULL);
+     CREATE TABLE desk_account(
         id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL, updated_at TEXT NOT NULL);",
 ];
 
@@ -72,7 +74,9 @@ impl Store {
     }
 
     fn migrate(&mut self) -> DeskResult<()> {
-        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self.conn.transaction()?;
             tx.execute_batch(sql)?;
@@ -83,7 +87,9 @@ impl Store {
     }
 
     pub fn schema_version(&self) -> DeskResult<i64> {
-        Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
     pub fn begin(&mut self) -> DeskResult<()> {
@@ -203,7 +209,12 @@ impl Store {
 
     /// Claims up to `limit` PENDING orders, oldest first, in one statement: an order is handed
     /// to exactly one caller even if several claim at once. Returns the claimed ids by age.
-    pub fn claim_pending(&self, limit: u32, owner: &str, now: DateTime<Utc>) -> DeskResult<Vec<String>> {
+    pub fn claim_pending(
+        &self,
+        limit: u32,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> DeskResult<Vec<String>> {
         let mut st = self.conn.prepare_cached(
             "UPDATE orders SET status = 'CLAIMED', owner = ?1, claimed_at = ?2, updated_at = ?2
              WHERE seq IN (SELECT seq FROM orders WHERE status = 'PENDING' ORDER BY seq LIMIT ?3)
@@ -244,7 +255,15 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub fn insert_fill(&self, order_id: &str, asset: &str, side: Side, qty: u32, price: f64, at: DateTime<Utc>) -> DeskResult<()> {
+    pub fn insert_fill(
+        &self,
+        order_id: &str,
+        asset: &str,
+        side: Side,
+        qty: u32,
+        price: f64,
+        at: DateTime<Utc>,
+    ) -> DeskResult<()> {
         let mut st = self.conn.prepare_cached(
             "INSERT INTO fills(order_id, asset, side, qty, price, at) VALUES (?1,?2,?3,?4,?5,?6)",
         )?;
@@ -254,7 +273,13 @@ impl Store {
 
     // ---- events ----
 
-    pub fn insert_event(&self, at: DateTime<Utc>, kind: &str, asset: Option<&str>, message: &str) -> DeskResult<i64> {
+    pub fn insert_event(
+        &self,
+        at: DateTime<Utc>,
+        kind: &str,
+        asset: Option<&str>,
+        message: &str,
+    ) -> DeskResult<i64> {
         let mut st = self
             .conn
             .prepare_cached("INSERT INTO events(at, kind, asset, message) VALUES (?1,?2,?3,?4)")?;
@@ -281,24 +306,43 @@ impl Store {
 
     // ---- desk state ----
 
-    pub fn save_state(&self, json: &str, at: DateTime<Utc>) -> DeskResult<()> {
+    pub fn save_asset_state(&self, asset: &str, json: &str, at: DateTime<Utc>) -> DeskResult<()> {
         let mut st = self.conn.prepare_cached(
-            "INSERT INTO desk_state(id, json, updated_at) VALUES (1, ?1, ?2)
+            "INSERT INTO desk_assets(asset, json, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(asset) DO UPDATE SET json = excluded.json, updated_at = excluded.updated_at",
+        )?;
+        st.execute(params![asset, json, at])?;
+        Ok(())
+    }
+
+    pub fn load_asset_state(&self, asset: &str) -> DeskResult<Option<String>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT json FROM desk_assets WHERE asset = ?1")?;
+        Ok(st.query_row(params![asset], |r| r.get(0)).optional()?)
+    }
+
+    pub fn save_account(&self, json: &str, at: DateTime<Utc>) -> DeskResult<()> {
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO desk_account(id, json, updated_at) VALUES (1, ?1, ?2)
              ON CONFLICT(id) DO UPDATE SET json = excluded.json, updated_at = excluded.updated_at",
         )?;
         st.execute(params![json, at])?;
         Ok(())
     }
 
-    pub fn load_state(&self) -> DeskResult<Option<String>> {
+    pub fn load_account(&self) -> DeskResult<Option<String>> {
         Ok(self
             .conn
-            .query_row("SELECT json FROM desk_state WHERE id = 1", [], |r| r.get(0))
+            .query_row("SELECT json FROM desk_account WHERE id = 1", [], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 }
 
-const ORDER_COLS: &str = "seq, id, asset, symbol, exchange, side, qty, kind, trade_mode, entry_size_mode, env,
+const ORDER_COLS: &str =
+    "seq, id, asset, symbol, exchange, side, qty, kind, trade_mode, entry_size_mode, env,
     status, entry_override, reason, owner, stale, fill_price, created_at, claimed_at, updated_at";
 
 fn bad(col: usize, what: &str) -> rusqlite::Error {

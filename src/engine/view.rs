@@ -137,11 +137,11 @@ impl Engine {
         for a in 0..self.assets.len() {
             if self.desk[a].last_entry_at.is_some() && self.candle_lock_remaining(a).is_none() {
                 self.desk[a].last_entry_at = None;
-                self.mark_dirty();
+                self.touch(a);
             }
             if self.desk[a].last_exit_at.is_some() && self.cooldown_remaining(a).is_none() {
                 self.desk[a].last_exit_at = None;
-                self.mark_dirty();
+                self.touch(a);
             }
         }
     }
@@ -232,7 +232,10 @@ impl Engine {
                     .position
                     .as_ref()
                     .is_some_and(|p| p.max_favorable_points >= self.settings.two_half_lock_points),
-                protective_stop_points: st.position.as_ref().map(|p| p.entry_size_mode.stop_points()),
+                protective_stop_points: st
+                    .position
+                    .as_ref()
+                    .map(|p| p.entry_size_mode.stop_points()),
             },
             position,
             scale_in_available: self.scale_in_block(a).is_none(),

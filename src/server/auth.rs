@@ -47,7 +47,11 @@ pub fn secret_matches(presented: Option<&str>, expected: &Option<String>) -> boo
     }
 }
 
-pub fn require_secret(presented: Option<&str>, expected: &Option<String>, what: &str) -> ApiResult<()> {
+pub fn require_secret(
+    presented: Option<&str>,
+    expected: &Option<String>,
+    what: &str,
+) -> ApiResult<()> {
     if secret_matches(presented, expected) {
         Ok(())
     } else if presented.is_none() {
@@ -88,7 +92,10 @@ pub struct LoginBody {
     password: Option<String>,
 }
 
-pub async fn login(State(state): State<AppState>, JsonBody(body): JsonBody<LoginBody>) -> ApiResult<Response> {
+pub async fn login(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<LoginBody>,
+) -> ApiResult<Response> {
     if !secret_matches(body.password.as_deref(), &state.secrets.dashboard_password) {
         tracing::warn!("operator login refused");
         return Err(ApiError::unauthorized("invalid password"));
@@ -110,7 +117,9 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
     let mut resp = Json(json!({ "ok": true })).into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_static("brickdesk_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+        HeaderValue::from_static(
+            "brickdesk_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
+        ),
     );
     resp
 }

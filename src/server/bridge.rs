@@ -15,7 +15,10 @@ use serde_json::{Value, json};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/orders/pending", get(pending))
-        .route("/api/orders/{order_id}/execution-report", post(execution_report))
+        .route(
+            "/api/orders/{order_id}/execution-report",
+            post(execution_report),
+        )
         .route("/api/bridge/heartbeat", post(heartbeat))
         .route("/api/rithmic/pnl-snapshot", post(pnl_snapshot))
 }
@@ -28,10 +31,17 @@ struct SecretQuery {
 }
 
 fn check(state: &AppState, body: Option<&str>, query: Option<&str>) -> ApiResult<()> {
-    require_secret(body.or(query), &state.secrets.bridge_heartbeat_secret, "bridge")
+    require_secret(
+        body.or(query),
+        &state.secrets.bridge_heartbeat_secret,
+        "bridge",
+    )
 }
 
-async fn pending(State(state): State<AppState>, Query(q): Query<SecretQuery>) -> ApiResult<Json<Value>> {
+async fn pending(
+    State(state): State<AppState>,
+    Query(q): Query<SecretQuery>,
+) -> ApiResult<Json<Value>> {
     check(&state, None, q.secret.as_deref())?;
     let limit = match q.limit.as_deref() {
         None => 20,
@@ -39,13 +49,18 @@ async fn pending(State(state): State<AppState>, Query(q): Query<SecretQuery>) ->
             .parse::<u32>()
             .ok()
             .filter(|n| (1..=500).contains(n))
-            .ok_or_else(|| ApiError::bad_request(format!("limit must be an integer 1..=500 (got {s:?})")))?,
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("limit must be an integer 1..=500 (got {s:?})"))
+            })?,
     };
     let owner = q.owner.unwrap_or_else(|| "bridge".into());
     if owner.is_empty() || owner.len() > 64 {
         return Err(ApiError::bad_request("owner must be 1..=64 characters"));
     }
-    let orders = state.engine.call(move |e| e.claim_pending(limit, &owner)).await?;
+    let orders = state
+        .engine
+        .call(move |e| e.claim_pending(limit, &owner))
+        .await?;
     Ok(Json(json!({ "ok": true, "orders": orders })))
 }
 

@@ -43,7 +43,11 @@ async fn state_view(State(s): State<AppState>) -> ApiResult<Json<Value>> {
 fn de_side<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Side>, D::Error> {
     Option::<String>::deserialize(d)?
         .filter(|s| !s.is_empty())
-        .map(|s| Side::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("direction {s:?} is not one of BUY, SELL"))))
+        .map(|s| {
+            Side::parse(&s).ok_or_else(|| {
+                serde::de::Error::custom(format!("direction {s:?} is not one of BUY, SELL"))
+            })
+        })
         .transpose()
 }
 fn de_mode<'de, D: Deserializer<'de>>(d: D) -> Result<TradeMode, D::Error> {
@@ -86,7 +90,10 @@ struct OrderBody {
     entry_override: bool,
 }
 
-async fn place_order(State(s): State<AppState>, JsonBody(b): JsonBody<OrderBody>) -> ApiResult<Json<Value>> {
+async fn place_order(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<OrderBody>,
+) -> ApiResult<Json<Value>> {
     let req = EntryRequest {
         asset: b.asset,
         trade_mode: b.trade_mode,
@@ -114,7 +121,10 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
-async fn list_orders(State(s): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<Value>> {
+async fn list_orders(
+    State(s): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
     let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
     let orders = s
         .engine
@@ -146,8 +156,14 @@ struct ExitBody {
     force: bool,
 }
 
-async fn exit(State(s): State<AppState>, JsonBody(b): JsonBody<ExitBody>) -> ApiResult<Json<Value>> {
-    let order = s.engine.call(move |e| e.manual_exit(&b.asset, b.force)).await?;
+async fn exit(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<ExitBody>,
+) -> ApiResult<Json<Value>> {
+    let order = s
+        .engine
+        .call(move |e| e.manual_exit(&b.asset, b.force))
+        .await?;
     Ok(Json(json!({ "ok": true, "order": order })))
 }
 
@@ -157,12 +173,20 @@ struct ForceBody {
     force: bool,
 }
 
-async fn exit_all(State(s): State<AppState>, JsonBody(b): JsonBody<ForceBody>) -> ApiResult<Json<Value>> {
+async fn exit_all(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<ForceBody>,
+) -> ApiResult<Json<Value>> {
     let out = s.engine.call(move |e| e.exit_all(b.force)).await?;
-    Ok(Json(json!({ "ok": true, "orders": out.orders, "skipped": out.skipped })))
+    Ok(Json(
+        json!({ "ok": true, "orders": out.orders, "skipped": out.skipped }),
+    ))
 }
 
-async fn scale_in(State(s): State<AppState>, JsonBody(b): JsonBody<AssetBody>) -> ApiResult<Json<Value>> {
+async fn scale_in(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<AssetBody>,
+) -> ApiResult<Json<Value>> {
     let order = s.engine.call(move |e| e.scale_in(&b.asset)).await?;
     Ok(Json(json!({ "ok": true, "order": order })))
 }
@@ -174,7 +198,10 @@ struct ProtectBody {
     threshold: Option<f64>,
 }
 
-async fn protect(State(s): State<AppState>, JsonBody(b): JsonBody<ProtectBody>) -> ApiResult<Json<Value>> {
+async fn protect(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<ProtectBody>,
+) -> ApiResult<Json<Value>> {
     let p = s
         .engine
         .call(move |e| e.set_protect(&b.asset, b.enabled, b.threshold))
@@ -189,7 +216,10 @@ struct PointsTpBody {
     target: Option<f64>,
 }
 
-async fn points_tp(State(s): State<AppState>, JsonBody(b): JsonBody<PointsTpBody>) -> ApiResult<Json<Value>> {
+async fn points_tp(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<PointsTpBody>,
+) -> ApiResult<Json<Value>> {
     let p = s
         .engine
         .call(move |e| e.set_points_tp(&b.asset, b.enabled, b.target))
@@ -219,7 +249,10 @@ fn de_tp_arm<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TpArm>, D::Error>
     }
 }
 
-async fn take_profit(State(s): State<AppState>, JsonBody(b): JsonBody<TakeProfitBody>) -> ApiResult<Json<Value>> {
+async fn take_profit(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<TakeProfitBody>,
+) -> ApiResult<Json<Value>> {
     let req = TakeProfitRequest {
         tp_arm: b.tp_arm,
         tp_target: b.tp_target,
@@ -229,40 +262,66 @@ async fn take_profit(State(s): State<AppState>, JsonBody(b): JsonBody<TakeProfit
     Ok(Json(json!({ "ok": true, "take_profit": tp })))
 }
 
-async fn high_next_bar(State(s): State<AppState>, JsonBody(b): JsonBody<AssetBody>) -> ApiResult<Json<Value>> {
-    let on = s.engine.call(move |e| e.toggle_high_next_bar(&b.asset)).await?;
+async fn high_next_bar(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<AssetBody>,
+) -> ApiResult<Json<Value>> {
+    let on = s
+        .engine
+        .call(move |e| e.toggle_high_next_bar(&b.asset))
+        .await?;
     Ok(Json(json!({ "ok": true, "enabled": on })))
 }
 
-async fn main_flip(State(s): State<AppState>, JsonBody(b): JsonBody<AssetBody>) -> ApiResult<Json<Value>> {
+async fn main_flip(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<AssetBody>,
+) -> ApiResult<Json<Value>> {
     let on = s.engine.call(move |e| e.toggle_main_flip(&b.asset)).await?;
     Ok(Json(json!({ "ok": true, "enabled": on })))
 }
 
-async fn four_pt(State(s): State<AppState>, JsonBody(b): JsonBody<AssetBody>) -> ApiResult<Json<Value>> {
+async fn four_pt(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<AssetBody>,
+) -> ApiResult<Json<Value>> {
     let on = s.engine.call(move |e| e.toggle_four_pt(&b.asset)).await?;
     Ok(Json(json!({ "ok": true, "enabled": on })))
 }
 
-async fn auto_exit(State(s): State<AppState>, JsonBody(b): JsonBody<AssetBody>) -> ApiResult<Json<Value>> {
+async fn auto_exit(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<AssetBody>,
+) -> ApiResult<Json<Value>> {
     let asset = s
         .engine
         .call(move |e| e.asset_index(&b.asset).map(|a| e.assets()[a].name.clone()))
         .await?;
-    Ok(Json(json!({ "ok": true, "asset": asset, "auto_exit": "6pt" })))
+    Ok(Json(
+        json!({ "ok": true, "asset": asset, "auto_exit": "6pt" }),
+    ))
 }
 
-async fn intent(State(s): State<AppState>, JsonBody(b): JsonBody<AssetBody>) -> ApiResult<Json<Value>> {
+async fn intent(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<AssetBody>,
+) -> ApiResult<Json<Value>> {
     let i = s.engine.call(move |e| e.set_intent(&b.asset)).await?;
     Ok(Json(json!({ "ok": true, "intent": i })))
 }
 
-async fn intent_cancel(State(s): State<AppState>, JsonBody(b): JsonBody<AssetBody>) -> ApiResult<Json<Value>> {
+async fn intent_cancel(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<AssetBody>,
+) -> ApiResult<Json<Value>> {
     s.engine.call(move |e| e.cancel_intent(&b.asset)).await?;
     Ok(Json(json!({ "ok": true })))
 }
 
-async fn preorder_cancel(State(s): State<AppState>, JsonBody(b): JsonBody<AssetBody>) -> ApiResult<Json<Value>> {
+async fn preorder_cancel(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<AssetBody>,
+) -> ApiResult<Json<Value>> {
     s.engine.call(move |e| e.cancel_preorder(&b.asset)).await?;
     Ok(Json(json!({ "ok": true })))
 }
@@ -276,7 +335,9 @@ async fn two_half_tp_lock() -> ApiError {
 
 async fn trade_limit_consume(State(s): State<AppState>) -> ApiResult<Json<Value>> {
     let (used, limit) = s.engine.call(|e| e.consume_trade_slot()).await?;
-    Ok(Json(json!({ "ok": true, "trade_count": used, "trade_limit": limit })))
+    Ok(Json(
+        json!({ "ok": true, "trade_count": used, "trade_limit": limit }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -289,7 +350,10 @@ fn de_env<'de, D: Deserializer<'de>>(d: D) -> Result<Env, D::Error> {
     de::parsed(d, Env::parse, "DEMO, LIVE")
 }
 
-async fn set_env(State(s): State<AppState>, JsonBody(b): JsonBody<EnvBody>) -> ApiResult<Json<Value>> {
+async fn set_env(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<EnvBody>,
+) -> ApiResult<Json<Value>> {
     let env = s.engine.call(move |e| e.set_env(b.env)).await?;
     Ok(Json(json!({ "ok": true, "env": env })))
 }

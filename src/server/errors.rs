@@ -30,9 +30,9 @@ impl ApiError {
 impl From<DeskError> for ApiError {
     fn from(e: DeskError) -> Self {
         let status = match &e {
-            DeskError::GateRefused { .. } | DeskError::Conflict(_) | DeskError::IllegalTransition(_) => {
-                StatusCode::CONFLICT
-            }
+            DeskError::GateRefused { .. }
+            | DeskError::Conflict(_)
+            | DeskError::IllegalTransition(_) => StatusCode::CONFLICT,
             DeskError::Invalid(_) | DeskError::UnknownAsset(_) => StatusCode::BAD_REQUEST,
             DeskError::UnknownOrder(_) => StatusCode::NOT_FOUND,
             DeskError::Locked(_) => StatusCode::LOCKED,
@@ -51,7 +51,11 @@ impl From<DeskError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "ok": false, "error": self.message }))).into_response()
+        (
+            self.status,
+            Json(json!({ "ok": false, "error": self.message })),
+        )
+            .into_response()
     }
 }
 

@@ -61,12 +61,18 @@ pub mod de {
             serde_json::Value::String(s) if !s.trim().is_empty() => Ok(s),
             serde_json::Value::Number(n) => Ok(n.to_string()),
             serde_json::Value::String(_) => Err(D::Error::custom("must not be empty")),
-            other => Err(D::Error::custom(format!("expected a string or a number, got {other}"))),
+            other => Err(D::Error::custom(format!(
+                "expected a string or a number, got {other}"
+            ))),
         }
     }
 
     /// Parses an enum-like string field with its own parser and a clear message.
-    pub fn parsed<'de, D, T>(d: D, parse: fn(&str) -> Option<T>, expected: &str) -> Result<T, D::Error>
+    pub fn parsed<'de, D, T>(
+        d: D,
+        parse: fn(&str) -> Option<T>,
+        expected: &str,
+    ) -> Result<T, D::Error>
     where
         D: Deserializer<'de>,
     {

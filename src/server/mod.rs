@@ -74,7 +74,9 @@ pub fn spawn_housekeeping(engine: EngineHandle) -> tokio::task::JoinHandle<()> {
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             every.tick().await;
-            if let Err(crate::engine::error::DeskError::ShuttingDown) = engine.call(|e| e.tick()).await {
+            if let Err(crate::engine::error::DeskError::ShuttingDown) =
+                engine.call(|e| e.tick()).await
+            {
                 break;
             }
         }

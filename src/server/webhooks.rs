@@ -28,10 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/tv_heartbeat", post(heartbeat))
         .route("/tv_level_exit", post(level_exit));
     for (path, size) in BRICK_ROUTES {
-        r = r.route(
-            path,
-            post(move |state, body| brick(size, state, body)),
-        );
+        r = r.route(path, post(move |state, body| brick(size, state, body)));
     }
     r
 }
@@ -50,8 +47,16 @@ fn de_color<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Color, D::Error> {
     de::parsed(d, Color::parse, "green, red")
 }
 
-async fn brick(size: BrickSize, State(state): State<AppState>, JsonBody(body): JsonBody<BrickBody>) -> ApiResult<Json<Value>> {
-    require_secret(body.secret.as_deref(), &state.secrets.tv_webhook_secret, "webhook")?;
+async fn brick(
+    size: BrickSize,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<BrickBody>,
+) -> ApiResult<Json<Value>> {
+    require_secret(
+        body.secret.as_deref(),
+        &state.secrets.tv_webhook_secret,
+        "webhook",
+    )?;
     let input = BrickInput {
         asset: body.asset,
         size,
@@ -77,8 +82,15 @@ struct HeartbeatBody {
     timestamp: Option<Value>,
 }
 
-async fn heartbeat(State(state): State<AppState>, JsonBody(body): JsonBody<HeartbeatBody>) -> ApiResult<Json<Value>> {
-    require_secret(body.secret.as_deref(), &state.secrets.tv_webhook_secret, "webhook")?;
+async fn heartbeat(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<HeartbeatBody>,
+) -> ApiResult<Json<Value>> {
+    require_secret(
+        body.secret.as_deref(),
+        &state.secrets.tv_webhook_secret,
+        "webhook",
+    )?;
     let input = HeartbeatInput {
         asset: body.symbol,
         price: body.price,
@@ -100,8 +112,15 @@ struct AssetBody {
     asset: String,
 }
 
-async fn level_exit(State(state): State<AppState>, JsonBody(body): JsonBody<AssetBody>) -> ApiResult<Json<Value>> {
-    require_secret(body.secret.as_deref(), &state.secrets.tv_webhook_secret, "webhook")?;
+async fn level_exit(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<AssetBody>,
+) -> ApiResult<Json<Value>> {
+    require_secret(
+        body.secret.as_deref(),
+        &state.secrets.tv_webhook_secret,
+        "webhook",
+    )?;
     let asset = body.asset;
     let order = state.engine.call(move |e| e.level_exit(&asset)).await?;
     Ok(Json(json!({ "ok": true, "order": order })))

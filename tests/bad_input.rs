@@ -1,0 +1,390 @@
+//! Bad input over real HTTP: every case gets the right 4xx in the `{ok:false, error}` shape and
+//! `/api/state` is identical before and after.
+mod support;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use support::*;
+
+struct Case {
+    what: &'static str,
+    method: Method,
+    path: String,
+    body: Option<Vec<u8>>,
+    content_type: &'static str,
+    status: StatusCode,
+    error_contains: &'static str,
+}
+
+fn case(
+    what: &'static str,
+    path: &str,
+    body: Value,
+    status: StatusCode,
+    error_contains: &'static str,
+) -> Case {
+    Case {
+        what,
+        method: Method::POST,
+        path: path.to_string(),
+        body: Some(serde_json::to_vec(&body).unwrap()),
+        content_type: "application/json",
+        status,
+        error_contains,
+    }
+}
+
+fn raw(
+    what: &'static str,
+    method: Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+    status: StatusCode,
+    error_contains: &'static str,
+) -> Case {
+    Case {
+        what,
+        method,
+        path: path.to_string(),
+        body,
+        content_type: "text/plain",
+        status,
+        error_contains,
+    }
+}
+
+#[tokio::test]
+async fn bad_input_table_gets_4xx_and_changes_nothing() {
+    let d = TestDesk::start().await;
+    // Some state to protect: a position, an armed exit, a claimed order elsewhere.
+    d.open_position("ES", "BUY", 5000.0).await;
+    d.make_ready("NQ", "green", 20000.0).await;
+    d.entry(json!({ "asset": "NQ" })).await;
+    let nq_order = d.poll().await[0]["id"].as_str().unwrap().to_string();
+
+    use StatusCode as S;
+    let big = {
+        let mut v = br#"{"secret":"tv-secret","asset":"ES","color":"green","bar_id":""#.to_vec();
+        v.extend(std::iter::repeat_n(b'x', 2 * 1024 * 1024));
+        v.extend(br#""}"#);
+        v
+    };
+    let cases = vec![
+        case(
+            "missing field asset",
+            "/api/orders",
+            json!({ "trade_mode": "SCALP" }),
+            S::BAD_REQUEST,
+            "missing field `asset`",
+        ),
+        case(
+            "wrong type asset",
+            "/api/orders",
+            json!({ "asset": 5 }),
+            S::BAD_REQUEST,
+            "invalid type",
+        ),
+        case(
+            "wrong type force",
+            "/api/exit",
+            json!({ "asset": "ES", "force": "yes" }),
+            S::BAD_REQUEST,
+            "invalid type",
+        ),
+        case(
+            "bad direction",
+            "/api/orders",
+            json!({ "asset": "NQ", "direction": "UP" }),
+            S::BAD_REQUEST,
+            "not one of BUY, SELL",
+        ),
+        case(
+            "bad trade mode",
+            "/api/orders",
+            json!({ "asset": "NQ", "trade_mode": "YOLO" }),
+            S::BAD_REQUEST,
+            "SCALP, RUNNER",
+        ),
+        case(
+            "bad size mode",
+            "/api/orders",
+            json!({ "asset": "NQ", "entry_size_mode": "7pt" }),
+            S::BAD_REQUEST,
+            "6pt, 9pt",
+        ),
+        case(
+            "unknown field",
+            "/api/orders",
+            json!({ "asset": "NQ", "sidee": "BUY" }),
+            S::BAD_REQUEST,
+            "unknown field",
+        ),
+        case(
+            "unknown asset order",
+            "/api/orders",
+            json!({ "asset": "CL" }),
+            S::BAD_REQUEST,
+            "unknown asset: CL",
+        ),
+        case(
+            "unknown asset exit",
+            "/api/exit",
+            json!({ "asset": "CL", "force": true }),
+            S::BAD_REQUEST,
+            "unknown asset",
+        ),
+        case(
+            "unknown asset protect",
+            "/api/protect",
+            json!({ "asset": "CL", "enabled": true }),
+            S::BAD_REQUEST,
+            "unknown asset",
+        ),
+        case(
+            "unknown asset brick",
+            "/tv_renko_main",
+            json!({ "secret": TV, "asset": "CL", "color": "green", "bar_id": "b" }),
+            S::BAD_REQUEST,
+            "unknown asset",
+        ),
+        case(
+            "unknown asset heartbeat",
+            "/tv_heartbeat",
+            json!({ "secret": TV, "symbol": "CL", "price": 70.0 }),
+            S::BAD_REQUEST,
+            "unknown asset",
+        ),
+        case(
+            "bad color",
+            "/tv_renko_main",
+            json!({ "secret": TV, "asset": "ES", "color": "blue", "bar_id": "b" }),
+            S::BAD_REQUEST,
+            "green, red",
+        ),
+        case(
+            "empty bar id",
+            "/tv_renko_main",
+            json!({ "secret": TV, "asset": "ES", "color": "red", "bar_id": "" }),
+            S::BAD_REQUEST,
+            "must not be empty",
+        ),
+        case(
+            "price not a number",
+            "/tv_heartbeat",
+            json!({ "secret": TV, "symbol": "ES", "price": "5000" }),
+            S::BAD_REQUEST,
+            "invalid type",
+        ),
+        case(
+            "negative price",
+            "/tv_heartbeat",
+            json!({ "secret": TV, "symbol": "ES", "price": -1.0 }),
+            S::BAD_REQUEST,
+            "positive",
+        ),
+        case(
+            "bad webhook secret",
+            "/tv_renko_main",
+            json!({ "secret": "nope", "asset": "ES", "color": "red", "bar_id": "b" }),
+            S::UNAUTHORIZED,
+            "bad webhook secret",
+        ),
+        case(
+            "missing webhook secret",
+            "/tv_heartbeat",
+            json!({ "symbol": "ES", "price": 1.0 }),
+            S::UNAUTHORIZED,
+            "secret is required",
+        ),
+        case(
+            "bad bridge secret",
+            "/api/bridge/heartbeat",
+            json!({ "secret": "nope", "tsConnected": true, "mdConnected": true }),
+            S::UNAUTHORIZED,
+            "bad bridge secret",
+        ),
+        case(
+            "bad bridge secret snapshot",
+            "/api/rithmic/pnl-snapshot",
+            json!({ "secret": "nope", "realized": 0.0, "unrealized": 0.0 }),
+            S::UNAUTHORIZED,
+            "bad bridge secret",
+        ),
+        raw(
+            "bad bridge secret poll",
+            Method::GET,
+            "/api/orders/pending?secret=nope",
+            None,
+            S::UNAUTHORIZED,
+            "bad bridge secret",
+        ),
+        raw(
+            "poll limit 0",
+            Method::GET,
+            &format!("/api/orders/pending?secret={BRIDGE}&limit=0"),
+            None,
+            S::BAD_REQUEST,
+            "limit must be",
+        ),
+        raw(
+            "poll limit text",
+            Method::GET,
+            &format!("/api/orders/pending?secret={BRIDGE}&limit=ten"),
+            None,
+            S::BAD_REQUEST,
+            "limit must be",
+        ),
+        case(
+            "report bad secret",
+            &format!("/api/orders/{nq_order}/execution-report"),
+            json!({ "secret": "nope", "status": "WORKING" }),
+            S::UNAUTHORIZED,
+            "bad bridge secret",
+        ),
+        case(
+            "report bad status",
+            &format!("/api/orders/{nq_order}/execution-report?secret={BRIDGE}"),
+            json!({ "status": "DONE" }),
+            S::BAD_REQUEST,
+            "status must be",
+        ),
+        case(
+            "report wrong side",
+            &format!("/api/orders/{nq_order}/execution-report?secret={BRIDGE}"),
+            json!({ "status": "WORKING", "extra": { "side": "SELL" } }),
+            S::BAD_REQUEST,
+            "does not match",
+        ),
+        case(
+            "unknown order id",
+            &format!("/api/orders/ord-nope/execution-report?secret={BRIDGE}"),
+            json!({ "status": "WORKING" }),
+            S::NOT_FOUND,
+            "unknown order: ord-nope",
+        ),
+        raw(
+            "non-JSON webhook",
+            Method::POST,
+            "/tv_renko_main",
+            Some(b"color=green&asset=ES".to_vec()),
+            S::BAD_REQUEST,
+            "not valid JSON",
+        ),
+        raw(
+            "non-JSON operator",
+            Method::POST,
+            "/api/orders",
+            Some(b"{asset: ES".to_vec()),
+            S::BAD_REQUEST,
+            "not valid JSON",
+        ),
+        raw(
+            "2 MiB body",
+            Method::POST,
+            "/tv_renko_main",
+            Some(big),
+            S::PAYLOAD_TOO_LARGE,
+            "larger than 1024 KiB",
+        ),
+        case(
+            "protect threshold out of range",
+            "/api/protect",
+            json!({ "asset": "ES", "enabled": true, "threshold": -3.0 }),
+            S::BAD_REQUEST,
+            "threshold must be -2.0 or 0.5",
+        ),
+        case(
+            "protect threshold wrong type",
+            "/api/protect",
+            json!({ "asset": "ES", "enabled": true, "threshold": "low" }),
+            S::BAD_REQUEST,
+            "invalid type",
+        ),
+        case(
+            "points tp negative",
+            "/api/points-take-profit",
+            json!({ "asset": "ES", "enabled": true, "target": -1.0 }),
+            S::BAD_REQUEST,
+            "target must be",
+        ),
+        case(
+            "tp target zero",
+            "/api/take-profit",
+            json!({ "asset": "ES", "tp_target": 0 }),
+            S::BAD_REQUEST,
+            "tp_target must be",
+        ),
+        case(
+            "tp arm nonsense",
+            "/api/take-profit",
+            json!({ "asset": "ES", "tp_arm": "maybe" }),
+            S::BAD_REQUEST,
+            "tp_arm must be",
+        ),
+        case(
+            "take profit nothing",
+            "/api/take-profit",
+            json!({ "asset": "ES" }),
+            S::BAD_REQUEST,
+            "nothing to do",
+        ),
+        case(
+            "bad env",
+            "/api/env",
+            json!({ "env": "PROD" }),
+            S::BAD_REQUEST,
+            "DEMO, LIVE",
+        ),
+        case(
+            "snapshot NaN-ish",
+            "/api/rithmic/pnl-snapshot",
+            json!({ "secret": BRIDGE, "realized": "lots", "unrealized": 0.0 }),
+            S::BAD_REQUEST,
+            "invalid type",
+        ),
+        raw(
+            "unknown route",
+            Method::POST,
+            "/api/nope",
+            None,
+            S::NOT_FOUND,
+            "no route POST /api/nope",
+        ),
+        raw(
+            "wrong method",
+            Method::GET,
+            "/api/exit",
+            None,
+            S::METHOD_NOT_ALLOWED,
+            "GET is not allowed",
+        ),
+    ];
+    let before = d.state_without_clock().await;
+    let (_, orders_before) = d.get("/api/orders?limit=1000").await;
+    for c in cases {
+        let mut req = d
+            .client
+            .request(c.method.clone(), d.url(&c.path))
+            .header("content-type", c.content_type);
+        if let Some(b) = c.body {
+            req = req.body(b);
+        }
+        let (code, body) = read(req.send().await.unwrap()).await;
+        assert_eq!(code, c.status, "{}: {body}", c.what);
+        assert_eq!(body["ok"], false, "{}: {body}", c.what);
+        let msg = body["error"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains(c.error_contains),
+            "{}: {msg:?} lacks {:?}",
+            c.what,
+            c.error_contains
+        );
+        assert_eq!(
+            d.state_without_clock().await,
+            before,
+            "{} changed the state",
+            c.what
+        );
+    }
+    let (_, orders_after) = d.get("/api/orders?limit=1000").await;
+    assert_eq!(orders_before, orders_after);
+}

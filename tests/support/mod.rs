@@ -1,0 +1,288 @@
+//! Test harness: the real router on an ephemeral port over a temp-dir SQLite store, with a
+//! `ManualClock` the test moves, and a logged-in HTTP client.
+#![allow(dead_code)]
+use brickdesk::config::{Config, Secrets};
+use brickdesk::engine::Engine;
+use brickdesk::engine::clock::ManualClock;
+use brickdesk::engine::handle::EngineHandle;
+use brickdesk::engine::model::AssetConfig;
+use brickdesk::engine::state::DeskSettings;
+use brickdesk::engine::store::Store;
+use brickdesk::server::{self, AppState};
+use chrono::{DateTime, TimeZone, Utc};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub const PASSWORD: &str = "operator-pw";
+pub const BRIDGE: &str = "bridge-secret";
+pub const TV: &str = "tv-secret";
+
+/// Tuesday 2026-03-10 14:31:00 UTC = 09:31 in Chicago (CDT), one minute into a 5-minute candle.
+pub fn start_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 10, 14, 31, 0).unwrap()
+}
+
+pub fn secrets() -> Secrets {
+    Secrets {
+        dashboard_password: Some(PASSWORD.into()),
+        bridge_heartbeat_secret: Some(BRIDGE.into()),
+        tv_webhook_secret: Some(TV.into()),
+    }
+}
+
+pub struct TestDesk {
+    pub base: String,
+    pub clock: ManualClock,
+    pub engine: EngineHandle,
+    /// Logged in as the operator.
+    pub client: reqwest::Client,
+    /// No cookies: for the bridge, webhooks and anonymous checks.
+    pub anon: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestDesk {
+    pub async fn start() -> TestDesk {
+        Self::start_with(AssetConfig::defaults(), DeskSettings::default()).await
+    }
+
+    pub async fn start_with(assets: Vec<AssetConfig>, settings: DeskSettings) -> TestDesk {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(start_time());
+        Self::start_in(dir, clock, assets, settings).await
+    }
+
+    /// Stops the server and the engine, then starts both again on the same database.
+    pub async fn restart(mut self) -> TestDesk {
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        let clock = self.clock.clone();
+        drop(self);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        Self::start_in(dir, clock, AssetConfig::defaults(), DeskSettings::default()).await
+    }
+
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        clock: ManualClock,
+        assets: Vec<AssetConfig>,
+        settings: DeskSettings,
+    ) -> TestDesk {
+        let store = Store::open(&dir.path().join("desk.sqlite3")).unwrap();
+        let engine = Engine::new(assets, settings, store, Arc::new(clock.clone())).unwrap();
+        let (engine, _thread) = EngineHandle::spawn(engine);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let state = AppState::new(engine.clone(), secrets());
+        tokio::spawn(server::serve(listener, state, async {
+            let _ = rx.await;
+        }));
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let desk = TestDesk {
+            base,
+            clock,
+            engine,
+            client,
+            anon: reqwest::Client::new(),
+            dir,
+            shutdown: Some(tx),
+        };
+        let (code, body) = desk
+            .post("/api/login", json!({ "password": PASSWORD }))
+            .await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        desk
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        read(
+            self.client
+                .post(self.url(path))
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn post_anon(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        read(
+            self.anon
+                .post(self.url(path))
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        read(self.client.get(self.url(path)).send().await.unwrap()).await
+    }
+
+    pub async fn state(&self) -> Value {
+        let (code, body) = self.get("/api/state").await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// The state without the fields that only say what time it is.
+    pub async fn state_without_clock(&self) -> Value {
+        let mut s = self.state().await;
+        s.as_object_mut().unwrap().remove("now");
+        s
+    }
+
+    pub async fn asset(&self, name: &str) -> Value {
+        let s = self.state().await;
+        s["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["asset"] == name)
+            .cloned()
+            .unwrap()
+    }
+
+    pub async fn heartbeat(&self, asset: &str, price: f64) -> Value {
+        let (code, body) = self
+            .post_anon(
+                "/tv_heartbeat",
+                json!({ "secret": TV, "symbol": asset, "price": price }),
+            )
+            .await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Posts a brick to the webhook of `path` (e.g. `/tv_renko_main`).
+    pub async fn brick(&self, path: &str, asset: &str, color: &str, bar_id: &str) -> Value {
+        let (code, body) = self
+            .post_anon(
+                path,
+                json!({ "secret": TV, "asset": asset, "color": color, "bar_id": bar_id }),
+            )
+            .await;
+        assert_eq!(code, StatusCode::OK, "{path} {body}");
+        body
+    }
+
+    /// Heartbeat at `price`, a NORMAL zone of `color` and a fresh tempo token.
+    pub async fn make_ready(&self, asset: &str, color: &str, price: f64) {
+        self.heartbeat(asset, price).await;
+        let n = next_id();
+        self.brick("/tv_renko_high", asset, color, &format!("h{n}"))
+            .await;
+        self.brick("/tv_renko_macro", asset, color, &format!("m{n}"))
+            .await;
+        self.brick("/tv_renko_main", asset, color, &format!("t{n}"))
+            .await;
+    }
+
+    pub async fn entry(&self, body: Value) -> (StatusCode, Value) {
+        self.post("/api/orders", body).await
+    }
+
+    /// Claims every PENDING order as the bridge would.
+    pub async fn poll(&self) -> Vec<Value> {
+        let (code, body) = read(
+            self.anon
+                .get(self.url(&format!("/api/orders/pending?secret={BRIDGE}&owner=test")))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        body["orders"].as_array().unwrap().clone()
+    }
+
+    pub async fn report(&self, id: &str, body: Value) -> (StatusCode, Value) {
+        self.post_anon(
+            &format!("/api/orders/{id}/execution-report?secret={BRIDGE}"),
+            body,
+        )
+        .await
+    }
+
+    /// Polls, then reports WORKING and FILLED at `price` for every claimed order.
+    pub async fn fill_all(&self, price: f64) -> Vec<Value> {
+        let orders = self.poll().await;
+        for o in &orders {
+            let id = o["id"].as_str().unwrap();
+            let (c, b) = self.report(id, json!({ "status": "WORKING" })).await;
+            assert_eq!(c, StatusCode::OK, "{b}");
+            let (c, b) = self
+                .report(
+                    id,
+                    json!({ "status": "FILLED", "extra": { "fill_price": price } }),
+                )
+                .await;
+            assert_eq!(c, StatusCode::OK, "{b}");
+        }
+        orders
+    }
+
+    /// Opens a position of `side` at `price` through the public routes.
+    pub async fn open_position(&self, asset: &str, side: &str, price: f64) {
+        let color = if side == "BUY" { "green" } else { "red" };
+        self.make_ready(asset, color, price).await;
+        let (code, body) = self.entry(json!({ "asset": asset })).await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        assert_eq!(self.fill_all(price).await.len(), 1);
+        let a = self.asset(asset).await;
+        assert_eq!(a["position"]["side"], side, "{a}");
+    }
+
+    /// Every order of an asset, newest first.
+    pub async fn orders(&self, asset: &str) -> Vec<Value> {
+        let (code, body) = self.get(&format!("/api/orders?asset={asset}")).await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        body["orders"].as_array().unwrap().clone()
+    }
+
+    pub async fn exit_orders(&self, asset: &str) -> Vec<Value> {
+        self.orders(asset)
+            .await
+            .into_iter()
+            .filter(|o| o["kind"] == "EXIT")
+            .collect()
+    }
+
+    pub fn config(&self) -> Config {
+        Config::default()
+    }
+}
+
+impl Drop for TestDesk {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
+    let code = resp.status();
+    let text = resp.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (code, body)
+}
+
+/// Unique bar ids across a test.
+pub fn next_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    N.fetch_add(1, Ordering::Relaxed)
+}
