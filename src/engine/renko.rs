@@ -142,6 +142,62 @@ pub fn build_bricks(
     out
 }
 
+/// A deliberately plain reference of the same rule, one brick per loop turn on float prices.
+/// The property tests and the benchmark compare the builder against it.
+pub mod reference {
+    use super::super::model::Color;
+
+    /// `(open, close, color, index of the price that completed it)` for every brick.
+    pub fn bricks(box_size: f64, prices: &[f64]) -> Vec<(f64, f64, Color, usize)> {
+        let b = box_size;
+        let mut out = Vec::new();
+        let mut reference: Option<f64> = None;
+        let mut last: Option<(f64, f64)> = None;
+        for (i, &p) in prices.iter().enumerate() {
+            if reference.is_none() {
+                reference = Some((p / b).floor() * b);
+                continue;
+            }
+            loop {
+                let next = match last {
+                    None => {
+                        let r = reference.unwrap();
+                        if p >= r + b {
+                            (r, r + b)
+                        } else if p <= r - b {
+                            (r, r - b)
+                        } else {
+                            break;
+                        }
+                    }
+                    Some((o, c)) if c > o => {
+                        if p >= c + b {
+                            (c, c + b)
+                        } else if p <= o - b {
+                            (o, o - b)
+                        } else {
+                            break;
+                        }
+                    }
+                    Some((o, c)) => {
+                        if p <= c - b {
+                            (c, c - b)
+                        } else if p >= o + b {
+                            (o, o + b)
+                        } else {
+                            break;
+                        }
+                    }
+                };
+                let color = if next.1 > next.0 { Color::Green } else { Color::Red };
+                out.push((next.0, next.1, color, i));
+                last = Some(next);
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

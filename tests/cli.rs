@@ -1,0 +1,179 @@
+//! The real binary: `brickdesk renko` on price files, and `serve` killed with SIGKILL mid-burst
+//! losing nothing it acknowledged.
+mod support;
+use serde_json::json;
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_brickdesk"));
+    // never read the developer's own config file
+    c.env("BRICKDESK_CONFIG", "/dev/null").env("NO_COLOR", "1").env_remove("BRICKDESK_DATA_DIR");
+    c
+}
+
+#[test]
+fn renko_prints_bricks_of_a_price_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prices.csv");
+    // unnamed first column holds the timestamps; `Close` in another case
+    std::fs::write(
+        &path,
+        ",Open,Close\n2024-01-15 09:30,1,100.0\n2024-01-15 09:31,1,101.5\n2024-01-15 09:32,1,104.2\n2024-01-15 09:33,1,103.0\n2024-01-15 09:34,1,99.9\n",
+    )
+    .unwrap();
+    let out = bin().args(["renko"]).arg(&path).args(["--size", "2"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "index,timestamp,open,close,color\n\
+         0,2024-01-15 09:32,100,102,green\n\
+         1,2024-01-15 09:32,102,104,green\n\
+         2,2024-01-15 09:34,102,100,red\n"
+    );
+    // a named timestamp column
+    std::fs::write(&path, "close,Timestamp\n10,a\n13,b\n").unwrap();
+    let out = bin().args(["renko"]).arg(&path).args(["--size", "1.5"]).output().unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "index,timestamp,open,close,color\n0,b,9,10.5,green\n1,b,10.5,12,green\n"
+    );
+    // clear errors
+    std::fs::write(&path, "open,high\n1,2\n").unwrap();
+    let out = bin().args(["renko"]).arg(&path).args(["--size", "2"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no `close` column"));
+    std::fs::write(&path, "time,close\nx,abc\n").unwrap();
+    let out = bin().args(["renko"]).arg(&path).args(["--size", "2"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: close \"abc\" is not a number"));
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+fn start_server(data: &std::path::Path, config: &std::path::Path) -> Server {
+    let mut child = bin()
+        .env("BRICKDESK_CONFIG", config)
+        .env("DASHBOARD_PASSWORD", support::PASSWORD)
+        .env("BRIDGE_HEARTBEAT_SECRET", support::BRIDGE)
+        .env("TV_WEBHOOK_SECRET", support::TV)
+        .args(["--data-dir"])
+        .arg(data)
+        .args(["serve", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next().expect("server exited before listening").unwrap();
+        if let Some(i) = line.find("listening on http://") {
+            break line[i + "listening on ".len()..].trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {}); // keep draining the log
+    Server { child, base }
+}
+
+const ASSETS: usize = 12;
+
+fn config_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut toml = String::from("[desk]\ntrade_limit = 1000\n");
+    for i in 0..ASSETS {
+        toml += &format!(
+            "[[assets]]\nname = \"A{i}\"\nsymbol = \"C{i}\"\nexchange = \"CME\"\ntick = 0.25\npoint_value = 5.0\ndefault_qty = 1\n"
+        );
+    }
+    let path = dir.join("config.toml");
+    std::fs::File::create(&path).unwrap().write_all(toml.as_bytes()).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_mid_burst_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path());
+    let mut server = start_server(dir.path(), &config);
+    let base = server.base.clone();
+    let acked_bricks: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let acked_orders: Arc<Mutex<Vec<String>>> = Arc::default();
+    let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    client.post(format!("{base}/api/login")).json(&json!({ "password": support::PASSWORD })).send().await.unwrap();
+
+    // 12 writers: each makes its asset ready, enters, then streams bricks until the server dies.
+    let mut tasks = Vec::new();
+    for w in 0..ASSETS {
+        let (client, base, bricks, orders) = (client.clone(), base.clone(), acked_bricks.clone(), acked_orders.clone());
+        tasks.push(tokio::spawn(async move {
+            let asset = format!("A{w}");
+            let post = |path: &str, body: serde_json::Value| client.post(format!("{base}{path}")).json(&body).send();
+            let ok = |r: reqwest::Result<reqwest::Response>| r.ok().filter(|r| r.status().is_success());
+            if ok(post("/tv_heartbeat", json!({ "secret": support::TV, "symbol": asset, "price": 100.0 })).await).is_none() {
+                return;
+            }
+            for path in ["/tv_renko_high", "/tv_renko_macro", "/tv_renko_main"] {
+                let body = json!({ "secret": support::TV, "asset": asset, "color": "green", "bar_id": "ready" });
+                if ok(post(path, body).await).is_none() {
+                    return;
+                }
+                bricks.lock().unwrap().push((path.to_string(), format!("{asset}/ready")));
+            }
+            if let Some(r) = ok(post("/api/orders", json!({ "asset": asset })).await) {
+                let v: serde_json::Value = r.json().await.unwrap();
+                orders.lock().unwrap().push(v["order"]["id"].as_str().unwrap().to_string());
+            }
+            for n in 0.. {
+                let id = format!("burst-{n}");
+                let body = json!({ "secret": support::TV, "asset": asset, "color": "red", "bar_id": id });
+                match ok(post("/tv_renko_one", body).await) {
+                    Some(_) => bricks.lock().unwrap().push(("/tv_renko_one".into(), format!("{asset}/{id}"))),
+                    None => return,
+                }
+            }
+        }));
+    }
+    // Let the burst run, then SIGKILL mid-flight.
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if acked_bricks.lock().unwrap().len() > 1500 {
+            break;
+        }
+    }
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let bricks = acked_bricks.lock().unwrap().clone();
+    let orders = acked_orders.lock().unwrap().clone();
+    assert!(bricks.len() > 1500 && !orders.is_empty());
+
+    let mut server = start_server(dir.path(), &config);
+    let base = server.base.clone();
+    let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    client.post(format!("{base}/api/login")).json(&json!({ "password": support::PASSWORD })).send().await.unwrap();
+    // Every acknowledged brick is stored: posting it again is a duplicate.
+    for (path, key) in &bricks {
+        let (asset, id) = key.split_once('/').unwrap();
+        let body = json!({ "secret": support::TV, "asset": asset, "color": "red", "bar_id": id });
+        let v: serde_json::Value = client.post(format!("{base}{path}")).json(&body).send().await.unwrap().json().await.unwrap();
+        assert_eq!(v["duplicate"], true, "acknowledged brick {path} {key} was lost");
+    }
+    // Every acknowledged order is there, still PENDING, and blocks a second entry.
+    let v: serde_json::Value = client.get(format!("{base}/api/orders?limit=1000")).send().await.unwrap().json().await.unwrap();
+    let stored: HashSet<String> = v["orders"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_string()).collect();
+    for id in &orders {
+        assert!(stored.contains(id), "acknowledged order {id} was lost");
+    }
+    let st: serde_json::Value = client.get(format!("{base}/api/state")).send().await.unwrap().json().await.unwrap();
+    let pending = st["assets"].as_array().unwrap().iter().filter(|a| a["pending_order"].is_object()).count();
+    assert_eq!(pending, stored.len());
+    eprintln!("crash test: {} bricks and {} orders acknowledged before SIGKILL, all present", bricks.len(), orders.len());
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+}
