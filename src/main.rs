@@ -106,8 +106,12 @@ fn tokio_main<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyh
 fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BRICKDESK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let color = std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout());
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(color).init();
+    let color = std::env::var_os("NO_COLOR").is_none()
+        && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(color)
+        .init();
 }
 
 async fn serve(cfg: Config, host: String, port: u16) -> anyhow::Result<()> {

@@ -11,7 +11,9 @@ use std::time::Duration;
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_brickdesk"));
     // never read the developer's own config file
-    c.env("BRICKDESK_CONFIG", "/dev/null").env("NO_COLOR", "1").env_remove("BRICKDESK_DATA_DIR");
+    c.env("BRICKDESK_CONFIG", "/dev/null")
+        .env("NO_COLOR", "1")
+        .env_remove("BRICKDESK_DATA_DIR");
     c
 }
 
@@ -25,8 +27,17 @@ fn renko_prints_bricks_of_a_price_csv() {
         ",Open,Close\n2024-01-15 09:30,1,100.0\n2024-01-15 09:31,1,101.5\n2024-01-15 09:32,1,104.2\n2024-01-15 09:33,1,103.0\n2024-01-15 09:34,1,99.9\n",
     )
     .unwrap();
-    let out = bin().args(["renko"]).arg(&path).args(["--size", "2"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .args(["renko"])
+        .arg(&path)
+        .args(["--size", "2"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         "index,timestamp,open,close,color\n\
@@ -36,18 +47,33 @@ fn renko_prints_bricks_of_a_price_csv() {
     );
     // a named timestamp column
     std::fs::write(&path, "close,Timestamp\n10,a\n13,b\n").unwrap();
-    let out = bin().args(["renko"]).arg(&path).args(["--size", "1.5"]).output().unwrap();
+    let out = bin()
+        .args(["renko"])
+        .arg(&path)
+        .args(["--size", "1.5"])
+        .output()
+        .unwrap();
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         "index,timestamp,open,close,color\n0,b,9,10.5,green\n1,b,10.5,12,green\n"
     );
     // clear errors
     std::fs::write(&path, "open,high\n1,2\n").unwrap();
-    let out = bin().args(["renko"]).arg(&path).args(["--size", "2"]).output().unwrap();
+    let out = bin()
+        .args(["renko"])
+        .arg(&path)
+        .args(["--size", "2"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no `close` column"));
     std::fs::write(&path, "time,close\nx,abc\n").unwrap();
-    let out = bin().args(["renko"]).arg(&path).args(["--size", "2"]).output().unwrap();
+    let out = bin()
+        .args(["renko"])
+        .arg(&path)
+        .args(["--size", "2"])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: close \"abc\" is not a number"));
 }
 
@@ -71,7 +97,10 @@ fn start_server(data: &std::path::Path, config: &std::path::Path) -> Server {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let base = loop {
-        let line = lines.next().expect("server exited before listening").unwrap();
+        let line = lines
+            .next()
+            .expect("server exited before listening")
+            .unwrap();
         if let Some(i) = line.find("listening on http://") {
             break line[i + "listening on ".len()..].trim().to_string();
         }
@@ -82,6 +111,22 @@ fn start_server(data: &std::path::Path, config: &std::path::Path) -> Server {
 
 const ASSETS: usize = 12;
 
+/// A client logged in as the operator.
+async fn login(base: &str) -> reqwest::Client {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let resp = client
+        .post(format!("{base}/api/login"))
+        .json(&json!({ "password": support::PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    client
+}
+
 fn config_file(dir: &std::path::Path) -> std::path::PathBuf {
     let mut toml = String::from("[desk]\ntrade_limit = 1000\n");
     for i in 0..ASSETS {
@@ -90,7 +135,10 @@ fn config_file(dir: &std::path::Path) -> std::path::PathBuf {
         );
     }
     let path = dir.join("config.toml");
-    std::fs::File::create(&path).unwrap().write_all(toml.as_bytes()).unwrap();
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(toml.as_bytes())
+        .unwrap();
     path
 }
 
@@ -102,13 +150,17 @@ async fn kill_9_mid_burst_loses_nothing_acknowledged() {
     let base = server.base.clone();
     let acked_bricks: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let acked_orders: Arc<Mutex<Vec<String>>> = Arc::default();
-    let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
-    client.post(format!("{base}/api/login")).json(&json!({ "password": support::PASSWORD })).send().await.unwrap();
+    let client = login(&base).await;
 
     // 12 writers: each makes its asset ready, enters, then streams bricks until the server dies.
     let mut tasks = Vec::new();
     for w in 0..ASSETS {
-        let (client, base, bricks, orders) = (client.clone(), base.clone(), acked_bricks.clone(), acked_orders.clone());
+        let (client, base, bricks, orders) = (
+            client.clone(),
+            base.clone(),
+            acked_bricks.clone(),
+            acked_orders.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let asset = format!("A{w}");
             let post = |path: &str, body: serde_json::Value| client.post(format!("{base}{path}")).json(&body).send();
@@ -155,25 +207,63 @@ async fn kill_9_mid_burst_loses_nothing_acknowledged() {
 
     let mut server = start_server(dir.path(), &config);
     let base = server.base.clone();
-    let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
-    client.post(format!("{base}/api/login")).json(&json!({ "password": support::PASSWORD })).send().await.unwrap();
+    let client = login(&base).await;
     // Every acknowledged brick is stored: posting it again is a duplicate.
     for (path, key) in &bricks {
         let (asset, id) = key.split_once('/').unwrap();
         let body = json!({ "secret": support::TV, "asset": asset, "color": "red", "bar_id": id });
-        let v: serde_json::Value = client.post(format!("{base}{path}")).json(&body).send().await.unwrap().json().await.unwrap();
-        assert_eq!(v["duplicate"], true, "acknowledged brick {path} {key} was lost");
+        let v: serde_json::Value = client
+            .post(format!("{base}{path}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            v["duplicate"], true,
+            "acknowledged brick {path} {key} was lost"
+        );
     }
     // Every acknowledged order is there, still PENDING, and blocks a second entry.
-    let v: serde_json::Value = client.get(format!("{base}/api/orders?limit=1000")).send().await.unwrap().json().await.unwrap();
-    let stored: HashSet<String> = v["orders"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_string()).collect();
+    let v: serde_json::Value = client
+        .get(format!("{base}/api/orders?limit=1000"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stored: HashSet<String> = v["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_string())
+        .collect();
     for id in &orders {
         assert!(stored.contains(id), "acknowledged order {id} was lost");
     }
-    let st: serde_json::Value = client.get(format!("{base}/api/state")).send().await.unwrap().json().await.unwrap();
-    let pending = st["assets"].as_array().unwrap().iter().filter(|a| a["pending_order"].is_object()).count();
+    let st: serde_json::Value = client
+        .get(format!("{base}/api/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pending = st["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["pending_order"].is_object())
+        .count();
     assert_eq!(pending, stored.len());
-    eprintln!("crash test: {} bricks and {} orders acknowledged before SIGKILL, all present", bricks.len(), orders.len());
+    eprintln!(
+        "crash test: {} bricks and {} orders acknowledged before SIGKILL, all present",
+        bricks.len(),
+        orders.len()
+    );
     server.child.kill().unwrap();
     server.child.wait().unwrap();
 }

@@ -6,15 +6,19 @@ use proptest::prelude::*;
 
 /// A random walk on the 0.25 tick grid, with occasional gaps of many ticks.
 fn walk() -> impl Strategy<Value = Vec<f64>> {
-    (16_000i64..24_000, prop::collection::vec(-48i64..=48, 1..600)).prop_map(|(start, steps)| {
-        let mut ticks = start;
-        let mut out = vec![ticks as f64 * 0.25];
-        for s in steps {
-            ticks = (ticks + s).max(1);
-            out.push(ticks as f64 * 0.25);
-        }
-        out
-    })
+    (
+        16_000i64..24_000,
+        prop::collection::vec(-48i64..=48, 1..600),
+    )
+        .prop_map(|(start, steps)| {
+            let mut ticks = start;
+            let mut out = vec![ticks as f64 * 0.25];
+            for s in steps {
+                ticks = (ticks + s).max(1);
+                out.push(ticks as f64 * 0.25);
+            }
+            out
+        })
 }
 
 fn on_grid(x: f64, b: f64) -> bool {

@@ -152,7 +152,7 @@ impl Engine {
         let size = brick.size;
         let color = brick.color;
         let (zone_before, _) = self.desk[a].zone();
-        self.emit(
+        self.notify(
             "brick",
             Some(a),
             format!(

@@ -170,12 +170,35 @@ impl Engine {
         asset: Option<usize>,
         message: impl Into<String>,
     ) -> DeskResult<()> {
-        let message = message.into();
+        self.event(kind, asset, message.into(), true)
+    }
+
+    /// Broadcasts an event without a log row, for facts already stored elsewhere (bricks live
+    /// in the `bricks` table); its id is 0.
+    pub(crate) fn notify(
+        &mut self,
+        kind: &str,
+        asset: Option<usize>,
+        message: String,
+    ) -> DeskResult<()> {
+        self.event(kind, asset, message, false)
+    }
+
+    fn event(
+        &mut self,
+        kind: &str,
+        asset: Option<usize>,
+        message: String,
+        store: bool,
+    ) -> DeskResult<()> {
         let at = self.now();
         let asset = asset.map(|i| self.assets[i].name.clone());
-        let id = self
-            .store
-            .insert_event(at, kind, asset.as_deref(), &message)?;
+        let id = if store {
+            self.store
+                .insert_event(at, kind, asset.as_deref(), &message)?
+        } else {
+            0
+        };
         tracing::info!(target: "brickdesk::desk", kind, asset = asset.as_deref().unwrap_or("-"), "{message}");
         self.events.push(DeskEvent {
             id,

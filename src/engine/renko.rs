@@ -17,8 +17,12 @@ pub struct BuiltBrick {
     pub ts: i64,
 }
 
-/// Incremental builder for one box size. O(1) work per price plus one per emitted brick.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Slack of the fast-path thresholds: a price this close to a level takes the exact path.
+const FAST_SLACK: f64 = 1e-7;
+
+/// Incremental builder for one box size. O(1) work per price plus one per emitted brick; a price
+/// that completes nothing costs two comparisons.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RenkoBuilder {
     box_size: f64,
     /// Grid level of the reference before the first brick.
@@ -26,6 +30,24 @@ pub struct RenkoBuilder {
     /// Open and close grid levels of the last brick.
     last: Option<(i64, i64)>,
     next_index: u64,
+    /// Prices strictly between these complete no brick (NaN: unknown, take the exact path).
+    #[serde(skip, default = "nan")]
+    up_at: f64,
+    #[serde(skip, default = "nan")]
+    down_at: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
+}
+
+impl PartialEq for RenkoBuilder {
+    fn eq(&self, o: &Self) -> bool {
+        self.box_size == o.box_size
+            && self.reference == o.reference
+            && self.last == o.last
+            && self.next_index == o.next_index
+    }
 }
 
 impl RenkoBuilder {
@@ -39,7 +61,25 @@ impl RenkoBuilder {
             reference: None,
             last: None,
             next_index: 0,
+            up_at: f64::NAN,
+            down_at: f64::NAN,
         }
+    }
+
+    /// Recomputes the fast-path band from the state: the next up and down levels.
+    fn set_band(&mut self) {
+        let (up, down) = match (self.last, self.reference) {
+            (Some((o, c)), _) if c > o => (c + 1, o - 1),
+            (Some((o, c)), _) => (o + 1, c - 1),
+            (None, Some(r)) => (r + 1, r - 1),
+            (None, None) => {
+                self.up_at = f64::NAN;
+                self.down_at = f64::NAN;
+                return;
+            }
+        };
+        self.up_at = (up as f64 - FAST_SLACK) * self.box_size;
+        self.down_at = (down as f64 + FAST_SLACK) * self.box_size;
     }
 
     pub fn box_size(&self) -> f64 {
@@ -59,10 +99,24 @@ impl RenkoBuilder {
     }
 
     /// Feed one price; appends the bricks it completes (oldest first) to `out`.
+    #[inline]
     pub fn push_into(&mut self, price: f64, ts: i64, out: &mut Vec<BuiltBrick>) {
+        if price < self.up_at && price > self.down_at {
+            return;
+        }
+        self.push_slow(price, ts, out);
+    }
+
+    #[inline(never)]
+    fn push_slow(&mut self, price: f64, ts: i64, out: &mut Vec<BuiltBrick>) {
         if !price.is_finite() {
             return;
         }
+        self.push_exact(price, ts, out);
+        self.set_band();
+    }
+
+    fn push_exact(&mut self, price: f64, ts: i64, out: &mut Vec<BuiltBrick>) {
         let (from, to) = match (self.last, self.reference) {
             (None, None) => {
                 self.reference = Some(self.floor_level(price));
@@ -86,7 +140,7 @@ impl RenkoBuilder {
                     let down = self.ceil_level(price);
                     if up > c {
                         (c, up)
-                    } else if down <= o - 1 {
+                    } else if down < o {
                         (o, down)
                     } else {
                         return;
@@ -96,7 +150,7 @@ impl RenkoBuilder {
                     let down = self.ceil_level(price);
                     if down < c {
                         (c, down)
-                    } else if up >= o + 1 {
+                    } else if up > o {
                         (o, up)
                     } else {
                         return;
@@ -189,7 +243,11 @@ pub mod reference {
                         }
                     }
                 };
-                let color = if next.1 > next.0 { Color::Green } else { Color::Red };
+                let color = if next.1 > next.0 {
+                    Color::Green
+                } else {
+                    Color::Red
+                };
                 out.push((next.0, next.1, color, i));
                 last = Some(next);
             }
