@@ -111,6 +111,10 @@ fn start_server(data: &std::path::Path, config: &std::path::Path) -> Server {
 
 const ASSETS: usize = 12;
 
+async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// A client logged in as the operator.
 async fn login(base: &str) -> reqwest::Client {
     let client = reqwest::Client::builder()
@@ -227,14 +231,7 @@ async fn kill_9_mid_burst_loses_nothing_acknowledged() {
         );
     }
     // Every acknowledged order is there, still PENDING, and blocks a second entry.
-    let v: serde_json::Value = client
-        .get(format!("{base}/api/orders?limit=1000"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: serde_json::Value = get_json(&client, &format!("{base}/api/orders?limit=1000")).await;
     let stored: HashSet<String> = v["orders"]
         .as_array()
         .unwrap()
@@ -244,14 +241,7 @@ async fn kill_9_mid_burst_loses_nothing_acknowledged() {
     for id in &orders {
         assert!(stored.contains(id), "acknowledged order {id} was lost");
     }
-    let st: serde_json::Value = client
-        .get(format!("{base}/api/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let st: serde_json::Value = get_json(&client, &format!("{base}/api/state")).await;
     let pending = st["assets"]
         .as_array()
         .unwrap()
