@@ -6,3 +6,4 @@ pub mod engine;
 pub mod renko_csv;
 pub mod runtime;
 pub mod server;
+pub mod tui;

@@ -3,6 +3,9 @@ use anyhow::Context;
 use brickdesk::config::Config;
 use brickdesk::demo::{self, PriceBoard};
 use brickdesk::runtime;
+use brickdesk::tui::app::{App, View};
+use brickdesk::tui::link::{Link, Remote};
+use brickdesk::tui::theme::Theme;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,11 +24,37 @@ struct Cli {
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+}
+
+#[derive(clap::Args, Clone)]
+struct ConsoleArgs {
+    /// Attach to a running `brickdesk serve` instead of starting an engine here
+    #[arg(long, value_name = "URL")]
+    connect: Option<String>,
+    /// Operator password for --connect (default: $DASHBOARD_PASSWORD)
+    #[arg(long, env = "DASHBOARD_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// One pane full-screen, for tmux dashboards: desk, renko, positions, orders, log
+    #[arg(long)]
+    view: Option<String>,
+    /// Color theme: dark, light, high-contrast, monochrome, or a file in <config dir>/brickdesk/themes/
+    #[arg(long, default_value = "dark")]
+    theme: String,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// The console (TUI) with the server in the same process; the default command
+    Console {
+        #[command(flatten)]
+        ui: ConsoleArgs,
+        #[arg(long)]
+        host: Option<String>,
+        /// Port of the in-process server (0 picks a free one)
+        #[arg(long)]
+        port: Option<u16>,
+    },
     /// Headless server (webhooks, bridge, operator API); logs to stdout; stops on SIGTERM/SIGINT
     Serve {
         #[arg(long)]
@@ -49,6 +78,11 @@ enum Command {
         /// Milliseconds between simulated price steps
         #[arg(long, default_value_t = 250)]
         step_ms: u64,
+        /// No console: log to stdout instead
+        #[arg(long)]
+        headless: bool,
+        #[command(flatten)]
+        ui: ConsoleArgs,
     },
     /// Print the Renko bricks of a price CSV as index,timestamp,open,close,color
     Renko {
@@ -65,7 +99,27 @@ fn main() -> anyhow::Result<()> {
     if let Some(d) = cli.data_dir {
         cfg.data_dir = Some(d);
     }
-    match cli.command {
+    let command = cli.command.unwrap_or(Command::Console {
+        ui: ConsoleArgs {
+            connect: None,
+            password: None,
+            view: None,
+            theme: "dark".into(),
+        },
+        host: None,
+        port: None,
+    });
+    match command {
+        Command::Console { ui, host, port } => {
+            let host = host.unwrap_or_else(|| cfg.server.host.clone());
+            let port = port.unwrap_or(cfg.server.port);
+            let app = console_app(&ui)?;
+            if ui.connect.is_none() {
+                cfg.check_bind(&host, false)?;
+            }
+            init_file_logs(&log_path(&cfg, ui.connect.is_some()))?;
+            tokio_main(async move { console(cfg, ui, app, host, port).await })
+        }
         Command::Renko { file, size } => {
             let f = std::fs::File::open(&file)
                 .with_context(|| format!("cannot open {}", file.display()))?;
@@ -89,9 +143,16 @@ fn main() -> anyhow::Result<()> {
             port,
             seed,
             step_ms,
+            headless,
+            ui,
         } => {
-            init_logs();
-            tokio_main(async move { run_demo(cfg, host, port, seed, step_ms).await })
+            let app = if headless {
+                init_logs();
+                None
+            } else {
+                Some(console_app(&ui)?)
+            };
+            tokio_main(async move { run_demo(cfg, host, port, seed, step_ms, app).await })
         }
     }
 }
@@ -126,6 +187,96 @@ async fn serve(cfg: Config, host: String, port: u16) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The console's UI state from its flags (checked before the terminal is taken over).
+fn console_app(ui: &ConsoleArgs) -> anyhow::Result<App> {
+    let theme = Theme::load(&ui.theme)?;
+    let mut app = App::new(theme, "starting…".into());
+    if let Some(v) = &ui.view {
+        app.view = Some(View::parse(v).with_context(|| {
+            format!("--view {v:?}: choose one of desk, renko, positions, orders, log")
+        })?);
+    }
+    Ok(app)
+}
+
+fn log_path(cfg: &Config, attached: bool) -> PathBuf {
+    if attached {
+        dirs::state_dir()
+            .or_else(dirs::data_dir)
+            .unwrap_or_else(std::env::temp_dir)
+            .join("brickdesk")
+            .join("console.log")
+    } else {
+        cfg.data_dir().join("brickdesk.log")
+    }
+}
+
+/// The console never logs to the screen: tracing goes to a file.
+fn init_file_logs(path: &std::path::Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open log file {}", path.display()))?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BRICKDESK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .init();
+    Ok(())
+}
+
+async fn console(
+    cfg: Config,
+    ui: ConsoleArgs,
+    mut app: App,
+    host: String,
+    port: u16,
+) -> anyhow::Result<()> {
+    app.ollama_url = Some(ollama_url(&cfg));
+    if let Some(url) = &ui.connect {
+        let remote = Remote::connect(url, ui.password.as_deref()).await?;
+        let link = Link::Remote(remote);
+        app.link_label = format!("attached to {}", link.label());
+        return brickdesk::tui::run_on_terminal(&mut app, link).await;
+    }
+    let data_dir = cfg.data_dir();
+    let (engine, thread) = runtime::start_engine(&cfg, &data_dir, runtime::system_clock())?;
+    let bound = runtime::bind(&host, port).await?;
+    app.link_label = format!(
+        "local engine · server http://{} · data {}",
+        bound.addr,
+        data_dir.display()
+    );
+    tracing::info!("console; server on http://{}", bound.addr);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = {
+        let (engine, cfg) = (engine.clone(), cfg.clone());
+        tokio::spawn(async move {
+            runtime::run_server(bound, engine, &cfg, async {
+                let _ = stopped.await;
+            })
+            .await
+        })
+    };
+    let result = brickdesk::tui::run_on_terminal(&mut app, Link::Local(engine)).await;
+    let _ = stop.send(());
+    let _ = server.await;
+    thread.join().ok();
+    result
+}
+
+fn ollama_url(cfg: &Config) -> String {
+    cfg.ollama_host
+        .clone()
+        .unwrap_or_else(|| "http://127.0.0.1:11434".into())
+}
+
 fn random_secret() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
@@ -136,6 +287,7 @@ async fn run_demo(
     port: u16,
     seed: u64,
     step_ms: u64,
+    app: Option<App>,
 ) -> anyhow::Result<()> {
     // A throwaway database unless --data-dir / BRICKDESK_DATA_DIR names one.
     let temp = tempfile::Builder::new()
@@ -148,6 +300,9 @@ async fn run_demo(
     let s = &mut cfg.secrets;
     s.tv_webhook_secret.get_or_insert_with(random_secret);
     s.bridge_heartbeat_secret.get_or_insert_with(random_secret);
+    if app.is_some() {
+        init_file_logs(&data_dir.join("brickdesk.log"))?;
+    }
     let (engine, thread) = runtime::start_engine(&cfg, &data_dir, runtime::system_clock())?;
     let bound = runtime::bind(&host, port).await?;
     let base_url = format!("http://{}", bound.addr);
@@ -176,9 +331,34 @@ async fn run_demo(
         cfg.assets.clone(),
         board,
     ));
-    runtime::run_server(bound, engine, &cfg, brickdesk::server::shutdown_signal()).await?;
+    let result = match app {
+        None => {
+            runtime::run_server(bound, engine, &cfg, brickdesk::server::shutdown_signal()).await
+        }
+        Some(mut app) => {
+            app.link_label = format!(
+                "demo · simulated market + paper bridge · http://{}",
+                bound.addr
+            );
+            app.ollama_url = Some(ollama_url(&cfg));
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let server = {
+                let (engine, cfg) = (engine.clone(), cfg.clone());
+                tokio::spawn(async move {
+                    runtime::run_server(bound, engine, &cfg, async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                })
+            };
+            let result = brickdesk::tui::run_on_terminal(&mut app, Link::Local(engine)).await;
+            let _ = stop.send(());
+            let _ = server.await;
+            result
+        }
+    };
     market.abort();
     bridge.abort();
     thread.join().ok();
-    Ok(())
+    result
 }

@@ -17,7 +17,7 @@ pub enum OrderType {
     Preorder,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntryRequest {
     pub asset: String,
     pub trade_mode: TradeMode,

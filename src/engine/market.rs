@@ -163,6 +163,7 @@ impl Engine {
                 self.assets[a].name
             ),
         )?;
+        self.remember_brick(a, brick.clone());
         self.desk[a].last_bricks[size.index()] = Some(brick);
         self.touch(a);
         let (zone_after, dir) = self.desk[a].zone();

@@ -1,6 +1,7 @@
 //! The engine: the single source of truth. It owns the desk state and the store; the server and
 //! the console only send it commands (see `handle`) and read its snapshots and events.
 pub mod clock;
+pub mod command;
 pub mod error;
 pub mod handle;
 pub mod model;
@@ -31,6 +32,16 @@ use state::{Account, AssetState, DeskSettings};
 use std::collections::{BTreeMap, HashMap};
 use store::{DeskEvent, Store};
 
+/// Bricks of each feed kept in memory for the console (all of them live in the store).
+pub const BRICK_HISTORY: usize = 240;
+
+/// Recent bricks of one asset, per size name, oldest first.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct BrickHistory {
+    pub asset: String,
+    pub bricks: BTreeMap<String, Vec<state::Brick>>,
+}
+
 /// How many finished orders stay in memory (older ones live in the store only).
 const RECENT_FINISHED_ORDERS: usize = 200;
 
@@ -40,6 +51,8 @@ pub struct Engine {
     pub(crate) assets: Vec<AssetConfig>,
     lookup: HashMap<String, usize>,
     pub(crate) desk: Vec<AssetState>,
+    /// Recent bricks per asset and size (index `BrickSize::index`), oldest first.
+    history: Vec<Vec<std::collections::VecDeque<state::Brick>>>,
     pub(crate) account: Account,
     /// Unfinished orders plus the recent finished ones, by store sequence.
     orders: BTreeMap<i64, Order>,
@@ -94,6 +107,7 @@ impl Engine {
             assets,
             lookup,
             desk,
+            history: Vec::new(),
             account: Account::default(),
             orders: BTreeMap::new(),
             order_seq: HashMap::new(),
@@ -120,6 +134,18 @@ impl Engine {
                 None => AssetState::new(&self.settings),
             };
             self.desk.push(st);
+        }
+        self.history.clear();
+        for a in &self.assets {
+            let mut per_size = Vec::new();
+            for size in model::BrickSize::ALL {
+                per_size.push(
+                    self.store
+                        .recent_bricks(&a.name, size, BRICK_HISTORY as u32)?
+                        .into(),
+                );
+            }
+            self.history.push(per_size);
         }
         self.account = match self.store.load_account()? {
             Some(json) => serde_json::from_str(&json).map_err(unreadable)?,
@@ -245,6 +271,31 @@ impl Engine {
 
     pub fn recent_events(&self, limit: u32) -> DeskResult<Vec<DeskEvent>> {
         self.store.recent_events(limit)
+    }
+
+    pub(crate) fn remember_brick(&mut self, a: usize, brick: state::Brick) {
+        let h = &mut self.history[a][brick.size.index()];
+        if h.len() == BRICK_HISTORY {
+            h.pop_front();
+        }
+        h.push_back(brick);
+    }
+
+    /// The newest `limit` bricks of every size of an asset, oldest first, keyed by size name.
+    pub fn brick_history(&self, asset: &str, limit: usize) -> DeskResult<BrickHistory> {
+        let a = self.asset_index(asset)?;
+        let bricks = model::BrickSize::ALL
+            .iter()
+            .map(|s| {
+                let h = &self.history[a][s.index()];
+                let skip = h.len().saturating_sub(limit);
+                (s.name().to_string(), h.iter().skip(skip).cloned().collect())
+            })
+            .collect();
+        Ok(BrickHistory {
+            asset: self.assets[a].name.clone(),
+            bricks,
+        })
     }
 
     // ---- time ----

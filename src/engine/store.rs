@@ -3,6 +3,7 @@
 use super::error::DeskResult;
 use super::model::{BrickSize, Color, EntrySizeMode, Env, Side, TradeMode};
 use super::orders::{Order, OrderKind, OrderStatus};
+use super::state::Brick;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::path::Path;
@@ -21,10 +22,12 @@ const MIGRATIONS: &[&str] = &[
         created_at TEXT NOT NULL, claimed_at TEXT, updated_at TEXT NOT NULL);
      CREATE INDEX orders_by_status ON orders(status, seq);
      CREATE TABLE bricks(
+        id INTEGER PRIMARY KEY,
         asset TEXT NOT NULL, size TEXT NOT NULL, bar_id TEXT NOT NULL,
         color TEXT NOT NULL, open REAL, close REAL, source TEXT NOT NULL,
         received_at TEXT NOT NULL,
-        PRIMARY KEY(asset, size, bar_id)) WITHOUT ROWID;
+        UNIQUE(asset, size, bar_id));
+     CREATE INDEX bricks_recent ON bricks(asset, size, id);
      CREATE TABLE fills(
         id INTEGER PRIMARY KEY, order_id TEXT NOT NULL, asset TEXT NOT NULL,
         side TEXT NOT NULL, qty INTEGER NOT NULL, price REAL NOT NULL, at TEXT NOT NULL);
@@ -147,6 +150,32 @@ impl Store {
             received_at
         ])?;
         Ok(n == 1)
+    }
+
+    /// The newest `limit` bricks of one feed, oldest first.
+    pub fn recent_bricks(
+        &self,
+        asset: &str,
+        size: BrickSize,
+        limit: u32,
+    ) -> DeskResult<Vec<Brick>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT * FROM (SELECT id, bar_id, color, open, close, received_at FROM bricks
+               WHERE asset = ?1 AND size = ?2 ORDER BY id DESC LIMIT ?3) ORDER BY id",
+        )?;
+        let rows = st.query_map(params![asset, size.name(), limit], |r| {
+            let color: String = r.get(2)?;
+            Ok(Brick {
+                asset: asset.to_string(),
+                size,
+                bar_id: r.get(1)?,
+                color: Color::parse(&color).ok_or_else(|| bad(2, "color"))?,
+                open: r.get(3)?,
+                close: r.get(4)?,
+                received_at: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub fn brick_count(&self, asset: &str, size: BrickSize) -> DeskResult<i64> {

@@ -3,20 +3,23 @@
 use super::AppState;
 use super::errors::{ApiError, ApiResult};
 use super::extract::{JsonBody, de};
+use crate::engine::command::DeskCommand;
 use crate::engine::model::{EntrySizeMode, Env, Side, TradeMode};
-use crate::engine::{EntryOutcome, EntryRequest, OrderType, TakeProfitRequest, TpArm};
+use crate::engine::{EntryRequest, OrderType, TpArm};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Deserializer};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/state", get(state_view))
         .route("/api/orders", post(place_order).get(list_orders))
         .route("/api/events", get(events))
+        .route("/api/bricks", get(bricks))
+        .route("/api/ws", get(super::ws::events))
         .route("/api/exit", post(exit))
         .route("/api/exit-all", post(exit_all))
         .route("/api/scale-in", post(scale_in))
@@ -94,25 +97,36 @@ async fn place_order(
     State(s): State<AppState>,
     JsonBody(b): JsonBody<OrderBody>,
 ) -> ApiResult<Json<Value>> {
-    let req = EntryRequest {
+    let cmd = DeskCommand::Entry(EntryRequest {
         asset: b.asset,
         trade_mode: b.trade_mode,
         order_type: b.order_type,
         direction: b.direction,
         entry_size_mode: b.entry_size_mode,
         entry_override: b.entry_override,
-    };
-    let (out, state) = s
+    });
+    let (mut out, state) = s
         .engine
         .call(move |e| {
-            let out = e.place_entry(req)?;
+            let out = e.execute(cmd)?;
             Ok((out, e.snapshot()))
         })
         .await?;
-    Ok(Json(match out {
-        EntryOutcome::Order(o) => json!({ "ok": true, "order": o, "state": state }),
-        EntryOutcome::Preorder(p) => json!({ "ok": true, "preorder": p, "state": state }),
-    }))
+    out.insert(
+        "state".into(),
+        serde_json::to_value(state).expect("state serializes"),
+    );
+    Ok(ok(out))
+}
+
+/// Runs one operator command and answers `{ "ok": true, … }`.
+async fn run(s: &AppState, cmd: DeskCommand) -> ApiResult<Json<Value>> {
+    Ok(ok(s.engine.call(move |e| e.execute(cmd)).await?))
+}
+
+fn ok(mut body: Map<String, Value>) -> Json<Value> {
+    body.insert("ok".into(), Value::Bool(true));
+    Json(Value::Object(body))
 }
 
 #[derive(Deserialize)]
@@ -145,6 +159,26 @@ async fn events(State(s): State<AppState>, Query(q): Query<EventsQuery>) -> ApiR
 }
 
 #[derive(Deserialize)]
+struct BricksQuery {
+    asset: String,
+    limit: Option<usize>,
+}
+
+async fn bricks(State(s): State<AppState>, Query(q): Query<BricksQuery>) -> ApiResult<Json<Value>> {
+    let limit = q
+        .limit
+        .unwrap_or(120)
+        .clamp(1, crate::engine::BRICK_HISTORY);
+    let h = s
+        .engine
+        .call(move |e| e.brick_history(&q.asset, limit))
+        .await?;
+    Ok(Json(
+        json!({ "ok": true, "asset": h.asset, "bricks": h.bricks }),
+    ))
+}
+
+#[derive(Deserialize)]
 struct AssetBody {
     asset: String,
 }
@@ -160,11 +194,14 @@ async fn exit(
     State(s): State<AppState>,
     JsonBody(b): JsonBody<ExitBody>,
 ) -> ApiResult<Json<Value>> {
-    let order = s
-        .engine
-        .call(move |e| e.manual_exit(&b.asset, b.force))
-        .await?;
-    Ok(Json(json!({ "ok": true, "order": order })))
+    run(
+        &s,
+        DeskCommand::Exit {
+            asset: b.asset,
+            force: b.force,
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -177,18 +214,14 @@ async fn exit_all(
     State(s): State<AppState>,
     JsonBody(b): JsonBody<ForceBody>,
 ) -> ApiResult<Json<Value>> {
-    let out = s.engine.call(move |e| e.exit_all(b.force)).await?;
-    Ok(Json(
-        json!({ "ok": true, "orders": out.orders, "skipped": out.skipped }),
-    ))
+    run(&s, DeskCommand::ExitAll { force: b.force }).await
 }
 
 async fn scale_in(
     State(s): State<AppState>,
     JsonBody(b): JsonBody<AssetBody>,
 ) -> ApiResult<Json<Value>> {
-    let order = s.engine.call(move |e| e.scale_in(&b.asset)).await?;
-    Ok(Json(json!({ "ok": true, "order": order })))
+    run(&s, DeskCommand::ScaleIn { asset: b.asset }).await
 }
 
 #[derive(Deserialize)]
@@ -202,11 +235,15 @@ async fn protect(
     State(s): State<AppState>,
     JsonBody(b): JsonBody<ProtectBody>,
 ) -> ApiResult<Json<Value>> {
-    let p = s
-        .engine
-        .call(move |e| e.set_protect(&b.asset, b.enabled, b.threshold))
-        .await?;
-    Ok(Json(json!({ "ok": true, "protect": p })))
+    run(
+        &s,
+        DeskCommand::Protect {
+            asset: b.asset,
+            enabled: b.enabled,
+            threshold: b.threshold,
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -220,11 +257,15 @@ async fn points_tp(
     State(s): State<AppState>,
     JsonBody(b): JsonBody<PointsTpBody>,
 ) -> ApiResult<Json<Value>> {
-    let p = s
-        .engine
-        .call(move |e| e.set_points_tp(&b.asset, b.enabled, b.target))
-        .await?;
-    Ok(Json(json!({ "ok": true, "points_take_profit": p })))
+    run(
+        &s,
+        DeskCommand::PointsTp {
+            asset: b.asset,
+            enabled: b.enabled,
+            target: b.target,
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -253,77 +294,62 @@ async fn take_profit(
     State(s): State<AppState>,
     JsonBody(b): JsonBody<TakeProfitBody>,
 ) -> ApiResult<Json<Value>> {
-    let req = TakeProfitRequest {
+    let cmd = DeskCommand::TakeProfit {
+        asset: b.asset,
         tp_arm: b.tp_arm,
         tp_target: b.tp_target,
         reset: b.reset,
     };
-    let tp = s.engine.call(move |e| e.take_profit(&b.asset, req)).await?;
-    Ok(Json(json!({ "ok": true, "take_profit": tp })))
+    run(&s, cmd).await
 }
 
 async fn high_next_bar(
     State(s): State<AppState>,
     JsonBody(b): JsonBody<AssetBody>,
 ) -> ApiResult<Json<Value>> {
-    let on = s
-        .engine
-        .call(move |e| e.toggle_high_next_bar(&b.asset))
-        .await?;
-    Ok(Json(json!({ "ok": true, "enabled": on })))
+    run(&s, DeskCommand::HighNextBar { asset: b.asset }).await
 }
 
 async fn main_flip(
     State(s): State<AppState>,
     JsonBody(b): JsonBody<AssetBody>,
 ) -> ApiResult<Json<Value>> {
-    let on = s.engine.call(move |e| e.toggle_main_flip(&b.asset)).await?;
-    Ok(Json(json!({ "ok": true, "enabled": on })))
+    run(&s, DeskCommand::MainFlip { asset: b.asset }).await
 }
 
 async fn four_pt(
     State(s): State<AppState>,
     JsonBody(b): JsonBody<AssetBody>,
 ) -> ApiResult<Json<Value>> {
-    let on = s.engine.call(move |e| e.toggle_four_pt(&b.asset)).await?;
-    Ok(Json(json!({ "ok": true, "enabled": on })))
+    run(&s, DeskCommand::FourPt { asset: b.asset }).await
 }
 
 async fn auto_exit(
     State(s): State<AppState>,
     JsonBody(b): JsonBody<AssetBody>,
 ) -> ApiResult<Json<Value>> {
-    let asset = s
-        .engine
-        .call(move |e| e.asset_index(&b.asset).map(|a| e.assets()[a].name.clone()))
-        .await?;
-    Ok(Json(
-        json!({ "ok": true, "asset": asset, "auto_exit": "6pt" }),
-    ))
+    run(&s, DeskCommand::AutoExit { asset: b.asset }).await
 }
 
 async fn intent(
     State(s): State<AppState>,
     JsonBody(b): JsonBody<AssetBody>,
 ) -> ApiResult<Json<Value>> {
-    let i = s.engine.call(move |e| e.set_intent(&b.asset)).await?;
-    Ok(Json(json!({ "ok": true, "intent": i })))
+    run(&s, DeskCommand::Intent { asset: b.asset }).await
 }
 
 async fn intent_cancel(
     State(s): State<AppState>,
     JsonBody(b): JsonBody<AssetBody>,
 ) -> ApiResult<Json<Value>> {
-    s.engine.call(move |e| e.cancel_intent(&b.asset)).await?;
-    Ok(Json(json!({ "ok": true })))
+    run(&s, DeskCommand::CancelIntent { asset: b.asset }).await
 }
 
 async fn preorder_cancel(
     State(s): State<AppState>,
     JsonBody(b): JsonBody<AssetBody>,
 ) -> ApiResult<Json<Value>> {
-    s.engine.call(move |e| e.cancel_preorder(&b.asset)).await?;
-    Ok(Json(json!({ "ok": true })))
+    run(&s, DeskCommand::CancelPreorder { asset: b.asset }).await
 }
 
 async fn two_half_tp_lock() -> ApiError {
@@ -334,10 +360,7 @@ async fn two_half_tp_lock() -> ApiError {
 }
 
 async fn trade_limit_consume(State(s): State<AppState>) -> ApiResult<Json<Value>> {
-    let (used, limit) = s.engine.call(|e| e.consume_trade_slot()).await?;
-    Ok(Json(
-        json!({ "ok": true, "trade_count": used, "trade_limit": limit }),
-    ))
+    run(&s, DeskCommand::ConsumeTradeSlot).await
 }
 
 #[derive(Deserialize)]
@@ -354,6 +377,5 @@ async fn set_env(
     State(s): State<AppState>,
     JsonBody(b): JsonBody<EnvBody>,
 ) -> ApiResult<Json<Value>> {
-    let env = s.engine.call(move |e| e.set_env(b.env)).await?;
-    Ok(Json(json!({ "ok": true, "env": env })))
+    run(&s, DeskCommand::SetEnv { env: b.env }).await
 }

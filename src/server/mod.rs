@@ -6,6 +6,7 @@ mod desk;
 pub mod errors;
 pub mod extract;
 mod webhooks;
+mod ws;
 
 use crate::config::Secrets;
 use crate::engine::handle::EngineHandle;

@@ -1,6 +1,7 @@
 //! Test harness: the real router on an ephemeral port over a temp-dir SQLite store, with a
 //! `ManualClock` the test moves, and a logged-in HTTP client.
 #![allow(dead_code)]
+pub mod fixture;
 use brickdesk::config::{Config, Secrets};
 use brickdesk::engine::Engine;
 use brickdesk::engine::clock::ManualClock;

@@ -1,0 +1,506 @@
+//! UI state and its update: a key becomes at most one engine command (`Effect::Send`). Drawing
+//! reads this state only; nothing here awaits or locks.
+use super::keys::{Action, action_for};
+use super::theme::Theme;
+use crate::engine::command::DeskCommand;
+use crate::engine::model::{EntrySizeMode, Env, Side, TradeMode};
+use crate::engine::store::DeskEvent;
+use crate::engine::view::{AssetView, StateView};
+use crate::engine::{BrickHistory, EntryRequest, OrderType, TpArm};
+use crossterm::event::{KeyCode, KeyEvent};
+
+/// What the console shows, fetched from the engine (local) or the server (attached).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub state: StateView,
+    pub bricks: BrickHistory,
+    pub events: Vec<DeskEvent>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Desk,
+    Runs,
+    Backtests,
+    Research,
+    Chat,
+    Log,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 6] = [
+        Tab::Desk,
+        Tab::Runs,
+        Tab::Backtests,
+        Tab::Research,
+        Tab::Chat,
+        Tab::Log,
+    ];
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Desk => "Desk",
+            Tab::Runs => "Runs",
+            Tab::Backtests => "Backtests",
+            Tab::Research => "Research",
+            Tab::Chat => "Chat",
+            Tab::Log => "Log",
+        }
+    }
+}
+
+/// One pane full-screen, for tmux dashboards (`--view`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Desk,
+    Renko,
+    Positions,
+    Orders,
+    Log,
+}
+
+impl View {
+    pub fn parse(s: &str) -> Option<View> {
+        match s {
+            "desk" => Some(View::Desk),
+            "renko" => Some(View::Renko),
+            "positions" => Some(View::Positions),
+            "orders" => Some(View::Orders),
+            "log" => Some(View::Log),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Info,
+    Ok,
+    Refused,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    pub text: String,
+    pub tone: Tone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    PointsTarget,
+    SignalTarget,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Modal {
+    /// A destructive command waits for `y`.
+    Confirm {
+        cmd: DeskCommand,
+        prompt: String,
+    },
+    /// Going LIVE: the operator types `LIVE`.
+    TypeLive {
+        typed: String,
+    },
+    Input {
+        kind: InputKind,
+        buffer: String,
+    },
+    Help,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    None,
+    Send(DeskCommand),
+    Quit,
+}
+
+pub struct App {
+    pub snapshot: Option<Snapshot>,
+    pub asset: usize,
+    pub tab: Tab,
+    pub view: Option<View>,
+    pub status: Option<Status>,
+    pub modal: Option<Modal>,
+    pub trade_mode: TradeMode,
+    pub size_mode: EntrySizeMode,
+    pub override_next: bool,
+    pub theme: Theme,
+    /// Where the console gets its data (`local · 127.0.0.1:8000` or the attached URL).
+    pub link_label: String,
+    pub link_ok: bool,
+    /// Ollama reachability, when known.
+    pub ollama: Option<bool>,
+    /// Where to probe Ollama (`/api/version`), if anywhere.
+    pub ollama_url: Option<String>,
+}
+
+impl App {
+    pub fn new(theme: Theme, link_label: String) -> App {
+        App {
+            snapshot: None,
+            asset: 0,
+            tab: Tab::Desk,
+            view: None,
+            status: None,
+            modal: None,
+            trade_mode: TradeMode::Scalp,
+            size_mode: EntrySizeMode::Six,
+            override_next: false,
+            theme,
+            link_label,
+            link_ok: true,
+            ollama: None,
+            ollama_url: None,
+        }
+    }
+
+    pub fn state(&self) -> Option<&StateView> {
+        self.snapshot.as_ref().map(|s| &s.state)
+    }
+
+    pub fn current(&self) -> Option<&AssetView> {
+        self.state().and_then(|s| s.assets.get(self.asset))
+    }
+
+    /// The selected asset's name, for fetching its brick history.
+    pub fn asset_name(&self) -> Option<String> {
+        self.current().map(|a| a.asset.clone())
+    }
+
+    pub fn set_status(&mut self, tone: Tone, text: impl Into<String>) {
+        self.status = Some(Status {
+            text: text.into(),
+            tone,
+        });
+    }
+
+    pub fn set_snapshot(&mut self, snap: Snapshot) {
+        if self.asset >= snap.state.assets.len() {
+            self.asset = 0;
+        }
+        self.snapshot = Some(snap);
+        self.link_ok = true;
+    }
+
+    /// The result of a command the console sent: success summary or the engine's refusal, verbatim.
+    pub fn command_done(&mut self, result: Result<String, String>) {
+        match result {
+            Ok(s) => self.set_status(Tone::Ok, s),
+            Err(e) => self.set_status(Tone::Refused, e),
+        }
+    }
+
+    pub fn on_key(&mut self, key: KeyEvent) -> Effect {
+        if let Some(modal) = self.modal.take() {
+            return self.on_modal_key(modal, key);
+        }
+        match action_for(&key) {
+            Some(a) => self.on_action(a),
+            None => Effect::None,
+        }
+    }
+
+    fn on_modal_key(&mut self, modal: Modal, key: KeyEvent) -> Effect {
+        match modal {
+            Modal::Help => Effect::None, // any key closes it
+            Modal::Confirm { cmd, prompt } => match key.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => Effect::Send(cmd),
+                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
+                    self.set_status(Tone::Info, "cancelled");
+                    Effect::None
+                }
+                _ => {
+                    self.modal = Some(Modal::Confirm { cmd, prompt });
+                    Effect::None
+                }
+            },
+            Modal::TypeLive { mut typed } => match key.code {
+                KeyCode::Esc => {
+                    self.set_status(Tone::Info, "stayed in DEMO");
+                    Effect::None
+                }
+                KeyCode::Enter if typed == "LIVE" => {
+                    Effect::Send(DeskCommand::SetEnv { env: Env::Live })
+                }
+                KeyCode::Enter => {
+                    self.set_status(
+                        Tone::Refused,
+                        "type LIVE (capitals) and Enter to go live; Esc stays in DEMO",
+                    );
+                    self.modal = Some(Modal::TypeLive {
+                        typed: String::new(),
+                    });
+                    Effect::None
+                }
+                KeyCode::Backspace => {
+                    typed.pop();
+                    self.modal = Some(Modal::TypeLive { typed });
+                    Effect::None
+                }
+                KeyCode::Char(c) if typed.len() < 8 => {
+                    typed.push(c);
+                    self.modal = Some(Modal::TypeLive { typed });
+                    Effect::None
+                }
+                _ => {
+                    self.modal = Some(Modal::TypeLive { typed });
+                    Effect::None
+                }
+            },
+            Modal::Input { kind, mut buffer } => match key.code {
+                KeyCode::Esc => Effect::None,
+                KeyCode::Enter => self.submit_input(kind, &buffer),
+                KeyCode::Backspace => {
+                    buffer.pop();
+                    self.modal = Some(Modal::Input { kind, buffer });
+                    Effect::None
+                }
+                KeyCode::Char(c) if (c.is_ascii_digit() || c == '.') && buffer.len() < 8 => {
+                    buffer.push(c);
+                    self.modal = Some(Modal::Input { kind, buffer });
+                    Effect::None
+                }
+                _ => {
+                    self.modal = Some(Modal::Input { kind, buffer });
+                    Effect::None
+                }
+            },
+        }
+    }
+
+    fn submit_input(&mut self, kind: InputKind, buffer: &str) -> Effect {
+        let Some(asset) = self.asset_name() else {
+            return Effect::None;
+        };
+        match kind {
+            InputKind::PointsTarget => match buffer.parse::<f64>() {
+                Ok(t) => Effect::Send(DeskCommand::PointsTp {
+                    asset,
+                    enabled: true,
+                    target: Some(t),
+                }),
+                Err(_) => {
+                    self.set_status(
+                        Tone::Refused,
+                        format!("{buffer:?} is not a number of points"),
+                    );
+                    Effect::None
+                }
+            },
+            InputKind::SignalTarget => match buffer.parse::<u32>() {
+                Ok(n) => Effect::Send(DeskCommand::TakeProfit {
+                    asset,
+                    tp_arm: None,
+                    tp_target: Some(n),
+                    reset: false,
+                }),
+                Err(_) => {
+                    self.set_status(
+                        Tone::Refused,
+                        format!("{buffer:?} is not a whole number of bricks"),
+                    );
+                    Effect::None
+                }
+            },
+        }
+    }
+
+    fn confirm(&mut self, cmd: DeskCommand, prompt: String) -> Effect {
+        self.modal = Some(Modal::Confirm { cmd, prompt });
+        Effect::None
+    }
+
+    fn entry(&mut self, asset: String, direction: Option<Side>, order_type: OrderType) -> Effect {
+        let entry_override = std::mem::take(&mut self.override_next);
+        let cmd = DeskCommand::Entry(EntryRequest {
+            asset: asset.clone(),
+            trade_mode: self.trade_mode,
+            order_type,
+            direction,
+            entry_size_mode: self.size_mode,
+            entry_override,
+        });
+        if cmd.is_destructive() {
+            let dir = direction.map(|d| d.as_str()).unwrap_or("structural");
+            return self.confirm(
+                cmd,
+                format!("OVERRIDE tempo and zone gates: {dir} entry on {asset}?"),
+            );
+        }
+        Effect::Send(cmd)
+    }
+
+    pub fn on_action(&mut self, action: Action) -> Effect {
+        // actions that need no data
+        match action {
+            Action::Quit => return Effect::Quit,
+            Action::Help => {
+                self.modal = Some(Modal::Help);
+                return Effect::None;
+            }
+            Action::NextTab | Action::PrevTab => {
+                let i = Tab::ALL.iter().position(|t| *t == self.tab).unwrap_or(0);
+                let n = Tab::ALL.len();
+                let j = if action == Action::NextTab {
+                    (i + 1) % n
+                } else {
+                    (i + n - 1) % n
+                };
+                self.tab = Tab::ALL[j];
+                return Effect::None;
+            }
+            Action::ToggleTradeMode => {
+                self.trade_mode = match self.trade_mode {
+                    TradeMode::Scalp => TradeMode::Runner,
+                    TradeMode::Runner => TradeMode::Scalp,
+                };
+                self.set_status(
+                    Tone::Info,
+                    format!("next entries: {}", self.trade_mode.as_str()),
+                );
+                return Effect::None;
+            }
+            Action::ToggleSizeMode => {
+                self.size_mode = match self.size_mode {
+                    EntrySizeMode::Six => EntrySizeMode::Nine,
+                    EntrySizeMode::Nine => EntrySizeMode::Six,
+                };
+                self.set_status(
+                    Tone::Info,
+                    format!("next entries: {} protective stop", self.size_mode.as_str()),
+                );
+                return Effect::None;
+            }
+            Action::ToggleOverride => {
+                self.override_next = !self.override_next;
+                let msg = if self.override_next {
+                    "next entry OVERRIDES the tempo and zone gates (you will be asked)"
+                } else {
+                    "override off"
+                };
+                self.set_status(Tone::Info, msg);
+                return Effect::None;
+            }
+            Action::ExitAll => {
+                return self.confirm(
+                    DeskCommand::ExitAll { force: true },
+                    "EXIT ALL positions now (forced)?".into(),
+                );
+            }
+            Action::ConsumeTradeSlot => {
+                return self.confirm(
+                    DeskCommand::ConsumeTradeSlot,
+                    "consume one daily trade slot?".into(),
+                );
+            }
+            _ => {}
+        }
+        let Some(a) = self.current().cloned() else {
+            self.set_status(Tone::Info, "waiting for the engine…");
+            return Effect::None;
+        };
+        let asset = a.asset.clone();
+        let ex = &a.exits.settings;
+        match action {
+            Action::NextAsset => {
+                let n = self.state().map(|s| s.assets.len()).unwrap_or(1).max(1);
+                self.asset = (self.asset + 1) % n;
+                Effect::None
+            }
+            Action::Buy => self.entry(asset, Some(Side::Buy), OrderType::Market),
+            Action::Sell => self.entry(asset, Some(Side::Sell), OrderType::Market),
+            Action::EnterStructure => self.entry(asset, None, OrderType::Market),
+            Action::Preorder => self.entry(asset, None, OrderType::Preorder),
+            Action::CancelPreorder => Effect::Send(DeskCommand::CancelPreorder { asset }),
+            Action::Intent => Effect::Send(DeskCommand::Intent { asset }),
+            Action::CancelIntent => Effect::Send(DeskCommand::CancelIntent { asset }),
+            Action::Exit => {
+                let p = format!("exit {asset} position?");
+                self.confirm(
+                    DeskCommand::Exit {
+                        asset,
+                        force: false,
+                    },
+                    p,
+                )
+            }
+            Action::ForceExit => {
+                let p = format!("FORCE exit {asset} (ignores the exit lock)?");
+                self.confirm(DeskCommand::Exit { asset, force: true }, p)
+            }
+            Action::ScaleIn => {
+                let p = format!("scale in on {asset}?");
+                self.confirm(DeskCommand::ScaleIn { asset }, p)
+            }
+            Action::ProtectMinusTwo | Action::ProtectHalf => {
+                let t = if action == Action::ProtectHalf {
+                    0.5
+                } else {
+                    -2.0
+                };
+                let on = ex.protect.enabled && ex.protect.threshold == t;
+                Effect::Send(DeskCommand::Protect {
+                    asset,
+                    enabled: !on,
+                    threshold: Some(t),
+                })
+            }
+            Action::PointsTp => Effect::Send(DeskCommand::PointsTp {
+                asset,
+                enabled: !ex.points_tp.enabled,
+                target: None,
+            }),
+            Action::PointsTpTarget => {
+                self.modal = Some(Modal::Input {
+                    kind: InputKind::PointsTarget,
+                    buffer: String::new(),
+                });
+                Effect::None
+            }
+            Action::SignalTpArm => Effect::Send(DeskCommand::TakeProfit {
+                asset,
+                tp_arm: Some(TpArm::Toggle),
+                tp_target: None,
+                reset: false,
+            }),
+            Action::SignalTpTarget => {
+                self.modal = Some(Modal::Input {
+                    kind: InputKind::SignalTarget,
+                    buffer: String::new(),
+                });
+                Effect::None
+            }
+            Action::SignalTpReset => Effect::Send(DeskCommand::TakeProfit {
+                asset,
+                tp_arm: None,
+                tp_target: None,
+                reset: true,
+            }),
+            Action::HighNextBar => Effect::Send(DeskCommand::HighNextBar { asset }),
+            Action::MainFlip => Effect::Send(DeskCommand::MainFlip { asset }),
+            Action::FourPt => Effect::Send(DeskCommand::FourPt { asset }),
+            Action::SwitchEnv => match self.state().map(|s| s.env) {
+                Some(Env::Live) => self.confirm(
+                    DeskCommand::SetEnv { env: Env::Demo },
+                    "switch back to DEMO?".into(),
+                ),
+                _ => {
+                    self.modal = Some(Modal::TypeLive {
+                        typed: String::new(),
+                    });
+                    Effect::None
+                }
+            },
+            Action::Quit
+            | Action::Help
+            | Action::NextTab
+            | Action::PrevTab
+            | Action::ToggleTradeMode
+            | Action::ToggleSizeMode
+            | Action::ToggleOverride
+            | Action::ExitAll
+            | Action::ConsumeTradeSlot => Effect::None,
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The console: ratatui over the same engine the server serves. `app` holds UI state and turns
+//! keys into commands, `ui`/`panes` draw it, `link` reaches the engine (in process or attached),
+//! `terminal` owns the screen. Redraws happen on events, key presses and one countdown tick a
+//! second — never in a sleep loop.
+pub mod app;
+pub mod keys;
+pub mod link;
+pub mod panes;
+pub mod terminal;
+pub mod theme;
+pub mod ui;
+
+use app::{App, Effect, Snapshot, Tone};
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use futures_util::StreamExt;
+use link::Link;
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use std::future::Future;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Runs the console until `q`, Ctrl-C or `shutdown` resolves. Generic over the backend so tests
+/// can drive it on a `TestBackend`.
+pub async fn run<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    link: Link,
+    mut input: impl futures_util::Stream<Item = std::io::Result<Event>> + Unpin,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()>
+where
+    B::Error: Send + Sync + 'static,
+{
+    tokio::pin!(shutdown);
+    let mut events = link.events();
+    let (snap_tx, mut snaps) = mpsc::channel::<anyhow::Result<Snapshot>>(4);
+    let (done_tx, mut dones) = mpsc::channel::<Result<String, String>>(16);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let (ollama_tx, mut ollama) = mpsc::channel::<bool>(1);
+    if let Some(url) = app.ollama_url.clone() {
+        tokio::spawn(probe_ollama(url, ollama_tx));
+    }
+    let mut fetching = false;
+    let mut fetch_again = true;
+    let mut dirty = true;
+    loop {
+        if !fetching && fetch_again {
+            fetching = true;
+            fetch_again = false;
+            let (l, tx, asset) = (link.clone(), snap_tx.clone(), app.asset_name());
+            tokio::spawn(async move {
+                let _ = tx.send(l.fetch(asset).await).await;
+            });
+        }
+        if dirty {
+            terminal.draw(|f| ui::draw(f, app))?;
+            dirty = false;
+        }
+        tokio::select! {
+            _ = &mut shutdown => break,
+            key = input.next() => match key {
+                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
+                    let before = app.asset;
+                    match app.on_key(k) {
+                        Effect::Quit => break,
+                        Effect::Send(cmd) => {
+                            app.set_status(Tone::Info, "sending…");
+                            let (l, tx) = (link.clone(), done_tx.clone());
+                            tokio::spawn(async move {
+                                let _ = tx.send(l.send(cmd).await).await;
+                            });
+                        }
+                        Effect::None => {}
+                    }
+                    fetch_again |= app.asset != before;
+                    dirty = true;
+                }
+                Some(Ok(Event::Resize(..))) => dirty = true,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => break,
+            },
+            Some(snap) = snaps.recv() => {
+                fetching = false;
+                match snap {
+                    Ok(s) => app.set_snapshot(s),
+                    Err(e) => {
+                        app.link_ok = false;
+                        tracing::warn!(error = %e, "fetch failed");
+                    }
+                }
+                dirty = true;
+            }
+            Some(result) = dones.recv() => {
+                app.command_done(result);
+                fetch_again = true;
+                dirty = true;
+            }
+            Some(_ev) = events.recv() => fetch_again = true,
+            Some(up) = ollama.recv() => {
+                dirty |= app.ollama != Some(up);
+                app.ollama = Some(up);
+            }
+            _ = tick.tick() => fetch_again = true,
+        }
+    }
+    Ok(())
+}
+
+/// Is Ollama answering? Asked at start and every 30 s (the chat itself comes later).
+async fn probe_ollama(url: String, tx: mpsc::Sender<bool>) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build();
+    let Ok(client) = client else {
+        return;
+    };
+    let mut every = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        every.tick().await;
+        let up = client
+            .get(format!("{}/api/version", url.trim_end_matches('/')))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if tx.send(up).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// The console on the real terminal: enters it, runs, and restores it whatever happens.
+pub async fn run_on_terminal(app: &mut App, link: Link) -> anyhow::Result<()> {
+    let mut term = terminal::enter()?;
+    let result = run(
+        &mut term,
+        app,
+        link,
+        EventStream::new(),
+        terminal::hangup_or_term(),
+    )
+    .await;
+    terminal::restore();
+    result
+}

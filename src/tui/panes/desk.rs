@@ -1,0 +1,254 @@
+//! The Desk: bricks on the left; zone, tempo, locks with countdowns, the day and connectivity on
+//! the right; the position with its armed exits below that; the orders underneath.
+use super::{age, mmss};
+use crate::engine::model::Side;
+use crate::engine::state::{IntentStatus, Zone};
+use crate::engine::view::{AssetView, LockView, StateView};
+use crate::tui::app::App;
+use crate::tui::theme::Theme;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    // at 80×24 the position and its armed exits come first; taller screens get more orders
+    let orders_h = if area.height < 28 {
+        5
+    } else {
+        (area.height / 3).min(14)
+    };
+    let [top, bottom] =
+        Layout::vertical([Constraint::Min(8), Constraint::Length(orders_h)]).areas(area);
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(top);
+    let info_h = 9.min(right.height.saturating_sub(4)).max(3);
+    let [info, pos] =
+        Layout::vertical([Constraint::Length(info_h), Constraint::Min(3)]).areas(right);
+    super::renko::draw(f, app, left);
+    let t = &app.theme;
+    match (app.state(), app.current()) {
+        (Some(s), Some(a)) => {
+            let block = titled(t, format!(" {} {} · desk ", a.asset, a.symbol));
+            f.render_widget(
+                Paragraph::new(info_lines(app, s, a))
+                    .wrap(Wrap { trim: true })
+                    .block(block),
+                info,
+            );
+            f.render_widget(
+                Paragraph::new(position_lines(t, a)).block(titled(t, " position ".into())),
+                pos,
+            );
+        }
+        _ => f.render_widget(
+            Paragraph::new("waiting for the engine…").style(t.dim()),
+            right,
+        ),
+    }
+    super::orders::draw(f, app, bottom);
+}
+
+pub fn titled(t: &Theme, title: String) -> Block<'static> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.border())
+        .title(Span::styled(title, t.accent()))
+}
+
+fn dir(t: &Theme, side: Option<Side>) -> Span<'static> {
+    match side {
+        Some(Side::Buy) => Span::styled("▲BUY", t.up()),
+        Some(Side::Sell) => Span::styled("▼SELL", t.down()),
+        None => Span::styled("—", t.dim()),
+    }
+}
+
+fn lock(t: &Theme, name: &str, l: &LockView) -> Vec<Span<'static>> {
+    vec![
+        Span::styled(format!("{name} "), t.dim()),
+        if l.active {
+            Span::styled(mmss(l.seconds_remaining), t.warn())
+        } else {
+            Span::styled("—", t.dim())
+        },
+        Span::raw("  "),
+    ]
+}
+
+fn info_lines(app: &App, s: &StateView, a: &AssetView) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let zone = match a.zone {
+        Zone::Normal => Span::styled("NORMAL ", t.accent()),
+        Zone::Free => Span::styled("FREE ", t.warn()),
+    };
+    let tempo = if a.tempo_token == "READY" {
+        t.up()
+    } else {
+        t.dim()
+    };
+    let intent = match a.intent.as_ref().map(|i| i.status) {
+        Some(IntentStatus::Ready) => Span::styled("READY", t.up()),
+        Some(IntentStatus::Armed) => Span::styled("armed", t.accent()),
+        None => Span::styled("—", t.dim()),
+    };
+    let preorder = match &a.preorder {
+        Some(p) => Span::styled(
+            format!(
+                "armed {}",
+                p.direction.map(|d| d.as_str()).unwrap_or("struct")
+            ),
+            t.accent(),
+        ),
+        None => Span::styled("—", t.dim()),
+    };
+    let acct = &s.account;
+    let mut next = vec![
+        Span::styled("next ", t.dim()),
+        Span::raw(format!(
+            "{} {}",
+            app.trade_mode.as_str(),
+            app.size_mode.as_str()
+        )),
+    ];
+    if app.override_next {
+        next.push(Span::styled("  OVERRIDE", t.warn()));
+    }
+    let mut locks = lock(t, "candle", &a.locks.candle_lock);
+    locks.extend(lock(t, "cool", &a.locks.cooldown));
+    locks.extend(lock(t, "exit", &a.locks.exit_lock));
+    let bridge = if s.bridge.fresh {
+        Span::styled(format!("✓ {}", age(s.bridge.age_secs)), t.up())
+    } else {
+        Span::styled(format!("✗ {}", age(s.bridge.age_secs)), t.warn())
+    };
+    let hb = Span::styled(
+        age(a.heartbeat_age_secs),
+        if a.heartbeat_fresh { t.up() } else { t.warn() },
+    );
+    let ollama = match app.ollama {
+        Some(true) => Span::styled("✓", t.up()),
+        Some(false) => Span::styled("✗", t.warn()),
+        None => Span::styled("—", t.dim()),
+    };
+    let block = match &a.entry_block {
+        None => Line::from(Span::styled("▶ entry gates pass", t.up())),
+        Some(m) => Line::from(vec![
+            Span::styled("■ ", t.dim()),
+            Span::styled(m.clone(), t.dim()),
+        ]),
+    };
+    vec![
+        Line::from(vec![
+            Span::styled("zone ", t.dim()),
+            zone,
+            dir(t, a.structural_direction),
+            Span::styled("  tempo ", t.dim()),
+            Span::styled(a.tempo_token.clone(), tempo),
+        ]),
+        Line::from(vec![
+            Span::styled("intent ", t.dim()),
+            intent,
+            Span::styled("  preorder ", t.dim()),
+            preorder,
+        ]),
+        Line::from(next),
+        Line::from(locks),
+        Line::from(vec![
+            Span::styled("trades ", t.dim()),
+            Span::raw(format!("{}/{}", acct.trade_count, acct.trade_limit)),
+            Span::styled("  day ", t.dim()),
+            Span::styled(
+                format!("{:+.2}", acct.day_pnl),
+                t.signed(acct.day_pnl >= 0.0),
+            ),
+            Span::styled(
+                format!("  stop -{:.0}", acct.daily_stop_usd),
+                if acct.daily_stop_triggered {
+                    t.refused()
+                } else {
+                    t.dim()
+                },
+            ),
+        ]),
+        Line::from(vec![
+            Span::styled("TV ", t.dim()),
+            hb,
+            Span::styled("  bridge ", t.dim()),
+            bridge,
+            Span::styled("  ollama ", t.dim()),
+            ollama,
+        ]),
+        block,
+    ]
+}
+
+fn position_lines(t: &Theme, a: &AssetView) -> Vec<Line<'static>> {
+    let last = a
+        .last_price
+        .map(|p| format!("{p:.2}"))
+        .unwrap_or_else(|| "—".into());
+    let mut lines = match &a.position {
+        None => vec![
+            Line::from(vec![
+                Span::styled("FLAT", t.dim()),
+                Span::styled(format!("   last {last}"), t.dim()),
+            ]),
+            Line::from(""),
+        ],
+        Some(p) => {
+            let long = p.side == Side::Buy;
+            let pts = p.open_points.unwrap_or(0.0);
+            vec![
+                Line::from(vec![
+                    Span::styled(
+                        if long { "LONG " } else { "SHORT " },
+                        t.signed(long).add_modifier(ratatui::style::Modifier::BOLD),
+                    ),
+                    Span::raw(format!("{} @ {:.2}", p.qty, p.avg_price)),
+                    Span::styled(format!("   last {last}"), t.dim()),
+                ]),
+                Line::from(vec![
+                    Span::styled(format!("{pts:+.2} pts  "), t.signed(pts >= 0.0)),
+                    Span::styled(
+                        format!("{:+.2} USD", p.open_pnl.unwrap_or(0.0)),
+                        t.signed(pts >= 0.0),
+                    ),
+                    Span::styled(
+                        format!("  bars {}  {}", p.bars_since_entry, p.trade_mode),
+                        t.dim(),
+                    ),
+                ]),
+            ]
+        }
+    };
+    let ex = &a.exits.settings;
+    let on = |b: bool, s: String| Span::styled(s, if b { t.accent() } else { t.dim() });
+    let stop = match &a.position {
+        Some(p) => format!("stop {:.2}  ", p.protective_stop_price),
+        None => String::new(),
+    };
+    lines.push(Line::from(vec![
+        Span::styled(stop, t.warn()),
+        on(
+            ex.protect.enabled,
+            format!("protect {:+.1}  ", ex.protect.threshold),
+        ),
+        on(
+            ex.points_tp.enabled,
+            format!("TP {}pt", ex.points_tp.target),
+        ),
+    ]));
+    lines.push(Line::from(vec![
+        on(
+            ex.signal_tp.armed,
+            format!("sig {}/{} ", ex.signal_tp.count, ex.signal_tp.target),
+        ),
+        on(ex.high_next_bar, "next8 ".into()),
+        on(ex.main_flip, "flip ".into()),
+        on(ex.four_pt_invalidation, "4pt ".into()),
+        on(a.exits.two_half_lock_armed, "2.5lock ".into()),
+        on(a.scale_in_available, "scale".into()),
+    ]));
+    lines
+}

@@ -1,0 +1,24 @@
+//! One pane per file: each draws a part of the `App` into a `Rect`.
+pub mod desk;
+pub mod log;
+pub mod orders;
+pub mod overlay;
+pub mod placeholder;
+pub mod positions;
+pub mod renko;
+
+/// `mm:ss` of a countdown.
+pub fn mmss(secs: i64) -> String {
+    let s = secs.max(0);
+    format!("{:02}:{:02}", s / 60, s % 60)
+}
+
+/// A compact age: `4s`, `3m12s`, `2h05m`, or `never`.
+pub fn age(secs: Option<i64>) -> String {
+    match secs {
+        None => "never".into(),
+        Some(s) if s < 60 => format!("{s}s"),
+        Some(s) if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        Some(s) => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}

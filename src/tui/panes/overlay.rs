@@ -1,0 +1,120 @@
+//! Modals over the screen: confirmations, typing LIVE, a number, and the help generated from
+//! the key table.
+use super::desk::titled;
+use crate::tui::app::{App, InputKind, Modal};
+use crate::tui::keys::BINDINGS;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let [r] = Layout::vertical([Constraint::Length(h.min(area.height))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [c] = Layout::horizontal([Constraint::Length(w.min(area.width))])
+        .flex(Flex::Center)
+        .areas(r);
+    c
+}
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let Some(modal) = &app.modal else {
+        return;
+    };
+    let (title, lines, w, h) = match modal {
+        Modal::Confirm { prompt, .. } => (
+            " confirm ",
+            vec![
+                Line::from(Span::styled(prompt.clone(), t.warn())),
+                Line::from(""),
+                Line::from(vec![
+                    Span::styled("y", t.accent()),
+                    Span::raw(" / Enter confirm   "),
+                    Span::styled("n", t.accent()),
+                    Span::raw(" / Esc cancel"),
+                ]),
+            ],
+            60,
+            6,
+        ),
+        Modal::TypeLive { typed } => (
+            " go LIVE ",
+            vec![
+                Line::from(Span::styled(
+                    "LIVE sends real orders to the broker.",
+                    t.refused(),
+                )),
+                Line::from("Type LIVE and press Enter. Esc stays in DEMO."),
+                Line::from(""),
+                Line::from(vec![
+                    Span::styled("> ", t.accent()),
+                    Span::raw(typed.clone()),
+                    Span::styled("_", t.accent()),
+                ]),
+            ],
+            50,
+            7,
+        ),
+        Modal::Input { kind, buffer } => (
+            " set ",
+            vec![
+                Line::from(match kind {
+                    InputKind::PointsTarget => "points take-profit target (points):",
+                    InputKind::SignalTarget => "signal-count TP: exit after N opposite 6pt bricks:",
+                }),
+                Line::from(vec![
+                    Span::styled("> ", t.accent()),
+                    Span::raw(buffer.clone()),
+                    Span::styled("_", t.accent()),
+                ]),
+                Line::from(Span::styled("Enter set · Esc cancel", t.dim())),
+            ],
+            56,
+            6,
+        ),
+        Modal::Help => return help(f, app, area),
+    };
+    let rect = centered(area, w, h);
+    f.render_widget(Clear, rect);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .style(t.base())
+            .block(titled(t, title.into())),
+        rect,
+    );
+}
+
+/// The help overlay, generated from the key table; two columns when one does not fit.
+fn help(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let mut lines = Vec::new();
+    let mut group = "";
+    for b in BINDINGS {
+        if b.group != group {
+            group = b.group;
+            lines.push(Line::from(Span::styled(group, t.accent())));
+        }
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:>5} ", b.label), t.accent()),
+            Span::raw(b.help),
+        ]));
+    }
+    let rect = Rect::new(area.x, area.y, area.width, area.height);
+    f.render_widget(Clear, rect);
+    let block = titled(t, " keys · any key closes ".into());
+    let inner = block.inner(rect);
+    f.render_widget(block, rect);
+    let columns = if lines.len() as u16 > inner.height {
+        2
+    } else {
+        1
+    };
+    let per = lines.len().div_ceil(columns);
+    let cols = Layout::horizontal(vec![Constraint::Ratio(1, columns as u32); columns]).split(inner);
+    for (i, chunk) in lines.chunks(per).enumerate() {
+        f.render_widget(Paragraph::new(chunk.to_vec()).style(t.base()), cols[i]);
+    }
+}

@@ -1,0 +1,150 @@
+//! State → frame. `draw` lays out the header, the selected tab (or the one `--view` pane), the
+//! status line, the key hints and any modal; each pane lives in `panes/`.
+use super::app::{App, Tab, Tone, View};
+use super::keys::BINDINGS;
+use super::panes;
+use crate::engine::model::Env;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+
+pub fn draw(f: &mut Frame, app: &App) {
+    let area = f.area();
+    f.render_widget(Block::default().style(app.theme.base()), area);
+    if let Some(view) = app.view {
+        let [banner, body] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+        header(f, app, banner);
+        match view {
+            View::Desk => panes::desk::draw(f, app, body),
+            View::Renko => panes::renko::draw(f, app, body),
+            View::Positions => panes::positions::draw(f, app, body),
+            View::Orders => panes::orders::draw(f, app, body),
+            View::Log => panes::log::draw(f, app, body),
+        }
+    } else {
+        let [top, body, status_area, hints_area] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Min(4),
+            Constraint::Length(1),
+            Constraint::Length(1),
+        ])
+        .areas(area);
+        header(f, app, top);
+        match app.tab {
+            Tab::Desk => panes::desk::draw(f, app, body),
+            Tab::Log => panes::log::draw(f, app, body),
+            other => panes::placeholder::draw(f, app, body, other),
+        }
+        status(f, app, status_area);
+        hints(f, app, hints_area);
+    }
+    panes::overlay::draw(f, app, area);
+}
+
+/// The banner: environment impossible to miss, asset, link, tabs, flags, clock.
+fn header(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let Some(state) = app.state() else {
+        let msg = format!(" brickdesk · connecting to {} …", app.link_label);
+        f.render_widget(Paragraph::new(msg).style(t.dim()), area);
+        return;
+    };
+    let live = state.env == Env::Live;
+    // in LIVE the whole row keeps the banner colors: chips only change their modifiers
+    let (selected, other) = if live {
+        let b = t.live_banner();
+        (
+            b.add_modifier(Modifier::REVERSED),
+            b.remove_modifier(Modifier::BOLD),
+        )
+    } else {
+        (t.selected(), t.dim())
+    };
+    let mut spans = vec![if live {
+        Span::styled(" ▌LIVE — REAL ORDERS▐ ", t.live_banner())
+    } else {
+        Span::styled(" DEMO ", t.demo_banner())
+    }];
+    for (i, a) in state.assets.iter().enumerate() {
+        let style = if i == app.asset { selected } else { other };
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled(format!(" {} ", a.asset), style));
+    }
+    if app.view.is_none() {
+        spans.push(Span::styled(" │", if live { other } else { t.border() }));
+        for tab in Tab::ALL {
+            let style = match (live, tab == app.tab) {
+                (true, true) => t.live_banner().add_modifier(Modifier::UNDERLINED),
+                (true, false) => other,
+                (false, true) => t.accent().add_modifier(Modifier::UNDERLINED),
+                (false, false) => t.dim(),
+            };
+            spans.push(Span::styled(format!(" {}", tab.title()), style));
+        }
+    }
+    let flags = &state.flags;
+    if flags.position_mismatch.is_some() {
+        spans.push(Span::styled(" ⚠ POSITION MISMATCH", t.warn()));
+    }
+    if !flags.stale_orders.is_empty() {
+        spans.push(Span::styled(
+            format!(" ⚠ {} STALE", flags.stale_orders.len()),
+            t.warn(),
+        ));
+    }
+    if flags.daily_stop_triggered {
+        spans.push(Span::styled(" ⛔ DAILY STOP", t.refused()));
+    }
+    if !app.link_ok {
+        spans.push(Span::styled(" ⚠ LINK DOWN", t.warn()));
+    }
+    let clock = state.now.format(" %H:%M:%S UTC ").to_string();
+    let used: usize = spans.iter().map(|s| s.width()).sum();
+    let pad = (area.width as usize).saturating_sub(used + clock.len());
+    spans.push(Span::raw(" ".repeat(pad)));
+    spans.push(Span::styled(clock, t.dim()));
+    let line = Line::from(spans);
+    let style = if live {
+        t.live_banner()
+    } else {
+        Style::default()
+    };
+    f.render_widget(Paragraph::new(line).style(style), area);
+}
+
+fn status(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let line = match &app.status {
+        Some(s) => {
+            let (mark, style) = match s.tone {
+                Tone::Ok => ("✓ ", t.up()),
+                Tone::Refused => ("✗ ", t.refused()),
+                Tone::Info => ("· ", t.dim()),
+            };
+            Line::from(vec![
+                Span::styled(mark, style),
+                Span::styled(s.text.clone(), style),
+            ])
+        }
+        None => Line::from(Span::styled(format!("· {}", app.link_label), t.dim())),
+    };
+    f.render_widget(Paragraph::new(line), area);
+}
+
+fn hints(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let mut spans = Vec::new();
+    for b in BINDINGS {
+        if let Some(word) = b.hint {
+            spans.push(Span::styled(format!(" {}", b.label), t.accent()));
+            spans.push(Span::styled(format!(" {word} "), t.dim()));
+        }
+    }
+    if app.override_next {
+        spans.push(Span::styled(" OVERRIDE ARMED ", t.warn()));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}

@@ -1,0 +1,154 @@
+//! A desk in a rich, deterministic state for console tests: ES long 5 with armed exits and an
+//! active candle lock, bricks of every size, a bridge heartbeat, NQ flat.
+use super::start_time;
+use brickdesk::engine::Engine;
+use brickdesk::engine::clock::ManualClock;
+use brickdesk::engine::command::DeskCommand;
+use brickdesk::engine::handle::EngineHandle;
+use brickdesk::engine::model::{AssetConfig, BrickSize, Color, Side};
+use brickdesk::engine::state::DeskSettings;
+use brickdesk::engine::store::Store;
+use brickdesk::engine::{
+    BrickInput, BridgeHeartbeat, EntryRequest, ExecutionReport, HeartbeatInput,
+};
+use brickdesk::tui::app::{App, Snapshot};
+use brickdesk::tui::link::Link;
+use brickdesk::tui::theme::Theme;
+use std::sync::Arc;
+
+pub struct Fixture {
+    pub engine: EngineHandle,
+    pub clock: ManualClock,
+    pub refusal: String,
+}
+
+fn colors(pattern: &str) -> Vec<Color> {
+    pattern
+        .chars()
+        .map(|c| if c == 'g' { Color::Green } else { Color::Red })
+        .collect()
+}
+
+pub async fn rich_desk() -> Fixture {
+    let clock = ManualClock::new(start_time());
+    let store = Store::open_in_memory().unwrap();
+    let engine = Engine::new(
+        AssetConfig::defaults(),
+        DeskSettings::default(),
+        store,
+        Arc::new(clock.clone()),
+    )
+    .unwrap();
+    let (engine, _thread) = EngineHandle::spawn(engine);
+    engine
+        .call(|e| {
+            let hb = |e: &mut Engine, asset: &str, price: f64| {
+                e.heartbeat(HeartbeatInput {
+                    asset: asset.into(),
+                    price,
+                    timestamp: None,
+                })
+                .map(|_| ())
+            };
+            hb(e, "ES", 5250.0)?;
+            hb(e, "NQ", 21000.0)?;
+            let feeds = [
+                (BrickSize::One, "ggrgggrrggggrgrggggrrrgggggrggrgggg"),
+                (BrickSize::TwoHalf, "gggrrgggrgggg"),
+                (BrickSize::Four, "ggrrggg"),
+                (BrickSize::Main, "gggrrgggggrrgg"),
+                (BrickSize::Macro, "rgg"),
+                (BrickSize::High, "rgg"),
+            ];
+            for (size, pattern) in feeds {
+                for (i, color) in colors(pattern).into_iter().enumerate() {
+                    let bar_id = format!("{}-{i}", size.name());
+                    e.webhook_brick(BrickInput {
+                        asset: "ES".into(),
+                        size,
+                        color,
+                        bar_id,
+                    })?;
+                }
+            }
+            e.bridge_heartbeat(BridgeHeartbeat {
+                ts_connected: true,
+                md_connected: true,
+                repo_ok: true,
+                ..Default::default()
+            })?;
+            e.execute(DeskCommand::Entry(EntryRequest::market(
+                "ES",
+                Some(Side::Buy),
+            )))?;
+            let id = e.claim_pending(5, "bridge")?[0].id.clone();
+            let report = |status: &str, fill_price| ExecutionReport {
+                status: status.into(),
+                fill_price,
+                ..Default::default()
+            };
+            e.execution_report(&id, report("WORKING", None))?;
+            e.execution_report(&id, report("FILLED", Some(5250.0)))?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    clock.advance_secs(3);
+    let refusal = engine
+        .call(|e| {
+            e.heartbeat(HeartbeatInput {
+                asset: "ES".into(),
+                price: 5253.25,
+                timestamp: None,
+            })?;
+            for cmd in [
+                DeskCommand::Protect {
+                    asset: "ES".into(),
+                    enabled: true,
+                    threshold: Some(-2.0),
+                },
+                DeskCommand::MainFlip { asset: "ES".into() },
+                DeskCommand::FourPt { asset: "ES".into() },
+                DeskCommand::TakeProfit {
+                    asset: "ES".into(),
+                    tp_arm: Some(brickdesk::engine::TpArm::On),
+                    tp_target: Some(3),
+                    reset: false,
+                },
+            ] {
+                e.execute(cmd)?;
+            }
+            let refused = e
+                .execute(DeskCommand::Entry(EntryRequest::market(
+                    "ES",
+                    Some(Side::Buy),
+                )))
+                .unwrap_err();
+            Ok(refused.to_string())
+        })
+        .await
+        .unwrap();
+    Fixture {
+        engine,
+        clock,
+        refusal,
+    }
+}
+
+pub async fn snapshot(f: &Fixture, asset: &str) -> Snapshot {
+    Link::Local(f.engine.clone())
+        .fetch(Some(asset.into()))
+        .await
+        .unwrap()
+}
+
+/// The console's state as it is after fetching the fixture and being refused an entry.
+pub async fn app(f: &Fixture, theme: &str) -> App {
+    let mut app = App::new(
+        Theme::embedded(theme).unwrap(),
+        "local engine · test".into(),
+    );
+    app.set_snapshot(snapshot(f, "ES").await);
+    app.command_done(Err(f.refusal.clone()));
+    app
+}
