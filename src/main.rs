@@ -78,6 +78,9 @@ enum Command {
         /// Milliseconds between simulated price steps
         #[arg(long, default_value_t = 250)]
         step_ms: u64,
+        /// Largest simulated move per step, in ticks
+        #[arg(long, default_value_t = 6)]
+        ticks: i64,
         /// No console: log to stdout instead
         #[arg(long)]
         headless: bool,
@@ -143,6 +146,7 @@ fn main() -> anyhow::Result<()> {
             port,
             seed,
             step_ms,
+            ticks,
             headless,
             ui,
         } => {
@@ -152,7 +156,7 @@ fn main() -> anyhow::Result<()> {
             } else {
                 Some(console_app(&ui)?)
             };
-            tokio_main(async move { run_demo(cfg, host, port, seed, step_ms, app).await })
+            tokio_main(async move { run_demo(cfg, host, port, (seed, step_ms, ticks), app).await })
         }
     }
 }
@@ -285,8 +289,7 @@ async fn run_demo(
     mut cfg: Config,
     host: String,
     port: u16,
-    seed: u64,
-    step_ms: u64,
+    (seed, step_ms, ticks): (u64, u64, i64),
     app: Option<App>,
 ) -> anyhow::Result<()> {
     // A throwaway database unless --data-dir / BRICKDESK_DATA_DIR names one.
@@ -315,7 +318,7 @@ async fn run_demo(
             tv_secret: cfg.secrets.tv_webhook_secret.clone(),
             seed,
             step: Duration::from_millis(step_ms.max(10)),
-            max_ticks_per_step: 6,
+            max_ticks_per_step: ticks.clamp(1, 400),
         },
         cfg.assets.clone(),
         board.clone(),

@@ -1,0 +1,294 @@
+//! The real binary in tmux, read back with capture-pane: the demo from start to quit, and
+//! consoles attached to a running `serve`. tmux is required (scripts/test.sh installs it).
+mod support;
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// A private tmux server with an 80×24 bash session.
+    fn start(name: &str) -> Tmux {
+        assert!(
+            Command::new("tmux")
+                .arg("-V")
+                .output()
+                .is_ok_and(|o| o.status.success()),
+            "tmux is required for this test: apt-get install tmux (scripts/test.sh does it)"
+        );
+        let socket = format!("brickdesk-{name}-{}", std::process::id());
+        let t = Tmux { socket };
+        t.tmux(&["new-session", "-d", "-s", "main", "-x", "80", "-y", "24", "env -i PATH=/usr/bin:/bin HOME=/tmp TERM=xterm-256color PS1='prompt$ ' bash --norc --noprofile"]);
+        t
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn new_window(&self) {
+        self.tmux(&["new-window", "-t", "main", "env -i PATH=/usr/bin:/bin HOME=/tmp TERM=xterm-256color PS1='prompt$ ' bash --norc --noprofile"]);
+    }
+
+    fn send(&self, target: &str, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", target];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    fn type_line(&self, target: &str, line: &str) {
+        self.send(target, &["-l", line]);
+        self.send(target, &["Enter"]);
+    }
+
+    fn screen(&self, target: &str) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", target])
+    }
+
+    /// Polls the screen until `ok` holds, or fails with the last screen.
+    fn wait_for(&self, target: &str, what: &str, secs: u64, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.screen(target);
+            if ok(&s) {
+                return s;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .output();
+    }
+}
+
+fn bin() -> String {
+    env!("CARGO_BIN_EXE_brickdesk").to_string()
+}
+
+fn orders_rows(screen: &str) -> Vec<String> {
+    screen
+        .lines()
+        .filter(|l| l.contains(" ES ") && (l.contains("ENTRY") || l.contains("EXIT")))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn demo_from_start_to_quit() {
+    let t = Tmux::start("demo");
+    let dir = tempfile::tempdir().unwrap();
+    t.type_line(
+        "main",
+        &format!(
+            "BRICKDESK_CONFIG=/dev/null {} --data-dir {} demo --port 0 --step-ms 150 --ticks 1",
+            bin(),
+            dir.path().display()
+        ),
+    );
+    // bricks appear on the 1pt strip
+    t.wait_for("main", "the desk", 20, |s| {
+        s.contains("ES bricks") && s.contains("DEMO")
+    });
+    t.wait_for("main", "1pt bricks", 30, |s| {
+        s.lines().any(|l| l.contains("  1pt █"))
+    });
+    // a buy: override the tempo/zone gates (the simulated structure is random), confirm
+    t.send("main", &["o", "b"]);
+    t.wait_for("main", "the confirmation", 5, |s| {
+        s.contains("OVERRIDE tempo and zone gates: BUY entry on ES?")
+    });
+    t.send("main", &["y"]);
+    t.wait_for("main", "the order", 10, |s| {
+        s.contains("✓ ENTRY BUY ES x5 sent")
+    });
+    // the paper bridge fills it and the position shows
+    let s = t.wait_for("main", "the position", 15, |s| s.contains("LONG 5 @"));
+    assert!(
+        orders_rows(&s)
+            .iter()
+            .any(|r| r.contains("ENTRY") && r.contains("FILLED")),
+        "{s}"
+    );
+    // exit-all asks, then flattens
+    t.send("main", &["A"]);
+    t.wait_for("main", "the exit-all question", 5, |s| {
+        s.contains("EXIT ALL positions now (forced)?")
+    });
+    t.send("main", &["y"]);
+    let s = t.wait_for("main", "flat again", 15, |s| {
+        s.contains("FLAT")
+            && orders_rows(s)
+                .iter()
+                .any(|r| r.contains("EXIT") && r.contains("FILLED"))
+    });
+    assert!(s.contains("exit_all_force"), "{s}");
+    eprintln!("flat after exit-all:\n{s}");
+    // q quits and the shell prompt is back, the screen restored
+    t.send("main", &["q"]);
+    let s = t.wait_for("main", "the shell prompt", 10, |s| {
+        s.trim_end().ends_with("prompt$")
+    });
+    assert!(
+        !s.contains("ES bricks"),
+        "the alternate screen is gone:\n{s}"
+    );
+}
+
+fn serve(dir: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(bin())
+        .env("BRICKDESK_CONFIG", "/dev/null")
+        .env("NO_COLOR", "1")
+        .env("DASHBOARD_PASSWORD", support::PASSWORD)
+        .env("TV_WEBHOOK_SECRET", support::TV)
+        .env("BRIDGE_HEARTBEAT_SECRET", support::BRIDGE)
+        .args(["--data-dir"])
+        .arg(dir)
+        .args(["serve", "--port", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let l = lines.next().expect("serve exited").unwrap();
+        if let Some(i) = l.find("listening on ") {
+            break l[i + 13..].trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, base)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consoles_attached_to_serve_show_the_api_state_and_new_orders() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, base) = serve(dir.path());
+    let api = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    api.post(format!("{base}/api/login"))
+        .json(&json!({ "password": support::PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let post =
+        |path: &str, body: serde_json::Value| api.post(format!("{base}{path}")).json(&body).send();
+    post(
+        "/tv_heartbeat",
+        json!({ "secret": support::TV, "symbol": "ES", "price": 5312.75 }),
+    )
+    .await
+    .unwrap();
+    for (path, id) in [
+        ("/tv_renko_high", "h1"),
+        ("/tv_renko_macro", "m1"),
+        ("/tv_renko_main", "t1"),
+    ] {
+        post(
+            path,
+            json!({ "secret": support::TV, "asset": "ES", "color": "red", "bar_id": id }),
+        )
+        .await
+        .unwrap();
+    }
+
+    let t = Tmux::start("attach");
+    t.new_window();
+    let attach = format!(
+        "DASHBOARD_PASSWORD={} {} console --connect {base}",
+        support::PASSWORD,
+        bin()
+    );
+    t.type_line("main:0", &attach);
+    t.type_line(
+        "main:1",
+        &format!("{attach} --view orders --theme monochrome"),
+    );
+    let s = t.wait_for("main:0", "the attached desk", 20, |s| {
+        s.contains("ES MESM6 · desk")
+    });
+    // what the API reports is what the console shows
+    let state: serde_json::Value = api
+        .get(format!("{base}/api/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let es = &state["assets"][0];
+    assert_eq!(es["zone"], "NORMAL");
+    assert_eq!(es["structural_direction"], "SELL");
+    assert_eq!(es["last_price"], 5312.75);
+    let s = if s.contains("5312.75") {
+        s
+    } else {
+        t.wait_for("main:0", "the last price", 10, |s| s.contains("5312.75"))
+    };
+    assert!(s.contains("zone NORMAL ▼SELL"), "{s}");
+    assert!(
+        s.contains(&format!("tempo {}", es["tempo_token"].as_str().unwrap())),
+        "{s}"
+    );
+    assert!(
+        s.contains(&format!(
+            "trades {}/{}",
+            state["account"]["trade_count"], state["account"]["trade_limit"]
+        )),
+        "{s}"
+    );
+    assert!(s.contains("attached to") || s.contains(&base), "{s}");
+    // an order placed through the API appears in both attached consoles
+    let placed: serde_json::Value = post("/api/orders", json!({ "asset": "ES" }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(placed["ok"], true, "{placed}");
+    assert_eq!(placed["order"]["side"], "SELL");
+    for target in ["main:0", "main:1"] {
+        t.wait_for(target, "the new order", 10, |s| {
+            orders_rows(s)
+                .iter()
+                .any(|r| r.contains("ENTRY") && r.contains("SELL") && r.contains("PENDING"))
+        });
+    }
+    // and a key in an attached console goes through the server's gates
+    t.send("main:0", &["s"]);
+    t.wait_for("main:0", "the refusal", 10, |s| {
+        s.contains("✗ 5 MIN LOCK ACTIVE — one trade already used this candle")
+    });
+    t.send("main:0", &["q"]);
+    t.send("main:1", &["q"]);
+    t.wait_for("main:0", "the prompt", 10, |s| {
+        s.trim_end().ends_with("prompt$")
+    });
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
