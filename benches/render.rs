@@ -1,6 +1,5 @@
 //! Full-frame render time of the Desk (160×48 and 80×24) on a TestBackend, beside the peer: a
 //! plain full-screen Paragraph of the same text, ratatui's floor for a frame of that size.
-#[allow(dead_code)]
 #[path = "../tests/support/mod.rs"]
 mod support;
 use criterion::{Criterion, criterion_group, criterion_main};
