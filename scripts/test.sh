@@ -15,6 +15,7 @@ need_cmd() { # command debian-package
 command -v cargo >/dev/null || { echo "cargo is missing: install the Rust toolchain (rustup)" >&2; exit 1; }
 need_cmd python3 python3
 need_cmd tmux tmux
+need_cmd pgrep procps
 
 echo "== cargo test"
 cargo test --locked --all-targets "$@"
