@@ -301,15 +301,32 @@ fn sigterm_and_sighup_restore_the_terminal() {
         let marker = dir.path().display().to_string();
         t.type_line(
             "main",
-            &format!("BRICKDESK_CONFIG=/dev/null {} --data-dir {marker} console --port 0", bin()),
+            &format!(
+                "BRICKDESK_CONFIG=/dev/null {} --data-dir {marker} console --port 0",
+                bin()
+            ),
         );
         t.wait_for("main", "the console", 20, |s| s.contains("ES MESM6 · desk"));
-        let pid = Command::new("pgrep").args(["-f", "--", &format!("--data-dir {marker} console")]).output().unwrap();
+        let pid = Command::new("pgrep")
+            .args(["-f", "--", &format!("--data-dir {marker} console")])
+            .output()
+            .unwrap();
         let pid = String::from_utf8(pid.stdout).unwrap().trim().to_string();
         assert!(!pid.is_empty(), "console pid not found");
-        assert!(Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap().success());
-        let s = t.wait_for("main", "the shell prompt", 10, |s| s.trim_end().ends_with("prompt$"));
-        assert!(!s.contains("ES MESM6"), "SIG{signal}: the alternate screen is gone:\n{s}");
+        assert!(
+            Command::new("kill")
+                .args([&format!("-{signal}"), &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let s = t.wait_for("main", "the shell prompt", 10, |s| {
+            s.trim_end().ends_with("prompt$")
+        });
+        assert!(
+            !s.contains("ES MESM6"),
+            "SIG{signal}: the alternate screen is gone:\n{s}"
+        );
         // raw mode is off again: a typed line echoes and runs
         t.type_line("main", "echo restored-$((40+2))");
         t.wait_for("main", "cooked mode", 5, |s| s.contains("restored-42"));

@@ -143,10 +143,10 @@ mod tests {
     #[test]
     fn levels_follow_the_two_box_reversal() {
         use Color::*;
-        // up, up, reversal down (from the last open), down, reversal up
+        // up, up, reversal down from the last open (1→0), down, reversal up from its open (0→1)
         assert_eq!(
             levels([Green, Green, Red, Red, Green]),
-            vec![0, 1, 0, -1, -1]
+            vec![0, 1, 0, -1, 0]
         );
     }
 }
