@@ -183,9 +183,10 @@ async fn serve(cfg: Config, host: String, port: u16) -> anyhow::Result<()> {
     let data_dir = cfg.data_dir();
     let (engine, thread) = runtime::start_engine(&cfg, &data_dir, runtime::system_clock())?;
     let bound = runtime::bind(&host, port).await?;
+    let shutdown = brickdesk::server::shutdown_signal();
     tracing::info!(data_dir = %data_dir.display(), secrets = ?cfg.secrets, "brickdesk serve");
     tracing::info!("listening on http://{}", bound.addr);
-    runtime::run_server(bound, engine, &cfg, brickdesk::server::shutdown_signal()).await?;
+    runtime::run_server(bound, engine, &cfg, shutdown).await?;
     thread.join().ok();
     tracing::info!("stopped cleanly");
     Ok(())
@@ -310,6 +311,7 @@ async fn run_demo(
     let bound = runtime::bind(&host, port).await?;
     let base_url = format!("http://{}", bound.addr);
     tracing::info!(data_dir = %data_dir.display(), "brickdesk demo: simulated market + paper bridge");
+    let shutdown = app.is_none().then(brickdesk::server::shutdown_signal);
     tracing::info!("listening on {base_url}");
     let board = PriceBoard::default();
     let market = tokio::spawn(demo::market::run(
@@ -336,7 +338,8 @@ async fn run_demo(
     ));
     let result = match app {
         None => {
-            runtime::run_server(bound, engine, &cfg, brickdesk::server::shutdown_signal()).await
+            let shutdown = shutdown.expect("headless demo has a shutdown signal");
+            runtime::run_server(bound, engine, &cfg, shutdown).await
         }
         Some(mut app) => {
             app.link_label = format!(

@@ -30,22 +30,26 @@ fn install_panic_hook() {
     }));
 }
 
-/// Resolves on SIGTERM or SIGHUP (an SSH drop); Ctrl-C arrives as a key in raw mode.
-pub async fn hangup_or_term() {
+/// Resolves on SIGTERM or SIGHUP (an SSH drop); Ctrl-C arrives as a key in raw mode. The
+/// handlers are installed at the call, before the terminal is taken over.
+pub fn hangup_or_term() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut hup)) = (
+        let (term, hup) = (
             signal(SignalKind::terminate()),
             signal(SignalKind::hangup()),
-        ) else {
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: leaving the console"),
-            _ = hup.recv() => tracing::info!("SIGHUP: leaving the console"),
+        );
+        async move {
+            let (Ok(mut term), Ok(mut hup)) = (term, hup) else {
+                return std::future::pending().await;
+            };
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: leaving the console"),
+                _ = hup.recv() => tracing::info!("SIGHUP: leaving the console"),
+            }
         }
     }
     #[cfg(not(unix))]
-    std::future::pending::<()>().await
+    std::future::pending::<()>()
 }
