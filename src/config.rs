@@ -54,6 +54,8 @@ pub struct Config {
     pub secrets: Secrets,
     pub data_dir: Option<PathBuf>,
     pub ollama_host: Option<String>,
+    /// Market data provider key (`POLYGON_API_KEY`).
+    pub polygon_api_key: Option<String>,
 }
 
 impl Default for Config {
@@ -65,6 +67,7 @@ impl Default for Config {
             secrets: Secrets::default(),
             data_dir: None,
             ollama_host: None,
+            polygon_api_key: None,
         }
     }
 }
@@ -108,6 +111,9 @@ impl Config {
         }
         if let Some(v) = get("OLLAMA_HOST") {
             self.ollama_host = Some(v);
+        }
+        if let Some(v) = get("POLYGON_API_KEY") {
+            self.polygon_api_key = Some(v);
         }
         if let Some(v) = get("BRICKDESK_DATA_DIR") {
             self.data_dir = Some(PathBuf::from(v));

@@ -56,7 +56,12 @@ pub async fn run_server(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let housekeeping = server::spawn_housekeeping(engine.clone());
-    let state = AppState::new(engine, cfg.secrets.clone());
+    let options = crate::server::ServerOptions {
+        data_dir: cfg.data_dir(),
+        ollama_url: cfg.ollama_host.clone(),
+        polygon_key: cfg.polygon_api_key.clone(),
+    };
+    let state = AppState::with_options(engine, cfg.secrets.clone(), options);
     server::serve(bound.listener, state, shutdown).await?;
     housekeeping.abort();
     Ok(())

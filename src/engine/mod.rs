@@ -2,6 +2,7 @@
 //! the console only send it commands (see `handle`) and read its snapshots and events.
 pub mod clock;
 pub mod command;
+pub mod datasets;
 pub mod error;
 pub mod handle;
 pub mod model;
@@ -296,6 +297,34 @@ impl Engine {
             asset: self.assets[a].name.clone(),
             bricks,
         })
+    }
+
+    // ---- datasets ----
+
+    pub fn register_dataset(
+        &mut self,
+        meta: datasets::DatasetMeta,
+    ) -> DeskResult<datasets::DatasetMeta> {
+        self.store.insert_dataset(&meta)?;
+        self.emit(
+            "dataset",
+            None,
+            format!(
+                "dataset {} imported: {} rows ({})",
+                meta.dataset_id, meta.row_count, meta.name
+            ),
+        )?;
+        Ok(meta)
+    }
+
+    pub fn datasets(&self) -> DeskResult<Vec<datasets::DatasetMeta>> {
+        self.store.list_datasets()
+    }
+
+    pub fn dataset(&self, id: &str) -> DeskResult<datasets::DatasetMeta> {
+        self.store
+            .get_dataset(id)?
+            .ok_or_else(|| DeskError::Invalid(format!("unknown dataset {id}")))
     }
 
     // ---- time ----

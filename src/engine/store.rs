@@ -38,6 +38,11 @@ const MIGRATIONS: &[&str] = &[
         asset TEXT PRIMARY KEY, json TEXT NOT NULL, updated_at TEXT NOT NULL);
      CREATE TABLE desk_account(
         id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL, updated_at TEXT NOT NULL);",
+    // 2: datasets (seed 000, shared with the research surface later)
+    "CREATE TABLE datasets(
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, symbol TEXT, timeframe TEXT, timezone TEXT,
+        row_count INTEGER NOT NULL, data_path TEXT NOT NULL, source_type TEXT NOT NULL,
+        source_path TEXT, meta_json TEXT NOT NULL, created_at TEXT NOT NULL);",
 ];
 
 pub struct Store {
@@ -331,6 +336,51 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    // ---- datasets ----
+
+    pub fn insert_dataset(&self, d: &super::datasets::DatasetMeta) -> DeskResult<()> {
+        let json = serde_json::to_string(d)
+            .map_err(|e| super::error::DeskError::Storage(e.to_string()))?;
+        self.conn.execute(
+            "INSERT INTO datasets(id, name, symbol, timeframe, timezone, row_count, data_path, source_type,
+                source_path, meta_json, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+            params![d.dataset_id, d.name, d.symbol, d.timeframe, d.timezone, d.row_count as i64, d.data_path,
+                d.source_type, d.source_path, json, d.created_at],
+        )?;
+        Ok(())
+    }
+
+    /// Every dataset, oldest first.
+    pub fn list_datasets(&self) -> DeskResult<Vec<super::datasets::DatasetMeta>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT meta_json FROM datasets ORDER BY created_at, id")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for json in rows {
+            out.push(
+                serde_json::from_str(&json?)
+                    .map_err(|e| super::error::DeskError::Storage(e.to_string()))?,
+            );
+        }
+        Ok(out)
+    }
+
+    pub fn get_dataset(&self, id: &str) -> DeskResult<Option<super::datasets::DatasetMeta>> {
+        let json: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT meta_json FROM datasets WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        json.map(|j| {
+            serde_json::from_str(&j).map_err(|e| super::error::DeskError::Storage(e.to_string()))
+        })
+        .transpose()
     }
 
     // ---- desk state ----

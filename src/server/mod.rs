@@ -5,6 +5,7 @@ mod bridge;
 mod desk;
 pub mod errors;
 pub mod extract;
+mod parity;
 mod webhooks;
 mod ws;
 
@@ -23,14 +24,37 @@ use tokio::net::TcpListener;
 pub struct AppState {
     pub engine: EngineHandle,
     pub secrets: Arc<Secrets>,
+    pub options: Arc<ServerOptions>,
     sessions: Arc<auth::Sessions>,
+}
+
+/// What the non-desk surfaces need besides the engine.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Where datasets are written.
+    pub data_dir: std::path::PathBuf,
+    pub ollama_url: Option<String>,
+    pub polygon_key: Option<String>,
 }
 
 impl AppState {
     pub fn new(engine: EngineHandle, secrets: Secrets) -> Self {
+        Self::with_options(
+            engine,
+            secrets,
+            ServerOptions {
+                data_dir: std::env::temp_dir().join("brickdesk-data"),
+                ollama_url: None,
+                polygon_key: None,
+            },
+        )
+    }
+
+    pub fn with_options(engine: EngineHandle, secrets: Secrets, options: ServerOptions) -> Self {
         Self {
             engine,
             secrets: Arc::new(secrets),
+            options: Arc::new(options),
             sessions: Arc::default(),
         }
     }
@@ -48,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(operator)
         .merge(bridge::routes())
         .merge(webhooks::routes())
+        .merge(parity::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))

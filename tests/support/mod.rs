@@ -76,7 +76,12 @@ impl TestDesk {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let state = AppState::new(engine.clone(), secrets());
+        let options = server::ServerOptions {
+            data_dir: dir.path().to_path_buf(),
+            ollama_url: None,
+            polygon_key: None,
+        };
+        let state = AppState::with_options(engine.clone(), secrets(), options);
         tokio::spawn(server::serve(listener, state, async {
             let _ = rx.await;
         }));

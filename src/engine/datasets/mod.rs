@@ -1,0 +1,464 @@
+//! Datasets (seed 000, SPEC §3): a source file is read (`source`), its columns mapped (`infer`),
+//! timestamps normalised to UTC (`timeparse`), problems listed as validation issues rather than
+//! thrown, and the bars persisted as columnar files plus a SQLite row. Heavy work runs off the
+//! engine thread; only the registry row goes through the engine.
+pub mod columnar;
+pub mod infer;
+pub mod source;
+pub mod timeparse;
+
+use anyhow::Context;
+use chrono_tz::Tz;
+pub use infer::Mapping;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use source::{Format, Loaded, Sample};
+use std::path::{Path, PathBuf};
+
+/// `DataSourceConfig`, the body of `/data-sources/preview` and `POST /datasets`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceConfig {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    pub file_path: Option<String>,
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub symbol: Option<String>,
+    #[serde(default)]
+    pub timeframe: Option<String>,
+    #[serde(default)]
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub mapping: Mapping,
+    #[serde(default)]
+    pub session: Option<Value>,
+    /// `sheet`: which worksheet of a workbook.
+    #[serde(default)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The dataset cannot be made, or rows were dropped.
+    Error,
+    /// Fixed or kept as is (sorted, deduplicated, high < low kept).
+    Warning,
+    Info,
+}
+
+/// A problem found in the source, with where it is (1-based data rows, the first few).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidationIssue {
+    pub code: String,
+    pub severity: Severity,
+    pub message: String,
+    pub column: Option<String>,
+    pub rows: Vec<usize>,
+    pub count: usize,
+}
+
+impl ValidationIssue {
+    fn new(
+        code: &str,
+        severity: Severity,
+        column: Option<&str>,
+        rows: &[usize],
+        count: usize,
+        message: String,
+    ) -> Self {
+        ValidationIssue {
+            code: code.into(),
+            severity,
+            message,
+            column: column.map(str::to_string),
+            rows: rows.iter().take(5).map(|r| r + 1).collect(),
+            count,
+        }
+    }
+}
+
+/// Normalised bars: UTC epoch milliseconds, sorted, unique.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bars {
+    pub ts: Vec<i64>,
+    pub open: Vec<f64>,
+    pub high: Vec<f64>,
+    pub low: Vec<f64>,
+    pub close: Vec<f64>,
+    pub volume: Vec<f64>,
+}
+
+impl Bars {
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+}
+
+/// Everything a preview shows and an import persists.
+#[derive(Debug)]
+pub struct Prepared {
+    pub format: Format,
+    pub path: PathBuf,
+    pub exists: bool,
+    pub sample: Sample,
+    pub inferred: Mapping,
+    pub mapping: Mapping,
+    pub source_rows: usize,
+    pub bars: Option<Bars>,
+    pub issues: Vec<ValidationIssue>,
+    pub timezone: Option<Tz>,
+}
+
+pub const COLUMNS: [&str; 6] = ["timestamp", "open", "high", "low", "close", "volume"];
+
+fn issue(code: &str, message: impl Into<String>) -> ValidationIssue {
+    ValidationIssue::new(code, Severity::Error, None, &[], 1, message.into())
+}
+
+/// Reads, maps and validates a source; `bars` is None when it cannot become a dataset.
+pub fn prepare(cfg: &SourceConfig) -> anyhow::Result<Prepared> {
+    let path = PathBuf::from(
+        cfg.file_path
+            .as_deref()
+            .context("file_path is required for csv and excel sources")?,
+    );
+    let format = Format::from_path(&path, &cfg.kind);
+    let timezone = match cfg.timezone.as_deref().filter(|t| !t.is_empty()) {
+        Some(t) => Some(t.parse::<Tz>().map_err(|_| {
+            anyhow::anyhow!("unknown timezone {t:?} (use an IANA name like Asia/Kolkata)")
+        })?),
+        None => None,
+    };
+    let mut p = Prepared {
+        format,
+        exists: path.exists(),
+        path: path.clone(),
+        sample: Sample::default(),
+        inferred: Mapping::default(),
+        mapping: cfg.mapping.clone(),
+        source_rows: 0,
+        bars: None,
+        issues: Vec::new(),
+        timezone,
+    };
+    if !p.exists {
+        p.issues.push(issue(
+            "file_not_found",
+            format!("{} does not exist", path.display()),
+        ));
+        return Ok(p);
+    }
+    let sheet = cfg.extra.get("sheet").and_then(Value::as_str);
+    p.sample = source::sample(&path, format, sheet, 200)?;
+    if p.sample.columns.is_empty() || p.sample.rows.is_empty() {
+        p.issues
+            .push(issue("empty_file", "the file has no data rows"));
+        return Ok(p);
+    }
+    p.inferred = infer::infer(&p.sample.columns, &p.sample.rows);
+    p.mapping = cfg.mapping.or(&p.inferred);
+    let index = |name: &Option<String>| -> Result<Option<usize>, String> {
+        match name {
+            None => Ok(None),
+            Some(n) => p
+                .sample
+                .columns
+                .iter()
+                .position(|c| c == n)
+                .map(Some)
+                .ok_or_else(|| n.clone()),
+        }
+    };
+    let mut idx = [None; 6];
+    for (k, (field, name)) in p.mapping.fields().iter().enumerate() {
+        match index(name) {
+            Ok(i) => idx[k] = i,
+            Err(n) => {
+                p.issues.push(issue(
+                    "unknown_column",
+                    format!(
+                        "mapping.{field} names {n:?}, which is not a column ({})",
+                        p.sample.columns.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    let Some(ts) = idx[0] else {
+        p.issues.push(issue(
+            "no_timestamp_column",
+            format!(
+                "no timestamp column found among: {}",
+                p.sample.columns.join(", ")
+            ),
+        ));
+        return Ok(p);
+    };
+    if idx[4].is_none() {
+        p.issues.push(issue(
+            "no_close_column",
+            format!(
+                "no close column found among: {}",
+                p.sample.columns.join(", ")
+            ),
+        ));
+        return Ok(p);
+    }
+    let loaded = source::load(
+        &path,
+        format,
+        sheet,
+        ts,
+        [idx[1], idx[2], idx[3], idx[4], idx[5]],
+        p.sample.columns.len(),
+    )?;
+    p.source_rows = loaded.stamps.len();
+    let (bars, issues) = normalize(loaded, timezone, &p.mapping);
+    p.issues.extend(issues);
+    p.bars = (!bars.is_empty()).then_some(bars);
+    if p.bars.is_none() && p.source_rows > 0 {
+        p.issues.push(issue(
+            "no_valid_rows",
+            "no row has both a valid timestamp and a close",
+        ));
+    } else if p.source_rows == 0 {
+        p.issues
+            .push(issue("empty_file", "the file has no data rows"));
+    }
+    Ok(p)
+}
+
+/// Drops what cannot be used, sorts, removes duplicate timestamps, and lists every problem.
+pub fn normalize(
+    loaded: Loaded,
+    tz: Option<Tz>,
+    mapping: &Mapping,
+) -> (Bars, Vec<ValidationIssue>) {
+    let n = loaded.stamps.len();
+    let mut issues = Vec::new();
+    let mut to_utc = timeparse::ToUtc::new(tz);
+    let ts_name = mapping.timestamp.as_deref();
+    let utc: Vec<Option<i64>> = loaded
+        .stamps
+        .iter()
+        .map(|s| s.and_then(|s| to_utc.convert(s)))
+        .collect();
+    let bad_ts: Vec<usize> = (0..n).filter(|&i| utc[i].is_none()).collect();
+    if !bad_ts.is_empty() {
+        let examples: Vec<String> = loaded
+            .bad_stamps
+            .iter()
+            .take(3)
+            .map(|(_, t)| format!("{t:?}"))
+            .collect();
+        issues.push(ValidationIssue::new(
+            "unparseable_timestamps",
+            Severity::Error,
+            ts_name,
+            &bad_ts,
+            bad_ts.len(),
+            format!(
+                "{} row(s) have no readable timestamp (e.g. {}); they were dropped",
+                bad_ts.len(),
+                examples.join(", ")
+            ),
+        ));
+    }
+    let names = [
+        &mapping.open,
+        &mapping.high,
+        &mapping.low,
+        &mapping.close,
+        &mapping.volume,
+    ];
+    let mut bad_row = vec![false; n];
+    for &i in &bad_ts {
+        bad_row[i] = true;
+    }
+    for (k, col) in loaded.fields.iter().enumerate() {
+        let Some(col) = col else { continue };
+        let bad: Vec<usize> = (0..n)
+            .filter(|&i| col.get(i).copied().flatten().is_none_or(|v| !v.is_finite()))
+            .collect();
+        if bad.is_empty() {
+            continue;
+        }
+        let name = names[k].as_deref();
+        issues.push(ValidationIssue::new(
+            "non_numeric_cells",
+            Severity::Error,
+            name,
+            &bad,
+            bad.len(),
+            format!(
+                "{} cell(s) of {} are empty or not numbers; those rows were dropped",
+                bad.len(),
+                name.unwrap_or("?")
+            ),
+        ));
+        for i in bad {
+            bad_row[i] = true;
+        }
+    }
+    let keep: Vec<usize> = (0..n).filter(|&i| !bad_row[i]).collect();
+    let get = |k: usize, i: usize| loaded.fields[k].as_ref().and_then(|c| c[i]);
+    let mut rows: Vec<(i64, usize)> = keep.iter().map(|&i| (utc[i].expect("kept"), i)).collect();
+    if rows.windows(2).any(|w| w[1].0 < w[0].0) {
+        let first = rows
+            .windows(2)
+            .position(|w| w[1].0 < w[0].0)
+            .map(|p| rows[p + 1].1)
+            .unwrap_or(0);
+        let count = rows.windows(2).filter(|w| w[1].0 < w[0].0).count();
+        issues.push(ValidationIssue::new(
+            "unsorted_timestamps",
+            Severity::Warning,
+            ts_name,
+            &[first],
+            count,
+            format!("timestamps go backwards {count} time(s); the rows were sorted"),
+        ));
+        rows.sort_by_key(|r| r.0);
+    }
+    let dups: Vec<usize> = rows
+        .windows(2)
+        .filter(|w| w[1].0 == w[0].0)
+        .map(|w| w[1].1)
+        .collect();
+    if !dups.is_empty() {
+        issues.push(ValidationIssue::new(
+            "duplicate_timestamps",
+            Severity::Warning,
+            ts_name,
+            &dups,
+            dups.len(),
+            format!(
+                "{} duplicate timestamp(s); the first row of each was kept",
+                dups.len()
+            ),
+        ));
+        rows.dedup_by_key(|r| r.0);
+    }
+    let mut bars = Bars::default();
+    for &(t, i) in &rows {
+        let close = get(3, i).expect("close checked");
+        bars.ts.push(t);
+        bars.close.push(close);
+        bars.open.push(get(0, i).unwrap_or(close));
+        bars.high.push(get(1, i).unwrap_or(close));
+        bars.low.push(get(2, i).unwrap_or(close));
+        bars.volume.push(get(4, i).unwrap_or(0.0));
+    }
+    let inverted: Vec<usize> = rows
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| bars.high[*k] < bars.low[*k])
+        .map(|(_, r)| r.1)
+        .collect();
+    if !inverted.is_empty() {
+        issues.push(ValidationIssue::new(
+            "high_below_low",
+            Severity::Warning,
+            mapping.high.as_deref(),
+            &inverted,
+            inverted.len(),
+            format!(
+                "{} row(s) have high < low; kept as they are",
+                inverted.len()
+            ),
+        ));
+    }
+    if bars.len() > 2 {
+        let mut steps: Vec<i64> = bars.ts.windows(2).map(|w| w[1] - w[0]).collect();
+        let sorted = {
+            let mut s = steps.clone();
+            s.sort_unstable();
+            s
+        };
+        let median = sorted[sorted.len() / 2];
+        let gaps: Vec<usize> = steps
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, d)| **d > median * 3)
+            .map(|(k, _)| rows[k + 1].1)
+            .collect();
+        if median > 0 && !gaps.is_empty() {
+            issues.push(ValidationIssue::new(
+                "gaps",
+                Severity::Info,
+                ts_name,
+                &gaps,
+                gaps.len(),
+                format!("{} gap(s) longer than 3× the usual {} s step (sessions, weekends or missing data)", gaps.len(), median / 1000),
+            ));
+        }
+    }
+    if mapping.open.is_none() || mapping.high.is_none() || mapping.low.is_none() {
+        issues.push(ValidationIssue::new(
+            "close_only",
+            Severity::Info,
+            None,
+            &[],
+            0,
+            "no open/high/low columns: they were filled from close".into(),
+        ));
+    }
+    (bars, issues)
+}
+
+/// A persisted dataset, as `POST /datasets` answers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetMeta {
+    pub dataset_id: String,
+    pub name: String,
+    pub symbol: Option<String>,
+    pub timeframe: Option<String>,
+    pub timezone: Option<String>,
+    pub row_count: usize,
+    pub columns: Vec<String>,
+    pub data_path: String,
+    pub source_type: String,
+    pub source_path: Option<String>,
+    pub validation_issues: Vec<ValidationIssue>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+pub fn new_dataset_id() -> String {
+    format!(
+        "dataset-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+/// Writes the bars under `<data dir>/datasets/<id>/` and returns the metadata (not yet registered).
+pub fn persist(
+    data_dir: &Path,
+    cfg: &SourceConfig,
+    p: &Prepared,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<DatasetMeta> {
+    let bars = p.bars.as_ref().context("nothing to persist")?;
+    let id = new_dataset_id();
+    let dir = data_dir.join("datasets").join(&id);
+    columnar::write(&dir, bars)?;
+    Ok(DatasetMeta {
+        dataset_id: id,
+        name: cfg.name.clone(),
+        symbol: cfg.symbol.clone(),
+        timeframe: cfg.timeframe.clone(),
+        timezone: cfg.timezone.clone(),
+        row_count: bars.len(),
+        columns: COLUMNS.iter().map(|c| c.to_string()).collect(),
+        data_path: dir.display().to_string(),
+        source_type: p.format.as_str().into(),
+        source_path: cfg.file_path.clone(),
+        validation_issues: p.issues.clone(),
+        created_at: now,
+    })
+}

@@ -1,0 +1,315 @@
+//! Reading source files into columns: CSV through polars (multi-threaded, only the mapped
+//! columns, numeric cells parsed by polars), xlsx through calamine (sheet choice). Nothing here
+//! judges the data; `normalize` does.
+use super::timeparse::{self, Stamp};
+use anyhow::{Context, bail};
+use calamine::{Data, Reader};
+use polars::prelude::*;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Excel,
+}
+
+impl Format {
+    pub fn from_path(path: &Path, declared: &str) -> Format {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if matches!(declared, "excel" | "xlsx")
+            || matches!(ext.as_str(), "xlsx" | "xlsm" | "xls" | "ods")
+        {
+            Format::Excel
+        } else {
+            Format::Csv
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Excel => "excel",
+        }
+    }
+}
+
+/// The header and the first rows as text, for inference and previews.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    pub sheet_names: Vec<String>,
+    pub active_sheet: Option<String>,
+}
+
+/// The mapped columns of a whole file. `stamps[i]` is None where the cell is not a timestamp
+/// (`bad_stamps` keeps the first few such texts); prices are None where the cell is empty or not
+/// a number.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub stamps: Vec<Option<Stamp>>,
+    pub bad_stamps: Vec<(usize, String)>,
+    /// open, high, low, close, volume (None: the column is not mapped).
+    pub fields: [Option<Vec<Option<f64>>>; 5],
+}
+
+/// Splits one CSV line, honouring double quotes.
+pub fn split_csv_line(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+pub fn sample(
+    path: &Path,
+    format: Format,
+    sheet: Option<&str>,
+    n: usize,
+) -> anyhow::Result<Sample> {
+    match format {
+        Format::Csv => {
+            let f = std::fs::File::open(path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            let mut lines = BufReader::new(f).lines();
+            let Some(header) = lines.next().transpose()? else {
+                return Ok(Sample::default());
+            };
+            let header = header.trim_start_matches('\u{feff}').trim_end_matches('\r');
+            let columns = split_csv_line(header)
+                .into_iter()
+                .map(|c| c.trim().to_string())
+                .collect();
+            let mut rows = Vec::new();
+            for l in lines.take(n) {
+                let l = l?;
+                if !l.trim().is_empty() {
+                    rows.push(split_csv_line(l.trim_end_matches('\r')));
+                }
+            }
+            Ok(Sample {
+                columns,
+                rows,
+                sheet_names: Vec::new(),
+                active_sheet: None,
+            })
+        }
+        Format::Excel => {
+            let (names, active, range) = excel_range(path, sheet)?;
+            let mut it = range.rows();
+            let columns = it
+                .next()
+                .map(|r| r.iter().map(cell_text).collect())
+                .unwrap_or_default();
+            let rows = it
+                .take(n)
+                .map(|r| r.iter().map(cell_text).collect())
+                .collect();
+            Ok(Sample {
+                columns,
+                rows,
+                sheet_names: names,
+                active_sheet: Some(active),
+            })
+        }
+    }
+}
+
+fn excel_range(
+    path: &Path,
+    sheet: Option<&str>,
+) -> anyhow::Result<(Vec<String>, String, calamine::Range<Data>)> {
+    let mut wb = calamine::open_workbook_auto(path)
+        .with_context(|| format!("cannot open workbook {}", path.display()))?;
+    let names = wb.sheet_names();
+    let active = match sheet {
+        Some(s) if names.iter().any(|n| n == s) => s.to_string(),
+        Some(s) => bail!(
+            "no sheet {s:?} in the workbook (sheets: {})",
+            names.join(", ")
+        ),
+        None => names
+            .first()
+            .cloned()
+            .context("the workbook has no sheets")?,
+    };
+    let range = wb
+        .worksheet_range(&active)
+        .with_context(|| format!("cannot read sheet {active}"))?;
+    Ok((names, active, range))
+}
+
+fn cell_text(d: &Data) -> String {
+    match d {
+        Data::DateTime(dt) => dt
+            .as_datetime()
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+            .unwrap_or_default(),
+        Data::Empty => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn cell_stamp(d: &Data) -> Option<Stamp> {
+    match d {
+        Data::DateTime(dt) => dt
+            .as_datetime()
+            .map(|t| Stamp::Naive(t.and_utc().timestamp_millis())),
+        Data::Int(n) => timeparse::parse(&n.to_string()),
+        Data::Float(f) if f.fract() == 0.0 => timeparse::parse(&format!("{f:.0}")),
+        Data::String(s) | Data::DateTimeIso(s) => timeparse::parse(s),
+        _ => None,
+    }
+}
+
+fn cell_number(d: &Data) -> Option<f64> {
+    match d {
+        Data::Float(f) => Some(*f),
+        Data::Int(n) => Some(*n as f64),
+        Data::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Parses timestamps on every core (the import's hot path after the CSV parse itself).
+fn parse_stamps(texts: &[Option<&str>]) -> (Vec<Option<Stamp>>, Vec<(usize, String)>) {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8);
+    let chunk = texts.len().div_ceil(threads).max(1);
+    let parts: Vec<Vec<Option<Stamp>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = texts
+            .chunks(chunk)
+            .map(|c| {
+                s.spawn(move || {
+                    c.iter()
+                        .map(|t| t.and_then(timeparse::parse))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("parser thread"))
+            .collect()
+    });
+    let stamps: Vec<Option<Stamp>> = parts.into_iter().flatten().collect();
+    let bad = stamps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.is_none())
+        .take(5)
+        .map(|(i, _)| (i, texts[i].unwrap_or("").to_string()))
+        .collect();
+    (stamps, bad)
+}
+
+/// Reads the whole file: the timestamp column and the mapped price columns (by index).
+pub fn load(
+    path: &Path,
+    format: Format,
+    sheet: Option<&str>,
+    ts: usize,
+    fields: [Option<usize>; 5],
+    width: usize,
+) -> anyhow::Result<Loaded> {
+    match format {
+        Format::Csv => load_csv(path, ts, fields, width),
+        Format::Excel => {
+            let (_, _, range) = excel_range(path, sheet)?;
+            let rows: Vec<&[Data]> = range.rows().skip(1).collect();
+            let stamps: Vec<Option<Stamp>> = rows
+                .iter()
+                .map(|r| r.get(ts).and_then(cell_stamp))
+                .collect();
+            let bad = stamps
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.is_none())
+                .take(5)
+                .map(|(i, _)| (i, rows[i].get(ts).map(cell_text).unwrap_or_default()))
+                .collect();
+            let fields = fields.map(|f| {
+                f.map(|j| {
+                    rows.iter()
+                        .map(|r| r.get(j).and_then(cell_number))
+                        .collect()
+                })
+            });
+            Ok(Loaded {
+                stamps,
+                bad_stamps: bad,
+                fields,
+            })
+        }
+    }
+}
+
+fn load_csv(
+    path: &Path,
+    ts: usize,
+    fields: [Option<usize>; 5],
+    width: usize,
+) -> anyhow::Result<Loaded> {
+    // Our own names (c0, c1, …): header cells may be empty or repeated.
+    let mut schema = Schema::with_capacity(width);
+    for j in 0..width {
+        let numeric = fields.contains(&Some(j)) && j != ts;
+        schema.with_column(
+            format!("c{j}").into(),
+            if numeric {
+                DataType::Float64
+            } else {
+                DataType::String
+            },
+        );
+    }
+    let mut projection: Vec<usize> = fields.iter().flatten().copied().chain([ts]).collect();
+    projection.sort_unstable();
+    projection.dedup();
+    let df = CsvReadOptions::default()
+        .with_has_header(false)
+        .with_skip_rows(1)
+        .with_schema(Some(Arc::new(schema)))
+        .with_projection(Some(Arc::new(projection)))
+        .with_ignore_errors(true)
+        .with_raise_if_empty(false)
+        .with_parse_options(CsvParseOptions::default().with_truncate_ragged_lines(true))
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))?
+        .finish()
+        .map_err(|e| anyhow::anyhow!("cannot read {} as CSV: {e}", path.display()))?;
+    let ts_col = df.column(&format!("c{ts}"))?.str()?;
+    let texts: Vec<Option<&str>> = ts_col.iter().collect();
+    let (stamps, bad_stamps) = parse_stamps(&texts);
+    let fields = fields.map(|f| {
+        f.map(|j| {
+            df.column(&format!("c{j}"))
+                .and_then(|c| c.f64().map(|ca| ca.iter().collect::<Vec<_>>()))
+                .unwrap_or_default()
+        })
+    });
+    Ok(Loaded {
+        stamps,
+        bad_stamps,
+        fields,
+    })
+}

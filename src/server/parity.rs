@@ -1,0 +1,202 @@
+//! Seed 000 surface (Pine-vs-Python parity): health, dependencies, data-source preview and
+//! datasets. Errors use that API's shape, `{"detail": "…"}`, with a 4xx.
+use super::AppState;
+use crate::engine::datasets::{self, Prepared, SourceConfig};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/dependencies", get(dependencies))
+        .route("/data-sources/preview", post(preview))
+        .route("/datasets", post(create_dataset).get(list_datasets))
+}
+
+/// The seed-000 error: `{"detail": …}` plus optional fields (validation issues).
+pub struct Detail {
+    status: StatusCode,
+    body: Value,
+}
+
+impl Detail {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Detail {
+            status,
+            body: json!({ "detail": detail.into() }),
+        }
+    }
+}
+
+impl IntoResponse for Detail {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+impl From<crate::engine::error::DeskError> for Detail {
+    fn from(e: crate::engine::error::DeskError) -> Self {
+        let api = super::errors::ApiError::from(e);
+        Detail::new(api.status, api.message)
+    }
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Detail> {
+    super::extract::parse_json(bytes)
+        .map_err(|e| Detail::new(StatusCode::UNPROCESSABLE_ENTITY, e.message))
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok", "timestamp": chrono::Utc::now().to_rfc3339() }))
+}
+
+async fn dependencies(State(s): State<AppState>) -> Json<Value> {
+    let ollama = match &s.options.ollama_url {
+        None => {
+            json!({ "name": "ollama", "available": false, "detail": "OLLAMA_HOST is not configured" })
+        }
+        Some(url) => {
+            let client = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(2))
+                .build();
+            let answer = match client {
+                Ok(c) => c
+                    .get(format!("{}/api/version", url.trim_end_matches('/')))
+                    .send()
+                    .await
+                    .ok(),
+                Err(_) => None,
+            };
+            match answer {
+                Some(r) if r.status().is_success() => {
+                    let text = r.text().await.unwrap_or_default();
+                    json!({ "name": "ollama", "available": true, "detail": format!("Ollama API reachable: {}", text.trim()) })
+                }
+                _ => {
+                    json!({ "name": "ollama", "available": false, "detail": format!("Ollama API not reachable at {url}; chat answers with a structured fallback") })
+                }
+            }
+        }
+    };
+    let market = if s.options.polygon_key.is_some() {
+        json!({ "name": "market_provider", "available": true, "detail": "polygon key configured" })
+    } else {
+        json!({ "name": "market_provider", "available": false, "detail": "No market API key configured; dataset-driven live mode remains available." })
+    };
+    Json(json!({
+        "backend": { "name": "backend", "available": true, "detail": "API process supports dataset import; replay and live runs arrive with the run engine." },
+        "ollama": ollama,
+        "tradingview_bridge": { "name": "tradingview_bridge", "available": true, "detail": "Manual bridge artifact upload is supported. Session automation can be added later." },
+        "market_provider": market,
+    }))
+}
+
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default()
+}
+
+async fn prepare_off_thread(cfg: SourceConfig) -> Result<Prepared, Detail> {
+    if cfg.kind.eq_ignore_ascii_case("polygon") {
+        return Err(Detail::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the polygon provider is not available: no market API key is configured (capability supports_symbol_fetch is false)",
+        ));
+    }
+    tokio::task::spawn_blocking(move || datasets::prepare(&cfg))
+        .await
+        .map_err(|_| {
+            Detail::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the import worker failed",
+            )
+        })?
+        .map_err(|e| Detail::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))
+}
+
+async fn preview(
+    State(s): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, Detail> {
+    let cfg: SourceConfig = parse_body(&body)?;
+    let p = prepare_off_thread(cfg.clone()).await?;
+    let sample_rows: Vec<Value> = p
+        .bars
+        .as_ref()
+        .map(|b| {
+            (0..b.len().min(5))
+                .map(|i| json!({ "timestamp": iso(b.ts[i]), "open": b.open[i], "high": b.high[i], "low": b.low[i], "close": b.close[i], "volume": b.volume[i] }))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Json(json!({
+        "preview": {
+            "name": cfg.name, "type": cfg.kind, "timeframe": cfg.timeframe, "timezone": cfg.timezone,
+            "mapping": p.mapping, "exists": p.exists, "file_path": p.path.display().to_string(),
+            "format": p.format.as_str(), "sheet_names": p.sample.sheet_names, "active_sheet": p.sample.active_sheet,
+            "row_count": p.source_rows, "columns": p.sample.columns, "inferred_mapping": p.inferred,
+            "sample_rows": sample_rows,
+        },
+        "capabilities": {
+            "supports_file_upload": false,
+            "supports_symbol_fetch": s.options.polygon_key.is_some(),
+            "supports_local_replay": true,
+            "supports_live_append": true,
+        },
+        "validation_issues": p.issues,
+    })))
+}
+
+async fn create_dataset(
+    State(s): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, Detail> {
+    let cfg: SourceConfig = parse_body(&body)?;
+    let p = prepare_off_thread(cfg.clone()).await?;
+    if p.bars.is_none() {
+        let why: Vec<String> = p
+            .issues
+            .iter()
+            .filter(|i| i.severity == datasets::Severity::Error)
+            .map(|i| i.message.clone())
+            .collect();
+        return Err(Detail {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            body: json!({ "detail": format!("cannot import: {}", why.join("; ")), "validation_issues": p.issues }),
+        });
+    }
+    let data_dir = s.options.data_dir.clone();
+    let now = chrono::Utc::now();
+    let meta = tokio::task::spawn_blocking(move || datasets::persist(&data_dir, &cfg, &p, now))
+        .await
+        .map_err(|_| {
+            Detail::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the import worker failed",
+            )
+        })?
+        .map_err(|e| {
+            tracing::error!(error = %format!("{e:#}"), "dataset write failed");
+            Detail::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the dataset could not be written",
+            )
+        })?;
+    let meta = s.engine.call(move |e| e.register_dataset(meta)).await?;
+    Ok(Json(serde_json::to_value(meta).expect("meta serializes")))
+}
+
+async fn list_datasets(State(s): State<AppState>) -> Result<Json<Value>, Detail> {
+    let all = s.engine.call(|e| e.datasets()).await?;
+    Ok(Json(Value::Array(
+        all.into_iter()
+            .map(|d| json!({ "dataset_id": d.dataset_id, "name": d.name, "symbol": d.symbol, "timeframe": d.timeframe,
+                              "row_count": d.row_count, "timezone": d.timezone, "created_at": d.created_at }))
+            .collect(),
+    )))
+}

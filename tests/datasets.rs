@@ -1,0 +1,320 @@
+//! Dataset import over real HTTP (seed 000): xlsx and CSV of the same data give the same dataset;
+//! mappings are inferred from names and values; every bad file yields its validation issue.
+mod support;
+use brickdesk::engine::datasets::columnar;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::*;
+
+/// 30 five-minute bars in Asia/Kolkata wall time, as (local text, o, h, l, c, v).
+fn bars() -> Vec<(String, f64, f64, f64, f64, f64)> {
+    (0..30)
+        .map(|i| {
+            let t = chrono::NaiveDate::from_ymd_opt(2025, 2, 27)
+                .unwrap()
+                .and_hms_opt(9, 15, 0)
+                .unwrap()
+                + chrono::Duration::minutes(5 * i);
+            let c = 713.5 + (i as f64 * 0.37).sin() * 2.0;
+            (
+                t.format("%Y-%m-%d %H:%M:%S").to_string(),
+                c - 0.25,
+                c + 0.5,
+                c - 0.75,
+                c,
+                1000.0 + i as f64,
+            )
+        })
+        .collect()
+}
+
+fn source(path: &std::path::Path, kind: &str) -> Value {
+    json!({ "type": kind, "name": "SBIN test", "file_path": path, "symbol": "SBIN", "timeframe": "5m",
+            "timezone": "Asia/Kolkata", "mapping": {}, "session": null, "extra": {} })
+}
+
+async fn import(d: &TestDesk, body: Value) -> Value {
+    let (c, b) = d.post_anon("/datasets", body).await;
+    assert_eq!(c, StatusCode::OK, "{b}");
+    b
+}
+
+async fn preview(d: &TestDesk, body: Value) -> Value {
+    let (c, b) = d.post_anon("/data-sources/preview", body).await;
+    assert_eq!(c, StatusCode::OK, "{b}");
+    b
+}
+
+fn codes(preview: &Value) -> Vec<String> {
+    preview["validation_issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn xlsx_imports_to_the_same_dataset_as_csv() {
+    let d = TestDesk::start().await;
+    let csv = d.dir.path().join("sbin.csv");
+    let mut text = String::from("dt,o,h,l,c,v\n");
+    for (t, o, h, l, c, v) in bars() {
+        text += &format!("{t},{o},{h},{l},{c},{v}\n");
+    }
+    std::fs::write(&csv, text).unwrap();
+    let xlsx = d.dir.path().join("sbin.xlsx");
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let notes = wb.add_worksheet();
+    notes.set_name("Notes").unwrap();
+    notes.write(0, 0, "not the data").unwrap();
+    let sheet = wb.add_worksheet();
+    sheet.set_name("Bars").unwrap();
+    let date_fmt = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
+    for (j, h) in ["dt", "o", "h", "l", "c", "v"].iter().enumerate() {
+        sheet.write(0, j as u16, *h).unwrap();
+    }
+    for (i, (t, o, h, l, c, v)) in bars().into_iter().enumerate() {
+        let r = i as u32 + 1;
+        let dt = rust_xlsxwriter::ExcelDateTime::parse_from_str(&t).unwrap();
+        sheet
+            .write_datetime_with_format(r, 0, &dt, &date_fmt)
+            .unwrap();
+        for (j, x) in [o, h, l, c, v].into_iter().enumerate() {
+            sheet.write(r, j as u16 + 1, x).unwrap();
+        }
+    }
+    wb.save(&xlsx).unwrap();
+
+    let mut xbody = source(&xlsx, "excel");
+    xbody["extra"] = json!({ "sheet": "Bars" });
+    let p = preview(&d, xbody.clone()).await;
+    assert_eq!(p["preview"]["sheet_names"], json!(["Notes", "Bars"]));
+    assert_eq!(p["preview"]["active_sheet"], "Bars");
+    assert_eq!(p["preview"]["inferred_mapping"]["timestamp"], "dt");
+    assert_eq!(p["preview"]["row_count"], 30);
+    // 09:15 in Kolkata is 03:45 UTC
+    assert_eq!(
+        p["preview"]["sample_rows"][0]["timestamp"],
+        "2025-02-27T03:45:00+00:00"
+    );
+    let from_xlsx = import(&d, xbody).await;
+    let from_csv = import(&d, source(&csv, "csv")).await;
+    assert_eq!(from_csv["row_count"], 30);
+    assert_eq!(
+        from_csv["columns"],
+        json!(["timestamp", "open", "high", "low", "close", "volume"])
+    );
+    assert!(
+        from_csv["dataset_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("dataset-")
+    );
+    let a = columnar::read(std::path::Path::new(
+        from_xlsx["data_path"].as_str().unwrap(),
+    ))
+    .unwrap();
+    let b = columnar::read(std::path::Path::new(
+        from_csv["data_path"].as_str().unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(a, b, "the same bars, whatever the source format");
+    let (_, list) = d.get("/datasets").await;
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(list[0]["name"], "SBIN test");
+    // the other sheet has no data: a clear error, nothing stored
+    let mut notes_body = source(&xlsx, "excel");
+    notes_body["extra"] = json!({ "sheet": "Nope" });
+    let (c, b) = d.post_anon("/datasets", notes_body).await;
+    assert_eq!(c, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert!(
+        b["detail"].as_str().unwrap().contains("no sheet \"Nope\""),
+        "{b}"
+    );
+}
+
+#[tokio::test]
+async fn unnamed_timestamp_column_with_offsets_infers_its_mapping() {
+    let d = TestDesk::start().await;
+    let path = d.dir.path().join("unnamed.csv");
+    let mut text = String::from(",a,b,x,y,n\n");
+    for (t, o, h, l, c, v) in bars() {
+        text += &format!("{}+05:30,{o},{h},{l},{c},{v}\n", t.replace(' ', "T"));
+    }
+    std::fs::write(&path, text).unwrap();
+    let mut body = source(&path, "csv");
+    body["timezone"] = json!("America/New_York"); // explicit offsets win over the source zone
+    let p = preview(&d, body.clone()).await;
+    let m = &p["preview"]["inferred_mapping"];
+    assert_eq!(
+        m,
+        &json!({ "timestamp": "", "open": "a", "high": "b", "low": "x", "close": "y", "volume": "n" })
+    );
+    assert_eq!(
+        p["preview"]["sample_rows"][0]["timestamp"],
+        "2025-02-27T03:45:00+00:00"
+    );
+    assert_eq!(p["validation_issues"], json!([]));
+    assert_eq!(import(&d, body).await["row_count"], 30);
+}
+
+#[tokio::test]
+async fn every_bad_file_yields_its_validation_issue() {
+    let d = TestDesk::start().await;
+    let good = "dt,open,high,low,close\n2025-01-02 09:00,1,2,0.5,1.5\n2025-01-02 09:05,1.5,2,1,1.8\n2025-01-02 09:10,1.8,2.2,1.7,2\n";
+    let cases: Vec<(&str, String, &str, StatusCode)> = vec![
+        (
+            "empty",
+            String::new(),
+            "empty_file",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "header only",
+            "dt,close\n".into(),
+            "empty_file",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "no timestamp",
+            "a,close\nfoo,1\nbar,2\n".into(),
+            "no_timestamp_column",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "no close",
+            "dt,volume,note\n2025-01-02 09:00,5,x\n".into(),
+            "no_close_column",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "unparseable",
+            format!("{good}someday,1,2,0.5,1.5\n"),
+            "unparseable_timestamps",
+            StatusCode::OK,
+        ),
+        (
+            "duplicate",
+            format!("{good}2025-01-02 09:10,9,9,9,9\n"),
+            "duplicate_timestamps",
+            StatusCode::OK,
+        ),
+        (
+            "unsorted",
+            format!("{good}2025-01-02 08:55,1,2,0.5,1.5\n"),
+            "unsorted_timestamps",
+            StatusCode::OK,
+        ),
+        (
+            "high < low",
+            format!("{good}2025-01-02 09:15,2,1,3,2\n"),
+            "high_below_low",
+            StatusCode::OK,
+        ),
+        (
+            "non-numeric",
+            format!("{good}2025-01-02 09:15,2,abc,1,2\n"),
+            "non_numeric_cells",
+            StatusCode::OK,
+        ),
+        (
+            "empty cell",
+            format!("{good}2025-01-02 09:15,2,3,1,\n"),
+            "non_numeric_cells",
+            StatusCode::OK,
+        ),
+    ];
+    for (what, content, code, status) in cases {
+        let path = d.dir.path().join(format!("{}.csv", what.replace(' ', "_")));
+        std::fs::write(&path, content).unwrap();
+        let p = preview(&d, source(&path, "csv")).await;
+        assert!(
+            codes(&p).contains(&code.to_string()),
+            "{what}: {:?}",
+            p["validation_issues"]
+        );
+        let (c, b) = d.post_anon("/datasets", source(&path, "csv")).await;
+        assert_eq!(c, status, "{what}: {b}");
+        if status == StatusCode::OK {
+            let issues = b["validation_issues"].as_array().unwrap();
+            let i = issues.iter().find(|i| i["code"] == code).unwrap();
+            assert!(!i["message"].as_str().unwrap().is_empty());
+            assert!(i["count"].as_u64().unwrap() >= 1);
+        } else {
+            assert!(
+                b["validation_issues"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|i| i["code"] == code),
+                "{b}"
+            );
+        }
+    }
+    // where: the unparseable row is data row 4, and it is dropped
+    let path = d.dir.path().join("where.csv");
+    std::fs::write(&path, format!("{good}someday,1,2,0.5,1.5\n")).unwrap();
+    let b = import(&d, source(&path, "csv")).await;
+    assert_eq!(b["row_count"], 3);
+    let i = b["validation_issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["code"] == "unparseable_timestamps")
+        .unwrap()
+        .clone();
+    assert_eq!(i["rows"], json!([4]));
+    assert!(
+        i["message"].as_str().unwrap().contains("\"someday\""),
+        "{i}"
+    );
+    // a missing file and bad JSON
+    let p = preview(
+        &d,
+        source(std::path::Path::new("/nonexistent/x.csv"), "csv"),
+    )
+    .await;
+    assert_eq!(p["preview"]["exists"], false);
+    assert_eq!(codes(&p), vec!["file_not_found"]);
+    let (c, b) = d.post_anon("/datasets", json!({ "name": "x" })).await;
+    assert_eq!(c, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        b["detail"]
+            .as_str()
+            .unwrap()
+            .contains("missing field `type`"),
+        "{b}"
+    );
+    let (c, b) = d
+        .post_anon(
+            "/datasets",
+            json!({ "type": "polygon", "name": "x", "symbol": "AAPL" }),
+        )
+        .await;
+    assert_eq!(c, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        b["detail"].as_str().unwrap().contains("no market API key"),
+        "{b}"
+    );
+    let (_, list) = d.get("/datasets").await;
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        7,
+        "only the importable files became datasets (6 cases + where.csv)"
+    );
+}
+
+#[tokio::test]
+async fn health_and_dependencies() {
+    let d = TestDesk::start().await;
+    let (c, b) = d.get("/health").await;
+    assert_eq!((c, &b["status"]), (StatusCode::OK, &json!("ok")));
+    assert!(chrono::DateTime::parse_from_rfc3339(b["timestamp"].as_str().unwrap()).is_ok());
+    let (_, b) = d.get("/dependencies").await;
+    for k in ["backend", "ollama", "tradingview_bridge", "market_provider"] {
+        assert_eq!(b[k]["name"], k);
+        assert!(b[k]["available"].is_boolean());
+    }
+    assert_eq!(b["market_provider"]["available"], false);
+}
