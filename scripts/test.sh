@@ -12,10 +12,19 @@ need_cmd() { # command debian-package
   command -v "$1" >/dev/null 2>&1 || { echo "could not install $2: install it and run again" >&2; exit 1; }
 }
 
+if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
 command -v cargo >/dev/null || { echo "cargo is missing: install the Rust toolchain (rustup)" >&2; exit 1; }
 need_cmd python3 python3
 need_cmd tmux tmux
 need_cmd pgrep procps
+need_cmd bwrap bubblewrap
+if ! python3 -c "import pandas, numpy" 2>/dev/null; then
+  echo "== installing pandas (needed by the parity-run tests)"
+  python3 -m pip install -q pandas numpy 2>/dev/null \
+    || python3 -m pip install -q --user --break-system-packages pandas numpy 2>/dev/null \
+    || { $SUDO apt-get install -y -qq python3-pandas >/dev/null 2>&1; } || true
+  python3 -c "import pandas, numpy" || { echo "could not install pandas: pip install pandas (or apt-get install python3-pandas) and run again" >&2; exit 1; }
+fi
 
 echo "== cargo test"
 cargo test --locked --all-targets "$@"

@@ -2,6 +2,7 @@
 use anyhow::Context;
 use brickdesk::config::Config;
 use brickdesk::demo::{self, PriceBoard};
+use brickdesk::engine::datasets::SourceConfig;
 use brickdesk::runtime;
 use brickdesk::tui::app::{App, View};
 use brickdesk::tui::link::{Link, Remote};
@@ -87,6 +88,26 @@ enum Command {
         #[command(flatten)]
         ui: ConsoleArgs,
     },
+    /// Import a CSV or xlsx file as a dataset (mapping inferred; issues listed)
+    Import {
+        file: PathBuf,
+        /// Dataset name (default: the file name)
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        symbol: Option<String>,
+        #[arg(long)]
+        timeframe: Option<String>,
+        /// Timezone of naive timestamps in the file (IANA name); default UTC
+        #[arg(long)]
+        timezone: Option<String>,
+        /// Worksheet of an xlsx file (default: the first)
+        #[arg(long)]
+        sheet: Option<String>,
+        /// Column for a field, e.g. --map timestamp=dt --map close=Last (repeatable)
+        #[arg(long = "map", value_name = "FIELD=COLUMN")]
+        map: Vec<String>,
+    },
     /// Print the Renko bricks of a price CSV as index,timestamp,open,close,color
     Renko {
         file: PathBuf,
@@ -122,6 +143,18 @@ fn main() -> anyhow::Result<()> {
             }
             init_file_logs(&log_path(&cfg, ui.connect.is_some()))?;
             tokio_main(async move { console(cfg, ui, app, host, port).await })
+        }
+        Command::Import {
+            file,
+            name,
+            symbol,
+            timeframe,
+            timezone,
+            sheet,
+            map,
+        } => {
+            let src = import_source(&file, name, symbol, timeframe, timezone, sheet, &map)?;
+            tokio_main(async move { import(cfg, src).await })
         }
         Command::Renko { file, size } => {
             let f = std::fs::File::open(&file)
@@ -280,6 +313,110 @@ fn ollama_url(cfg: &Config) -> String {
     cfg.ollama_host
         .clone()
         .unwrap_or_else(|| "http://127.0.0.1:11434".into())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn import_source(
+    file: &std::path::Path,
+    name: Option<String>,
+    symbol: Option<String>,
+    timeframe: Option<String>,
+    timezone: Option<String>,
+    sheet: Option<String>,
+    map: &[String],
+) -> anyhow::Result<SourceConfig> {
+    let mut mapping = serde_json::Map::new();
+    for m in map {
+        let (k, v) = m
+            .split_once('=')
+            .with_context(|| format!("--map {m:?}: write FIELD=COLUMN"))?;
+        if !brickdesk::engine::datasets::COLUMNS.contains(&k) {
+            anyhow::bail!(
+                "--map {m:?}: the field must be one of {:?}",
+                brickdesk::engine::datasets::COLUMNS
+            );
+        }
+        mapping.insert(k.into(), v.into());
+    }
+    let abs = std::path::absolute(file)?;
+    let name = name.unwrap_or_else(|| {
+        file.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    Ok(serde_json::from_value(serde_json::json!({
+        "type": "auto", "name": name, "file_path": abs, "symbol": symbol, "timeframe": timeframe,
+        "timezone": timezone, "mapping": mapping, "extra": { "sheet": sheet },
+    }))?)
+}
+
+/// `brickdesk import`: a staged progress bar on stderr, then the dataset and its issues.
+async fn import(cfg: Config, src: SourceConfig) -> anyhow::Result<()> {
+    use brickdesk::engine::datasets::{self, STAGES};
+    use std::io::Write;
+    let started = std::time::Instant::now();
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let total = STAGES.len() + 1;
+    let show = move |k: usize, what: &str| {
+        let filled = 24 * k / total;
+        let bar = format!(
+            "[{}{}] {k}/{total} {what} ({:.1}s)",
+            "#".repeat(filled),
+            "-".repeat(24 - filled),
+            started.elapsed().as_secs_f64()
+        );
+        if tty {
+            eprint!("\r\x1b[2K{bar}");
+        } else {
+            eprintln!("{bar}");
+        }
+        let _ = std::io::stderr().flush();
+    };
+    let src2 = src.clone();
+    let p = tokio::task::spawn_blocking(move || {
+        datasets::prepare_with_progress(&src2, &mut |k| show(k, STAGES[k]))
+    })
+    .await??;
+    let data_dir = cfg.data_dir();
+    let result = if p.bars.is_some() {
+        show(total - 1, "writing columns and registering");
+        let meta = datasets::persist(&data_dir, &src, &p, chrono::Utc::now())?;
+        let (engine, thread) = runtime::start_engine(&cfg, &data_dir, runtime::system_clock())?;
+        let meta = engine.call(move |e| e.register_dataset(meta)).await?;
+        drop(engine);
+        thread.join().ok();
+        show(total, "imported");
+        Some(meta)
+    } else {
+        None
+    };
+    if tty {
+        eprintln!();
+    }
+    for i in &p.issues {
+        eprintln!(
+            "{:>7} {:<24} {}",
+            format!("{:?}", i.severity).to_lowercase(),
+            i.code,
+            i.message
+        );
+    }
+    match result {
+        Some(meta) => {
+            println!(
+                "{}  {} rows  {}  ({:.1}s)",
+                meta.dataset_id,
+                meta.row_count,
+                meta.data_path,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        None => anyhow::bail!(
+            "{} cannot be imported (see the issues above)",
+            src.file_path.unwrap_or_default()
+        ),
+    }
 }
 
 fn random_secret() -> String {

@@ -60,6 +60,7 @@ pub async fn run_server(
         data_dir: cfg.data_dir(),
         ollama_url: cfg.ollama_host.clone(),
         polygon_key: cfg.polygon_api_key.clone(),
+        python: Default::default(),
     };
     let state = AppState::with_options(engine, cfg.secrets.clone(), options);
     server::serve(bound.listener, state, shutdown).await?;

@@ -13,6 +13,12 @@ pub enum DeskError {
     UnknownAsset(String),
     #[error("unknown order: {0}")]
     UnknownOrder(String),
+    /// Something named by id does not exist (HTTP 404).
+    #[error("{0}")]
+    NotFound(String),
+    /// Not permitted (HTTP 403).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     IllegalTransition(#[from] IllegalTransition),
     /// The action is refused in the current state (HTTP 409).

@@ -43,7 +43,18 @@ const MIGRATIONS: &[&str] = &[
         id TEXT PRIMARY KEY, name TEXT NOT NULL, symbol TEXT, timeframe TEXT, timezone TEXT,
         row_count INTEGER NOT NULL, data_path TEXT NOT NULL, source_type TEXT NOT NULL,
         source_path TEXT, meta_json TEXT NOT NULL, created_at TEXT NOT NULL);",
+    // 3: parity runs, bridge artifacts, permission grants
+    "CREATE TABLE bridge_artifacts(id TEXT PRIMARY KEY, json TEXT NOT NULL, created_at TEXT NOT NULL);
+     CREATE TABLE permission_grants(id TEXT PRIMARY KEY, json TEXT NOT NULL, created_at TEXT NOT NULL);
+     CREATE TABLE runs(id TEXT PRIMARY KEY, lifecycle TEXT NOT NULL, json TEXT NOT NULL,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL);",
 ];
+
+#[derive(Debug, Clone, Copy)]
+pub enum DocTable {
+    BridgeArtifacts,
+    Grants,
+}
 
 pub struct Store {
     conn: Connection,
@@ -381,6 +392,92 @@ impl Store {
             serde_json::from_str(&j).map_err(|e| super::error::DeskError::Storage(e.to_string()))
         })
         .transpose()
+    }
+
+    // ---- JSON documents (artifacts, grants, runs) ----
+
+    /// Inserts or replaces a JSON document in one of the document tables.
+    pub fn put_doc(
+        &self,
+        table: DocTable,
+        id: &str,
+        json: &str,
+        at: DateTime<Utc>,
+    ) -> DeskResult<()> {
+        let sql = match table {
+            DocTable::BridgeArtifacts => {
+                "INSERT INTO bridge_artifacts(id, json, created_at) VALUES (?1, ?2, ?3)
+                ON CONFLICT(id) DO UPDATE SET json = excluded.json"
+            }
+            DocTable::Grants => {
+                "INSERT INTO permission_grants(id, json, created_at) VALUES (?1, ?2, ?3)
+                ON CONFLICT(id) DO UPDATE SET json = excluded.json"
+            }
+        };
+        self.conn
+            .prepare_cached(sql)?
+            .execute(params![id, json, at])?;
+        Ok(())
+    }
+
+    pub fn get_doc(&self, table: DocTable, id: &str) -> DeskResult<Option<String>> {
+        let sql = match table {
+            DocTable::BridgeArtifacts => "SELECT json FROM bridge_artifacts WHERE id = ?1",
+            DocTable::Grants => "SELECT json FROM permission_grants WHERE id = ?1",
+        };
+        Ok(self
+            .conn
+            .prepare_cached(sql)?
+            .query_row(params![id], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Every document of a table, oldest first.
+    pub fn list_docs(&self, table: DocTable) -> DeskResult<Vec<String>> {
+        let sql = match table {
+            DocTable::BridgeArtifacts => {
+                "SELECT json FROM bridge_artifacts ORDER BY created_at, id"
+            }
+            DocTable::Grants => "SELECT json FROM permission_grants ORDER BY created_at, id",
+        };
+        let mut st = self.conn.prepare_cached(sql)?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn put_run(
+        &self,
+        id: &str,
+        lifecycle: &str,
+        json: &str,
+        created: DateTime<Utc>,
+        updated: DateTime<Utc>,
+    ) -> DeskResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO runs(id, lifecycle, json, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(id) DO UPDATE SET lifecycle = excluded.lifecycle, json = excluded.json,
+                    updated_at = excluded.updated_at",
+            )?
+            .execute(params![id, lifecycle, json, created, updated])?;
+        Ok(())
+    }
+
+    pub fn get_run(&self, id: &str) -> DeskResult<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT json FROM runs WHERE id = ?1")?
+            .query_row(params![id], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Every run's JSON, newest first.
+    pub fn list_runs(&self) -> DeskResult<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT json FROM runs ORDER BY created_at DESC, id")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     // ---- desk state ----

@@ -34,7 +34,8 @@ impl From<DeskError> for ApiError {
             | DeskError::Conflict(_)
             | DeskError::IllegalTransition(_) => StatusCode::CONFLICT,
             DeskError::Invalid(_) | DeskError::UnknownAsset(_) => StatusCode::BAD_REQUEST,
-            DeskError::UnknownOrder(_) => StatusCode::NOT_FOUND,
+            DeskError::UnknownOrder(_) | DeskError::NotFound(_) => StatusCode::NOT_FOUND,
+            DeskError::Forbidden(_) => StatusCode::FORBIDDEN,
             DeskError::Locked(_) => StatusCode::LOCKED,
             DeskError::Storage(detail) => {
                 tracing::error!(%detail, "storage failure");

@@ -35,6 +35,8 @@ pub struct ServerOptions {
     pub data_dir: std::path::PathBuf,
     pub ollama_url: Option<String>,
     pub polygon_key: Option<String>,
+    /// Limits of the Python runner (timeout, memory, interpreter).
+    pub python: crate::engine::runs::python::Limits,
 }
 
 impl AppState {
@@ -46,6 +48,7 @@ impl AppState {
                 data_dir: std::env::temp_dir().join("brickdesk-data"),
                 ollama_url: None,
                 polygon_key: None,
+                python: Default::default(),
             },
         )
     }

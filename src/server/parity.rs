@@ -2,6 +2,7 @@
 //! datasets. Errors use that API's shape, `{"detail": "…"}`, with a 4xx.
 use super::AppState;
 use crate::engine::datasets::{self, Prepared, SourceConfig};
+use crate::engine::runs;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,6 +16,14 @@ pub fn routes() -> Router<AppState> {
         .route("/dependencies", get(dependencies))
         .route("/data-sources/preview", post(preview))
         .route("/datasets", post(create_dataset).get(list_datasets))
+        .route(
+            "/bridge-artifacts",
+            post(create_artifact).get(list_artifacts),
+        )
+        .route("/permissions", post(create_grant).get(list_grants))
+        .route("/runs/replay", post(replay))
+        .route("/runs", get(list_runs))
+        .route("/runs/{run_id}", get(get_run))
 }
 
 /// The seed-000 error: `{"detail": …}` plus optional fields (validation issues).
@@ -199,4 +208,128 @@ async fn list_datasets(State(s): State<AppState>) -> Result<Json<Value>, Detail>
                               "row_count": d.row_count, "timezone": d.timezone, "created_at": d.created_at }))
             .collect(),
     )))
+}
+
+async fn create_artifact(
+    State(s): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, Detail> {
+    let a: runs::artifacts::BridgeArtifact = parse_body(&body)?;
+    let saved = s.engine.call(move |e| e.save_bridge_artifact(a)).await?;
+    Ok(Json(
+        serde_json::to_value(saved).expect("artifact serializes"),
+    ))
+}
+
+async fn list_artifacts(State(s): State<AppState>) -> Result<Json<Value>, Detail> {
+    let all = s.engine.call(|e| e.bridge_artifacts()).await?;
+    Ok(Json(
+        serde_json::to_value(all).expect("artifacts serialize"),
+    ))
+}
+
+async fn create_grant(
+    State(s): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, Detail> {
+    let req: runs::artifacts::GrantRequest = parse_body(&body)?;
+    let g = s
+        .engine
+        .call(move |e| e.grant(req))
+        .await
+        .map_err(|e| match e {
+            crate::engine::error::DeskError::Invalid(m) => {
+                Detail::new(StatusCode::UNPROCESSABLE_ENTITY, m)
+            }
+            other => other.into(),
+        })?;
+    Ok(Json(serde_json::to_value(g).expect("grant serializes")))
+}
+
+async fn list_grants(State(s): State<AppState>) -> Result<Json<Value>, Detail> {
+    let all = s.engine.call(|e| e.grants()).await?;
+    Ok(Json(serde_json::to_value(all).expect("grants serialize")))
+}
+
+/// A deterministic replay: checks, runs the Python artifact off the engine thread, compares,
+/// stores the run. A strategy that fails gives a `failed` run (200), not a server error.
+async fn replay(State(s): State<AppState>, body: axum::body::Bytes) -> Result<Json<Value>, Detail> {
+    let req: runs::RunRequest = parse_body(&body)?;
+    if !(req.run_config.tolerance.is_finite() && req.run_config.tolerance >= 0.0) {
+        return Err(Detail::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "tolerance must be a number ≥ 0",
+        ));
+    }
+    if !req.python_artifact.language.eq_ignore_ascii_case("python") {
+        return Err(Detail::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "python_artifact.language must be python",
+        ));
+    }
+    let run_id = runs::new_run_id();
+    let (dataset, bridge, started) = {
+        let (req, run_id) = (req.clone(), run_id.clone());
+        s.engine
+            .call(move |e| {
+                let dataset = e.dataset(&req.dataset_id)?;
+                let bridge = req
+                    .bridge_artifact_id
+                    .as_deref()
+                    .map(|id| e.bridge_artifact(id))
+                    .transpose()?;
+                e.authorize(
+                    "python_code",
+                    req.python_artifact.permissions.read_allowed,
+                    &run_id,
+                )?;
+                let now = e.now();
+                let mut st = runs::replay_pending(run_id, &req, &dataset, now);
+                st.lifecycle = "running".into();
+                e.save_run(&st)?;
+                Ok((dataset, bridge, st))
+            })
+            .await?
+    };
+    let limits = s.options.python.clone();
+    let run = tokio::task::spawn_blocking(move || {
+        let mut st = runs::replay(
+            run_id,
+            &req,
+            &dataset,
+            bridge.as_ref(),
+            &limits,
+            started.created_at,
+        );
+        st.updated_at = chrono::Utc::now();
+        st
+    })
+    .await
+    .map_err(|_| Detail::new(StatusCode::INTERNAL_SERVER_ERROR, "the run worker failed"))?;
+    let stored = run.clone();
+    s.engine.call(move |e| e.save_run(&stored)).await?;
+    Ok(Json(serde_json::to_value(run).expect("run serializes")))
+}
+
+async fn list_runs(State(s): State<AppState>) -> Result<Json<Value>, Detail> {
+    let all = s.engine.call(|e| e.runs()).await?;
+    Ok(Json(Value::Array(
+        all.into_iter()
+            .map(|r| {
+                let summary = r.comparison.as_ref().map(|c| c["summary"].clone());
+                json!({ "run_id": r.run_id, "lifecycle": r.lifecycle, "mode": r.mode, "symbol": r.symbol,
+                        "timeframe": r.timeframe, "dataset_id": r.dataset_id, "dataset_name": r.dataset_name,
+                        "live_progress": r.live_progress, "live_total": r.live_total, "error": r.error,
+                        "summary": summary, "created_at": r.created_at, "updated_at": r.updated_at })
+            })
+            .collect(),
+    )))
+}
+
+async fn get_run(
+    State(s): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<Value>, Detail> {
+    let r = s.engine.call(move |e| e.run(&id)).await?;
+    Ok(Json(serde_json::to_value(r).expect("run serializes")))
 }

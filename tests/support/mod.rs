@@ -15,6 +15,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
+thread_local! {
+    static PYTHON: std::cell::RefCell<Option<brickdesk::engine::runs::python::Limits>> = const { std::cell::RefCell::new(None) };
+}
+
 pub const PASSWORD: &str = "operator-pw";
 pub const BRIDGE: &str = "bridge-secret";
 pub const TV: &str = "tv-secret";
@@ -55,6 +59,12 @@ impl TestDesk {
         Self::start_in(dir, clock, assets, settings).await
     }
 
+    /// A desk whose Python runner uses these limits.
+    pub async fn start_with_python(limits: brickdesk::engine::runs::python::Limits) -> TestDesk {
+        PYTHON.with(|p| *p.borrow_mut() = Some(limits));
+        Self::start().await
+    }
+
     /// Stops the server and the engine, then starts both again on the same database.
     pub async fn restart(mut self) -> TestDesk {
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
@@ -80,6 +90,13 @@ impl TestDesk {
             data_dir: dir.path().to_path_buf(),
             ollama_url: None,
             polygon_key: None,
+            python: PYTHON.with(|p| p.borrow_mut().take()).unwrap_or(
+                brickdesk::engine::runs::python::Limits {
+                    timeout: std::time::Duration::from_secs(5),
+                    memory_bytes: 2 << 30,
+                    python: "python3".into(),
+                },
+            ),
         };
         let state = AppState::with_options(engine.clone(), secrets(), options);
         tokio::spawn(server::serve(listener, state, async {

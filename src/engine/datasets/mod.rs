@@ -121,8 +121,25 @@ fn issue(code: &str, message: impl Into<String>) -> ValidationIssue {
     ValidationIssue::new(code, Severity::Error, None, &[], 1, message.into())
 }
 
+/// The stages of `prepare`, for progress display.
+pub const STAGES: [&str; 4] = [
+    "sampling and mapping columns",
+    "reading the file",
+    "normalising to UTC and validating",
+    "validated",
+];
+
 /// Reads, maps and validates a source; `bars` is None when it cannot become a dataset.
 pub fn prepare(cfg: &SourceConfig) -> anyhow::Result<Prepared> {
+    prepare_with_progress(cfg, &mut |_| {})
+}
+
+/// `prepare`, calling `progress(stage index)` as each stage of `STAGES` starts.
+pub fn prepare_with_progress(
+    cfg: &SourceConfig,
+    progress: &mut dyn FnMut(usize),
+) -> anyhow::Result<Prepared> {
+    progress(0);
     let path = PathBuf::from(
         cfg.file_path
             .as_deref()
@@ -210,6 +227,7 @@ pub fn prepare(cfg: &SourceConfig) -> anyhow::Result<Prepared> {
         ));
         return Ok(p);
     }
+    progress(1);
     let loaded = source::load(
         &path,
         format,
@@ -219,7 +237,9 @@ pub fn prepare(cfg: &SourceConfig) -> anyhow::Result<Prepared> {
         p.sample.columns.len(),
     )?;
     p.source_rows = loaded.stamps.len();
+    progress(2);
     let (bars, issues) = normalize(loaded, timezone, &p.mapping);
+    progress(3);
     p.issues.extend(issues);
     p.bars = (!bars.is_empty()).then_some(bars);
     if p.bars.is_none() && p.source_rows > 0 {

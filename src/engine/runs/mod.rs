@@ -1,0 +1,544 @@
+//! Parity runs (seed 000): a Python artifact run on a dataset and compared with the Pine series of
+//! a bridge artifact. `python` runs the strategy, `compare` judges the two sides; this module
+//! assembles the `RunStatus`. Bridge artifacts and permission grants live in `artifacts`.
+pub mod artifacts;
+pub mod compare;
+pub mod python;
+
+use super::datasets::{Bars, DatasetMeta, columnar, timeparse};
+use artifacts::BridgeArtifact;
+use compare::{Series, SeriesResult, TradeEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Permissions {
+    #[serde(default = "yes")]
+    pub read_allowed: bool,
+    #[serde(default)]
+    pub write_allowed: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Permissions {
+    fn default() -> Self {
+        Permissions {
+            read_allowed: true,
+            write_allowed: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Artifact {
+    pub language: String,
+    pub name: String,
+    pub source_code: String,
+    #[serde(default)]
+    pub declared_outputs: Vec<String>,
+    #[serde(default)]
+    pub permissions: Permissions,
+    #[serde(default)]
+    pub adapter_metadata: Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunConfig {
+    #[serde(default = "pine_bridge")]
+    pub mode: String,
+    pub symbol: Option<String>,
+    pub timeframe: Option<String>,
+    pub date_from: Option<String>,
+    pub date_to: Option<String>,
+    #[serde(default = "yes")]
+    pub one_open_position: bool,
+    #[serde(default = "default_tolerance")]
+    pub tolerance: f64,
+    #[serde(default)]
+    pub warmup_bars: usize,
+    #[serde(default)]
+    pub selected_outputs: Vec<String>,
+    pub timezone: Option<String>,
+    /// Live runs: bars revealed per second (default 1).
+    #[serde(default)]
+    pub bars_per_second: Option<f64>,
+}
+
+fn pine_bridge() -> String {
+    "pine_bridge".into()
+}
+fn default_tolerance() -> f64 {
+    1e-3
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunRequest {
+    pub dataset_id: String,
+    pub run_config: RunConfig,
+    pub python_artifact: Artifact,
+    pub pine_artifact: Option<Artifact>,
+    pub bridge_artifact_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Candle {
+    pub timestamp: String,
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    pub close: f64,
+    pub volume: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Point {
+    pub timestamp: String,
+    pub value: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NamedSeries {
+    pub name: String,
+    pub values: Vec<Point>,
+}
+
+/// Everything one run knows (`GET /runs/{id}`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunStatus {
+    pub run_id: String,
+    /// `running`, `live`, `completed`, `stopped`, `failed`.
+    pub lifecycle: String,
+    pub mode: String,
+    pub symbol: Option<String>,
+    pub timeframe: Option<String>,
+    pub dataset_id: String,
+    pub dataset_name: String,
+    pub bridge_artifact_id: Option<String>,
+    pub candles: Vec<Candle>,
+    pub python_series: Vec<NamedSeries>,
+    pub pine_series: Vec<NamedSeries>,
+    pub trade_events: Vec<TradeEvent>,
+    pub comparison: Option<Value>,
+    pub warnings: Vec<String>,
+    pub error: Option<String>,
+    pub live_progress: usize,
+    pub live_total: usize,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default()
+}
+
+fn point(ts: i64, v: f64) -> Point {
+    Point {
+        timestamp: iso(ts),
+        value: (!v.is_nan()).then_some(v),
+    }
+}
+
+pub fn new_run_id() -> String {
+    format!("run-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+/// The window of bars a run covers.
+pub fn window(bars: &Bars, cfg: &RunConfig) -> Result<(usize, usize), String> {
+    let bound = |s: &Option<String>, what: &str| -> Result<Option<i64>, String> {
+        match s.as_deref().filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(t) => {
+                let stamp = timeparse::parse(t)
+                    .ok_or_else(|| format!("{what} {t:?} is not a timestamp"))?;
+                Ok(timeparse::ToUtc::new(None).convert(stamp))
+            }
+        }
+    };
+    let from = bound(&cfg.date_from, "date_from")?;
+    let to = bound(&cfg.date_to, "date_to")?;
+    let start = from.map_or(0, |f| bars.ts.partition_point(|&t| t < f));
+    let end = to.map_or(bars.len(), |t| bars.ts.partition_point(|&x| x <= t));
+    if start >= end {
+        return Err("the date window holds no bars of this dataset".into());
+    }
+    Ok((start, end))
+}
+
+/// The Pine series of a bridge artifact on UTC timestamps, sorted.
+pub fn pine_series(artifact: &BridgeArtifact) -> Vec<Series> {
+    artifact
+        .indicator_series
+        .iter()
+        .map(|s| {
+            let mut pts: Vec<(i64, f64, bool)> = s
+                .values
+                .iter()
+                .filter_map(|p| {
+                    let ts = timeparse::parse(p.timestamp.as_str())
+                        .and_then(|st| timeparse::ToUtc::new(None).convert(st))?;
+                    let (v, b) = match &p.value {
+                        Value::Bool(b) => (if *b { 1.0 } else { 0.0 }, true),
+                        Value::Number(n) => (n.as_f64().unwrap_or(f64::NAN), false),
+                        _ => (f64::NAN, false),
+                    };
+                    Some((ts, v, b))
+                })
+                .collect();
+            pts.sort_by_key(|p| p.0);
+            Series {
+                name: s.name.clone(),
+                is_bool: !pts.is_empty() && pts.iter().all(|p| p.2 || p.1.is_nan()),
+                ts: pts.iter().map(|p| p.0).collect(),
+                values: pts.iter().map(|p| p.1).collect(),
+            }
+        })
+        .collect()
+}
+
+/// Compares what the Python side produced with the Pine side over `candles`.
+pub fn compare_all(
+    candles: &[i64],
+    python: &[python::Column],
+    pine: &[Series],
+    cfg: &RunConfig,
+    pine_trades: &[TradeEvent],
+    pine_source: &str,
+) -> (Value, Vec<TradeEvent>, Vec<String>) {
+    let mut warnings = Vec::new();
+    let wanted: Vec<String> = if cfg.selected_outputs.is_empty() {
+        pine.iter().map(|s| s.name.clone()).collect()
+    } else {
+        cfg.selected_outputs.clone()
+    };
+    let mut results: Vec<SeriesResult> = Vec::new();
+    let mut missing_series = 0;
+    for w in &wanted {
+        let key = compare::canonical(w);
+        let py = python.iter().find(|c| compare::canonical(&c.name) == key);
+        let pn = pine.iter().find(|s| compare::canonical(&s.name) == key);
+        match (py, pn) {
+            (Some(py), Some(pn)) => {
+                let is_bool = py.is_bool || pn.is_bool;
+                let mut r = compare::compare_pair(
+                    &py.name,
+                    candles,
+                    &py.values,
+                    pn,
+                    is_bool,
+                    cfg.tolerance,
+                    cfg.warmup_bars,
+                );
+                r.python_name = Some(py.name.clone());
+                results.push(r);
+            }
+            (py, pn) => {
+                missing_series += 1;
+                let side = if py.is_none() { "Python" } else { "Pine" };
+                let names: Vec<String> = if py.is_none() {
+                    python.iter().map(|c| c.name.clone()).collect()
+                } else {
+                    pine.iter().map(|s| s.name.clone()).collect()
+                };
+                warnings.push(format!(
+                    "selected output {w:?} has no {side} series (the {side} side has: {})",
+                    names.join(", ")
+                ));
+                let _ = pn;
+            }
+        }
+    }
+    let cols: Vec<(String, bool, &[f64])> = python
+        .iter()
+        .map(|c| (c.name.clone(), c.is_bool, c.values.as_slice()))
+        .collect();
+    let py_trades = compare::python_trades(candles, &cols, cfg.warmup_bars, cfg.one_open_position);
+    let warm_ts = candles
+        .get(cfg.warmup_bars)
+        .map(|t| iso(*t))
+        .unwrap_or_default();
+    let pine_trades: Vec<TradeEvent> = pine_trades
+        .iter()
+        .filter(|e| e.timestamp >= warm_ts)
+        .map(|e| TradeEvent {
+            timestamp: timeparse::parse(&e.timestamp)
+                .and_then(|s| timeparse::ToUtc::new(None).convert(s))
+                .map(iso)
+                .unwrap_or_else(|| e.timestamp.clone()),
+            side: e.side.clone(),
+            action: if e.action.is_empty() {
+                "entry".into()
+            } else {
+                e.action.clone()
+            },
+            source: "pine".into(),
+        })
+        .collect();
+    // an export without trade events did not export trades: nothing to compare them with
+    let trade_mis = if pine_trades.is_empty() {
+        if !py_trades.is_empty() {
+            warnings.push(format!(
+                "the Pine export has no trade events: the {} Python trade events were not compared",
+                py_trades.len()
+            ));
+        }
+        Vec::new()
+    } else {
+        compare::trade_mismatches(&py_trades, &pine_trades)
+    };
+    let unsupported = compare::unsupported_features(pine_source);
+    let first = results
+        .iter()
+        .filter_map(|r| r.first_mismatch.clone())
+        .min_by(|a, b| a.timestamp.cmp(&b.timestamp));
+    let mismatched = results.iter().filter(|r| r.mismatch_count > 0).count() + missing_series;
+    let aligned = mismatched == 0 && trade_mis.is_empty() && !results.is_empty();
+    let suggestion = suggest(
+        &results,
+        cfg,
+        candles.len(),
+        &trade_mis,
+        &unsupported,
+        missing_series,
+        aligned,
+    );
+    let comparison = json!({
+        "summary": {
+            "aligned": aligned,
+            "total_series": results.len() + missing_series,
+            "mismatched_series": mismatched,
+            "total_trade_events": py_trades.len() + pine_trades.len(),
+            "mismatched_trade_events": trade_mis.len(),
+            "compared_values": results.iter().map(|r| r.compared).sum::<usize>(),
+        },
+        "series_mismatches": results.iter().filter(|r| r.mismatch_count > 0).collect::<Vec<_>>(),
+        "series_results": results,
+        "trade_mismatches": trade_mis,
+        "first_mismatch": first,
+        "unsupported_feature_warnings": unsupported,
+        "suggested_next_action": suggestion,
+    });
+    let mut trades = py_trades;
+    trades.extend(pine_trades);
+    (comparison, trades, warnings)
+}
+
+fn suggest(
+    results: &[SeriesResult],
+    cfg: &RunConfig,
+    bars: usize,
+    trades: &[TradeEvent],
+    unsupported: &[String],
+    missing: usize,
+    aligned: bool,
+) -> String {
+    if aligned {
+        return format!(
+            "Aligned: every selected series matches within {} after {} warmup bars. Next: a live playback run, or tighten the tolerance.",
+            cfg.tolerance, cfg.warmup_bars
+        );
+    }
+    if missing > 0 {
+        return "Name the same outputs on both sides: a selected output is missing from Python or Pine (see warnings).".into();
+    }
+    if let Some(r) = results
+        .iter()
+        .find(|r| r.missing_in_pine + r.missing_in_python > 0)
+    {
+        return format!(
+            "Timestamps differ for {} ({} bars only in Python, {} only in Pine): check the dataset's timezone against the TradingView export's.",
+            r.series, r.missing_in_pine, r.missing_in_python
+        );
+    }
+    let worst = results.iter().max_by_key(|r| r.mismatch_count);
+    if let Some(r) = worst
+        && let Some(last) = r.last_mismatch_index
+    {
+        let tail = bars.saturating_sub(last + 1);
+        if r.mismatch_count == 1 {
+            let at = r
+                .first_mismatch
+                .as_ref()
+                .map(|m| m.timestamp.clone())
+                .unwrap_or_default();
+            return format!(
+                "A single bar differs in {} (at {at}): check that bar in the Pine export or the dataset.",
+                r.series
+            );
+        }
+        if tail * 2 >= bars.saturating_sub(cfg.warmup_bars) {
+            return format!(
+                "Mismatches in {} stop at bar {last} and the rest agrees: the indicator's seeding differs (Pine's ta.ema starts from an SMA). Raise warmup_bars to at least {}.",
+                r.series,
+                last + 1
+            );
+        }
+        return format!(
+            "{} diverges throughout ({} of {} bars): compare the formula and inputs of {} with the Pine source{}.",
+            r.series,
+            r.mismatch_count,
+            r.compared,
+            r.series,
+            if unsupported.is_empty() {
+                ""
+            } else {
+                " (it uses features the comparison does not model)"
+            }
+        );
+    }
+    if !trades.is_empty() {
+        return "Series agree but trade events differ: check one_open_position and the entry/exit conditions.".into();
+    }
+    "Nothing compared: select outputs that both sides produce.".into()
+}
+
+/// The status of a run that has not produced anything yet.
+pub fn replay_pending(
+    run_id: String,
+    req: &RunRequest,
+    dataset: &DatasetMeta,
+    now: chrono::DateTime<chrono::Utc>,
+) -> RunStatus {
+    RunStatus {
+        run_id,
+        lifecycle: "running".into(),
+        mode: req.run_config.mode.clone(),
+        symbol: req
+            .run_config
+            .symbol
+            .clone()
+            .or_else(|| dataset.symbol.clone()),
+        timeframe: req
+            .run_config
+            .timeframe
+            .clone()
+            .or_else(|| dataset.timeframe.clone()),
+        dataset_id: dataset.dataset_id.clone(),
+        dataset_name: dataset.name.clone(),
+        bridge_artifact_id: req.bridge_artifact_id.clone(),
+        candles: Vec::new(),
+        python_series: Vec::new(),
+        pine_series: Vec::new(),
+        trade_events: Vec::new(),
+        comparison: None,
+        warnings: Vec::new(),
+        error: None,
+        live_progress: 0,
+        live_total: 0,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// A replay: the whole window at once. Returns the status (completed or failed).
+pub fn replay(
+    run_id: String,
+    req: &RunRequest,
+    dataset: &DatasetMeta,
+    bridge: Option<&BridgeArtifact>,
+    limits: &python::Limits,
+    now: chrono::DateTime<chrono::Utc>,
+) -> RunStatus {
+    let mut st = replay_pending(run_id, req, dataset, now);
+    let fail = |mut st: RunStatus, e: String| {
+        st.lifecycle = "failed".into();
+        st.error = Some(e);
+        st
+    };
+    let bars = match columnar::read(std::path::Path::new(&dataset.data_path)) {
+        Ok(b) => b,
+        Err(e) => {
+            return fail(
+                st,
+                format!("dataset {} cannot be read: {e:#}", dataset.dataset_id),
+            );
+        }
+    };
+    let (start, end) = match window(&bars, &req.run_config) {
+        Ok(w) => w,
+        Err(e) => return fail(st, e),
+    };
+    let candles = &bars.ts[start..end];
+    st.live_total = end - start;
+    st.candles = (start..end)
+        .map(|i| Candle {
+            timestamp: iso(bars.ts[i]),
+            open: bars.open[i],
+            high: bars.high[i],
+            low: bars.low[i],
+            close: bars.close[i],
+            volume: bars.volume[i],
+        })
+        .collect();
+    let python = match python::run_strategy(
+        &req.python_artifact.source_code,
+        std::path::Path::new(&dataset.data_path),
+        start,
+        end,
+        limits,
+    ) {
+        Ok(c) => c,
+        Err(e) => return fail(st, e.to_string()),
+    };
+    let pine = bridge.map(pine_series).unwrap_or_default();
+    let pine_source = bridge
+        .map(|b| b.source_code.clone())
+        .or_else(|| req.pine_artifact.as_ref().map(|a| a.source_code.clone()))
+        .unwrap_or_default();
+    let pine_trades: Vec<TradeEvent> = bridge.map(|b| b.trade_events.clone()).unwrap_or_default();
+    let (comparison, trades, warnings) = compare_all(
+        candles,
+        &python,
+        &pine,
+        &req.run_config,
+        &pine_trades,
+        &pine_source,
+    );
+    if bridge.is_none() {
+        st.warnings
+            .push("no bridge artifact: nothing to compare the Python outputs with".into());
+    }
+    st.warnings.extend(warnings);
+    st.python_series = python
+        .iter()
+        .map(|c| NamedSeries {
+            name: c.name.clone(),
+            values: candles
+                .iter()
+                .zip(&c.values)
+                .map(|(t, v)| point(*t, *v))
+                .collect(),
+        })
+        .collect();
+    st.pine_series = pine
+        .iter()
+        .map(|s| NamedSeries {
+            name: s.name.clone(),
+            values: s
+                .ts
+                .iter()
+                .zip(&s.values)
+                .map(|(t, v)| point(*t, *v))
+                .collect(),
+        })
+        .collect();
+    let mut comparison = comparison;
+    comparison["run_mode"] = json!(st.mode);
+    comparison["dataset_id"] = json!(st.dataset_id);
+    comparison["live"] = json!(false);
+    comparison["artifact_refs"] = json!(
+        [st.dataset_id.clone()]
+            .into_iter()
+            .chain(st.bridge_artifact_id.clone())
+            .collect::<Vec<_>>()
+    );
+    st.comparison = Some(comparison);
+    st.trade_events = trades;
+    st.live_progress = st.live_total;
+    st.lifecycle = "completed".into();
+    st
+}

@@ -1,0 +1,469 @@
+//! Parity runs with real pandas (seed 000): the seed's EMA strategy against a Pine artifact
+//! computed independently (Pine's ta.ema seeds with the SMA of the first N closes).
+mod support;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::*;
+
+const N: usize = 21;
+const BARS: usize = 300;
+const EMA_STRATEGY: &str = "import pandas as pd\n\ndef run_strategy(frame: pd.DataFrame) -> pd.DataFrame:\n    frame = frame.copy()\n    frame[\"ema_fast\"] = frame[\"close\"].ewm(span=21, adjust=False).mean()\n    frame[\"long_condition\"] = frame[\"close\"] > frame[\"ema_fast\"]\n    return frame\n";
+
+fn closes() -> Vec<f64> {
+    let mut c = 713.0;
+    (0..BARS)
+        .map(|i| {
+            c += ((i * 7919 % 13) as f64 - 6.0) * 0.11 + (i as f64 * 0.05).sin() * 0.3;
+            (c * 100.0f64).round() / 100.0
+        })
+        .collect()
+}
+
+fn stamp(i: usize) -> String {
+    (chrono::DateTime::parse_from_rfc3339("2025-02-27T03:45:00Z").unwrap()
+        + chrono::Duration::minutes(5 * i as i64))
+    .to_rfc3339()
+}
+
+/// Pine's ta.ema: na for the first N-1 bars, the SMA at bar N-1, then the recursion.
+fn pine_ema(c: &[f64]) -> Vec<Option<f64>> {
+    let a = 2.0 / (N as f64 + 1.0);
+    let mut out = vec![None; c.len()];
+    let mut prev = c[..N].iter().sum::<f64>() / N as f64;
+    out[N - 1] = Some(prev);
+    for i in N..c.len() {
+        prev = a * c[i] + (1.0 - a) * prev;
+        out[i] = Some(prev);
+    }
+    out
+}
+
+/// pandas' ewm(span=N, adjust=False): starts at the first close.
+fn pandas_ema(c: &[f64]) -> Vec<f64> {
+    let a = 2.0 / (N as f64 + 1.0);
+    let mut prev = c[0];
+    c.iter()
+        .map(|x| {
+            prev = a * x + (1.0 - a) * prev;
+            prev
+        })
+        .collect()
+}
+
+async fn dataset(d: &TestDesk) -> String {
+    let path = d.dir.path().join("sbin.csv");
+    let mut text = String::from("timestamp,open,high,low,close,volume\n");
+    for (i, c) in closes().iter().enumerate() {
+        text += &format!("{},{c},{},{},{c},100\n", stamp(i), c + 0.5, c - 0.5);
+    }
+    std::fs::write(&path, text).unwrap();
+    let (code, b) = d.post_anon("/datasets", json!({ "type": "csv", "name": "SBIN", "file_path": path, "symbol": "SBIN", "timeframe": "5m" })).await;
+    assert_eq!(code, StatusCode::OK, "{b}");
+    b["dataset_id"].as_str().unwrap().to_string()
+}
+
+async fn artifact(d: &TestDesk, ema: Vec<Option<f64>>) -> String {
+    let py = pandas_ema(&closes());
+    let long: Vec<Value> = closes()
+        .iter()
+        .zip(&py)
+        .enumerate()
+        .map(|(i, (c, e))| json!({ "timestamp": stamp(i), "value": c > e }))
+        .collect();
+    let ema: Vec<Value> = ema
+        .iter()
+        .enumerate()
+        .map(|(i, v)| json!({ "timestamp": stamp(i), "value": v }))
+        .collect();
+    let (code, b) = d
+        .post_anon(
+            "/bridge-artifacts",
+            json!({ "name": "SBIN bridge artifact", "symbol": "SBIN", "timeframe": "5m",
+                    "source_code": "//@version=5\nstrategy(\"EMA\")\nemaFast = ta.ema(close, 21)\nlongCondition = close > emaFast\n",
+                    "indicator_series": [
+                        { "name": "ema_fast", "pane": "main", "style": { "color": "#f4b942" }, "warmup_bars": 100, "values": ema },
+                        { "name": "longCondition", "pane": "main", "values": long }
+                    ],
+                    "trade_events": [], "notes": "test export" }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{b}");
+    assert!(
+        b["bridge_artifact_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("bridge-")
+    );
+    b["bridge_artifact_id"].as_str().unwrap().to_string()
+}
+
+fn run_body(dataset: &str, bridge: &str, warmup: usize, source: &str, read_allowed: bool) -> Value {
+    json!({
+        "dataset_id": dataset,
+        "run_config": { "mode": "pine_bridge", "symbol": "SBIN", "timeframe": "5m", "date_from": null, "date_to": null,
+                        "one_open_position": true, "tolerance": 0.001, "warmup_bars": warmup,
+                        "selected_outputs": ["ema_fast", "long_condition"], "timezone": "UTC" },
+        "python_artifact": { "language": "python", "name": "Python EMA Strategy", "source_code": source,
+                             "declared_outputs": ["ema_fast", "long_condition"],
+                             "permissions": { "read_allowed": read_allowed, "write_allowed": false },
+                             "adapter_metadata": { "engine": "local-python" } },
+        "pine_artifact": null,
+        "bridge_artifact_id": bridge,
+    })
+}
+
+async fn replay(d: &TestDesk, body: Value) -> Value {
+    let (code, b) = d.post_anon("/runs/replay", body).await;
+    assert_eq!(code, StatusCode::OK, "{b}");
+    b
+}
+
+#[tokio::test]
+async fn ema_strategy_aligns_with_enough_warmup_and_reports_the_first_mismatch_otherwise() {
+    let d = TestDesk::start().await;
+    let ds = dataset(&d).await;
+    let bridge = artifact(&d, pine_ema(&closes())).await;
+
+    // enough warmup: the SMA seeding has decayed below the tolerance
+    let r = replay(&d, run_body(&ds, &bridge, 100, EMA_STRATEGY, true)).await;
+    assert_eq!(r["lifecycle"], "completed", "{}", r["error"]);
+    let c = &r["comparison"];
+    assert_eq!(c["summary"]["aligned"], true, "{}", c);
+    assert_eq!(c["summary"]["total_series"], 2);
+    assert_eq!(c["summary"]["mismatched_series"], 0);
+    assert_eq!(c["summary"]["compared_values"], 2 * (BARS - 100));
+    assert!(c["first_mismatch"].is_null());
+    assert_eq!(r["candles"].as_array().unwrap().len(), BARS);
+    assert_eq!(r["live_progress"], BARS);
+    assert!(
+        c["suggested_next_action"]
+            .as_str()
+            .unwrap()
+            .starts_with("Aligned")
+    );
+
+    // too little warmup: the first mismatch is where the test computes it independently
+    let warmup = 10;
+    let (py, pine) = (pandas_ema(&closes()), pine_ema(&closes()));
+    let expect = (warmup..BARS)
+        .find(|&i| pine[i].is_none_or(|p| (py[i] - p).abs() > 0.001))
+        .unwrap();
+    let last = (warmup..BARS)
+        .rev()
+        .find(|&i| pine[i].is_none_or(|p| (py[i] - p).abs() > 0.001))
+        .unwrap();
+    let r = replay(&d, run_body(&ds, &bridge, warmup, EMA_STRATEGY, true)).await;
+    let c = &r["comparison"];
+    assert_eq!(c["summary"]["aligned"], false);
+    let first = &c["first_mismatch"];
+    assert_eq!(first["series"], "ema_fast");
+    assert_eq!(first["bar_index"], expect);
+    assert_eq!(first["timestamp"], stamp(expect));
+    assert!((first["python_value"].as_f64().unwrap() - py[expect]).abs() < 1e-9);
+    assert_eq!(first["pine_value"].as_f64(), pine[expect]);
+    let ema = c["series_mismatches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["series"] == "ema_fast")
+        .unwrap();
+    let expected_count = (warmup..BARS)
+        .filter(|&i| pine[i].is_none_or(|p| (py[i] - p).abs() > 0.001))
+        .count();
+    assert_eq!(ema["mismatch_count"], expected_count);
+    let hint = c["suggested_next_action"].as_str().unwrap();
+    assert!(
+        hint.contains(&format!("warmup_bars to at least {}", last + 1)),
+        "{hint}"
+    );
+    assert!(
+        c["unsupported_feature_warnings"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_single_perturbed_artifact_value_is_found_exactly_and_names_match_across_styles() {
+    let d = TestDesk::start().await;
+    let ds = dataset(&d).await;
+    let mut pine = pine_ema(&closes());
+    pine[200] = pine[200].map(|v| v + 0.5);
+    let bridge = artifact(&d, pine).await;
+    let r = replay(&d, run_body(&ds, &bridge, 100, EMA_STRATEGY, true)).await;
+    let c = &r["comparison"];
+    assert_eq!(c["summary"]["mismatched_series"], 1);
+    let ema = &c["series_mismatches"][0];
+    assert_eq!(
+        (ema["series"].as_str(), ema["mismatch_count"].as_u64()),
+        (Some("ema_fast"), Some(1))
+    );
+    assert_eq!(c["first_mismatch"]["bar_index"], 200);
+    assert_eq!(c["first_mismatch"]["timestamp"], stamp(200));
+    assert!((c["first_mismatch"]["difference"].as_f64().unwrap() + 0.5).abs() < 1e-6);
+    // long_condition (Python) ≡ longCondition (Pine): matched, compared, equal
+    let results = c["series_results"].as_array().unwrap();
+    let long = results
+        .iter()
+        .find(|s| s["series"] == "long_condition")
+        .unwrap();
+    assert_eq!(long["pine_name"], "longCondition");
+    assert_eq!(long["compared"], BARS - 100);
+    assert_eq!(long["mismatch_count"], 0);
+    assert!(
+        c["suggested_next_action"]
+            .as_str()
+            .unwrap()
+            .contains("single bar")
+    );
+    // the run is stored and listed
+    let (_, runs) = d.get("/runs").await;
+    assert_eq!(runs[0]["run_id"], r["run_id"]);
+    let (code, one) = d
+        .get(&format!("/runs/{}", r["run_id"].as_str().unwrap()))
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(one["comparison"], r["comparison"]);
+    let (code, _) = d.get("/runs/run-nope").await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_strategies_fail_their_run_and_leave_the_server_fine() {
+    let d = TestDesk::start().await;
+    let ds = dataset(&d).await;
+    let bridge = artifact(&d, pine_ema(&closes())).await;
+    let cases = [
+        (
+            "raises",
+            "def run_strategy(frame):\n    return 1 / 0\n",
+            "ZeroDivisionError",
+        ),
+        (
+            "loops",
+            "def run_strategy(frame):\n    while True:\n        pass\n",
+            "ran longer than 5 s and was killed",
+        ),
+        ("no entry point", "x = 1\n", "defines no run_strategy"),
+        (
+            "not a frame",
+            "def run_strategy(frame):\n    return [1, 2]\n",
+            "not a pandas DataFrame",
+        ),
+        (
+            "memory",
+            "import numpy as np\ndef run_strategy(frame):\n    x = np.ones(10**10)\n    return frame\n",
+            "ran out of memory",
+        ),
+        (
+            "syntax",
+            "def run_strategy(frame)\n    return frame\n",
+            "SyntaxError",
+        ),
+    ];
+    for (what, source, expect) in cases {
+        let r = replay(&d, run_body(&ds, &bridge, 100, source, true)).await;
+        assert_eq!(r["lifecycle"], "failed", "{what}");
+        let err = r["error"].as_str().unwrap();
+        assert!(err.contains(expect), "{what}: {err}");
+        let (_, one) = d
+            .get(&format!("/runs/{}", r["run_id"].as_str().unwrap()))
+            .await;
+        assert_eq!(one["lifecycle"], "failed");
+    }
+    let (code, _) = d.get("/health").await;
+    assert_eq!(code, StatusCode::OK);
+    let r = replay(&d, run_body(&ds, &bridge, 100, EMA_STRATEGY, true)).await;
+    assert_eq!(
+        r["comparison"]["summary"]["aligned"], true,
+        "a good run still works"
+    );
+}
+
+#[tokio::test]
+async fn missing_python_or_pandas_is_a_clear_error_naming_the_fix() {
+    let d = TestDesk::start_with_python(brickdesk::engine::runs::python::Limits {
+        python: "python3-that-does-not-exist".into(),
+        ..Default::default()
+    })
+    .await;
+    let ds = dataset(&d).await;
+    let r = replay(
+        &d,
+        run_body(&ds, "", 100, EMA_STRATEGY, true)
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| *k != "bridge_artifact_id")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+    )
+    .await;
+    assert_eq!(r["lifecycle"], "failed");
+    assert!(
+        r["error"].as_str().unwrap().contains("install Python 3"),
+        "{}",
+        r["error"]
+    );
+
+    // a python whose site-packages are hidden: no numpy/pandas
+    let fake = d.dir.path().join("bare-python");
+    std::fs::write(&fake, "#!/bin/sh\nexec python3 -S \"$@\"\n").unwrap();
+    std::os::unix::fs::PermissionsExt::set_mode(
+        &mut std::fs::metadata(&fake).unwrap().permissions(),
+        0o755,
+    );
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let d2 = TestDesk::start_with_python(brickdesk::engine::runs::python::Limits {
+        python: fake.display().to_string(),
+        ..Default::default()
+    })
+    .await;
+    let ds2 = dataset(&d2).await;
+    let mut body = run_body(&ds2, "", 100, EMA_STRATEGY, true);
+    body.as_object_mut().unwrap().remove("bridge_artifact_id");
+    let r = replay(&d2, body).await;
+    assert_eq!(r["lifecycle"], "failed");
+    assert!(
+        r["error"].as_str().unwrap().contains("pip install pandas"),
+        "{}",
+        r["error"]
+    );
+}
+
+#[tokio::test]
+async fn read_permission_grants_single_action_and_expiry() {
+    let d = TestDesk::start().await;
+    let ds = dataset(&d).await;
+    let bridge = artifact(&d, pine_ema(&closes())).await;
+    let body = run_body(&ds, &bridge, 100, EMA_STRATEGY, false);
+    let (code, b) = d.post_anon("/runs/replay", body.clone()).await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{b}");
+    assert!(
+        b["detail"]
+            .as_str()
+            .unwrap()
+            .contains("read access to python_code is not allowed")
+    );
+    // a single-action grant is spent by one run
+    let grant = json!({ "target": "python_code", "access": "read", "scope": "single_action", "approved": true, "ttl_minutes": 15, "audit_note": "one replay" });
+    let (code, g) = d.post_anon("/permissions", grant.clone()).await;
+    assert_eq!(code, StatusCode::OK, "{g}");
+    assert_eq!(replay(&d, body.clone()).await["lifecycle"], "completed");
+    let (code, _) = d.post_anon("/runs/replay", body.clone()).await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "spent");
+    let (_, list) = d.get("/permissions").await;
+    assert_eq!(list[0]["grant_id"], g["grant_id"]);
+    assert!(list[0]["consumed_at"].is_string());
+    assert!(list[0]["consumed_by"].as_str().unwrap().starts_with("run-"));
+    // an expired grant is refused
+    d.post_anon("/permissions", grant).await;
+    d.clock.advance_secs(16 * 60);
+    let (code, _) = d.post_anon("/runs/replay", body.clone()).await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "expired");
+    // a session grant lasts until it expires; a revocation ends it
+    let session = json!({ "target": "python_code", "access": "read", "scope": "session", "approved": true, "ttl_minutes": 60 });
+    d.post_anon("/permissions", session).await;
+    assert_eq!(replay(&d, body.clone()).await["lifecycle"], "completed");
+    assert_eq!(replay(&d, body.clone()).await["lifecycle"], "completed");
+    d.clock.advance_secs(1);
+    d.post_anon(
+        "/permissions",
+        json!({ "target": "python_code", "access": "read", "approved": false }),
+    )
+    .await;
+    let (code, _) = d.post_anon("/runs/replay", body).await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "revoked");
+    let (code, b) = d
+        .post_anon(
+            "/permissions",
+            json!({ "target": "python_code", "access": "admin", "approved": true }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+}
+
+#[tokio::test]
+async fn trade_events_from_python_signals_compare_with_the_artifact() {
+    let d = TestDesk::start().await;
+    let ds = dataset(&d).await;
+    let (c, py) = (closes(), pandas_ema(&closes()));
+    let first_long = (100..BARS).find(|&i| c[i] > py[i]).unwrap();
+    let make = |events: Value, source: &str| {
+        json!({ "name": "with trades", "source_code": source,
+                "indicator_series": [{ "name": "ema_fast", "values": pine_ema(&c).iter().enumerate().map(|(i, v)| json!({ "timestamp": stamp(i), "value": v })).collect::<Vec<_>>() }],
+                "trade_events": events })
+    };
+    // one_open_position: a single long entry at the first true long_condition after warmup
+    let (_, a) = d
+        .post_anon(
+            "/bridge-artifacts",
+            make(
+                json!([{ "timestamp": stamp(first_long), "side": "buy", "action": "entry" }]),
+                "strategy(\"x\")",
+            ),
+        )
+        .await;
+    let r = replay(
+        &d,
+        run_body(
+            &ds,
+            a["bridge_artifact_id"].as_str().unwrap(),
+            100,
+            EMA_STRATEGY,
+            true,
+        ),
+    )
+    .await;
+    let s = &r["comparison"]["summary"];
+    assert_eq!(s["mismatched_trade_events"], 0, "{}", r["comparison"]);
+    assert_eq!(s["total_trade_events"], 2);
+    // the same export one bar late: both events unmatched
+    let (_, late) = d
+        .post_anon(
+            "/bridge-artifacts",
+            make(
+                json!([{ "timestamp": stamp(first_long + 1), "side": "long", "action": "entry" }]),
+                "x = request.security(\"NSE:SBIN\", \"D\", close)",
+            ),
+        )
+        .await;
+    let r = replay(
+        &d,
+        run_body(
+            &ds,
+            late["bridge_artifact_id"].as_str().unwrap(),
+            100,
+            EMA_STRATEGY,
+            true,
+        ),
+    )
+    .await;
+    let cmp = &r["comparison"];
+    assert_eq!(cmp["summary"]["mismatched_trade_events"], 2);
+    assert_eq!(cmp["summary"]["aligned"], false);
+    let warnings = cmp["unsupported_feature_warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("request.security")),
+        "{warnings:?}"
+    );
+    // without one_open_position every bar with the signal is an entry
+    let mut body = run_body(
+        &ds,
+        a["bridge_artifact_id"].as_str().unwrap(),
+        100,
+        EMA_STRATEGY,
+        true,
+    );
+    body["run_config"]["one_open_position"] = json!(false);
+    let r = replay(&d, body).await;
+    let entries = (100..BARS).filter(|&i| c[i] > py[i]).count();
+    assert_eq!(
+        r["comparison"]["summary"]["mismatched_trade_events"],
+        entries - 1
+    );
+}
