@@ -467,3 +467,84 @@ async fn trade_events_from_python_signals_compare_with_the_artifact() {
         entries - 1
     );
 }
+
+async fn ws_events(url: String, max: usize) -> Vec<Value> {
+    use futures_util::StreamExt;
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut out = Vec::new();
+    while let Some(Ok(m)) = ws.next().await {
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
+            out.push(serde_json::from_str::<Value>(&t).unwrap());
+            if out.len() >= max {
+                break;
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn live_run_reveals_bars_over_its_websocket_and_ends_like_a_replay() {
+    let d = TestDesk::start().await;
+    let ds = dataset(&d).await;
+    let bridge = artifact(&d, pine_ema(&closes())).await;
+    let ws_base = d.base.replace("http", "ws");
+    let stream = tokio::spawn(ws_events(format!("{ws_base}/ws/stream"), 5));
+    let mut body = run_body(&ds, &bridge, 100, EMA_STRATEGY, true);
+    body["run_config"]["bars_per_second"] = json!(400.0);
+    let (code, started) = d.post_anon("/runs/live", body.clone()).await;
+    assert_eq!(code, StatusCode::OK, "{started}");
+    assert_eq!(started["lifecycle"], "live");
+    assert_eq!(started["live_total"], BARS);
+    let id = started["run_id"].as_str().unwrap().to_string();
+    let events = ws_events(format!("{ws_base}/ws/runs/{id}"), BARS + 10).await;
+    let last = events.last().unwrap();
+    assert_eq!(last["lifecycle"], "completed", "{last}");
+    assert_eq!(last["current_index"], BARS);
+    assert_eq!(last["total"], BARS);
+    assert_eq!(last["latest_candle"]["timestamp"], stamp(BARS - 1));
+    let idx: Vec<u64> = events
+        .iter()
+        .map(|e| e["current_index"].as_u64().unwrap())
+        .collect();
+    assert!(
+        idx.windows(2).all(|w| w[1] == w[0] + 1),
+        "one bar per event, in order"
+    );
+    // the comparison grows with the bars: nothing compared before the warmup, aligned at the end
+    let early = events.iter().find(|e| e["current_index"] == 50).unwrap();
+    assert_eq!(early["comparison"]["summary"]["compared_values"], 0);
+    assert_eq!(last["comparison"]["summary"]["aligned"], true);
+    let (_, stored) = d.get(&format!("/runs/{id}")).await;
+    assert_eq!(stored["lifecycle"], "completed");
+    let replayed = replay(&d, run_body(&ds, &bridge, 100, EMA_STRATEGY, true)).await;
+    let mut a = stored["comparison"].clone();
+    let mut b = replayed["comparison"].clone();
+    a["live"] = json!(null);
+    b["live"] = json!(null);
+    assert_eq!(a, b, "a finished live run compares exactly like a replay");
+    let seen = stream.await.unwrap();
+    assert!(seen.iter().any(|e| e["type"] == "live_bar"), "{seen:?}");
+}
+
+#[tokio::test]
+async fn a_live_run_can_be_stopped() {
+    let d = TestDesk::start().await;
+    let ds = dataset(&d).await;
+    let bridge = artifact(&d, pine_ema(&closes())).await;
+    let mut body = run_body(&ds, &bridge, 100, EMA_STRATEGY, true);
+    body["run_config"]["bars_per_second"] = json!(20.0);
+    let (_, started) = d.post_anon("/runs/live", body).await;
+    let id = started["run_id"].as_str().unwrap().to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let (code, stopped) = d.post_anon(&format!("/runs/{id}/stop"), json!({})).await;
+    assert_eq!(code, StatusCode::OK, "{stopped}");
+    assert_eq!(stopped["lifecycle"], "stopped");
+    let n = stopped["live_progress"].as_u64().unwrap();
+    assert!(n > 0 && n < BARS as u64, "{n}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (_, again) = d.get(&format!("/runs/{id}")).await;
+    assert_eq!(again["live_progress"], n, "nothing moves after stop");
+    let (code, b) = d.post_anon(&format!("/runs/{id}/stop"), json!({})).await;
+    assert_eq!(code, StatusCode::CONFLICT, "{b}");
+}

@@ -25,6 +25,7 @@ pub struct AppState {
     pub engine: EngineHandle,
     pub secrets: Arc<Secrets>,
     pub options: Arc<ServerOptions>,
+    pub runs: crate::parity::RunService,
     sessions: Arc<auth::Sessions>,
 }
 
@@ -55,6 +56,7 @@ impl AppState {
 
     pub fn with_options(engine: EngineHandle, secrets: Secrets, options: ServerOptions) -> Self {
         Self {
+            runs: crate::parity::RunService::new(engine.clone(), options.python.clone()),
             engine,
             secrets: Arc::new(secrets),
             options: Arc::new(options),

@@ -22,6 +22,11 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/permissions", post(create_grant).get(list_grants))
         .route("/runs/replay", post(replay))
+        .route("/runs/live", post(live))
+        .route("/runs/{run_id}/stop", post(stop))
+        .route("/ws/runs/{run_id}", get(run_ws))
+        .route("/runs/{run_id}/ws", get(run_ws))
+        .route("/ws/stream", get(stream_ws))
         .route("/runs", get(list_runs))
         .route("/runs/{run_id}", get(get_run))
 }
@@ -251,64 +256,88 @@ async fn list_grants(State(s): State<AppState>) -> Result<Json<Value>, Detail> {
     Ok(Json(serde_json::to_value(all).expect("grants serialize")))
 }
 
-/// A deterministic replay: checks, runs the Python artifact off the engine thread, compares,
-/// stores the run. A strategy that fails gives a `failed` run (200), not a server error.
+/// A deterministic replay. A strategy that fails gives a `failed` run (200), not a server error.
 async fn replay(State(s): State<AppState>, body: axum::body::Bytes) -> Result<Json<Value>, Detail> {
     let req: runs::RunRequest = parse_body(&body)?;
-    if !(req.run_config.tolerance.is_finite() && req.run_config.tolerance >= 0.0) {
-        return Err(Detail::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "tolerance must be a number ≥ 0",
-        ));
-    }
-    if !req.python_artifact.language.eq_ignore_ascii_case("python") {
-        return Err(Detail::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "python_artifact.language must be python",
-        ));
-    }
-    let run_id = runs::new_run_id();
-    let (dataset, bridge, started) = {
-        let (req, run_id) = (req.clone(), run_id.clone());
-        s.engine
-            .call(move |e| {
-                let dataset = e.dataset(&req.dataset_id)?;
-                let bridge = req
-                    .bridge_artifact_id
-                    .as_deref()
-                    .map(|id| e.bridge_artifact(id))
-                    .transpose()?;
-                e.authorize(
-                    "python_code",
-                    req.python_artifact.permissions.read_allowed,
-                    &run_id,
-                )?;
-                let now = e.now();
-                let mut st = runs::replay_pending(run_id, &req, &dataset, now);
-                st.lifecycle = "running".into();
-                e.save_run(&st)?;
-                Ok((dataset, bridge, st))
-            })
-            .await?
-    };
-    let limits = s.options.python.clone();
-    let run = tokio::task::spawn_blocking(move || {
-        let mut st = runs::replay(
-            run_id,
-            &req,
-            &dataset,
-            bridge.as_ref(),
-            &limits,
-            started.created_at,
-        );
-        st.updated_at = chrono::Utc::now();
-        st
-    })
-    .await
-    .map_err(|_| Detail::new(StatusCode::INTERNAL_SERVER_ERROR, "the run worker failed"))?;
-    let stored = run.clone();
-    s.engine.call(move |e| e.save_run(&stored)).await?;
+    let run = s.runs.replay(&req).await.map_err(run_error)?;
     Ok(Json(serde_json::to_value(run).expect("run serializes")))
+}
+
+/// A live playback run: answers at once with `lifecycle: "live"`; bars follow on the run's WebSocket.
+async fn live(State(s): State<AppState>, body: axum::body::Bytes) -> Result<Json<Value>, Detail> {
+    let req: runs::RunRequest = parse_body(&body)?;
+    let run = s.runs.start_live(&req).await.map_err(run_error)?;
+    Ok(Json(serde_json::to_value(run).expect("run serializes")))
+}
+
+async fn stop(
+    State(s): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<Value>, Detail> {
+    let run = s.runs.stop(&id).await?;
+    Ok(Json(serde_json::to_value(run).expect("run serializes")))
+}
+
+fn run_error(e: crate::engine::error::DeskError) -> Detail {
+    match e {
+        crate::engine::error::DeskError::Invalid(m) => {
+            Detail::new(StatusCode::UNPROCESSABLE_ENTITY, m)
+        }
+        other => other.into(),
+    }
+}
+
+/// `WS /ws/runs/{run_id}`: the run's `LiveBarEvent`s; a finished run sends its final state and closes.
+async fn run_ws(
+    State(s): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    ws: axum::extract::ws::WebSocketUpgrade,
+) -> Response {
+    let sub = s.runs.subscribe(&id);
+    let last = {
+        let id = id.clone();
+        s.engine.call(move |e| e.run(&id)).await.ok()
+    };
+    ws.on_upgrade(move |mut socket| async move {
+        use axum::extract::ws::Message;
+        let Some(mut rx) = sub else {
+            let msg = match last {
+                Some(st) => crate::parity::live_event(&st),
+                None => json!({ "type": "error", "detail": format!("unknown run {id}") }),
+            };
+            let _ = socket.send(Message::Text(msg.to_string().into())).await;
+            return;
+        };
+        while let Ok(ev) = rx.recv().await {
+            let done = ev["lifecycle"] != "live";
+            if socket
+                .send(Message::Text(ev.to_string().into()))
+                .await
+                .is_err()
+                || done
+            {
+                break;
+            }
+        }
+    })
+}
+
+/// `WS /ws/stream`: every engine event and every run event, as JSON, as they happen.
+async fn stream_ws(State(s): State<AppState>, ws: axum::extract::ws::WebSocketUpgrade) -> Response {
+    let mut runs_rx = s.runs.stream();
+    let mut desk_rx = s.engine.subscribe();
+    ws.on_upgrade(move |mut socket| async move {
+        use axum::extract::ws::Message;
+        loop {
+            let msg = tokio::select! {
+                ev = runs_rx.recv() => match ev { Ok(v) => v, Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => json!({ "type": "lagged", "missed": n }), Err(_) => break },
+                ev = desk_rx.recv() => match ev { Ok(e) => json!({ "type": "engine", "event": e }), Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => json!({ "type": "lagged", "missed": n }), Err(_) => break },
+            };
+            if socket.send(Message::Text(msg.to_string().into())).await.is_err() {
+                break;
+            }
+        }
+    })
 }
 
 async fn list_runs(State(s): State<AppState>) -> Result<Json<Value>, Detail> {

@@ -434,76 +434,110 @@ pub fn replay_pending(
     }
 }
 
-/// A replay: the whole window at once. Returns the status (completed or failed).
-pub fn replay(
-    run_id: String,
+/// What a run computes once: the window's bars, the Python outputs, the Pine side.
+pub struct RunData {
+    pub bars: Bars,
+    pub python: Vec<python::Column>,
+    pub pine: Vec<Series>,
+    pub pine_source: String,
+    pub pine_trades: Vec<TradeEvent>,
+    pub has_bridge: bool,
+}
+
+/// Reads the dataset window and runs the Python artifact (the slow part, off the engine thread).
+pub fn load_run(
     req: &RunRequest,
     dataset: &DatasetMeta,
     bridge: Option<&BridgeArtifact>,
     limits: &python::Limits,
-    now: chrono::DateTime<chrono::Utc>,
-) -> RunStatus {
-    let mut st = replay_pending(run_id, req, dataset, now);
-    let fail = |mut st: RunStatus, e: String| {
-        st.lifecycle = "failed".into();
-        st.error = Some(e);
-        st
-    };
-    let bars = match columnar::read(std::path::Path::new(&dataset.data_path)) {
-        Ok(b) => b,
-        Err(e) => {
-            return fail(
-                st,
-                format!("dataset {} cannot be read: {e:#}", dataset.dataset_id),
-            );
-        }
-    };
-    let (start, end) = match window(&bars, &req.run_config) {
-        Ok(w) => w,
-        Err(e) => return fail(st, e),
-    };
-    let candles = &bars.ts[start..end];
-    st.live_total = end - start;
-    st.candles = (start..end)
-        .map(|i| Candle {
-            timestamp: iso(bars.ts[i]),
-            open: bars.open[i],
-            high: bars.high[i],
-            low: bars.low[i],
-            close: bars.close[i],
-            volume: bars.volume[i],
-        })
-        .collect();
-    let python = match python::run_strategy(
+) -> Result<RunData, String> {
+    let all = columnar::read(std::path::Path::new(&dataset.data_path))
+        .map_err(|e| format!("dataset {} cannot be read: {e:#}", dataset.dataset_id))?;
+    let (start, end) = window(&all, &req.run_config)?;
+    let python = python::run_strategy(
         &req.python_artifact.source_code,
         std::path::Path::new(&dataset.data_path),
         start,
         end,
         limits,
-    ) {
-        Ok(c) => c,
-        Err(e) => return fail(st, e.to_string()),
+    )
+    .map_err(|e| e.to_string())?;
+    let slice = |v: &[f64]| v[start..end].to_vec();
+    let bars = Bars {
+        ts: all.ts[start..end].to_vec(),
+        open: slice(&all.open),
+        high: slice(&all.high),
+        low: slice(&all.low),
+        close: slice(&all.close),
+        volume: slice(&all.volume),
     };
-    let pine = bridge.map(pine_series).unwrap_or_default();
-    let pine_source = bridge
-        .map(|b| b.source_code.clone())
-        .or_else(|| req.pine_artifact.as_ref().map(|a| a.source_code.clone()))
-        .unwrap_or_default();
-    let pine_trades: Vec<TradeEvent> = bridge.map(|b| b.trade_events.clone()).unwrap_or_default();
-    let (comparison, trades, warnings) = compare_all(
+    Ok(RunData {
+        bars,
+        python,
+        pine: bridge.map(pine_series).unwrap_or_default(),
+        pine_source: bridge
+            .map(|b| b.source_code.clone())
+            .or_else(|| req.pine_artifact.as_ref().map(|a| a.source_code.clone()))
+            .unwrap_or_default(),
+        pine_trades: bridge.map(|b| b.trade_events.clone()).unwrap_or_default(),
+        has_bridge: bridge.is_some(),
+    })
+}
+
+/// Fills `st` with the first `upto` bars of the run and their comparison.
+pub fn fill_status(st: &mut RunStatus, data: &RunData, cfg: &RunConfig, upto: usize, live: bool) {
+    let upto = upto.min(data.bars.len());
+    let b = &data.bars;
+    let candles = &b.ts[..upto];
+    let upto_ts = candles.last().copied().unwrap_or(i64::MIN);
+    let py: Vec<python::Column> = data
+        .python
+        .iter()
+        .map(|c| python::Column {
+            name: c.name.clone(),
+            is_bool: c.is_bool,
+            values: c.values[..upto].to_vec(),
+        })
+        .collect();
+    // the Pine side is revealed up to the same bar
+    let pine: Vec<Series> = data
+        .pine
+        .iter()
+        .map(|s| {
+            let n = s.ts.partition_point(|&t| t <= upto_ts);
+            Series {
+                name: s.name.clone(),
+                is_bool: s.is_bool,
+                ts: s.ts[..n].to_vec(),
+                values: s.values[..n].to_vec(),
+            }
+        })
+        .collect();
+    let (mut comparison, trades, warnings) = compare_all(
         candles,
-        &python,
+        &py,
         &pine,
-        &req.run_config,
-        &pine_trades,
-        &pine_source,
+        cfg,
+        &data.pine_trades,
+        &data.pine_source,
     );
-    if bridge.is_none() {
+    st.warnings.clear();
+    if !data.has_bridge {
         st.warnings
             .push("no bridge artifact: nothing to compare the Python outputs with".into());
     }
     st.warnings.extend(warnings);
-    st.python_series = python
+    st.candles = (0..upto)
+        .map(|i| Candle {
+            timestamp: iso(b.ts[i]),
+            open: b.open[i],
+            high: b.high[i],
+            low: b.low[i],
+            close: b.close[i],
+            volume: b.volume[i],
+        })
+        .collect();
+    st.python_series = py
         .iter()
         .map(|c| NamedSeries {
             name: c.name.clone(),
@@ -526,10 +560,9 @@ pub fn replay(
                 .collect(),
         })
         .collect();
-    let mut comparison = comparison;
     comparison["run_mode"] = json!(st.mode);
     comparison["dataset_id"] = json!(st.dataset_id);
-    comparison["live"] = json!(false);
+    comparison["live"] = json!(live);
     comparison["artifact_refs"] = json!(
         [st.dataset_id.clone()]
             .into_iter()
@@ -538,7 +571,29 @@ pub fn replay(
     );
     st.comparison = Some(comparison);
     st.trade_events = trades;
-    st.live_progress = st.live_total;
-    st.lifecycle = "completed".into();
+    st.live_progress = upto;
+    st.live_total = b.len();
+}
+
+/// A replay: the whole window at once. Returns the status (completed or failed).
+pub fn replay(
+    run_id: String,
+    req: &RunRequest,
+    dataset: &DatasetMeta,
+    bridge: Option<&BridgeArtifact>,
+    limits: &python::Limits,
+    now: chrono::DateTime<chrono::Utc>,
+) -> RunStatus {
+    let mut st = replay_pending(run_id, req, dataset, now);
+    match load_run(req, dataset, bridge, limits) {
+        Ok(data) => {
+            fill_status(&mut st, &data, &req.run_config, data.bars.len(), false);
+            st.lifecycle = "completed".into();
+        }
+        Err(e) => {
+            st.lifecycle = "failed".into();
+            st.error = Some(e);
+        }
+    }
     st
 }
