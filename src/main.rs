@@ -108,6 +108,38 @@ enum Command {
         #[arg(long = "map", value_name = "FIELD=COLUMN")]
         map: Vec<String>,
     },
+    /// Run a Python strategy on a dataset and compare it with a Pine bridge artifact
+    Replay {
+        /// Dataset id (see GET /datasets, or `brickdesk import`)
+        #[arg(long)]
+        dataset: String,
+        /// The Python artifact: a file defining run_strategy(frame) -> frame
+        #[arg(long)]
+        python: PathBuf,
+        /// A saved bridge artifact id
+        #[arg(long, conflicts_with = "pine_export")]
+        bridge: Option<String>,
+        /// A bridge artifact JSON file (the POST /bridge-artifacts body); saved, then used
+        #[arg(long)]
+        pine_export: Option<PathBuf>,
+        /// Outputs to compare, comma-separated (default: every Pine series)
+        #[arg(long, value_delimiter = ',')]
+        outputs: Vec<String>,
+        #[arg(long, default_value_t = 0)]
+        warmup: usize,
+        #[arg(long, default_value_t = 0.001)]
+        tolerance: f64,
+        #[arg(long)]
+        date_from: Option<String>,
+        #[arg(long)]
+        date_to: Option<String>,
+        /// Allow several open positions when deriving trade events
+        #[arg(long)]
+        no_one_open_position: bool,
+        /// Print the whole comparison as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the Renko bricks of a price CSV as index,timestamp,open,close,color
     Renko {
         file: PathBuf,
@@ -155,6 +187,41 @@ fn main() -> anyhow::Result<()> {
         } => {
             let src = import_source(&file, name, symbol, timeframe, timezone, sheet, &map)?;
             tokio_main(async move { import(cfg, src).await })
+        }
+        Command::Replay {
+            dataset,
+            python,
+            bridge,
+            pine_export,
+            outputs,
+            warmup,
+            tolerance,
+            date_from,
+            date_to,
+            no_one_open_position,
+            json,
+        } => {
+            let source = std::fs::read_to_string(&python)
+                .with_context(|| format!("cannot read {}", python.display()))?;
+            let export = pine_export
+                .map(|p| -> anyhow::Result<serde_json::Value> {
+                    let text = std::fs::read_to_string(&p)
+                        .with_context(|| format!("cannot read {}", p.display()))?;
+                    serde_json::from_str(&text)
+                        .with_context(|| format!("{} is not a bridge artifact JSON", p.display()))
+                })
+                .transpose()?;
+            let req = serde_json::json!({
+                "dataset_id": dataset,
+                "run_config": { "mode": "pine_bridge", "date_from": date_from, "date_to": date_to,
+                    "one_open_position": !no_one_open_position, "tolerance": tolerance, "warmup_bars": warmup,
+                    "selected_outputs": outputs },
+                "python_artifact": { "language": "python", "name": python.display().to_string(), "source_code": source },
+                "pine_artifact": null,
+                "bridge_artifact_id": bridge,
+            });
+            let req: brickdesk::engine::runs::RunRequest = serde_json::from_value(req)?;
+            tokio_main(async move { replay_cli(cfg, req, export, json).await })
         }
         Command::Renko { file, size } => {
             let f = std::fs::File::open(&file)
@@ -417,6 +484,92 @@ async fn import(cfg: Config, src: SourceConfig) -> anyhow::Result<()> {
             src.file_path.unwrap_or_default()
         ),
     }
+}
+
+/// `brickdesk replay`: one replay run from the shell, stored like any other, summarised.
+async fn replay_cli(
+    cfg: Config,
+    mut req: brickdesk::engine::runs::RunRequest,
+    export: Option<serde_json::Value>,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let data_dir = cfg.data_dir();
+    let (engine, thread) = runtime::start_engine(&cfg, &data_dir, runtime::system_clock())?;
+    if let Some(export) = export {
+        let artifact: brickdesk::engine::runs::artifacts::BridgeArtifact =
+            serde_json::from_value(export)?;
+        let saved = engine
+            .call(move |e| e.save_bridge_artifact(artifact))
+            .await?;
+        eprintln!("saved bridge artifact {}", saved.bridge_artifact_id);
+        req.bridge_artifact_id = Some(saved.bridge_artifact_id);
+    }
+    eprintln!(
+        "running {} on {} …",
+        req.python_artifact.name, req.dataset_id
+    );
+    let service = brickdesk::parity::RunService::new(engine.clone(), Default::default());
+    let run = service.replay(&req).await?;
+    drop(service);
+    drop(engine);
+    thread.join().ok();
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&run.comparison)?);
+    }
+    if let Some(e) = &run.error {
+        anyhow::bail!("run {} failed: {e}", run.run_id);
+    }
+    let c = run.comparison.clone().unwrap_or_default();
+    let s = &c["summary"];
+    println!(
+        "run {}  {} bars  {}",
+        run.run_id,
+        run.live_total,
+        if s["aligned"] == true {
+            "ALIGNED"
+        } else {
+            "MISMATCH"
+        }
+    );
+    for r in c["series_results"].as_array().cloned().unwrap_or_default() {
+        println!(
+            "  {:<24} {:>8} compared  {:>6} mismatched  (pine: {})",
+            r["series"].as_str().unwrap_or("?"),
+            r["compared"],
+            r["mismatch_count"],
+            r["pine_name"].as_str().unwrap_or("—")
+        );
+    }
+    if let Some(m) = c["first_mismatch"].as_object() {
+        println!(
+            "  first mismatch: {} bar {} at {}: python {} vs pine {} (diff {})",
+            m["series"],
+            m["bar_index"],
+            m["timestamp"],
+            m["python_value"],
+            m["pine_value"],
+            m["difference"]
+        );
+    }
+    println!(
+        "  trade events: {} ({} unmatched)",
+        s["total_trade_events"], s["mismatched_trade_events"]
+    );
+    for w in &run.warnings {
+        println!("  warning: {w}");
+    }
+    for w in c["unsupported_feature_warnings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        println!("  warning: {}", w.as_str().unwrap_or_default());
+    }
+    println!(
+        "  next: {}",
+        c["suggested_next_action"].as_str().unwrap_or("—")
+    );
+    Ok(())
 }
 
 fn random_secret() -> String {

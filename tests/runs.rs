@@ -548,3 +548,118 @@ async fn a_live_run_can_be_stopped() {
     let (code, b) = d.post_anon(&format!("/runs/{id}/stop"), json!({})).await;
     assert_eq!(code, StatusCode::CONFLICT, "{b}");
 }
+
+#[tokio::test]
+async fn demo_comparison_runs_the_real_comparison_on_fixed_data() {
+    let d = TestDesk::start().await;
+    let (code, c) = d
+        .post_anon("/demo/comparison", json!({ "tolerance": 0.001 }))
+        .await;
+    assert_eq!(code, StatusCode::OK, "{c}");
+    assert_eq!(c["summary"]["aligned"], false);
+    assert_eq!(
+        c["first_mismatch"]["bar_index"], 0,
+        "Pine's EMA is na before bar 20"
+    );
+    assert_eq!(c["series_results"][0]["pine_name"], "emaFast");
+    let (_, c2) = d
+        .post_anon("/demo/comparison", json!({ "tolerance": 0.001 }))
+        .await;
+    assert_eq!(c, c2, "fixed data, fixed answer");
+    let (_, aligned) = d
+        .post_anon(
+            "/demo/comparison",
+            json!({ "tolerance": 0.001, "warmup_bars": 110 }),
+        )
+        .await;
+    assert_eq!(aligned["summary"]["aligned"], true, "{aligned}");
+    let (code, _) = d
+        .post_anon("/demo/comparison", json!({ "tolerance": -1 }))
+        .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[test]
+fn replay_from_the_shell_imports_runs_and_summarises() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("bars.csv");
+    let mut text = String::from("timestamp,close\n");
+    for (i, c) in closes().iter().enumerate() {
+        text += &format!("{},{c}\n", stamp(i));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let bin = env!("CARGO_BIN_EXE_brickdesk");
+    let run = |args: &[&str]| {
+        std::process::Command::new(bin)
+            .env("BRICKDESK_CONFIG", "/dev/null")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["import", csv.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let id = stdout.split_whitespace().next().unwrap().to_string();
+    assert!(id.starts_with("dataset-"), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("5/5 imported"));
+    let py = dir.path().join("ema.py");
+    std::fs::write(&py, EMA_STRATEGY).unwrap();
+    let export = dir.path().join("export.json");
+    let ema: Vec<Value> = pine_ema(&closes())
+        .iter()
+        .enumerate()
+        .map(|(i, v)| json!({ "timestamp": stamp(i), "value": v }))
+        .collect();
+    std::fs::write(&export, json!({ "name": "export", "source_code": "ta.ema(close, 21)", "indicator_series": [{ "name": "emaFast", "values": ema }] }).to_string()).unwrap();
+    let out = run(&[
+        "replay",
+        "--dataset",
+        &id,
+        "--python",
+        py.to_str().unwrap(),
+        "--pine-export",
+        export.to_str().unwrap(),
+        "--outputs",
+        "ema_fast",
+        "--warmup",
+        "100",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("ALIGNED")
+            && stdout.contains("ema_fast")
+            && stdout.contains("200 compared"),
+        "{stdout}"
+    );
+    let out = run(&[
+        "replay",
+        "--dataset",
+        &id,
+        "--python",
+        py.to_str().unwrap(),
+        "--pine-export",
+        export.to_str().unwrap(),
+        "--outputs",
+        "ema_fast",
+        "--warmup",
+        "5",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("MISMATCH")
+            && stdout.contains("first mismatch")
+            && stdout.contains("warmup_bars to at least"),
+        "{stdout}"
+    );
+}

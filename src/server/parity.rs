@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ws/runs/{run_id}", get(run_ws))
         .route("/runs/{run_id}/ws", get(run_ws))
         .route("/ws/stream", get(stream_ws))
+        .route("/demo/comparison", post(demo_comparison))
         .route("/runs", get(list_runs))
         .route("/runs/{run_id}", get(get_run))
 }
@@ -361,4 +362,74 @@ async fn get_run(
 ) -> Result<Json<Value>, Detail> {
     let r = s.engine.call(move |e| e.run(&id)).await?;
     Ok(Json(serde_json::to_value(r).expect("run serializes")))
+}
+
+/// The fixed demo comparison: built-in prices, an EMA seeded the pandas way (Python) and the Pine
+/// way (SMA of the first 21), through the real comparison. Body: `{"tolerance": 0.001}` (optional).
+async fn demo_comparison(body: axum::body::Bytes) -> Result<Json<Value>, Detail> {
+    #[derive(serde::Deserialize)]
+    struct DemoBody {
+        #[serde(default = "default_tol")]
+        tolerance: f64,
+        #[serde(default)]
+        warmup_bars: usize,
+    }
+    fn default_tol() -> f64 {
+        1e-3
+    }
+    let b: DemoBody = parse_body(&body)?;
+    if !(b.tolerance.is_finite() && b.tolerance >= 0.0) {
+        return Err(Detail::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "tolerance must be a number ≥ 0",
+        ));
+    }
+    let n = 120usize;
+    let closes: Vec<f64> = (0..n)
+        .map(|i| 713.0 + (i as f64 * 0.21).sin() * 3.0 + i as f64 * 0.02)
+        .collect();
+    let ts: Vec<i64> = (0..n as i64)
+        .map(|i| 1_740_627_900_000 + i * 300_000)
+        .collect();
+    let a = 2.0 / 22.0;
+    let mut prev = closes[0];
+    let py: Vec<f64> = closes
+        .iter()
+        .map(|c| {
+            prev = a * c + (1.0 - a) * prev;
+            prev
+        })
+        .collect();
+    let mut pine = vec![f64::NAN; n];
+    let mut p = closes[..21].iter().sum::<f64>() / 21.0;
+    pine[20] = p;
+    for i in 21..n {
+        p = a * closes[i] + (1.0 - a) * p;
+        pine[i] = p;
+    }
+    let cfg: runs::RunConfig = serde_json::from_value(json!({ "tolerance": b.tolerance, "warmup_bars": b.warmup_bars, "selected_outputs": ["ema_fast"] }))
+        .map_err(|e| Detail::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    let python = vec![runs::python::Column {
+        name: "ema_fast".into(),
+        is_bool: false,
+        values: py,
+    }];
+    let pine = vec![runs::compare::Series {
+        name: "emaFast".into(),
+        is_bool: false,
+        ts: ts.clone(),
+        values: pine,
+    }];
+    let (mut comparison, _, warnings) = runs::compare_all(
+        &ts,
+        &python,
+        &pine,
+        &cfg,
+        &[],
+        "emaFast = ta.ema(close, 21)",
+    );
+    comparison["run_mode"] = json!("demo");
+    comparison["live"] = json!(false);
+    comparison["warnings"] = json!(warnings);
+    Ok(Json(comparison))
 }

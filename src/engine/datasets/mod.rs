@@ -235,10 +235,11 @@ pub fn prepare_with_progress(
         ts,
         [idx[1], idx[2], idx[3], idx[4], idx[5]],
         p.sample.columns.len(),
+        timezone,
     )?;
-    p.source_rows = loaded.stamps.len();
+    p.source_rows = loaded.ts.len();
     progress(2);
-    let (bars, issues) = normalize(loaded, timezone, &p.mapping);
+    let (bars, issues) = normalize(loaded, &p.mapping);
     progress(3);
     p.issues.extend(issues);
     p.bars = (!bars.is_empty()).then_some(bars);
@@ -255,24 +256,20 @@ pub fn prepare_with_progress(
 }
 
 /// Drops what cannot be used, sorts, removes duplicate timestamps, and lists every problem.
-pub fn normalize(
-    loaded: Loaded,
-    tz: Option<Tz>,
-    mapping: &Mapping,
-) -> (Bars, Vec<ValidationIssue>) {
-    let n = loaded.stamps.len();
+/// Clean, sorted input (the usual case) moves into the bars without a copy.
+pub fn normalize(loaded: Loaded, mapping: &Mapping) -> (Bars, Vec<ValidationIssue>) {
+    let Loaded {
+        ts,
+        bad_stamps,
+        fields,
+    } = loaded;
+    let n = ts.len();
     let mut issues = Vec::new();
-    let mut to_utc = timeparse::ToUtc::new(tz);
     let ts_name = mapping.timestamp.as_deref();
-    let utc: Vec<Option<i64>> = loaded
-        .stamps
-        .iter()
-        .map(|s| s.and_then(|s| to_utc.convert(s)))
-        .collect();
-    let bad_ts: Vec<usize> = (0..n).filter(|&i| utc[i].is_none()).collect();
+    let mut bad_row = vec![false; n];
+    let bad_ts: Vec<usize> = (0..n).filter(|&i| ts[i] == source::BAD_TS).collect();
     if !bad_ts.is_empty() {
-        let examples: Vec<String> = loaded
-            .bad_stamps
+        let examples: Vec<String> = bad_stamps
             .iter()
             .take(3)
             .map(|(_, t)| format!("{t:?}"))
@@ -289,6 +286,9 @@ pub fn normalize(
                 examples.join(", ")
             ),
         ));
+        for &i in &bad_ts {
+            bad_row[i] = true;
+        }
     }
     let names = [
         &mapping.open,
@@ -297,14 +297,10 @@ pub fn normalize(
         &mapping.close,
         &mapping.volume,
     ];
-    let mut bad_row = vec![false; n];
-    for &i in &bad_ts {
-        bad_row[i] = true;
-    }
-    for (k, col) in loaded.fields.iter().enumerate() {
+    for (k, col) in fields.iter().enumerate() {
         let Some(col) = col else { continue };
         let bad: Vec<usize> = (0..n)
-            .filter(|&i| col.get(i).copied().flatten().is_none_or(|v| !v.is_finite()))
+            .filter(|&i| !col.get(i).is_some_and(|v| v.is_finite()))
             .collect();
         if bad.is_empty() {
             continue;
@@ -326,60 +322,78 @@ pub fn normalize(
             bad_row[i] = true;
         }
     }
-    let keep: Vec<usize> = (0..n).filter(|&i| !bad_row[i]).collect();
-    let get = |k: usize, i: usize| loaded.fields[k].as_ref().and_then(|c| c[i]);
-    let mut rows: Vec<(i64, usize)> = keep.iter().map(|&i| (utc[i].expect("kept"), i)).collect();
-    if rows.windows(2).any(|w| w[1].0 < w[0].0) {
-        let first = rows
+    let clean = !bad_row.iter().any(|b| *b);
+    let strictly_sorted = ts.windows(2).all(|w| w[1] > w[0]);
+    let [open, high, low, close, volume] = fields;
+    let close = close.unwrap_or_default();
+    let mut bars = if clean && strictly_sorted {
+        // fast path: nothing to drop, sort or deduplicate
+        Bars {
+            open: open.unwrap_or_else(|| close.clone()),
+            high: high.unwrap_or_else(|| close.clone()),
+            low: low.unwrap_or_else(|| close.clone()),
+            volume: volume.unwrap_or_else(|| vec![0.0; n]),
+            close,
+            ts,
+        }
+    } else {
+        let mut rows: Vec<(i64, usize)> = (0..n)
+            .filter(|&i| !bad_row[i])
+            .map(|i| (ts[i], i))
+            .collect();
+        if rows.windows(2).any(|w| w[1].0 < w[0].0) {
+            let first = rows
+                .windows(2)
+                .position(|w| w[1].0 < w[0].0)
+                .map(|p| rows[p + 1].1)
+                .unwrap_or(0);
+            let count = rows.windows(2).filter(|w| w[1].0 < w[0].0).count();
+            issues.push(ValidationIssue::new(
+                "unsorted_timestamps",
+                Severity::Warning,
+                ts_name,
+                &[first],
+                count,
+                format!("timestamps go backwards {count} time(s); the rows were sorted"),
+            ));
+            rows.sort_by_key(|r| r.0);
+        }
+        let dups: Vec<usize> = rows
             .windows(2)
-            .position(|w| w[1].0 < w[0].0)
-            .map(|p| rows[p + 1].1)
-            .unwrap_or(0);
-        let count = rows.windows(2).filter(|w| w[1].0 < w[0].0).count();
-        issues.push(ValidationIssue::new(
-            "unsorted_timestamps",
-            Severity::Warning,
-            ts_name,
-            &[first],
-            count,
-            format!("timestamps go backwards {count} time(s); the rows were sorted"),
-        ));
-        rows.sort_by_key(|r| r.0);
-    }
-    let dups: Vec<usize> = rows
-        .windows(2)
-        .filter(|w| w[1].0 == w[0].0)
-        .map(|w| w[1].1)
-        .collect();
-    if !dups.is_empty() {
-        issues.push(ValidationIssue::new(
-            "duplicate_timestamps",
-            Severity::Warning,
-            ts_name,
-            &dups,
-            dups.len(),
-            format!(
-                "{} duplicate timestamp(s); the first row of each was kept",
-                dups.len()
-            ),
-        ));
-        rows.dedup_by_key(|r| r.0);
-    }
-    let mut bars = Bars::default();
-    for &(t, i) in &rows {
-        let close = get(3, i).expect("close checked");
-        bars.ts.push(t);
-        bars.close.push(close);
-        bars.open.push(get(0, i).unwrap_or(close));
-        bars.high.push(get(1, i).unwrap_or(close));
-        bars.low.push(get(2, i).unwrap_or(close));
-        bars.volume.push(get(4, i).unwrap_or(0.0));
-    }
-    let inverted: Vec<usize> = rows
-        .iter()
-        .enumerate()
-        .filter(|(k, _)| bars.high[*k] < bars.low[*k])
-        .map(|(_, r)| r.1)
+            .filter(|w| w[1].0 == w[0].0)
+            .map(|w| w[1].1)
+            .collect();
+        if !dups.is_empty() {
+            issues.push(ValidationIssue::new(
+                "duplicate_timestamps",
+                Severity::Warning,
+                ts_name,
+                &dups,
+                dups.len(),
+                format!(
+                    "{} duplicate timestamp(s); the first row of each was kept",
+                    dups.len()
+                ),
+            ));
+            rows.dedup_by_key(|r| r.0);
+        }
+        let pick = |col: &Option<Vec<f64>>, default: &dyn Fn(usize) -> f64| -> Vec<f64> {
+            rows.iter()
+                .map(|&(_, i)| col.as_ref().map_or_else(|| default(i), |c| c[i]))
+                .collect()
+        };
+        let close_at = |i: usize| close[i];
+        Bars {
+            ts: rows.iter().map(|r| r.0).collect(),
+            open: pick(&open, &close_at),
+            high: pick(&high, &close_at),
+            low: pick(&low, &close_at),
+            volume: pick(&volume, &|_| 0.0),
+            close: rows.iter().map(|&(_, i)| close[i]).collect(),
+        }
+    };
+    let inverted: Vec<usize> = (0..bars.len())
+        .filter(|&k| bars.high[k] < bars.low[k])
         .collect();
     if !inverted.is_empty() {
         issues.push(ValidationIssue::new(
@@ -395,18 +409,18 @@ pub fn normalize(
         ));
     }
     if bars.len() > 2 {
-        let mut steps: Vec<i64> = bars.ts.windows(2).map(|w| w[1] - w[0]).collect();
-        let sorted = {
-            let mut s = steps.clone();
-            s.sort_unstable();
-            s
-        };
-        let median = sorted[sorted.len() / 2];
-        let gaps: Vec<usize> = steps
-            .iter_mut()
-            .enumerate()
-            .filter(|(_, d)| **d > median * 3)
-            .map(|(k, _)| rows[k + 1].1)
+        // the usual step: the median of (a sample of) the steps
+        let stride = (bars.len() / 100_000).max(1);
+        let mut steps: Vec<i64> = bars
+            .ts
+            .windows(2)
+            .step_by(stride)
+            .map(|w| w[1] - w[0])
+            .collect();
+        let mid = steps.len() / 2;
+        let median = *steps.select_nth_unstable(mid).1;
+        let gaps: Vec<usize> = (1..bars.len())
+            .filter(|&k| bars.ts[k] - bars.ts[k - 1] > median * 3)
             .collect();
         if median > 0 && !gaps.is_empty() {
             issues.push(ValidationIssue::new(
@@ -429,6 +443,7 @@ pub fn normalize(
             "no open/high/low columns: they were filled from close".into(),
         ));
     }
+    bars.volume.truncate(bars.ts.len());
     (bars, issues)
 }
 

@@ -47,16 +47,19 @@ pub struct Sample {
     pub active_sheet: Option<String>,
 }
 
-/// The mapped columns of a whole file. `stamps[i]` is None where the cell is not a timestamp
-/// (`bad_stamps` keeps the first few such texts); prices are None where the cell is empty or not
-/// a number.
+/// The mapped columns of a whole file: timestamps already in UTC ms (`BAD_TS` where the cell is
+/// not a timestamp; `bad_stamps` keeps the first few such texts), prices NaN where the cell is
+/// empty or not a number.
 #[derive(Debug, Default)]
 pub struct Loaded {
-    pub stamps: Vec<Option<Stamp>>,
+    pub ts: Vec<i64>,
     pub bad_stamps: Vec<(usize, String)>,
     /// open, high, low, close, volume (None: the column is not mapped).
-    pub fields: [Option<Vec<Option<f64>>>; 5],
+    pub fields: [Option<Vec<f64>>; 5],
 }
+
+/// Marks a cell that is not a timestamp (or a local time inside a DST gap).
+pub const BAD_TS: i64 = i64::MIN;
 
 /// Splits one CSV line, honouring double quotes.
 pub fn split_csv_line(line: &str) -> Vec<String> {
@@ -189,20 +192,29 @@ fn cell_number(d: &Data) -> Option<f64> {
     }
 }
 
-/// Parses timestamps on every core (the import's hot path after the CSV parse itself).
-fn parse_stamps(texts: &[Option<&str>]) -> (Vec<Option<Stamp>>, Vec<(usize, String)>) {
+/// Parses timestamps and converts them to UTC on every core (the import's hot path after the CSV
+/// parse itself).
+fn parse_stamps(
+    texts: &[Option<&str>],
+    tz: Option<chrono_tz::Tz>,
+) -> (Vec<i64>, Vec<(usize, String)>) {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .min(8);
     let chunk = texts.len().div_ceil(threads).max(1);
-    let parts: Vec<Vec<Option<Stamp>>> = std::thread::scope(|s| {
+    let parts: Vec<Vec<i64>> = std::thread::scope(|s| {
         let handles: Vec<_> = texts
             .chunks(chunk)
             .map(|c| {
                 s.spawn(move || {
+                    let mut to_utc = timeparse::ToUtc::new(tz);
                     c.iter()
-                        .map(|t| t.and_then(timeparse::parse))
+                        .map(|t| {
+                            t.and_then(timeparse::parse)
+                                .and_then(|st| to_utc.convert(st))
+                                .unwrap_or(BAD_TS)
+                        })
                         .collect::<Vec<_>>()
                 })
             })
@@ -212,18 +224,22 @@ fn parse_stamps(texts: &[Option<&str>]) -> (Vec<Option<Stamp>>, Vec<(usize, Stri
             .map(|h| h.join().expect("parser thread"))
             .collect()
     });
-    let stamps: Vec<Option<Stamp>> = parts.into_iter().flatten().collect();
-    let bad = stamps
+    let ts: Vec<i64> = if parts.len() == 1 {
+        parts.into_iter().next().unwrap_or_default()
+    } else {
+        parts.concat()
+    };
+    let bad = ts
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.is_none())
+        .filter(|(_, t)| **t == BAD_TS)
         .take(5)
         .map(|(i, _)| (i, texts[i].unwrap_or("").to_string()))
         .collect();
-    (stamps, bad)
+    (ts, bad)
 }
 
-/// Reads the whole file: the timestamp column and the mapped price columns (by index).
+/// Reads the whole file: the timestamp column (to UTC with `tz`) and the mapped price columns.
 pub fn load(
     path: &Path,
     format: Format,
@@ -231,32 +247,39 @@ pub fn load(
     ts: usize,
     fields: [Option<usize>; 5],
     width: usize,
+    tz: Option<chrono_tz::Tz>,
 ) -> anyhow::Result<Loaded> {
     match format {
-        Format::Csv => load_csv(path, ts, fields, width),
+        Format::Csv => load_csv(path, ts, fields, width, tz),
         Format::Excel => {
             let (_, _, range) = excel_range(path, sheet)?;
             let rows: Vec<&[Data]> = range.rows().skip(1).collect();
-            let stamps: Vec<Option<Stamp>> = rows
+            let mut to_utc = timeparse::ToUtc::new(tz);
+            let stamps: Vec<i64> = rows
                 .iter()
-                .map(|r| r.get(ts).and_then(cell_stamp))
+                .map(|r| {
+                    r.get(ts)
+                        .and_then(cell_stamp)
+                        .and_then(|s| to_utc.convert(s))
+                        .unwrap_or(BAD_TS)
+                })
                 .collect();
             let bad = stamps
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| s.is_none())
+                .filter(|(_, s)| **s == BAD_TS)
                 .take(5)
                 .map(|(i, _)| (i, rows[i].get(ts).map(cell_text).unwrap_or_default()))
                 .collect();
             let fields = fields.map(|f| {
                 f.map(|j| {
                     rows.iter()
-                        .map(|r| r.get(j).and_then(cell_number))
+                        .map(|r| r.get(j).and_then(cell_number).unwrap_or(f64::NAN))
                         .collect()
                 })
             });
             Ok(Loaded {
-                stamps,
+                ts: stamps,
                 bad_stamps: bad,
                 fields,
             })
@@ -269,6 +292,7 @@ fn load_csv(
     ts: usize,
     fields: [Option<usize>; 5],
     width: usize,
+    tz: Option<chrono_tz::Tz>,
 ) -> anyhow::Result<Loaded> {
     // Our own names (c0, c1, …): header cells may be empty or repeated.
     let mut schema = Schema::with_capacity(width);
@@ -297,18 +321,29 @@ fn load_csv(
         .try_into_reader_with_file_path(Some(path.to_path_buf()))?
         .finish()
         .map_err(|e| anyhow::anyhow!("cannot read {} as CSV: {e}", path.display()))?;
-    let ts_col = df.column(&format!("c{ts}"))?.str()?;
-    let texts: Vec<Option<&str>> = ts_col.iter().collect();
-    let (stamps, bad_stamps) = parse_stamps(&texts);
+    let (ts, bad_stamps) = {
+        let ts_col = df.column(&format!("c{ts}"))?.str()?;
+        let texts: Vec<Option<&str>> = ts_col.iter().collect();
+        parse_stamps(&texts, tz)
+    };
     let fields = fields.map(|f| {
         f.map(|j| {
             df.column(&format!("c{j}"))
-                .and_then(|c| c.f64().map(|ca| ca.iter().collect::<Vec<_>>()))
+                .ok()
+                .and_then(|c| c.f64().ok())
+                .map(|ca| {
+                    if ca.null_count() == 0 {
+                        ca.into_no_null_iter().collect::<Vec<f64>>()
+                    } else {
+                        ca.iter().map(|v| v.unwrap_or(f64::NAN)).collect()
+                    }
+                })
                 .unwrap_or_default()
         })
     });
+    drop(df);
     Ok(Loaded {
-        stamps,
+        ts,
         bad_stamps,
         fields,
     })
