@@ -286,7 +286,7 @@ async fn serve(cfg: Config, host: String, port: u16) -> anyhow::Result<()> {
     let shutdown = brickdesk::server::shutdown_signal();
     tracing::info!(data_dir = %data_dir.display(), secrets = ?cfg.secrets, "brickdesk serve");
     tracing::info!("listening on http://{}", bound.addr);
-    runtime::run_server(bound, engine, &cfg, shutdown).await?;
+    runtime::run_server(bound, engine, &cfg, None, shutdown).await?;
     thread.join().ok();
     tracing::info!("stopped cleanly");
     Ok(())
@@ -360,16 +360,18 @@ async fn console(
     );
     tracing::info!("console; server on http://{}", bound.addr);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let runs = brickdesk::parity::RunService::new(engine.clone(), Default::default());
+    let link = Link::Local(engine.clone(), runs.clone());
     let server = {
         let (engine, cfg) = (engine.clone(), cfg.clone());
         tokio::spawn(async move {
-            runtime::run_server(bound, engine, &cfg, async {
+            runtime::run_server(bound, engine, &cfg, Some(runs), async {
                 let _ = stopped.await;
             })
             .await
         })
     };
-    let result = brickdesk::tui::run_on_terminal(&mut app, Link::Local(engine)).await;
+    let result = brickdesk::tui::run_on_terminal(&mut app, link).await;
     let _ = stop.send(());
     let _ = server.await;
     thread.join().ok();
@@ -629,7 +631,7 @@ async fn run_demo(
     let result = match app {
         None => {
             let shutdown = shutdown.expect("headless demo has a shutdown signal");
-            runtime::run_server(bound, engine, &cfg, shutdown).await
+            runtime::run_server(bound, engine, &cfg, None, shutdown).await
         }
         Some(mut app) => {
             app.link_label = format!(
@@ -638,16 +640,18 @@ async fn run_demo(
             );
             app.ollama_url = Some(ollama_url(&cfg));
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let runs = brickdesk::parity::RunService::new(engine.clone(), Default::default());
+            let link = Link::Local(engine.clone(), runs.clone());
             let server = {
                 let (engine, cfg) = (engine.clone(), cfg.clone());
                 tokio::spawn(async move {
-                    runtime::run_server(bound, engine, &cfg, async {
+                    runtime::run_server(bound, engine, &cfg, Some(runs), async {
                         let _ = stopped.await;
                     })
                     .await
                 })
             };
-            let result = brickdesk::tui::run_on_terminal(&mut app, Link::Local(engine)).await;
+            let result = brickdesk::tui::run_on_terminal(&mut app, link).await;
             let _ = stop.send(());
             let _ = server.await;
             result

@@ -53,6 +53,7 @@ pub async fn run_server(
     bound: Bound,
     engine: EngineHandle,
     cfg: &Config,
+    runs: Option<crate::parity::RunService>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let housekeeping = server::spawn_housekeeping(engine.clone());
@@ -62,7 +63,10 @@ pub async fn run_server(
         polygon_key: cfg.polygon_api_key.clone(),
         python: Default::default(),
     };
-    let state = AppState::with_options(engine, cfg.secrets.clone(), options);
+    let mut state = AppState::with_options(engine, cfg.secrets.clone(), options);
+    if let Some(runs) = runs {
+        state.runs = runs;
+    }
     server::serve(bound.listener, state, shutdown).await?;
     housekeeping.abort();
     Ok(())

@@ -663,3 +663,72 @@ fn replay_from_the_shell_imports_runs_and_summarises() {
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn the_console_runs_tab_shows_a_run_and_plays_it_live() {
+    use brickdesk::tui::app::{App, Effect, RunCommand, Tab};
+    use brickdesk::tui::link::Link;
+    let d = TestDesk::start().await;
+    let ds = dataset(&d).await;
+    let mut pine = pine_ema(&closes());
+    pine[200] = pine[200].map(|v| v + 0.5);
+    let bridge = artifact(&d, pine).await;
+    let r = replay(&d, run_body(&ds, &bridge, 100, EMA_STRATEGY, true)).await;
+    let run_id = r["run_id"].as_str().unwrap().to_string();
+
+    let link = Link::local(d.engine.clone());
+    let mut app = App::new(
+        brickdesk::tui::theme::Theme::embedded("dark").unwrap(),
+        "test".into(),
+    );
+    app.tab = Tab::Runs;
+    app.set_snapshot(link.fetch(None, app.runs_wanted()).await.unwrap());
+    app.set_snapshot(link.fetch(None, app.runs_wanted()).await.unwrap()); // now with the selected run's detail
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(110, 32)).unwrap();
+    term.draw(|f| brickdesk::tui::ui::draw(f, &app)).unwrap();
+    let screen = term.backend().to_string();
+    if std::env::var_os("SHOW_RUNS_TAB").is_some() {
+        eprintln!("{screen}");
+    }
+    for needle in [
+        run_id.as_str(),
+        "completed",
+        "1 series differ",
+        "ema_fast · first mismatch at bar 200",
+        "1/200",
+        "long_condition",
+        "0/200",
+        "A single bar differs",
+    ] {
+        assert!(
+            screen.contains(needle),
+            "Runs tab lacks {needle:?}:\n{screen}"
+        );
+    }
+    // `l` plays the selected run live with the same request; `.` stops it
+    let Effect::Run(RunCommand::Live(req)) = app.on_key(crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Char('l'),
+    )) else {
+        panic!("l should start a live run")
+    };
+    assert_eq!(req.dataset_id, ds);
+    assert!(app.follow);
+    let mut slow = *req.clone();
+    slow.run_config.bars_per_second = Some(10.0);
+    let msg = link.run(RunCommand::Live(Box::new(slow))).await.unwrap();
+    assert!(
+        msg.starts_with("live run run-") && msg.ends_with(&format!("{BARS} bars")),
+        "{msg}"
+    );
+    app.set_snapshot(link.fetch(None, app.runs_wanted()).await.unwrap());
+    let live = app.selected_run().unwrap().clone();
+    assert_eq!(live.lifecycle, "live", "follow selects the live run");
+    let Effect::Run(stop) = app.on_key(crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Char('.'),
+    )) else {
+        panic!()
+    };
+    assert_eq!(stop, RunCommand::Stop(live.run_id.clone()));
+    let msg = link.run(stop).await.unwrap();
+    assert!(msg.contains("stopped at bar"), "{msg}");
+}

@@ -325,7 +325,7 @@ async fn help_overlay_lists_every_binding_at_80x24() {
 async fn a_sent_key_reaches_the_engine_with_the_same_refusal_as_the_api() {
     let f = fixture::rich_desk().await;
     let mut app = fixture::app(&f, "dark").await;
-    let link = brickdesk::tui::link::Link::Local(f.engine.clone());
+    let link = brickdesk::tui::link::Link::local(f.engine.clone());
     let Effect::Send(cmd) = press(&mut app, "b") else {
         panic!()
     };

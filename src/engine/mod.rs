@@ -487,6 +487,10 @@ impl Engine {
         serde_json::from_str(&json).map_err(|e| DeskError::Storage(e.to_string()))
     }
 
+    pub fn run_summaries(&self, limit: u32) -> DeskResult<Vec<runs::RunSummary>> {
+        self.store.run_summaries(limit)
+    }
+
     pub fn runs(&self) -> DeskResult<Vec<runs::RunStatus>> {
         self.store
             .list_runs()?

@@ -471,6 +471,30 @@ impl Store {
             .optional()?)
     }
 
+    /// Run summaries, newest first, read with SQLite's JSON functions (no whole-run parsing).
+    pub fn run_summaries(&self, limit: u32) -> DeskResult<Vec<super::runs::RunSummary>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT id, lifecycle, json_extract(json, '$.dataset_name'), json_extract(json, '$.live_progress'),
+                json_extract(json, '$.live_total'), json_extract(json, '$.comparison.summary.aligned'),
+                json_extract(json, '$.comparison.summary.mismatched_series'), json_extract(json, '$.error'), created_at
+             FROM runs ORDER BY created_at DESC, id LIMIT ?1",
+        )?;
+        let rows = st.query_map(params![limit], |r| {
+            Ok(super::runs::RunSummary {
+                run_id: r.get(0)?,
+                lifecycle: r.get(1)?,
+                dataset_name: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                live_progress: r.get::<_, Option<i64>>(3)?.unwrap_or(0) as usize,
+                live_total: r.get::<_, Option<i64>>(4)?.unwrap_or(0) as usize,
+                aligned: r.get::<_, Option<i64>>(5)?.map(|v| v != 0),
+                mismatched_series: r.get::<_, Option<i64>>(6)?.map(|v| v as usize),
+                error: r.get(7)?,
+                created_at: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Every run's JSON, newest first.
     pub fn list_runs(&self) -> DeskResult<Vec<String>> {
         let mut st = self

@@ -342,18 +342,8 @@ async fn stream_ws(State(s): State<AppState>, ws: axum::extract::ws::WebSocketUp
 }
 
 async fn list_runs(State(s): State<AppState>) -> Result<Json<Value>, Detail> {
-    let all = s.engine.call(|e| e.runs()).await?;
-    Ok(Json(Value::Array(
-        all.into_iter()
-            .map(|r| {
-                let summary = r.comparison.as_ref().map(|c| c["summary"].clone());
-                json!({ "run_id": r.run_id, "lifecycle": r.lifecycle, "mode": r.mode, "symbol": r.symbol,
-                        "timeframe": r.timeframe, "dataset_id": r.dataset_id, "dataset_name": r.dataset_name,
-                        "live_progress": r.live_progress, "live_total": r.live_total, "error": r.error,
-                        "summary": summary, "created_at": r.created_at, "updated_at": r.updated_at })
-            })
-            .collect(),
-    )))
+    let all = s.engine.call(|e| e.run_summaries(500)).await?;
+    Ok(Json(serde_json::to_value(all).expect("runs serialize")))
 }
 
 async fn get_run(

@@ -15,6 +15,25 @@ pub struct Snapshot {
     pub state: StateView,
     pub bricks: BrickHistory,
     pub events: Vec<DeskEvent>,
+    /// Parity runs, newest first (fetched while the Runs tab is open).
+    pub runs: Vec<crate::engine::runs::RunSummary>,
+    /// The selected run in full.
+    pub run: Option<crate::engine::runs::RunStatus>,
+}
+
+/// What to fetch about runs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunsWanted {
+    pub list: bool,
+    pub detail: Option<String>,
+}
+
+/// A parity-run command from the Runs tab.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunCommand {
+    /// Play a run's request again as a live run.
+    Live(Box<crate::engine::runs::RunRequest>),
+    Stop(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +131,7 @@ pub enum Modal {
 pub enum Effect {
     None,
     Send(DeskCommand),
+    Run(RunCommand),
     Quit,
 }
 
@@ -133,6 +153,10 @@ pub struct App {
     pub ollama: Option<bool>,
     /// Where to probe Ollama (`/api/version`), if anywhere.
     pub ollama_url: Option<String>,
+    /// Runs tab: selected run (index in the list), selected series, following the newest live run.
+    pub run_index: usize,
+    pub series_index: usize,
+    pub follow: bool,
 }
 
 impl App {
@@ -152,6 +176,9 @@ impl App {
             link_ok: true,
             ollama: None,
             ollama_url: None,
+            run_index: 0,
+            series_index: 0,
+            follow: false,
         }
     }
 
@@ -175,9 +202,34 @@ impl App {
         });
     }
 
+    /// What the next fetch should bring about runs.
+    pub fn runs_wanted(&self) -> RunsWanted {
+        let list = self.tab == Tab::Runs;
+        let detail = if list {
+            self.selected_run().map(|r| r.run_id.clone())
+        } else {
+            None
+        };
+        RunsWanted { list, detail }
+    }
+
+    pub fn selected_run(&self) -> Option<&crate::engine::runs::RunSummary> {
+        self.snapshot
+            .as_ref()
+            .and_then(|s| s.runs.get(self.run_index))
+    }
+
     pub fn set_snapshot(&mut self, snap: Snapshot) {
         if self.asset >= snap.state.assets.len() {
             self.asset = 0;
+        }
+        if self.follow
+            && let Some(i) = snap.runs.iter().position(|r| r.lifecycle == "live")
+        {
+            self.run_index = i;
+        }
+        if self.run_index >= snap.runs.len() {
+            self.run_index = snap.runs.len().saturating_sub(1);
         }
         self.snapshot = Some(snap);
         self.link_ok = true;
@@ -382,6 +434,66 @@ impl App {
                 self.set_status(Tone::Info, msg);
                 return Effect::None;
             }
+            Action::RunUp | Action::RunDown => {
+                let n = self.snapshot.as_ref().map_or(0, |s| s.runs.len());
+                if n > 0 {
+                    self.run_index = if action == Action::RunUp {
+                        self.run_index.saturating_sub(1)
+                    } else {
+                        (self.run_index + 1).min(n - 1)
+                    };
+                    self.series_index = 0;
+                    self.follow = false;
+                }
+                return Effect::None;
+            }
+            Action::SeriesNext => {
+                self.series_index += 1;
+                return Effect::None;
+            }
+            Action::RunFollow => {
+                self.follow = !self.follow;
+                let msg = if self.follow {
+                    "following the newest live run"
+                } else {
+                    "follow off"
+                };
+                self.set_status(Tone::Info, msg);
+                return Effect::None;
+            }
+            Action::RunLive => {
+                let req = self
+                    .snapshot
+                    .as_ref()
+                    .and_then(|s| s.run.as_ref())
+                    .and_then(|r| r.request.clone());
+                return match req {
+                    Some(req) => {
+                        self.follow = true;
+                        Effect::Run(RunCommand::Live(Box::new(req)))
+                    }
+                    None => {
+                        self.set_status(
+                            Tone::Refused,
+                            "select a run in the Runs tab to play it live",
+                        );
+                        Effect::None
+                    }
+                };
+            }
+            Action::RunStop => {
+                return match self.selected_run() {
+                    Some(r) if r.lifecycle == "live" => {
+                        Effect::Run(RunCommand::Stop(r.run_id.clone()))
+                    }
+                    Some(r) => {
+                        let msg = format!("run {} is {}, not live", r.run_id, r.lifecycle);
+                        self.set_status(Tone::Refused, msg);
+                        Effect::None
+                    }
+                    None => Effect::None,
+                };
+            }
             Action::ExitAll => {
                 return self.confirm(
                     DeskCommand::ExitAll { force: true },
@@ -492,15 +604,7 @@ impl App {
                     Effect::None
                 }
             },
-            Action::Quit
-            | Action::Help
-            | Action::NextTab
-            | Action::PrevTab
-            | Action::ToggleTradeMode
-            | Action::ToggleSizeMode
-            | Action::ToggleOverride
-            | Action::ExitAll
-            | Action::ConsumeTradeSlot => Effect::None,
+            _ => Effect::None,
         }
     }
 }

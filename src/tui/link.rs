@@ -17,7 +17,8 @@ pub const LOG_LINES: u32 = 300;
 
 #[derive(Clone)]
 pub enum Link {
-    Local(EngineHandle),
+    /// The in-process engine, and the run service the in-process server shares.
+    Local(EngineHandle, crate::parity::RunService),
     Remote(Remote),
 }
 
@@ -87,6 +88,32 @@ impl Remote {
             );
         }
         Ok(body)
+    }
+
+    /// POST to a seed-000 route (answers the object itself, refusals as `{"detail": …}`).
+    async fn post_raw(&self, path: &str, body: Value) -> Result<Value, String> {
+        let mut req = self.client.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(c) = &self.cookie {
+            req = req.header(reqwest::header::COOKIE, c);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| format!("server unreachable: {e}"))?;
+        let ok = resp.status().is_success();
+        let body: Value = resp
+            .json()
+            .await
+            .map_err(|e| format!("bad answer from the server: {e}"))?;
+        if ok {
+            Ok(body)
+        } else {
+            Err(body["detail"]
+                .as_str()
+                .or(body["error"].as_str())
+                .unwrap_or("refused")
+                .to_string())
+        }
     }
 
     async fn post(&self, path: &str, body: Value) -> Result<Map<String, Value>, String> {
@@ -283,17 +310,59 @@ pub fn describe(cmd: &DeskCommand, out: &Map<String, Value>) -> String {
 }
 
 impl Link {
+    /// A local link with its own run service (no in-process server shares it).
+    pub fn local(engine: EngineHandle) -> Link {
+        let runs = crate::parity::RunService::new(engine.clone(), Default::default());
+        Link::Local(engine, runs)
+    }
+
+    /// Starts or stops a parity run; `Ok(summary)` or `Err(the refusal)`.
+    pub async fn run(&self, cmd: super::app::RunCommand) -> Result<String, String> {
+        use super::app::RunCommand;
+        match (self, cmd) {
+            (Link::Local(_, runs), RunCommand::Live(req)) => runs
+                .start_live(&req)
+                .await
+                .map(|st| format!("live run {} started: {} bars", st.run_id, st.live_total))
+                .map_err(|e| e.to_string()),
+            (Link::Local(_, runs), RunCommand::Stop(id)) => runs
+                .stop(&id)
+                .await
+                .map(|st| {
+                    format!(
+                        "run {} stopped at bar {}/{}",
+                        st.run_id, st.live_progress, st.live_total
+                    )
+                })
+                .map_err(|e| e.to_string()),
+            (Link::Remote(r), RunCommand::Live(req)) => {
+                let body = serde_json::to_value(&*req).map_err(|e| e.to_string())?;
+                r.post_raw("/runs/live", body)
+                    .await
+                    .map(|v| format!("live run {} started", v["run_id"].as_str().unwrap_or("?")))
+            }
+            (Link::Remote(r), RunCommand::Stop(id)) => r
+                .post_raw(&format!("/runs/{id}/stop"), json!({}))
+                .await
+                .map(|_| format!("run {id} stopped")),
+        }
+    }
+
     pub fn label(&self) -> String {
         match self {
-            Link::Local(_) => "local".into(),
+            Link::Local(..) => "local".into(),
             Link::Remote(r) => r.base.clone(),
         }
     }
 
     /// State, the selected asset's bricks and the log, at one moment.
-    pub async fn fetch(&self, asset: Option<String>) -> anyhow::Result<Snapshot> {
+    pub async fn fetch(
+        &self,
+        asset: Option<String>,
+        runs_wanted: super::app::RunsWanted,
+    ) -> anyhow::Result<Snapshot> {
         match self {
-            Link::Local(engine) => Ok(engine
+            Link::Local(engine, _) => Ok(engine
                 .call(move |e| {
                     let state = e.state_view()?;
                     let name = asset.unwrap_or_else(|| e.assets()[0].name.clone());
@@ -301,7 +370,18 @@ impl Link {
                         .brick_history(&name, BRICKS)
                         .or_else(|_| e.brick_history(&e.assets()[0].name.clone(), BRICKS))?;
                     let events = e.recent_events(LOG_LINES)?;
+                    let runs = if runs_wanted.list {
+                        e.run_summaries(200)?
+                    } else {
+                        Vec::new()
+                    };
+                    let run = match &runs_wanted.detail {
+                        Some(id) => e.run(id).ok(),
+                        None => None,
+                    };
                     Ok(Snapshot {
+                        runs,
+                        run,
                         state,
                         bricks,
                         events,
@@ -329,10 +409,21 @@ impl Link {
                 };
                 let events = serde_json::from_value(events?["events"].clone())
                     .context("unexpected /api/events")?;
+                let runs = if runs_wanted.list {
+                    serde_json::from_value(r.get("/runs").await?).context("unexpected /runs")?
+                } else {
+                    Vec::new()
+                };
+                let run = match &runs_wanted.detail {
+                    Some(id) => serde_json::from_value(r.get(&format!("/runs/{id}")).await?).ok(),
+                    None => None,
+                };
                 Ok(Snapshot {
                     state,
                     bricks,
                     events,
+                    runs,
+                    run,
                 })
             }
         }
@@ -341,7 +432,7 @@ impl Link {
     /// Runs a command; `Ok(summary)` or `Err(the engine's refusal, verbatim)`.
     pub async fn send(&self, cmd: DeskCommand) -> Result<String, String> {
         let out = match self {
-            Link::Local(engine) => {
+            Link::Local(engine, _) => {
                 let c = cmd.clone();
                 engine
                     .call(move |e| e.execute(c))
@@ -360,7 +451,7 @@ impl Link {
     pub fn events(&self) -> mpsc::Receiver<DeskEvent> {
         let (tx, rx) = mpsc::channel(256);
         match self.clone() {
-            Link::Local(engine) => {
+            Link::Local(engine, _) => {
                 let mut sub = engine.subscribe();
                 tokio::spawn(async move {
                     loop {

@@ -49,9 +49,14 @@ where
         if !fetching && fetch_again {
             fetching = true;
             fetch_again = false;
-            let (l, tx, asset) = (link.clone(), snap_tx.clone(), app.asset_name());
+            let (l, tx, asset, runs) = (
+                link.clone(),
+                snap_tx.clone(),
+                app.asset_name(),
+                app.runs_wanted(),
+            );
             tokio::spawn(async move {
-                let _ = tx.send(l.fetch(asset).await).await;
+                let _ = tx.send(l.fetch(asset, runs).await).await;
             });
         }
         if dirty {
@@ -72,9 +77,17 @@ where
                                 let _ = tx.send(l.send(cmd).await).await;
                             });
                         }
+                        Effect::Run(cmd) => {
+                            app.set_status(Tone::Info, "sending…");
+                            let (l, tx) = (link.clone(), done_tx.clone());
+                            tokio::spawn(async move {
+                                let _ = tx.send(l.run(cmd).await).await;
+                            });
+                        }
                         Effect::None => {}
                     }
-                    fetch_again |= app.asset != before;
+                    fetch_again = true;
+                    let _ = before;
                     dirty = true;
                 }
                 Some(Ok(Event::Resize(..))) => dirty = true,

@@ -36,6 +36,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         match app.tab {
             Tab::Desk => panes::desk::draw(f, app, body),
             Tab::Log => panes::log::draw(f, app, body),
+            Tab::Runs => panes::runs::draw(f, app, body),
             other => panes::placeholder::draw(f, app, body, other),
         }
         status(f, app, status_area);

@@ -136,8 +136,8 @@ pub async fn rich_desk() -> Fixture {
 }
 
 pub async fn snapshot(f: &Fixture, asset: &str) -> Snapshot {
-    Link::Local(f.engine.clone())
-        .fetch(Some(asset.into()))
+    Link::local(f.engine.clone())
+        .fetch(Some(asset.into()), Default::default())
         .await
         .unwrap()
 }

@@ -128,6 +128,23 @@ pub struct RunStatus {
     pub live_total: usize,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// What started the run (to run it again, or live).
+    #[serde(default)]
+    pub request: Option<RunRequest>,
+}
+
+/// A run in a list: no bars, no series.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub lifecycle: String,
+    pub dataset_name: String,
+    pub live_progress: usize,
+    pub live_total: usize,
+    pub aligned: Option<bool>,
+    pub mismatched_series: Option<usize>,
+    pub error: Option<String>,
+    pub created_at: String,
 }
 
 fn iso(ms: i64) -> String {
@@ -431,6 +448,7 @@ pub fn replay_pending(
         live_total: 0,
         created_at: now,
         updated_at: now,
+        request: Some(req.clone()),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod overlay;
 pub mod placeholder;
 pub mod positions;
 pub mod renko;
+pub mod runs;
 
 /// `mm:ss` of a countdown.
 pub fn mmss(secs: i64) -> String {
