@@ -4,6 +4,7 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod parity;
+pub mod providers;
 pub mod renko_csv;
 pub mod runtime;
 pub mod server;

@@ -361,7 +361,7 @@ async fn console(
     tracing::info!("console; server on http://{}", bound.addr);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let runs = brickdesk::parity::RunService::new(engine.clone(), Default::default());
-    let link = Link::Local(engine.clone(), runs.clone());
+    let link_runs = runs.clone();
     let server = {
         let (engine, cfg) = (engine.clone(), cfg.clone());
         tokio::spawn(async move {
@@ -371,7 +371,7 @@ async fn console(
             .await
         })
     };
-    let result = brickdesk::tui::run_on_terminal(&mut app, link).await;
+    let result = brickdesk::tui::run_on_terminal(&mut app, Link::Local(engine, link_runs)).await;
     let _ = stop.send(());
     let _ = server.await;
     thread.join().ok();
@@ -641,7 +641,7 @@ async fn run_demo(
             app.ollama_url = Some(ollama_url(&cfg));
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let runs = brickdesk::parity::RunService::new(engine.clone(), Default::default());
-            let link = Link::Local(engine.clone(), runs.clone());
+            let link_runs = runs.clone();
             let server = {
                 let (engine, cfg) = (engine.clone(), cfg.clone());
                 tokio::spawn(async move {
@@ -651,7 +651,8 @@ async fn run_demo(
                     .await
                 })
             };
-            let result = brickdesk::tui::run_on_terminal(&mut app, link).await;
+            let result =
+                brickdesk::tui::run_on_terminal(&mut app, Link::Local(engine, link_runs)).await;
             let _ = stop.send(());
             let _ = server.await;
             result

@@ -61,6 +61,8 @@ pub async fn run_server(
         data_dir: cfg.data_dir(),
         ollama_url: cfg.ollama_host.clone(),
         polygon_key: cfg.polygon_api_key.clone(),
+        polygon_base_url: std::env::var("POLYGON_BASE_URL")
+            .unwrap_or_else(|_| crate::providers::polygon::DEFAULT_BASE.into()),
         python: Default::default(),
     };
     let mut state = AppState::with_options(engine, cfg.secrets.clone(), options);

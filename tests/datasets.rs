@@ -318,3 +318,57 @@ async fn health_and_dependencies() {
     }
     assert_eq!(b["market_provider"]["available"], false);
 }
+
+#[tokio::test]
+async fn polygon_provider_fetches_every_page_when_a_key_is_set() {
+    use axum::extract::{Query, State as AxState};
+    use axum::routing::get;
+    // a local stand-in for polygon: 2 pages of 5-minute aggregates, the key checked
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let agg = |i: i64| json!({ "t": 1_740_627_900_000i64 + i * 300_000, "o": 10.0 + i as f64, "h": 11.0 + i as f64, "l": 9.0 + i as f64, "c": 10.5 + i as f64, "v": 100 });
+    let page = move |AxState(base): AxState<String>,
+                     Query(q): Query<std::collections::HashMap<String, String>>| async move {
+        if q.get("apiKey").map(String::as_str) != Some("pk-test") {
+            return axum::Json(json!({ "status": "ERROR", "error": "bad key" }));
+        }
+        axum::Json(
+            json!({ "status": "OK", "results": (0..3).map(agg).collect::<Vec<_>>(), "next_url": format!("{base}/page2") }),
+        )
+    };
+    let page2 = move |Query(q): Query<std::collections::HashMap<String, String>>| async move {
+        assert_eq!(q.get("apiKey").map(String::as_str), Some("pk-test"));
+        axum::Json(json!({ "status": "OK", "results": (3..5).map(agg).collect::<Vec<_>>() }))
+    };
+    let app = axum::Router::new()
+        .route(
+            "/v2/aggs/ticker/{sym}/range/{n}/{unit}/{from}/{to}",
+            get(page),
+        )
+        .route("/page2", get(page2))
+        .with_state(base.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    POLYGON.with(|p| *p.borrow_mut() = Some(("pk-test".into(), base)));
+    let d = TestDesk::start().await;
+    let (_, deps) = d.get("/dependencies").await;
+    assert_eq!(deps["market_provider"]["available"], true);
+    let body = json!({ "type": "polygon", "name": "AAPL 5m", "symbol": "AAPL", "timeframe": "5m", "extra": { "from": "2025-02-27", "to": "2025-02-28" } });
+    let (c, p) = d.post_anon("/data-sources/preview", body.clone()).await;
+    assert_eq!(c, StatusCode::OK, "{p}");
+    assert_eq!(p["preview"]["row_count"], 5);
+    assert_eq!(p["capabilities"]["supports_symbol_fetch"], true);
+    let meta = import(&d, body).await;
+    assert_eq!(meta["row_count"], 5);
+    let bars = columnar::read(std::path::Path::new(meta["data_path"].as_str().unwrap())).unwrap();
+    assert_eq!(bars.close, vec![10.5, 11.5, 12.5, 13.5, 14.5]);
+    assert_eq!(bars.ts[0], 1_740_627_900_000);
+    let (c, b) = d
+        .post_anon(
+            "/datasets",
+            json!({ "type": "polygon", "name": "x", "symbol": "AAPL" }),
+        )
+        .await;
+    assert_eq!(c, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert!(b["detail"].as_str().unwrap().contains("extra.from"));
+}

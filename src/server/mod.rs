@@ -36,6 +36,8 @@ pub struct ServerOptions {
     pub data_dir: std::path::PathBuf,
     pub ollama_url: Option<String>,
     pub polygon_key: Option<String>,
+    /// Where polygon answers (tests point it at a local stand-in).
+    pub polygon_base_url: String,
     /// Limits of the Python runner (timeout, memory, interpreter).
     pub python: crate::engine::runs::python::Limits,
 }
@@ -49,6 +51,7 @@ impl AppState {
                 data_dir: std::env::temp_dir().join("brickdesk-data"),
                 ollama_url: None,
                 polygon_key: None,
+                polygon_base_url: crate::providers::polygon::DEFAULT_BASE.into(),
                 python: Default::default(),
             },
         )

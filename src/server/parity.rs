@@ -116,11 +116,41 @@ fn iso(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-async fn prepare_off_thread(cfg: SourceConfig) -> Result<Prepared, Detail> {
-    if cfg.kind.eq_ignore_ascii_case("polygon") {
-        return Err(Detail::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "the polygon provider is not available: no market API key is configured (capability supports_symbol_fetch is false)",
+async fn prepare_off_thread(s: &AppState, cfg: SourceConfig) -> Result<Prepared, Detail> {
+    if cfg.kind.eq_ignore_ascii_case("polygon")
+        || cfg
+            .provider
+            .as_deref()
+            .is_some_and(|p| p.eq_ignore_ascii_case("polygon"))
+    {
+        let Some(key) = s.options.polygon_key.clone() else {
+            return Err(Detail::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the polygon provider is not available: no market API key is configured (set POLYGON_API_KEY; capability supports_symbol_fetch is false)",
+            ));
+        };
+        let field = |k: &str| cfg.extra.get(k).and_then(Value::as_str).map(str::to_string);
+        let (Some(symbol), Some(from), Some(to)) = (cfg.symbol.clone(), field("from"), field("to"))
+        else {
+            return Err(Detail::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "polygon needs symbol, extra.from and extra.to (YYYY-MM-DD)",
+            ));
+        };
+        let tf = cfg.timeframe.clone().unwrap_or_else(|| "1d".into());
+        let bars = crate::providers::polygon::fetch(
+            &s.options.polygon_base_url,
+            &key,
+            &symbol,
+            &tf,
+            &from,
+            &to,
+        )
+        .await
+        .map_err(|e| Detail::new(StatusCode::BAD_GATEWAY, format!("{e:#}")))?;
+        return Ok(datasets::prepared_from_bars(
+            &format!("polygon:{symbol}:{tf}:{from}..{to}"),
+            bars,
         ));
     }
     tokio::task::spawn_blocking(move || datasets::prepare(&cfg))
@@ -139,7 +169,7 @@ async fn preview(
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, Detail> {
     let cfg: SourceConfig = parse_body(&body)?;
-    let p = prepare_off_thread(cfg.clone()).await?;
+    let p = prepare_off_thread(&s, cfg.clone()).await?;
     let sample_rows: Vec<Value> = p
         .bars
         .as_ref()
@@ -172,7 +202,7 @@ async fn create_dataset(
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, Detail> {
     let cfg: SourceConfig = parse_body(&body)?;
-    let p = prepare_off_thread(cfg.clone()).await?;
+    let p = prepare_off_thread(&s, cfg.clone()).await?;
     if p.bars.is_none() {
         let why: Vec<String> = p
             .issues

@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 thread_local! {
+    /// (key, base URL) of a stand-in polygon for the next desk started on this thread.
+    pub static POLYGON: std::cell::RefCell<Option<(String, String)>> = const { std::cell::RefCell::new(None) };
     static PYTHON: std::cell::RefCell<Option<brickdesk::engine::runs::python::Limits>> = const { std::cell::RefCell::new(None) };
 }
 
@@ -89,7 +91,10 @@ impl TestDesk {
         let options = server::ServerOptions {
             data_dir: dir.path().to_path_buf(),
             ollama_url: None,
-            polygon_key: None,
+            polygon_key: POLYGON.with(|p| p.borrow().clone().map(|(k, _)| k)),
+            polygon_base_url: POLYGON
+                .with(|p| p.borrow().clone().map(|(_, u)| u))
+                .unwrap_or_default(),
             python: PYTHON.with(|p| p.borrow_mut().take()).unwrap_or(
                 brickdesk::engine::runs::python::Limits {
                     timeout: std::time::Duration::from_secs(5),

@@ -447,6 +447,55 @@ pub fn normalize(loaded: Loaded, mapping: &Mapping) -> (Bars, Vec<ValidationIssu
     (bars, issues)
 }
 
+/// A provider's bars (already UTC, any order) as a prepared source, validated like a file.
+pub fn prepared_from_bars(label: &str, bars: Bars) -> Prepared {
+    let n = bars.len();
+    let mapping = Mapping {
+        timestamp: Some("t".into()),
+        open: Some("o".into()),
+        high: Some("h".into()),
+        low: Some("l".into()),
+        close: Some("c".into()),
+        volume: Some("v".into()),
+    };
+    let loaded = Loaded {
+        ts: bars.ts,
+        bad_stamps: Vec::new(),
+        fields: [
+            Some(bars.open),
+            Some(bars.high),
+            Some(bars.low),
+            Some(bars.close),
+            Some(bars.volume),
+        ],
+    };
+    let (bars, mut issues) = normalize(loaded, &mapping);
+    if n == 0 {
+        issues.push(issue(
+            "empty_file",
+            "the provider returned no bars for this symbol and range",
+        ));
+    }
+    Prepared {
+        format: Format::Provider,
+        path: PathBuf::from(label),
+        exists: true,
+        sample: Sample {
+            columns: ["t", "o", "h", "l", "c", "v"]
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+            ..Default::default()
+        },
+        inferred: mapping.clone(),
+        mapping,
+        source_rows: n,
+        bars: (!bars.is_empty()).then_some(bars),
+        issues,
+        timezone: None,
+    }
+}
+
 /// A persisted dataset, as `POST /datasets` answers it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DatasetMeta {

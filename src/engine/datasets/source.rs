@@ -13,6 +13,8 @@ use std::sync::Arc;
 pub enum Format {
     Csv,
     Excel,
+    /// Fetched from a market data provider (no file).
+    Provider,
 }
 
 impl Format {
@@ -34,6 +36,7 @@ impl Format {
         match self {
             Format::Csv => "csv",
             Format::Excel => "excel",
+            Format::Provider => "provider",
         }
     }
 }
@@ -89,6 +92,7 @@ pub fn sample(
     n: usize,
 ) -> anyhow::Result<Sample> {
     match format {
+        Format::Provider => Ok(Sample::default()),
         Format::Csv => {
             let f = std::fs::File::open(path)
                 .with_context(|| format!("cannot open {}", path.display()))?;
@@ -251,6 +255,7 @@ pub fn load(
 ) -> anyhow::Result<Loaded> {
     match format {
         Format::Csv => load_csv(path, ts, fields, width, tz),
+        Format::Provider => anyhow::bail!("provider data is fetched, not read from a file"),
         Format::Excel => {
             let (_, _, range) = excel_range(path, sheet)?;
             let rows: Vec<&[Data]> = range.rows().skip(1).collect();
