@@ -359,11 +359,24 @@ async fn console(
         data_dir.display()
     );
     tracing::info!("console; server on http://{}", bound.addr);
+    let result = console_with_server(&mut app, engine, bound, &cfg).await;
+    thread.join().ok();
+    result
+}
+
+/// The in-process server in the background and the console in front, sharing one engine and one
+/// run service; the server stops when the console does.
+async fn console_with_server(
+    app: &mut App,
+    engine: brickdesk::engine::handle::EngineHandle,
+    bound: runtime::Bound,
+    cfg: &Config,
+) -> anyhow::Result<()> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let runs = brickdesk::parity::RunService::new(engine.clone(), Default::default());
-    let link_runs = runs.clone();
+    let link = Link::Local(engine.clone(), runs.clone());
     let server = {
-        let (engine, cfg) = (engine.clone(), cfg.clone());
+        let cfg = cfg.clone();
         tokio::spawn(async move {
             runtime::run_server(bound, engine, &cfg, Some(runs), async {
                 let _ = stopped.await;
@@ -371,10 +384,9 @@ async fn console(
             .await
         })
     };
-    let result = brickdesk::tui::run_on_terminal(&mut app, Link::Local(engine, link_runs)).await;
+    let result = brickdesk::tui::run_on_terminal(app, link).await;
     let _ = stop.send(());
     let _ = server.await;
-    thread.join().ok();
     result
 }
 
@@ -639,23 +651,7 @@ async fn run_demo(
                 bound.addr
             );
             app.ollama_url = Some(ollama_url(&cfg));
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let runs = brickdesk::parity::RunService::new(engine.clone(), Default::default());
-            let link_runs = runs.clone();
-            let server = {
-                let (engine, cfg) = (engine.clone(), cfg.clone());
-                tokio::spawn(async move {
-                    runtime::run_server(bound, engine, &cfg, Some(runs), async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                })
-            };
-            let result =
-                brickdesk::tui::run_on_terminal(&mut app, Link::Local(engine, link_runs)).await;
-            let _ = stop.send(());
-            let _ = server.await;
-            result
+            console_with_server(&mut app, engine, bound, &cfg).await
         }
     };
     market.abort();

@@ -1,6 +1,7 @@
 //! `brickdesk renko FILE --size B`: bricks of a price CSV, printed as
 //! `index,timestamp,open,close,color`. The `close` column is found in any case; the timestamp
 //! column by name (`timestamp`, `time`, `date`, `datetime`, `dt`), or the first column when unnamed.
+use crate::engine::datasets::source::split_csv_line as split;
 use crate::engine::renko::RenkoBuilder;
 use anyhow::{Context, bail};
 use std::io::{BufRead, Write};
@@ -65,25 +66,4 @@ pub fn write_bricks(
         }
     }
     Ok(count)
-}
-
-/// Splits one CSV line, honouring double quotes.
-fn split(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
 }

@@ -1,0 +1,205 @@
+//! The parity side of the store, through the engine: datasets, bridge artifacts, permission
+//! grants and runs (one writer for the whole database).
+use super::error::{DeskError, DeskResult};
+use super::{Engine, datasets, runs, store, to_json};
+
+impl Engine {
+    // ---- datasets ----
+
+    pub fn register_dataset(
+        &mut self,
+        meta: datasets::DatasetMeta,
+    ) -> DeskResult<datasets::DatasetMeta> {
+        self.store.insert_dataset(&meta)?;
+        self.emit(
+            "dataset",
+            None,
+            format!(
+                "dataset {} imported: {} rows ({})",
+                meta.dataset_id, meta.row_count, meta.name
+            ),
+        )?;
+        Ok(meta)
+    }
+
+    pub fn datasets(&self) -> DeskResult<Vec<datasets::DatasetMeta>> {
+        self.store.list_datasets()
+    }
+
+    pub fn dataset(&self, id: &str) -> DeskResult<datasets::DatasetMeta> {
+        self.store
+            .get_dataset(id)?
+            .ok_or_else(|| DeskError::NotFound(format!("unknown dataset {id}")))
+    }
+
+    // ---- parity runs: bridge artifacts, permission grants, runs ----
+
+    pub fn save_bridge_artifact(
+        &mut self,
+        mut a: runs::artifacts::BridgeArtifact,
+    ) -> DeskResult<runs::artifacts::BridgeArtifact> {
+        a.bridge_artifact_id =
+            format!("bridge-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        a.created_at = self.now();
+        let json = to_json(&a)?;
+        self.store.put_doc(
+            store::DocTable::BridgeArtifacts,
+            &a.bridge_artifact_id,
+            &json,
+            a.created_at,
+        )?;
+        self.emit(
+            "artifact",
+            None,
+            format!(
+                "bridge artifact {} saved: {} series",
+                a.bridge_artifact_id,
+                a.indicator_series.len()
+            ),
+        )?;
+        Ok(a)
+    }
+
+    pub fn bridge_artifact(&self, id: &str) -> DeskResult<runs::artifacts::BridgeArtifact> {
+        let json = self
+            .store
+            .get_doc(store::DocTable::BridgeArtifacts, id)?
+            .ok_or_else(|| DeskError::NotFound(format!("unknown bridge artifact {id}")))?;
+        serde_json::from_str(&json).map_err(|e| DeskError::Storage(e.to_string()))
+    }
+
+    pub fn bridge_artifacts(&self) -> DeskResult<Vec<runs::artifacts::BridgeArtifact>> {
+        self.store
+            .list_docs(store::DocTable::BridgeArtifacts)?
+            .iter()
+            .map(|j| serde_json::from_str(j).map_err(|e| DeskError::Storage(e.to_string())))
+            .collect()
+    }
+
+    pub fn grant(
+        &mut self,
+        req: runs::artifacts::GrantRequest,
+    ) -> DeskResult<runs::artifacts::PermissionGrant> {
+        let g =
+            runs::artifacts::PermissionGrant::new(req, self.now()).map_err(DeskError::Invalid)?;
+        self.put_grant(&g)?;
+        let verb = if g.approved { "granted" } else { "revoked" };
+        self.emit(
+            "permission",
+            None,
+            format!(
+                "{} {} on {} ({}) {verb}{}",
+                g.grant_id,
+                g.access,
+                g.target,
+                g.scope,
+                g.audit_note
+                    .as_deref()
+                    .map(|n| format!(": {n}"))
+                    .unwrap_or_default()
+            ),
+        )?;
+        Ok(g)
+    }
+
+    fn put_grant(&mut self, g: &runs::artifacts::PermissionGrant) -> DeskResult<()> {
+        self.store.put_doc(
+            store::DocTable::Grants,
+            &g.grant_id,
+            &to_json(g)?,
+            g.created_at,
+        )
+    }
+
+    pub fn grants(&self) -> DeskResult<Vec<runs::artifacts::PermissionGrant>> {
+        self.store
+            .list_docs(store::DocTable::Grants)?
+            .iter()
+            .map(|j| serde_json::from_str(j).map_err(|e| DeskError::Storage(e.to_string())))
+            .collect()
+    }
+
+    /// May `run_id` read `target`? Yes when the artifact allows it; otherwise an approved, unexpired
+    /// grant is needed, and a single-action one is spent here. A newer revocation wins.
+    pub fn authorize(
+        &mut self,
+        target: &str,
+        allowed_by_artifact: bool,
+        run_id: &str,
+    ) -> DeskResult<Option<String>> {
+        if allowed_by_artifact {
+            return Ok(None);
+        }
+        let now = self.now();
+        let grants = self.grants()?;
+        let revoked_after = grants
+            .iter()
+            .filter(|g| !g.approved && g.target == target)
+            .map(|g| g.created_at)
+            .max();
+        let usable = grants
+            .into_iter()
+            .filter(|g| {
+                g.allows(target, "read", now) && revoked_after.is_none_or(|r| g.created_at > r)
+            })
+            .max_by_key(|g| g.created_at);
+        let Some(mut g) = usable else {
+            return Err(DeskError::Forbidden(format!(
+                "read access to {target} is not allowed: the artifact has read_allowed false and no approved, unexpired, unspent grant covers it (POST /permissions)"
+            )));
+        };
+        if g.scope == "single_action" {
+            g.consumed_at = Some(now);
+            g.consumed_by = Some(run_id.to_string());
+            self.put_grant(&g)?;
+            self.emit(
+                "permission",
+                None,
+                format!("{} spent by {run_id}", g.grant_id),
+            )?;
+        }
+        Ok(Some(g.grant_id))
+    }
+
+    pub fn save_run(&mut self, run: &runs::RunStatus) -> DeskResult<()> {
+        self.store.put_run(
+            &run.run_id,
+            &run.lifecycle,
+            &to_json(run)?,
+            run.created_at,
+            run.updated_at,
+        )?;
+        if matches!(run.lifecycle.as_str(), "completed" | "failed" | "stopped") {
+            let what = match &run.error {
+                Some(e) => format!(
+                    "run {} failed: {}",
+                    run.run_id,
+                    e.lines().last().unwrap_or(e)
+                ),
+                None => format!("run {} {}", run.run_id, run.lifecycle),
+            };
+            self.emit("run", None, what)?;
+        }
+        Ok(())
+    }
+
+    pub fn run(&self, id: &str) -> DeskResult<runs::RunStatus> {
+        let json = self
+            .store
+            .get_run(id)?
+            .ok_or_else(|| DeskError::NotFound(format!("unknown run {id}")))?;
+        serde_json::from_str(&json).map_err(|e| DeskError::Storage(e.to_string()))
+    }
+
+    pub fn run_summaries(&self, limit: u32) -> DeskResult<Vec<runs::RunSummary>> {
+        self.store.run_summaries(limit)
+    }
+
+    pub fn runs(&self) -> DeskResult<Vec<runs::RunStatus>> {
+        self.store
+            .list_runs()?
+            .iter()
+            .map(|j| serde_json::from_str(j).map_err(|e| DeskError::Storage(e.to_string())))
+            .collect()
+    }
+}
