@@ -34,13 +34,13 @@ fn source(path: &std::path::Path, kind: &str) -> Value {
 }
 
 async fn import(d: &TestDesk, body: Value) -> Value {
-    let (c, b) = d.post_anon("/datasets", body).await;
+    let (c, b) = d.post("/datasets", body).await;
     assert_eq!(c, StatusCode::OK, "{b}");
     b
 }
 
 async fn preview(d: &TestDesk, body: Value) -> Value {
-    let (c, b) = d.post_anon("/data-sources/preview", body).await;
+    let (c, b) = d.post("/data-sources/preview", body).await;
     assert_eq!(c, StatusCode::OK, "{b}");
     b
 }
@@ -126,7 +126,7 @@ async fn xlsx_imports_to_the_same_dataset_as_csv() {
     // the other sheet has no data: a clear error, nothing stored
     let mut notes_body = source(&xlsx, "excel");
     notes_body["extra"] = json!({ "sheet": "Nope" });
-    let (c, b) = d.post_anon("/datasets", notes_body).await;
+    let (c, b) = d.post("/datasets", notes_body).await;
     assert_eq!(c, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     assert!(
         b["detail"].as_str().unwrap().contains("no sheet \"Nope\""),
@@ -234,7 +234,7 @@ async fn every_bad_file_yields_its_validation_issue() {
             "{what}: {:?}",
             p["validation_issues"]
         );
-        let (c, b) = d.post_anon("/datasets", source(&path, "csv")).await;
+        let (c, b) = d.post("/datasets", source(&path, "csv")).await;
         assert_eq!(c, status, "{what}: {b}");
         if status == StatusCode::OK {
             let issues = b["validation_issues"].as_array().unwrap();
@@ -277,7 +277,7 @@ async fn every_bad_file_yields_its_validation_issue() {
     .await;
     assert_eq!(p["preview"]["exists"], false);
     assert_eq!(codes(&p), vec!["file_not_found"]);
-    let (c, b) = d.post_anon("/datasets", json!({ "name": "x" })).await;
+    let (c, b) = d.post("/datasets", json!({ "name": "x" })).await;
     assert_eq!(c, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         b["detail"]
@@ -287,7 +287,7 @@ async fn every_bad_file_yields_its_validation_issue() {
         "{b}"
     );
     let (c, b) = d
-        .post_anon(
+        .post(
             "/datasets",
             json!({ "type": "polygon", "name": "x", "symbol": "AAPL" }),
         )
@@ -354,7 +354,7 @@ async fn polygon_provider_fetches_every_page_when_a_key_is_set() {
     let (_, deps) = d.get("/dependencies").await;
     assert_eq!(deps["market_provider"]["available"], true);
     let body = json!({ "type": "polygon", "name": "AAPL 5m", "symbol": "AAPL", "timeframe": "5m", "extra": { "from": "2025-02-27", "to": "2025-02-28" } });
-    let (c, p) = d.post_anon("/data-sources/preview", body.clone()).await;
+    let (c, p) = d.post("/data-sources/preview", body.clone()).await;
     assert_eq!(c, StatusCode::OK, "{p}");
     assert_eq!(p["preview"]["row_count"], 5);
     assert_eq!(p["capabilities"]["supports_symbol_fetch"], true);
@@ -364,11 +364,30 @@ async fn polygon_provider_fetches_every_page_when_a_key_is_set() {
     assert_eq!(bars.close, vec![10.5, 11.5, 12.5, 13.5, 14.5]);
     assert_eq!(bars.ts[0], 1_740_627_900_000);
     let (c, b) = d
-        .post_anon(
+        .post(
             "/datasets",
             json!({ "type": "polygon", "name": "x", "symbol": "AAPL" }),
         )
         .await;
     assert_eq!(c, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     assert!(b["detail"].as_str().unwrap().contains("extra.from"));
+}
+
+#[tokio::test]
+async fn with_a_password_the_parity_routes_need_the_operator_session() {
+    let d = TestDesk::start().await;
+    let (c, _) = d.post_anon("/runs/replay", json!({})).await;
+    assert_eq!(
+        c,
+        StatusCode::UNAUTHORIZED,
+        "running code needs a login when a password is set"
+    );
+    let (c, _) = d.post_anon("/datasets", json!({})).await;
+    assert_eq!(c, StatusCode::UNAUTHORIZED);
+    let (c, b) = read(d.anon.get(d.url("/health")).send().await.unwrap()).await;
+    assert_eq!(
+        (c, &b["status"]),
+        (StatusCode::OK, &json!("ok")),
+        "liveness stays open"
+    );
 }

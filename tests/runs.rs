@@ -57,7 +57,7 @@ async fn dataset(d: &TestDesk) -> String {
         text += &format!("{},{c},{},{},{c},100\n", stamp(i), c + 0.5, c - 0.5);
     }
     std::fs::write(&path, text).unwrap();
-    let (code, b) = d.post_anon("/datasets", json!({ "type": "csv", "name": "SBIN", "file_path": path, "symbol": "SBIN", "timeframe": "5m" })).await;
+    let (code, b) = d.post("/datasets", json!({ "type": "csv", "name": "SBIN", "file_path": path, "symbol": "SBIN", "timeframe": "5m" })).await;
     assert_eq!(code, StatusCode::OK, "{b}");
     b["dataset_id"].as_str().unwrap().to_string()
 }
@@ -76,7 +76,7 @@ async fn artifact(d: &TestDesk, ema: Vec<Option<f64>>) -> String {
         .map(|(i, v)| json!({ "timestamp": stamp(i), "value": v }))
         .collect();
     let (code, b) = d
-        .post_anon(
+        .post(
             "/bridge-artifacts",
             json!({ "name": "SBIN bridge artifact", "symbol": "SBIN", "timeframe": "5m",
                     "source_code": "//@version=5\nstrategy(\"EMA\")\nemaFast = ta.ema(close, 21)\nlongCondition = close > emaFast\n",
@@ -113,7 +113,7 @@ fn run_body(dataset: &str, bridge: &str, warmup: usize, source: &str, read_allow
 }
 
 async fn replay(d: &TestDesk, body: Value) -> Value {
-    let (code, b) = d.post_anon("/runs/replay", body).await;
+    let (code, b) = d.post("/runs/replay", body).await;
     assert_eq!(code, StatusCode::OK, "{b}");
     b
 }
@@ -339,7 +339,7 @@ async fn read_permission_grants_single_action_and_expiry() {
     let ds = dataset(&d).await;
     let bridge = artifact(&d, pine_ema(&closes())).await;
     let body = run_body(&ds, &bridge, 100, EMA_STRATEGY, false);
-    let (code, b) = d.post_anon("/runs/replay", body.clone()).await;
+    let (code, b) = d.post("/runs/replay", body.clone()).await;
     assert_eq!(code, StatusCode::FORBIDDEN, "{b}");
     assert!(
         b["detail"]
@@ -349,35 +349,35 @@ async fn read_permission_grants_single_action_and_expiry() {
     );
     // a single-action grant is spent by one run
     let grant = json!({ "target": "python_code", "access": "read", "scope": "single_action", "approved": true, "ttl_minutes": 15, "audit_note": "one replay" });
-    let (code, g) = d.post_anon("/permissions", grant.clone()).await;
+    let (code, g) = d.post("/permissions", grant.clone()).await;
     assert_eq!(code, StatusCode::OK, "{g}");
     assert_eq!(replay(&d, body.clone()).await["lifecycle"], "completed");
-    let (code, _) = d.post_anon("/runs/replay", body.clone()).await;
+    let (code, _) = d.post("/runs/replay", body.clone()).await;
     assert_eq!(code, StatusCode::FORBIDDEN, "spent");
     let (_, list) = d.get("/permissions").await;
     assert_eq!(list[0]["grant_id"], g["grant_id"]);
     assert!(list[0]["consumed_at"].is_string());
     assert!(list[0]["consumed_by"].as_str().unwrap().starts_with("run-"));
     // an expired grant is refused
-    d.post_anon("/permissions", grant).await;
+    d.post("/permissions", grant).await;
     d.clock.advance_secs(16 * 60);
-    let (code, _) = d.post_anon("/runs/replay", body.clone()).await;
+    let (code, _) = d.post("/runs/replay", body.clone()).await;
     assert_eq!(code, StatusCode::FORBIDDEN, "expired");
     // a session grant lasts until it expires; a revocation ends it
     let session = json!({ "target": "python_code", "access": "read", "scope": "session", "approved": true, "ttl_minutes": 60 });
-    d.post_anon("/permissions", session).await;
+    d.post("/permissions", session).await;
     assert_eq!(replay(&d, body.clone()).await["lifecycle"], "completed");
     assert_eq!(replay(&d, body.clone()).await["lifecycle"], "completed");
     d.clock.advance_secs(1);
-    d.post_anon(
+    d.post(
         "/permissions",
         json!({ "target": "python_code", "access": "read", "approved": false }),
     )
     .await;
-    let (code, _) = d.post_anon("/runs/replay", body).await;
+    let (code, _) = d.post("/runs/replay", body).await;
     assert_eq!(code, StatusCode::FORBIDDEN, "revoked");
     let (code, b) = d
-        .post_anon(
+        .post(
             "/permissions",
             json!({ "target": "python_code", "access": "admin", "approved": true }),
         )
@@ -398,7 +398,7 @@ async fn trade_events_from_python_signals_compare_with_the_artifact() {
     };
     // one_open_position: a single long entry at the first true long_condition after warmup
     let (_, a) = d
-        .post_anon(
+        .post(
             "/bridge-artifacts",
             make(
                 json!([{ "timestamp": stamp(first_long), "side": "buy", "action": "entry" }]),
@@ -422,7 +422,7 @@ async fn trade_events_from_python_signals_compare_with_the_artifact() {
     assert_eq!(s["total_trade_events"], 2);
     // the same export one bar late: both events unmatched
     let (_, late) = d
-        .post_anon(
+        .post(
             "/bridge-artifacts",
             make(
                 json!([{ "timestamp": stamp(first_long + 1), "side": "long", "action": "entry" }]),
@@ -468,9 +468,12 @@ async fn trade_events_from_python_signals_compare_with_the_artifact() {
     );
 }
 
-async fn ws_events(url: String, max: usize) -> Vec<Value> {
+async fn ws_events(url: String, cookie: String, max: usize) -> Vec<Value> {
     use futures_util::StreamExt;
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     let mut out = Vec::new();
     while let Some(Ok(m)) = ws.next().await {
         if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
@@ -489,15 +492,16 @@ async fn live_run_reveals_bars_over_its_websocket_and_ends_like_a_replay() {
     let ds = dataset(&d).await;
     let bridge = artifact(&d, pine_ema(&closes())).await;
     let ws_base = d.base.replace("http", "ws");
-    let stream = tokio::spawn(ws_events(format!("{ws_base}/ws/stream"), 5));
+    let cookie = d.session_cookie().await;
+    let stream = tokio::spawn(ws_events(format!("{ws_base}/ws/stream"), cookie.clone(), 5));
     let mut body = run_body(&ds, &bridge, 100, EMA_STRATEGY, true);
     body["run_config"]["bars_per_second"] = json!(100.0);
-    let (code, started) = d.post_anon("/runs/live", body.clone()).await;
+    let (code, started) = d.post("/runs/live", body.clone()).await;
     assert_eq!(code, StatusCode::OK, "{started}");
     assert_eq!(started["lifecycle"], "live");
     assert_eq!(started["live_total"], BARS);
     let id = started["run_id"].as_str().unwrap().to_string();
-    let events = ws_events(format!("{ws_base}/ws/runs/{id}"), BARS + 10).await;
+    let events = ws_events(format!("{ws_base}/ws/runs/{id}"), cookie, BARS + 10).await;
     let last = events.last().unwrap();
     assert_eq!(last["lifecycle"], "completed", "{last}");
     assert_eq!(last["current_index"], BARS);
@@ -537,10 +541,10 @@ async fn a_live_run_can_be_stopped() {
     let bridge = artifact(&d, pine_ema(&closes())).await;
     let mut body = run_body(&ds, &bridge, 100, EMA_STRATEGY, true);
     body["run_config"]["bars_per_second"] = json!(20.0);
-    let (_, started) = d.post_anon("/runs/live", body).await;
+    let (_, started) = d.post("/runs/live", body).await;
     let id = started["run_id"].as_str().unwrap().to_string();
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    let (code, stopped) = d.post_anon(&format!("/runs/{id}/stop"), json!({})).await;
+    let (code, stopped) = d.post(&format!("/runs/{id}/stop"), json!({})).await;
     assert_eq!(code, StatusCode::OK, "{stopped}");
     assert_eq!(stopped["lifecycle"], "stopped");
     let n = stopped["live_progress"].as_u64().unwrap();
@@ -548,7 +552,7 @@ async fn a_live_run_can_be_stopped() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let (_, again) = d.get(&format!("/runs/{id}")).await;
     assert_eq!(again["live_progress"], n, "nothing moves after stop");
-    let (code, b) = d.post_anon(&format!("/runs/{id}/stop"), json!({})).await;
+    let (code, b) = d.post(&format!("/runs/{id}/stop"), json!({})).await;
     assert_eq!(code, StatusCode::CONFLICT, "{b}");
 }
 
@@ -556,7 +560,7 @@ async fn a_live_run_can_be_stopped() {
 async fn demo_comparison_runs_the_real_comparison_on_fixed_data() {
     let d = TestDesk::start().await;
     let (code, c) = d
-        .post_anon("/demo/comparison", json!({ "tolerance": 0.001 }))
+        .post("/demo/comparison", json!({ "tolerance": 0.001 }))
         .await;
     assert_eq!(code, StatusCode::OK, "{c}");
     assert_eq!(c["summary"]["aligned"], false);
@@ -566,19 +570,17 @@ async fn demo_comparison_runs_the_real_comparison_on_fixed_data() {
     );
     assert_eq!(c["series_results"][0]["pine_name"], "emaFast");
     let (_, c2) = d
-        .post_anon("/demo/comparison", json!({ "tolerance": 0.001 }))
+        .post("/demo/comparison", json!({ "tolerance": 0.001 }))
         .await;
     assert_eq!(c, c2, "fixed data, fixed answer");
     let (_, aligned) = d
-        .post_anon(
+        .post(
             "/demo/comparison",
             json!({ "tolerance": 0.001, "warmup_bars": 110 }),
         )
         .await;
     assert_eq!(aligned["summary"]["aligned"], true, "{aligned}");
-    let (code, _) = d
-        .post_anon("/demo/comparison", json!({ "tolerance": -1 }))
-        .await;
+    let (code, _) = d.post("/demo/comparison", json!({ "tolerance": -1 })).await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
 }
 

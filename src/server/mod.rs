@@ -80,7 +80,13 @@ pub fn router(state: AppState) -> Router {
         .merge(operator)
         .merge(bridge::routes())
         .merge(webhooks::routes())
-        .merge(parity::routes())
+        .merge(
+            parity::routes().route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                auth::require_operator,
+            )),
+        )
+        .route("/health", axum::routing::get(parity::health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))

@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/health", get(health))
         .route("/dependencies", get(dependencies))
         .route("/data-sources/preview", post(preview))
         .route("/datasets", post(create_dataset).get(list_datasets))
@@ -65,7 +64,7 @@ fn parse_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Detail>
         .map_err(|e| Detail::new(StatusCode::UNPROCESSABLE_ENTITY, e.message))
 }
 
-async fn health() -> Json<Value> {
+pub async fn health() -> Json<Value> {
     Json(json!({ "status": "ok", "timestamp": chrono::Utc::now().to_rfc3339() }))
 }
 

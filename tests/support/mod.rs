@@ -127,6 +127,19 @@ impl TestDesk {
         desk
     }
 
+    /// A fresh operator session as a `Cookie` header value (for WebSocket clients).
+    pub async fn session_cookie(&self) -> String {
+        let resp = self
+            .anon
+            .post(self.url("/api/login"))
+            .json(&json!({ "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        let set = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+        set.split(';').next().unwrap().to_string()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
