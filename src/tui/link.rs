@@ -116,25 +116,11 @@ impl Remote {
         }
     }
 
+    /// POST to a seed-001 route; the success body as a map.
     async fn post(&self, path: &str, body: Value) -> Result<Map<String, Value>, String> {
-        let mut req = self.client.post(format!("{}{path}", self.base)).json(&body);
-        if let Some(c) = &self.cookie {
-            req = req.header(reqwest::header::COOKIE, c);
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| format!("server unreachable: {e}"))?;
-        let body: Value = resp
-            .json()
-            .await
-            .map_err(|e| format!("bad answer from the server: {e}"))?;
-        match body {
-            Value::Object(m) if m.get("ok") == Some(&Value::Bool(true)) => Ok(m),
-            other => Err(other["error"]
-                .as_str()
-                .unwrap_or("request refused")
-                .to_string()),
+        match self.post_raw(path, body).await? {
+            Value::Object(m) => Ok(m),
+            other => Err(format!("unexpected answer from the server: {other}")),
         }
     }
 }
