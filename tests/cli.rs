@@ -17,6 +17,15 @@ fn bin() -> Command {
     c
 }
 
+fn renko(path: &std::path::Path, size: &str) -> std::process::Output {
+    bin()
+        .arg("renko")
+        .arg(path)
+        .args(["--size", size])
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn renko_prints_bricks_of_a_price_csv() {
     let dir = tempfile::tempdir().unwrap();
@@ -27,12 +36,7 @@ fn renko_prints_bricks_of_a_price_csv() {
         ",Open,Close\n2024-01-15 09:30,1,100.0\n2024-01-15 09:31,1,101.5\n2024-01-15 09:32,1,104.2\n2024-01-15 09:33,1,103.0\n2024-01-15 09:34,1,99.9\n",
     )
     .unwrap();
-    let out = bin()
-        .args(["renko"])
-        .arg(&path)
-        .args(["--size", "2"])
-        .output()
-        .unwrap();
+    let out = renko(&path, "2");
     assert!(
         out.status.success(),
         "{}",
@@ -47,33 +51,18 @@ fn renko_prints_bricks_of_a_price_csv() {
     );
     // a named timestamp column
     std::fs::write(&path, "close,Timestamp\n10,a\n13,b\n").unwrap();
-    let out = bin()
-        .args(["renko"])
-        .arg(&path)
-        .args(["--size", "1.5"])
-        .output()
-        .unwrap();
+    let out = renko(&path, "1.5");
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         "index,timestamp,open,close,color\n0,b,9,10.5,green\n1,b,10.5,12,green\n"
     );
     // clear errors
     std::fs::write(&path, "open,high\n1,2\n").unwrap();
-    let out = bin()
-        .args(["renko"])
-        .arg(&path)
-        .args(["--size", "2"])
-        .output()
-        .unwrap();
+    let out = renko(&path, "2");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no `close` column"));
     std::fs::write(&path, "time,close\nx,abc\n").unwrap();
-    let out = bin()
-        .args(["renko"])
-        .arg(&path)
-        .args(["--size", "2"])
-        .output()
-        .unwrap();
+    let out = renko(&path, "2");
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: close \"abc\" is not a number"));
 }
 
@@ -83,29 +72,7 @@ struct Server {
 }
 
 fn start_server(data: &std::path::Path, config: &std::path::Path) -> Server {
-    let mut child = bin()
-        .env("BRICKDESK_CONFIG", config)
-        .env("DASHBOARD_PASSWORD", support::PASSWORD)
-        .env("BRIDGE_HEARTBEAT_SECRET", support::BRIDGE)
-        .env("TV_WEBHOOK_SECRET", support::TV)
-        .args(["--data-dir"])
-        .arg(data)
-        .args(["serve", "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("server exited before listening")
-            .unwrap();
-        if let Some(i) = line.find("listening on http://") {
-            break line[i + "listening on ".len()..].trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {}); // keep draining the log
+    let (child, base) = support::spawn_serve(data, config);
     Server { child, base }
 }
 

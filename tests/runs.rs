@@ -622,19 +622,22 @@ fn replay_from_the_shell_imports_runs_and_summarises() {
         .map(|(i, v)| json!({ "timestamp": stamp(i), "value": v }))
         .collect();
     std::fs::write(&export, json!({ "name": "export", "source_code": "ta.ema(close, 21)", "indicator_series": [{ "name": "emaFast", "values": ema }] }).to_string()).unwrap();
-    let out = run(&[
-        "replay",
-        "--dataset",
-        &id,
-        "--python",
-        py.to_str().unwrap(),
-        "--pine-export",
-        export.to_str().unwrap(),
-        "--outputs",
-        "ema_fast",
-        "--warmup",
-        "100",
-    ]);
+    let replay_with_warmup = |warmup: &str| {
+        run(&[
+            "replay",
+            "--dataset",
+            &id,
+            "--python",
+            py.to_str().unwrap(),
+            "--pine-export",
+            export.to_str().unwrap(),
+            "--outputs",
+            "ema_fast",
+            "--warmup",
+            warmup,
+        ])
+    };
+    let out = replay_with_warmup("100");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -647,19 +650,7 @@ fn replay_from_the_shell_imports_runs_and_summarises() {
             && stdout.contains("200 compared"),
         "{stdout}"
     );
-    let out = run(&[
-        "replay",
-        "--dataset",
-        &id,
-        "--python",
-        py.to_str().unwrap(),
-        "--pine-export",
-        export.to_str().unwrap(),
-        "--outputs",
-        "ema_fast",
-        "--warmup",
-        "5",
-    ]);
+    let out = replay_with_warmup("5");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("MISMATCH")

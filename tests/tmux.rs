@@ -2,8 +2,7 @@
 //! consoles attached to a running `serve`. tmux is required (scripts/test.sh installs it).
 mod support;
 use serde_json::json;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 struct Tmux {
@@ -159,34 +158,10 @@ fn demo_from_start_to_quit() {
     );
 }
 
-fn serve(dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(bin())
-        .env("BRICKDESK_CONFIG", "/dev/null")
-        .env("NO_COLOR", "1")
-        .env("DASHBOARD_PASSWORD", support::PASSWORD)
-        .env("TV_WEBHOOK_SECRET", support::TV)
-        .env("BRIDGE_HEARTBEAT_SECRET", support::BRIDGE)
-        .args(["--data-dir"])
-        .arg(dir)
-        .args(["serve", "--port", "0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let l = lines.next().expect("serve exited").unwrap();
-        if let Some(i) = l.find("listening on ") {
-            break l[i + 13..].trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (child, base)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consoles_attached_to_serve_show_the_api_state_and_new_orders() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, base) = serve(dir.path());
+    let (mut server, base) = support::spawn_serve(dir.path(), std::path::Path::new("/dev/null"));
     let api = reqwest::Client::builder()
         .cookie_store(true)
         .build()

@@ -115,6 +115,18 @@ fn iso(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Runs blocking import work (file reads, parsing, column writes) off the async workers.
+async fn off_thread<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Detail> {
+    tokio::task::spawn_blocking(f).await.map_err(|_| {
+        Detail::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the import worker failed",
+        )
+    })
+}
+
 async fn prepare_off_thread(s: &AppState, cfg: SourceConfig) -> Result<Prepared, Detail> {
     if cfg.kind.eq_ignore_ascii_case("polygon")
         || cfg
@@ -152,14 +164,8 @@ async fn prepare_off_thread(s: &AppState, cfg: SourceConfig) -> Result<Prepared,
             bars,
         ));
     }
-    tokio::task::spawn_blocking(move || datasets::prepare(&cfg))
-        .await
-        .map_err(|_| {
-            Detail::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the import worker failed",
-            )
-        })?
+    off_thread(move || datasets::prepare(&cfg))
+        .await?
         .map_err(|e| Detail::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))
 }
 
@@ -216,14 +222,8 @@ async fn create_dataset(
     }
     let data_dir = s.options.data_dir.clone();
     let now = chrono::Utc::now();
-    let meta = tokio::task::spawn_blocking(move || datasets::persist(&data_dir, &cfg, &p, now))
-        .await
-        .map_err(|_| {
-            Detail::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the import worker failed",
-            )
-        })?
+    let meta = off_thread(move || datasets::persist(&data_dir, &cfg, &p, now))
+        .await?
         .map_err(|e| {
             tracing::error!(error = %format!("{e:#}"), "dataset write failed");
             Detail::new(

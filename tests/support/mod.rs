@@ -144,21 +144,24 @@ impl TestDesk {
         format!("{}{path}", self.base)
     }
 
+    /// POST as the logged-in operator.
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        read(
-            self.client
-                .post(self.url(path))
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        self.post_with(&self.client, path, body).await
     }
 
+    /// POST with no session (bridge, webhooks, refusals).
     pub async fn post_anon(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.post_with(&self.anon, path, body).await
+    }
+
+    async fn post_with(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
         read(
-            self.anon
+            client
                 .post(self.url(path))
                 .json(&body)
                 .send()
@@ -326,4 +329,38 @@ pub fn next_id() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(1);
     N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The real `brickdesk serve` on a free port with the test secrets, `config` as its config file
+/// (`/dev/null`: the defaults). Returns the child and its base URL; its log keeps being drained.
+pub fn spawn_serve(
+    data: &std::path::Path,
+    config: &std::path::Path,
+) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_brickdesk"))
+        .env("BRICKDESK_CONFIG", config)
+        .env("NO_COLOR", "1")
+        .env("DASHBOARD_PASSWORD", PASSWORD)
+        .env("BRIDGE_HEARTBEAT_SECRET", BRIDGE)
+        .env("TV_WEBHOOK_SECRET", TV)
+        .env_remove("BRICKDESK_DATA_DIR")
+        .arg("--data-dir")
+        .arg(data)
+        .args(["serve", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("serve exited before listening")
+            .unwrap();
+        if let Some(i) = line.find("listening on http://") {
+            break line[i + "listening on ".len()..].trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {}); // keep draining the log
+    (child, base)
 }
