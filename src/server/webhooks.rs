@@ -33,6 +33,11 @@ pub fn routes() -> Router<AppState> {
     r
 }
 
+/// TradingView's shared secret travels in the JSON body.
+fn check_tv(state: &AppState, secret: Option<&str>) -> ApiResult<()> {
+    require_secret(secret, &state.secrets.tv_webhook_secret, "webhook")
+}
+
 #[derive(Deserialize)]
 struct BrickBody {
     secret: Option<String>,
@@ -52,11 +57,7 @@ async fn brick(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<BrickBody>,
 ) -> ApiResult<Json<Value>> {
-    require_secret(
-        body.secret.as_deref(),
-        &state.secrets.tv_webhook_secret,
-        "webhook",
-    )?;
+    check_tv(&state, body.secret.as_deref())?;
     let input = BrickInput {
         asset: body.asset,
         size,
@@ -86,11 +87,7 @@ async fn heartbeat(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<HeartbeatBody>,
 ) -> ApiResult<Json<Value>> {
-    require_secret(
-        body.secret.as_deref(),
-        &state.secrets.tv_webhook_secret,
-        "webhook",
-    )?;
+    check_tv(&state, body.secret.as_deref())?;
     let input = HeartbeatInput {
         asset: body.symbol,
         price: body.price,
@@ -116,11 +113,7 @@ async fn level_exit(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<AssetBody>,
 ) -> ApiResult<Json<Value>> {
-    require_secret(
-        body.secret.as_deref(),
-        &state.secrets.tv_webhook_secret,
-        "webhook",
-    )?;
+    check_tv(&state, body.secret.as_deref())?;
     let asset = body.asset;
     let order = state.engine.call(move |e| e.level_exit(&asset)).await?;
     Ok(Json(json!({ "ok": true, "order": order })))
