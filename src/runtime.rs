@@ -65,10 +65,10 @@ pub async fn run_server(
             .unwrap_or_else(|_| crate::providers::polygon::DEFAULT_BASE.into()),
         python: Default::default(),
     };
-    let mut state = AppState::with_options(engine, cfg.secrets.clone(), options);
-    if let Some(runs) = runs {
-        state.runs = runs;
-    }
+    let state = match runs {
+        Some(runs) => AppState::with_runs(engine, cfg.secrets.clone(), options, runs),
+        None => AppState::with_options(engine, cfg.secrets.clone(), options),
+    };
     server::serve(bound.listener, state, shutdown).await?;
     housekeeping.abort();
     Ok(())

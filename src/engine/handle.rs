@@ -117,9 +117,8 @@ fn run(mut engine: Engine, mut rx: mpsc::Receiver<Job>, events: broadcast::Sende
         if !committed {
             // Memory may hold changes the store refused: reload the last committed state.
             engine.store.rollback();
-            for j in batch.drain(..) {
-                replies.push(Box::new(move |c| drop_job(j, c)));
-            }
+            // jobs that never ran (no transaction could start) are dropped: their callers get an error
+            batch.clear();
             if let Err(e) = engine.load() {
                 tracing::error!(error = %e, "reload after a failed commit failed");
             }
@@ -135,6 +134,3 @@ fn run(mut engine: Engine, mut rx: mpsc::Receiver<Job>, events: broadcast::Sende
     }
     tracing::debug!("engine thread stopped");
 }
-
-/// A job that never ran because its batch could not start; dropping it drops its reply channel.
-fn drop_job(_job: Job, _committed: bool) {}

@@ -228,7 +228,12 @@ impl Engine {
         } else {
             0
         };
-        tracing::info!(target: "brickdesk::desk", kind, asset = asset.as_deref().unwrap_or("-"), "{message}");
+        // stored events are the operator's log; broadcast-only ones (a brick per webhook) are noise there
+        if store {
+            tracing::info!(target: "brickdesk::desk", kind, asset = asset.as_deref().unwrap_or("-"), "{message}");
+        } else {
+            tracing::debug!(target: "brickdesk::desk", kind, asset = asset.as_deref().unwrap_or("-"), "{message}");
+        }
         self.events.push(DeskEvent {
             id,
             at,

@@ -58,8 +58,19 @@ impl AppState {
     }
 
     pub fn with_options(engine: EngineHandle, secrets: Secrets, options: ServerOptions) -> Self {
+        let runs = crate::parity::RunService::new(engine.clone(), options.python.clone());
+        Self::with_runs(engine, secrets, options, runs)
+    }
+
+    /// With a run service shared with someone else (the in-process console).
+    pub fn with_runs(
+        engine: EngineHandle,
+        secrets: Secrets,
+        options: ServerOptions,
+        runs: crate::parity::RunService,
+    ) -> Self {
         Self {
-            runs: crate::parity::RunService::new(engine.clone(), options.python.clone()),
+            runs,
             engine,
             secrets: Arc::new(secrets),
             options: Arc::new(options),
