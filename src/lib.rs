@@ -3,9 +3,9 @@
 pub mod config;
 pub mod demo;
 pub mod engine;
-pub mod parity;
 pub mod providers;
 pub mod renko_csv;
 pub mod runtime;
 pub mod server;
+pub mod services;
 pub mod tui;

@@ -373,7 +373,7 @@ async fn console_with_server(
     cfg: &Config,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let runs = brickdesk::parity::RunService::new(engine.clone(), Default::default());
+    let runs = brickdesk::services::runs::RunService::new(engine.clone(), Default::default())?;
     let link = Link::Local(engine.clone(), runs.clone());
     let server = {
         let cfg = cfg.clone();
@@ -522,7 +522,7 @@ async fn replay_cli(
         "running {} on {} …",
         req.python_artifact.name, req.dataset_id
     );
-    let service = brickdesk::parity::RunService::new(engine.clone(), Default::default());
+    let service = brickdesk::services::runs::RunService::new(engine.clone(), Default::default())?;
     let run = service.replay(&req).await?;
     drop(service);
     drop(engine);

@@ -107,11 +107,12 @@ impl Engine {
         })?;
         let mut order = self.find_order(id)?;
         if let Err(e) = order.status.transition(to) {
-            self.emit(
+            // the refusal is logged even though the job fails (and rolls back)
+            self.log_refusal(
                 "refused",
                 self.asset_index(&order.asset).ok(),
                 format!("execution report for {id} refused: {e}"),
-            )?;
+            );
             return Err(e.into());
         }
         let price = match (to, report.fill_price) {
