@@ -69,11 +69,7 @@ impl Engine {
     }
 
     pub fn bridge_artifacts(&self) -> DeskResult<Vec<runs::artifacts::BridgeArtifact>> {
-        self.store
-            .list_docs(store::DocTable::BridgeArtifacts)?
-            .iter()
-            .map(|j| serde_json::from_str(j).map_err(|e| DeskError::Storage(e.to_string())))
-            .collect()
+        self.store.docs(store::DocTable::BridgeArtifacts)
     }
 
     pub fn grant(
@@ -112,11 +108,7 @@ impl Engine {
     }
 
     pub fn grants(&self) -> DeskResult<Vec<runs::artifacts::PermissionGrant>> {
-        self.store
-            .list_docs(store::DocTable::Grants)?
-            .iter()
-            .map(|j| serde_json::from_str(j).map_err(|e| DeskError::Storage(e.to_string())))
-            .collect()
+        self.store.docs(store::DocTable::Grants)
     }
 
     /// May `run_id` read `target`? Yes when the artifact allows it; otherwise an approved, unexpired

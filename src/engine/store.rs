@@ -526,6 +526,16 @@ impl Store {
     }
 
     /// Every document of a table, oldest first.
+    /// Every document of a table, parsed.
+    pub fn docs<T: serde::de::DeserializeOwned>(&self, table: DocTable) -> DeskResult<Vec<T>> {
+        self.list_docs(table)?
+            .iter()
+            .map(|j| {
+                serde_json::from_str(j).map_err(|e| super::error::DeskError::Storage(e.to_string()))
+            })
+            .collect()
+    }
+
     pub fn list_docs(&self, table: DocTable) -> DeskResult<Vec<String>> {
         let sql = match table {
             DocTable::BridgeArtifacts => {

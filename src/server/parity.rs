@@ -4,6 +4,7 @@ use super::AppState;
 use super::errors::Detail;
 use crate::engine::datasets::{self, Prepared, SourceConfig};
 use crate::engine::runs;
+use crate::engine::store::DocTable;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -219,7 +220,7 @@ async fn create_dataset(
 }
 
 async fn list_datasets(State(s): State<AppState>) -> Result<Json<Value>, Detail> {
-    let all = s.engine.call(|e| e.datasets()).await?;
+    let all = s.engine.reader().read(|_, st| st.list_datasets()).await?;
     Ok(Json(Value::Array(
         all.into_iter()
             .map(|d| json!({ "dataset_id": d.dataset_id, "name": d.name, "symbol": d.symbol, "timeframe": d.timeframe,
@@ -240,7 +241,11 @@ async fn create_artifact(
 }
 
 async fn list_artifacts(State(s): State<AppState>) -> Result<Json<Value>, Detail> {
-    let all = s.engine.call(|e| e.bridge_artifacts()).await?;
+    let all: Vec<runs::artifacts::BridgeArtifact> = s
+        .engine
+        .reader()
+        .read(|_, st| st.docs(DocTable::BridgeArtifacts))
+        .await?;
     Ok(Json(
         serde_json::to_value(all).expect("artifacts serialize"),
     ))
@@ -265,7 +270,11 @@ async fn create_grant(
 }
 
 async fn list_grants(State(s): State<AppState>) -> Result<Json<Value>, Detail> {
-    let all = s.engine.call(|e| e.grants()).await?;
+    let all: Vec<runs::artifacts::PermissionGrant> = s
+        .engine
+        .reader()
+        .read(|_, st| st.docs(DocTable::Grants))
+        .await?;
     Ok(Json(serde_json::to_value(all).expect("grants serialize")))
 }
 
