@@ -204,3 +204,37 @@ async fn sigterm_with_a_live_run_playing_stops_within_2s_and_the_run_reads_inter
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[tokio::test]
+async fn the_websocket_pushes_the_published_state_when_asked() {
+    use futures_util::StreamExt;
+    let d = TestDesk::start().await;
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("{}/api/ws?snapshots=true", d.base.replacen("http", "ws", 1)),
+    )
+    .unwrap();
+    req.headers_mut()
+        .insert("cookie", d.session_cookie().await.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut next_state = async || loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a push within 5 s")
+            .unwrap()
+            .unwrap();
+        let v: Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+        if v["kind"] == "state" {
+            return v["state"].clone();
+        }
+    };
+    let first = next_state().await;
+    assert_eq!(first["assets"][0]["last_price"], Value::Null);
+    d.heartbeat("ES", 5012.25).await;
+    let pushed = next_state().await;
+    assert_eq!(pushed["assets"][0]["last_price"], 5012.25, "{pushed}");
+    assert_eq!(
+        pushed,
+        d.state().await,
+        "the push is the published snapshot"
+    );
+}
