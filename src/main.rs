@@ -3,7 +3,7 @@ use anyhow::Context;
 use brickdesk::config::Config;
 use brickdesk::demo::{self, PriceBoard};
 use brickdesk::engine::datasets::SourceConfig;
-use brickdesk::runtime;
+use brickdesk::cli::wiring;
 use brickdesk::tui::app::{App, View};
 use brickdesk::tui::link::{Link, Remote};
 use brickdesk::tui::theme::Theme;
@@ -281,12 +281,12 @@ fn init_logs() {
 
 async fn serve(cfg: Config, host: String, port: u16) -> anyhow::Result<()> {
     let data_dir = cfg.data_dir();
-    let (engine, thread) = runtime::start_engine(&cfg, &data_dir, runtime::system_clock())?;
-    let bound = runtime::bind(&host, port).await?;
+    let (engine, thread) = wiring::start_engine(&cfg, &data_dir, wiring::system_clock())?;
+    let bound = wiring::bind(&host, port).await?;
     let shutdown = brickdesk::server::shutdown_signal();
     tracing::info!(data_dir = %data_dir.display(), secrets = ?cfg.secrets, "brickdesk serve");
     tracing::info!("listening on http://{}", bound.addr);
-    runtime::run_server(bound, engine, &cfg, None, shutdown).await?;
+    wiring::run_server(bound, engine, &cfg, None, shutdown).await?;
     thread.join().ok();
     tracing::info!("stopped cleanly");
     Ok(())
@@ -351,8 +351,8 @@ async fn console(
         return brickdesk::tui::run_on_terminal(&mut app, link).await;
     }
     let data_dir = cfg.data_dir();
-    let (engine, thread) = runtime::start_engine(&cfg, &data_dir, runtime::system_clock())?;
-    let bound = runtime::bind(&host, port).await?;
+    let (engine, thread) = wiring::start_engine(&cfg, &data_dir, wiring::system_clock())?;
+    let bound = wiring::bind(&host, port).await?;
     app.link_label = format!(
         "local engine · server http://{} · data {}",
         bound.addr,
@@ -369,7 +369,7 @@ async fn console(
 async fn console_with_server(
     app: &mut App,
     engine: brickdesk::engine::handle::EngineHandle,
-    bound: runtime::Bound,
+    bound: wiring::Bound,
     cfg: &Config,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -378,7 +378,7 @@ async fn console_with_server(
     let server = {
         let cfg = cfg.clone();
         tokio::spawn(async move {
-            runtime::run_server(bound, engine, &cfg, Some(runs), async {
+            wiring::run_server(bound, engine, &cfg, Some(runs), async {
                 let _ = stopped.await;
             })
             .await
@@ -462,7 +462,7 @@ async fn import(cfg: Config, src: SourceConfig) -> anyhow::Result<()> {
     let result = if p.bars.is_some() {
         show(total - 1, "writing columns and registering");
         let meta = datasets::persist(&data_dir, &src, &p, chrono::Utc::now())?;
-        let (engine, thread) = runtime::start_engine(&cfg, &data_dir, runtime::system_clock())?;
+        let (engine, thread) = wiring::start_engine(&cfg, &data_dir, wiring::system_clock())?;
         let meta = engine.call(move |e| e.register_dataset(meta)).await?;
         drop(engine);
         thread.join().ok();
@@ -508,7 +508,7 @@ async fn replay_cli(
     as_json: bool,
 ) -> anyhow::Result<()> {
     let data_dir = cfg.data_dir();
-    let (engine, thread) = runtime::start_engine(&cfg, &data_dir, runtime::system_clock())?;
+    let (engine, thread) = wiring::start_engine(&cfg, &data_dir, wiring::system_clock())?;
     if let Some(export) = export {
         let artifact: brickdesk::engine::runs::artifacts::BridgeArtifact =
             serde_json::from_value(export)?;
@@ -611,8 +611,8 @@ async fn run_demo(
     if app.is_some() {
         init_file_logs(&data_dir.join("brickdesk.log"))?;
     }
-    let (engine, thread) = runtime::start_engine(&cfg, &data_dir, runtime::system_clock())?;
-    let bound = runtime::bind(&host, port).await?;
+    let (engine, thread) = wiring::start_engine(&cfg, &data_dir, wiring::system_clock())?;
+    let bound = wiring::bind(&host, port).await?;
     let base_url = format!("http://{}", bound.addr);
     tracing::info!(data_dir = %data_dir.display(), "brickdesk demo: simulated market + paper bridge");
     let shutdown = app.is_none().then(brickdesk::server::shutdown_signal);
@@ -643,7 +643,7 @@ async fn run_demo(
     let result = match app {
         None => {
             let shutdown = shutdown.expect("headless demo has a shutdown signal");
-            runtime::run_server(bound, engine, &cfg, None, shutdown).await
+            wiring::run_server(bound, engine, &cfg, None, shutdown).await
         }
         Some(mut app) => {
             app.link_label = format!(
