@@ -6,6 +6,5 @@ pub mod demo;
 pub mod engine;
 pub mod parity;
 pub mod providers;
-pub mod renko_csv;
 pub mod server;
 pub mod tui;

@@ -3,7 +3,7 @@ use anyhow::Context;
 use brickdesk::config::Config;
 use brickdesk::demo::{self, PriceBoard};
 use brickdesk::engine::datasets::SourceConfig;
-use brickdesk::cli::wiring;
+use brickdesk::cli::{renko, wiring};
 use brickdesk::tui::app::{App, View};
 use brickdesk::tui::link::{Link, Remote};
 use brickdesk::tui::theme::Theme;
@@ -141,12 +141,7 @@ enum Command {
         json: bool,
     },
     /// Print the Renko bricks of a price CSV as index,timestamp,open,close,color
-    Renko {
-        file: PathBuf,
-        /// Box size in points
-        #[arg(long)]
-        size: f64,
-    },
+    Renko(renko::RenkoArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -223,13 +218,7 @@ fn main() -> anyhow::Result<()> {
             let req: brickdesk::engine::runs::RunRequest = serde_json::from_value(req)?;
             tokio_main(async move { replay_cli(cfg, req, export, json).await })
         }
-        Command::Renko { file, size } => {
-            let f = std::fs::File::open(&file)
-                .with_context(|| format!("cannot open {}", file.display()))?;
-            let stdout = std::io::stdout();
-            brickdesk::renko_csv::write_bricks(std::io::BufReader::new(f), size, stdout.lock())?;
-            Ok(())
-        }
+        Command::Renko(args) => renko::run(args),
         Command::Serve {
             host,
             port,
