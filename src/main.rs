@@ -1,15 +1,10 @@
 //! The `brickdesk` command line.
 use anyhow::Context;
 use brickdesk::config::Config;
-use brickdesk::demo::{self, PriceBoard};
 use brickdesk::engine::datasets::SourceConfig;
-use brickdesk::cli::{renko, wiring};
-use brickdesk::tui::app::{App, View};
-use brickdesk::tui::link::{Link, Remote};
-use brickdesk::tui::theme::Theme;
+use brickdesk::cli::{console, demo, renko, serve, wiring};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
-use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -28,66 +23,14 @@ struct Cli {
     command: Option<Command>,
 }
 
-#[derive(clap::Args, Clone)]
-struct ConsoleArgs {
-    /// Attach to a running `brickdesk serve` instead of starting an engine here
-    #[arg(long, value_name = "URL")]
-    connect: Option<String>,
-    /// Operator password for --connect (default: $DASHBOARD_PASSWORD)
-    #[arg(long, env = "DASHBOARD_PASSWORD", hide_env_values = true)]
-    password: Option<String>,
-    /// One pane full-screen, for tmux dashboards: desk, renko, positions, orders, log
-    #[arg(long)]
-    view: Option<String>,
-    /// Color theme: dark, light, high-contrast, monochrome, or a file in <config dir>/brickdesk/themes/
-    #[arg(long, default_value = "dark")]
-    theme: String,
-}
-
 #[derive(Subcommand)]
 enum Command {
     /// The console (TUI) with the server in the same process; the default command
-    Console {
-        #[command(flatten)]
-        ui: ConsoleArgs,
-        #[arg(long)]
-        host: Option<String>,
-        /// Port of the in-process server (0 picks a free one)
-        #[arg(long)]
-        port: Option<u16>,
-    },
+    Console(console::ConsoleArgs),
     /// Headless server (webhooks, bridge, operator API); logs to stdout; stops on SIGTERM/SIGINT
-    Serve {
-        #[arg(long)]
-        host: Option<String>,
-        /// Port (0 picks a free one; the address is logged)
-        #[arg(long)]
-        port: Option<u16>,
-        /// Allow binding off loopback with no dashboard password or secrets
-        #[arg(long)]
-        insecure_no_password: bool,
-    },
+    Serve(serve::ServeArgs),
     /// Everything with no account: simulated ES/NQ market, paper bridge, a throwaway database
-    Demo {
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
-        #[arg(long, default_value_t = 8000)]
-        port: u16,
-        /// Random-walk seed of the simulated market
-        #[arg(long, default_value_t = 7)]
-        seed: u64,
-        /// Milliseconds between simulated price steps
-        #[arg(long, default_value_t = 250)]
-        step_ms: u64,
-        /// Largest simulated move per step, in ticks
-        #[arg(long, default_value_t = 6)]
-        ticks: i64,
-        /// No console: log to stdout instead
-        #[arg(long)]
-        headless: bool,
-        #[command(flatten)]
-        ui: ConsoleArgs,
-    },
+    Demo(demo::DemoArgs),
     /// Import a CSV or xlsx file as a dataset (mapping inferred; issues listed)
     Import {
         file: PathBuf,
@@ -150,27 +93,11 @@ fn main() -> anyhow::Result<()> {
     if let Some(d) = cli.data_dir {
         cfg.data_dir = Some(d);
     }
-    let command = cli.command.unwrap_or(Command::Console {
-        ui: ConsoleArgs {
-            connect: None,
-            password: None,
-            view: None,
-            theme: "dark".into(),
-        },
-        host: None,
-        port: None,
-    });
+    let command = cli
+        .command
+        .unwrap_or_else(|| Command::Console(Default::default()));
     match command {
-        Command::Console { ui, host, port } => {
-            let host = host.unwrap_or_else(|| cfg.server.host.clone());
-            let port = port.unwrap_or(cfg.server.port);
-            let app = console_app(&ui)?;
-            if ui.connect.is_none() {
-                cfg.check_bind(&host, false)?;
-            }
-            init_file_logs(&log_path(&cfg, ui.connect.is_some()))?;
-            tokio_main(async move { console(cfg, ui, app, host, port).await })
-        }
+        Command::Console(args) => console::run(cfg, args),
         Command::Import {
             file,
             name,
@@ -181,7 +108,7 @@ fn main() -> anyhow::Result<()> {
             map,
         } => {
             let src = import_source(&file, name, symbol, timeframe, timezone, sheet, &map)?;
-            tokio_main(async move { import(cfg, src).await })
+            wiring::tokio_main(async move { import(cfg, src).await })
         }
         Command::Replay {
             dataset,
@@ -216,173 +143,12 @@ fn main() -> anyhow::Result<()> {
                 "bridge_artifact_id": bridge,
             });
             let req: brickdesk::engine::runs::RunRequest = serde_json::from_value(req)?;
-            tokio_main(async move { replay_cli(cfg, req, export, json).await })
+            wiring::tokio_main(async move { replay_cli(cfg, req, export, json).await })
         }
         Command::Renko(args) => renko::run(args),
-        Command::Serve {
-            host,
-            port,
-            insecure_no_password,
-        } => {
-            init_logs();
-            let host = host.unwrap_or_else(|| cfg.server.host.clone());
-            let port = port.unwrap_or(cfg.server.port);
-            cfg.check_bind(&host, insecure_no_password)?;
-            tokio_main(async move { serve(cfg, host, port).await })
-        }
-        Command::Demo {
-            host,
-            port,
-            seed,
-            step_ms,
-            ticks,
-            headless,
-            ui,
-        } => {
-            let app = if headless {
-                init_logs();
-                None
-            } else {
-                Some(console_app(&ui)?)
-            };
-            tokio_main(async move { run_demo(cfg, host, port, (seed, step_ms, ticks), app).await })
-        }
+        Command::Serve(args) => serve::run(cfg, args),
+        Command::Demo(args) => demo::run(cfg, args),
     }
-}
-
-fn tokio_main<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(f)
-}
-
-fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BRICKDESK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let color = std::env::var_os("NO_COLOR").is_none()
-        && std::io::IsTerminal::is_terminal(&std::io::stdout());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(color)
-        .init();
-}
-
-async fn serve(cfg: Config, host: String, port: u16) -> anyhow::Result<()> {
-    let data_dir = cfg.data_dir();
-    let (engine, thread) = wiring::start_engine(&cfg, &data_dir, wiring::system_clock())?;
-    let bound = wiring::bind(&host, port).await?;
-    let shutdown = brickdesk::server::shutdown_signal();
-    tracing::info!(data_dir = %data_dir.display(), secrets = ?cfg.secrets, "brickdesk serve");
-    tracing::info!("listening on http://{}", bound.addr);
-    wiring::run_server(bound, engine, &cfg, None, shutdown).await?;
-    thread.join().ok();
-    tracing::info!("stopped cleanly");
-    Ok(())
-}
-
-/// The console's UI state from its flags (checked before the terminal is taken over).
-fn console_app(ui: &ConsoleArgs) -> anyhow::Result<App> {
-    let theme = Theme::load(&ui.theme)?;
-    let mut app = App::new(theme, "starting…".into());
-    if let Some(v) = &ui.view {
-        app.view = Some(View::parse(v).with_context(|| {
-            format!("--view {v:?}: choose one of desk, renko, positions, orders, log")
-        })?);
-    }
-    Ok(app)
-}
-
-fn log_path(cfg: &Config, attached: bool) -> PathBuf {
-    if attached {
-        dirs::state_dir()
-            .or_else(dirs::data_dir)
-            .unwrap_or_else(std::env::temp_dir)
-            .join("brickdesk")
-            .join("console.log")
-    } else {
-        cfg.data_dir().join("brickdesk.log")
-    }
-}
-
-/// The console never logs to the screen: tracing goes to a file.
-fn init_file_logs(path: &std::path::Path) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("cannot open log file {}", path.display()))?;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BRICKDESK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(file))
-        .init();
-    Ok(())
-}
-
-async fn console(
-    cfg: Config,
-    ui: ConsoleArgs,
-    mut app: App,
-    host: String,
-    port: u16,
-) -> anyhow::Result<()> {
-    app.ollama_url = Some(ollama_url(&cfg));
-    if let Some(url) = &ui.connect {
-        let remote = Remote::connect(url, ui.password.as_deref()).await?;
-        let link = Link::Remote(remote);
-        app.link_label = format!("attached to {}", link.label());
-        return brickdesk::tui::run_on_terminal(&mut app, link).await;
-    }
-    let data_dir = cfg.data_dir();
-    let (engine, thread) = wiring::start_engine(&cfg, &data_dir, wiring::system_clock())?;
-    let bound = wiring::bind(&host, port).await?;
-    app.link_label = format!(
-        "local engine · server http://{} · data {}",
-        bound.addr,
-        data_dir.display()
-    );
-    tracing::info!("console; server on http://{}", bound.addr);
-    let result = console_with_server(&mut app, engine, bound, &cfg).await;
-    thread.join().ok();
-    result
-}
-
-/// The in-process server in the background and the console in front, sharing one engine and one
-/// run service; the server stops when the console does.
-async fn console_with_server(
-    app: &mut App,
-    engine: brickdesk::engine::handle::EngineHandle,
-    bound: wiring::Bound,
-    cfg: &Config,
-) -> anyhow::Result<()> {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let runs = brickdesk::parity::RunService::new(engine.clone(), Default::default());
-    let link = Link::Local(engine.clone(), runs.clone());
-    let server = {
-        let cfg = cfg.clone();
-        tokio::spawn(async move {
-            wiring::run_server(bound, engine, &cfg, Some(runs), async {
-                let _ = stopped.await;
-            })
-            .await
-        })
-    };
-    let result = brickdesk::tui::run_on_terminal(app, link).await;
-    let _ = stop.send(());
-    let _ = server.await;
-    result
-}
-
-fn ollama_url(cfg: &Config) -> String {
-    cfg.ollama_host
-        .clone()
-        .unwrap_or_else(|| "http://127.0.0.1:11434".into())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -573,78 +339,4 @@ async fn replay_cli(
         c["suggested_next_action"].as_str().unwrap_or("—")
     );
     Ok(())
-}
-
-fn random_secret() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}
-
-async fn run_demo(
-    mut cfg: Config,
-    host: String,
-    port: u16,
-    (seed, step_ms, ticks): (u64, u64, i64),
-    app: Option<App>,
-) -> anyhow::Result<()> {
-    // A throwaway database unless --data-dir / BRICKDESK_DATA_DIR names one.
-    let temp = tempfile::Builder::new()
-        .prefix("brickdesk-demo-")
-        .tempdir()?;
-    let data_dir = cfg
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| temp.path().to_path_buf());
-    let s = &mut cfg.secrets;
-    s.tv_webhook_secret.get_or_insert_with(random_secret);
-    s.bridge_heartbeat_secret.get_or_insert_with(random_secret);
-    if app.is_some() {
-        init_file_logs(&data_dir.join("brickdesk.log"))?;
-    }
-    let (engine, thread) = wiring::start_engine(&cfg, &data_dir, wiring::system_clock())?;
-    let bound = wiring::bind(&host, port).await?;
-    let base_url = format!("http://{}", bound.addr);
-    tracing::info!(data_dir = %data_dir.display(), "brickdesk demo: simulated market + paper bridge");
-    let shutdown = app.is_none().then(brickdesk::server::shutdown_signal);
-    tracing::info!("listening on {base_url}");
-    let board = PriceBoard::default();
-    let market = tokio::spawn(demo::market::run(
-        demo::market::MarketOptions {
-            base_url: base_url.clone(),
-            tv_secret: cfg.secrets.tv_webhook_secret.clone(),
-            seed,
-            step: Duration::from_millis(step_ms.max(10)),
-            max_ticks_per_step: ticks.clamp(1, 400),
-        },
-        cfg.assets.clone(),
-        board.clone(),
-    ));
-    let bridge = tokio::spawn(demo::paper_bridge::run(
-        demo::paper_bridge::BridgeOptions {
-            base_url,
-            secret: cfg.secrets.bridge_heartbeat_secret.clone(),
-            owner: "paper".into(),
-            poll_every: Duration::from_millis(500),
-            heartbeat_every: Duration::from_secs(5),
-        },
-        cfg.assets.clone(),
-        board,
-    ));
-    let result = match app {
-        None => {
-            let shutdown = shutdown.expect("headless demo has a shutdown signal");
-            wiring::run_server(bound, engine, &cfg, None, shutdown).await
-        }
-        Some(mut app) => {
-            app.link_label = format!(
-                "demo · simulated market + paper bridge · http://{}",
-                bound.addr
-            );
-            app.ollama_url = Some(ollama_url(&cfg));
-            console_with_server(&mut app, engine, bound, &cfg).await
-        }
-    };
-    market.abort();
-    bridge.abort();
-    thread.join().ok();
-    result
 }

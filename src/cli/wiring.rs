@@ -73,3 +73,11 @@ pub async fn run_server(
     housekeeping.abort();
     Ok(())
 }
+
+/// Runs a command's async body on a multi-threaded tokio runtime.
+pub fn tokio_main<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(f)
+}
