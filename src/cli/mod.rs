@@ -2,8 +2,10 @@
 //! the engine and server start-up, the tokio runtime). `src/main.rs` only parses and dispatches.
 pub mod console;
 pub mod demo;
+pub mod import;
 pub mod logs;
 pub mod renko;
+pub mod replay;
 pub mod serve;
 pub mod wiring;
 
