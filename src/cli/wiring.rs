@@ -1,5 +1,5 @@
-//! Wiring shared by the commands: open the store in the data dir, start the engine thread, bind
-//! and run the server with its housekeeping.
+//! Wiring shared by the commands: the tokio runtime, the engine thread over the store in the data
+//! dir, and the server bound and run with its housekeeping.
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::engine::clock::{SharedClock, SystemClock};
