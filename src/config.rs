@@ -29,6 +29,9 @@ pub struct Secrets {
     pub dashboard_password: Option<String>,
     pub bridge_heartbeat_secret: Option<String>,
     pub tv_webhook_secret: Option<String>,
+    /// Bearer tokens a client may send instead of logging in (`Authorization: Bearer …`), for
+    /// `/metrics` scrapers and headless clients (`BRICKDESK_API_TOKENS`, comma-separated).
+    pub api_tokens: Vec<String>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -41,6 +44,7 @@ impl std::fmt::Debug for Secrets {
                 &set(&self.bridge_heartbeat_secret),
             )
             .field("tv_webhook_secret", &set(&self.tv_webhook_secret))
+            .field("api_tokens", &self.api_tokens.len())
             .finish()
     }
 }
@@ -56,6 +60,15 @@ pub struct Config {
     pub ollama_host: Option<String>,
     /// Market data provider key (`POLYGON_API_KEY`).
     pub polygon_api_key: Option<String>,
+    pub console: ConsoleConfig,
+}
+
+/// How the console behaves.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// In LIVE, entry keys send at once instead of asking `y`/`n` first.
+    pub one_click: bool,
 }
 
 impl Default for Config {
@@ -68,6 +81,7 @@ impl Default for Config {
             data_dir: None,
             ollama_host: None,
             polygon_api_key: None,
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -108,6 +122,14 @@ impl Config {
         }
         if let Some(v) = get("TV_WEBHOOK_SECRET") {
             self.secrets.tv_webhook_secret = Some(v);
+        }
+        if let Some(v) = get("BRICKDESK_API_TOKENS") {
+            self.secrets.api_tokens = v
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect();
         }
         if let Some(v) = get("OLLAMA_HOST") {
             self.ollama_host = Some(v);

@@ -4,7 +4,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod engine;
-pub mod parity;
 pub mod providers;
 pub mod server;
+pub mod services;
 pub mod tui;

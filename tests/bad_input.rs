@@ -388,3 +388,180 @@ async fn bad_input_table_gets_4xx_and_changes_nothing() {
     let (_, orders_after) = d.get("/api/orders?limit=1000").await;
     assert_eq!(orders_before, orders_after);
 }
+
+/// Where an error answer puts its message, per surface shape.
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    /// Seed 001: `{ok: false, error}`.
+    Desk,
+    /// Seeds 000 and 002: `{detail}`.
+    Detail,
+    /// Seed 003: `{error}`.
+    Plain,
+    /// Seed 004: `{error: {code, message, details}}`.
+    Envelope,
+}
+
+fn message(shape: Shape, body: &Value) -> Option<&str> {
+    match shape {
+        Shape::Desk => (body["ok"] == false)
+            .then(|| body["error"].as_str())
+            .flatten(),
+        Shape::Detail => body["detail"].as_str(),
+        Shape::Plain => body["error"].as_str(),
+        Shape::Envelope => {
+            let e = &body["error"];
+            (e["code"].is_string() && e["details"].is_object())
+                .then(|| e["message"].as_str())
+                .flatten()
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_surface_answers_its_own_error_shape_even_for_the_frameworks_refusals() {
+    let d = TestDesk::start().await;
+    let big = vec![b' '; 2 * 1024 * 1024];
+    /// (what, method, path, body, logged in, status, shape)
+    type ShapeCase = (
+        &'static str,
+        Method,
+        &'static str,
+        Option<Vec<u8>>,
+        bool,
+        StatusCode,
+        Shape,
+    );
+    let cases: Vec<ShapeCase> = vec![
+        (
+            "seed 000 no session",
+            Method::GET,
+            "/runs",
+            None,
+            false,
+            StatusCode::UNAUTHORIZED,
+            Shape::Detail,
+        ),
+        (
+            "seed 000 unknown path",
+            Method::GET,
+            "/nope",
+            None,
+            true,
+            StatusCode::NOT_FOUND,
+            Shape::Detail,
+        ),
+        (
+            "seed 000 wrong method",
+            Method::GET,
+            "/runs/replay",
+            None,
+            true,
+            StatusCode::METHOD_NOT_ALLOWED,
+            Shape::Detail,
+        ),
+        (
+            "seed 000 body too large",
+            Method::POST,
+            "/runs/replay",
+            Some(big.clone()),
+            true,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Shape::Detail,
+        ),
+        (
+            "seed 000 not JSON",
+            Method::POST,
+            "/runs/replay",
+            Some(b"{nope".to_vec()),
+            true,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Shape::Detail,
+        ),
+        (
+            "seed 000 unknown run",
+            Method::GET,
+            "/runs/run-nope",
+            None,
+            true,
+            StatusCode::NOT_FOUND,
+            Shape::Detail,
+        ),
+        (
+            "seed 001 no session",
+            Method::GET,
+            "/api/state",
+            None,
+            false,
+            StatusCode::UNAUTHORIZED,
+            Shape::Desk,
+        ),
+        (
+            "seed 001 unknown path",
+            Method::GET,
+            "/api/nope",
+            None,
+            true,
+            StatusCode::NOT_FOUND,
+            Shape::Desk,
+        ),
+        (
+            "seed 001 body too large",
+            Method::POST,
+            "/api/exit",
+            Some(big),
+            true,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Shape::Desk,
+        ),
+        (
+            "seed 002 unknown path",
+            Method::GET,
+            "/api/backtests/nope",
+            None,
+            true,
+            StatusCode::NOT_FOUND,
+            Shape::Detail,
+        ),
+        (
+            "seed 003 unknown path",
+            Method::GET,
+            "/api/jobs/nope",
+            None,
+            true,
+            StatusCode::NOT_FOUND,
+            Shape::Plain,
+        ),
+        (
+            "seed 003 probe path",
+            Method::GET,
+            "/healthz/x",
+            None,
+            true,
+            StatusCode::NOT_FOUND,
+            Shape::Plain,
+        ),
+        (
+            "seed 004 unknown path",
+            Method::GET,
+            "/api/v1/nope",
+            None,
+            true,
+            StatusCode::NOT_FOUND,
+            Shape::Envelope,
+        ),
+    ];
+    for (what, method, path, body, session, status, shape) in cases {
+        let client = if session { &d.client } else { &d.anon };
+        let mut req = client.request(method, d.url(path));
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let (code, answer) = read(req.send().await.unwrap()).await;
+        assert_eq!(code, status, "{what}: {answer}");
+        assert!(
+            message(shape, &answer).is_some_and(|m| !m.is_empty()),
+            "{what}: not in the {shape:?} shape: {answer}"
+        );
+    }
+}

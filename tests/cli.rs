@@ -82,21 +82,7 @@ async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
     client.get(url).send().await.unwrap().json().await.unwrap()
 }
 
-/// A client logged in as the operator.
-async fn login(base: &str) -> reqwest::Client {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
-    let resp = client
-        .post(format!("{base}/api/login"))
-        .json(&json!({ "password": support::PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
-    client
-}
+use support::login;
 
 fn config_file(dir: &std::path::Path) -> std::path::PathBuf {
     let mut toml = String::from("[desk]\ntrade_limit = 1000\n");

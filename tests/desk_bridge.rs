@@ -178,14 +178,14 @@ async fn claimed_order_without_report_is_flagged_stale_not_resent() {
     d.make_ready("ES", "green", 5000.0).await;
     d.entry(json!({ "asset": "ES" })).await;
     let id = d.poll().await[0]["id"].as_str().unwrap().to_string();
-    d.clock.advance_secs(29);
+    d.advance(29).await;
     assert!(
         d.state().await["flags"]["stale_orders"]
             .as_array()
             .unwrap()
             .is_empty()
     );
-    d.clock.advance_secs(1);
+    d.advance(1).await;
     let s = d.state().await;
     assert_eq!(s["flags"]["stale_orders"], json!([id]));
     assert_eq!(s["assets"][0]["pending_order"]["stale"], true);

@@ -28,7 +28,7 @@ async fn assert_no_exit(d: &TestDesk) {
 #[tokio::test]
 async fn manual_exit_respects_the_initial_exit_lock_unless_forced() {
     let d = long_es().await;
-    d.clock.advance_secs(3);
+    d.advance(3).await;
     let (c, b) = d.post("/api/exit", json!({ "asset": "ES" })).await;
     assert_eq!(c, StatusCode::CONFLICT);
     assert_eq!(

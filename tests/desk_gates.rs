@@ -87,14 +87,14 @@ async fn entry_gates_refuse_in_documented_order() {
         err(&b),
         "5 MIN LOCK ACTIVE — one trade already used this candle (04:00 remaining)"
     );
-    d.clock.advance_secs(37);
+    d.advance(37).await;
     let (_, b) = d.entry(entry.clone()).await;
     assert_eq!(
         err(&b),
         "5 MIN LOCK ACTIVE — one trade already used this candle (03:23 remaining)"
     );
     // next candle: 4 (pending order) before 6 (heartbeat now 11 min old) and 7
-    d.clock.advance_secs(11 * 60);
+    d.advance(11 * 60).await;
     let (_, b) = d.entry(entry.clone()).await;
     assert!(
         err(&b).starts_with("ORDER PENDING — ES already has order ord-"),
@@ -109,11 +109,11 @@ async fn entry_gates_refuse_in_documented_order() {
         "POSITION OPEN — ES is BUY 5 (no pyramiding; use scale-in)"
     );
     // 2: cooldown after the position closes (before 7: tempo is still spent)
-    d.clock.advance_secs(11);
+    d.advance(11).await;
     let (c, b) = d.post("/api/exit", json!({ "asset": "ES" })).await;
     assert_eq!(c, StatusCode::OK, "{b}");
     d.fill_all(5001.0).await;
-    d.clock.advance_secs(30);
+    d.advance(30).await;
     let (_, b) = d.entry(entry.clone()).await;
     assert_eq!(
         err(&b),
@@ -135,6 +135,7 @@ async fn entry_gates_refuse_in_documented_order() {
     // the trading day rolls at 17:00 Chicago: the stop and the count reset
     d.clock
         .set(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, 10, 22, 0, 5).unwrap());
+    d.engine.tick().await.unwrap();
     let s = d.state().await;
     assert_eq!(s["account"]["daily_stop_triggered"], false);
     assert_eq!(s["account"]["trade_count"], 0);
@@ -236,7 +237,7 @@ async fn preorder_is_released_at_the_next_main_brick_or_dropped() {
     d.make_ready("NQ", "green", 20000.0).await;
     d.entry(json!({ "asset": "NQ", "order_type": "preorder" }))
         .await;
-    d.clock.advance_secs(700);
+    d.advance(700).await;
     let out = d.brick("/tv_renko_main", "NQ", "green", "pn1").await;
     assert!(out["orders"].as_array().unwrap().is_empty());
     let (_, ev) = d.get("/api/events?limit=20").await;
@@ -274,10 +275,10 @@ async fn intent_ready_at_next_main_brick_stands_in_for_the_tempo_token_then_expi
     // first entry spends the tempo token, the intent stays READY
     d.entry(json!({ "asset": "ES" })).await;
     d.fill_all(5000.0).await;
-    d.clock.advance_secs(11);
+    d.advance(11).await;
     d.post("/api/exit", json!({ "asset": "ES" })).await;
     d.fill_all(5000.0).await;
-    d.clock.advance_secs(300);
+    d.advance(300).await;
     d.heartbeat("ES", 5000.0).await;
     // a second entry in the same 6pt brick goes through on the intent
     let (c, b) = d.entry(json!({ "asset": "ES" })).await;
@@ -307,7 +308,7 @@ async fn env_switch_refused_with_exposure_and_live_needs_a_fresh_bridge() {
     let (c, b) = d.post("/api/env", json!({ "env": "LIVE" })).await;
     assert_eq!(c, StatusCode::CONFLICT);
     assert_eq!(err(&b), "cannot switch to LIVE: ES has an open position");
-    d.clock.advance_secs(11);
+    d.advance(11).await;
     d.post("/api/exit", json!({ "asset": "ES" })).await;
     d.fill_all(5000.0).await;
     // an unfinished order (no position yet) also blocks the switch
@@ -326,7 +327,7 @@ async fn env_switch_refused_with_exposure_and_live_needs_a_fresh_bridge() {
     assert!(d.asset("NQ").await["position"].is_null());
     let (c, b) = d.post("/api/env", json!({ "env": "LIVE" })).await;
     assert_eq!((c, &b["env"]), (StatusCode::OK, &json!("LIVE")));
-    d.clock.advance_secs(400);
+    d.advance(400).await;
     d.make_ready("NQ", "green", 20000.0).await;
     let (_, b) = d.entry(json!({ "asset": "NQ" })).await;
     assert!(err(&b).starts_with("BRIDGE STALE"), "{b}");
@@ -342,6 +343,6 @@ async fn env_switch_refused_with_exposure_and_live_needs_a_fresh_bridge() {
     assert_eq!(c, StatusCode::OK, "{b}");
     assert_eq!(b["order"]["env"], "LIVE");
     assert_eq!(b["state"]["bridge"]["account"], "U1");
-    d.clock.advance_secs(61);
+    d.advance(61).await;
     assert_eq!(d.state().await["bridge"]["fresh"], false);
 }

@@ -360,7 +360,7 @@ async fn read_permission_grants_single_action_and_expiry() {
     assert!(list[0]["consumed_by"].as_str().unwrap().starts_with("run-"));
     // an expired grant is refused
     d.post("/permissions", grant).await;
-    d.clock.advance_secs(16 * 60);
+    d.advance(16 * 60).await;
     let (code, _) = d.post("/runs/replay", body.clone()).await;
     assert_eq!(code, StatusCode::FORBIDDEN, "expired");
     // a session grant lasts until it expires; a revocation ends it
@@ -368,7 +368,7 @@ async fn read_permission_grants_single_action_and_expiry() {
     d.post("/permissions", session).await;
     assert_eq!(replay(&d, body.clone()).await["lifecycle"], "completed");
     assert_eq!(replay(&d, body.clone()).await["lifecycle"], "completed");
-    d.clock.advance_secs(1);
+    d.advance(1).await;
     d.post(
         "/permissions",
         json!({ "target": "python_code", "access": "read", "approved": false }),
@@ -672,7 +672,7 @@ async fn the_console_runs_tab_shows_a_run_and_plays_it_live() {
     let r = replay(&d, run_body(&ds, &bridge, 100, EMA_STRATEGY, true)).await;
     let run_id = r["run_id"].as_str().unwrap().to_string();
 
-    let link = Link::local(d.engine.clone());
+    let link = Link::local(d.engine.clone()).unwrap();
     let mut app = App::new(
         brickdesk::tui::theme::Theme::embedded("dark").unwrap(),
         "test".into(),
@@ -718,7 +718,11 @@ async fn the_console_runs_tab_shows_a_run_and_plays_it_live() {
     );
     app.set_snapshot(link.fetch(None, app.runs_wanted()).await.unwrap());
     let live = app.selected_run().unwrap().clone();
-    assert_eq!(live.lifecycle, "live", "follow selects the live run");
+    assert_eq!(
+        live.lifecycle.as_str(),
+        "live",
+        "follow selects the live run"
+    );
     let Effect::Run(stop) = app.on_key(crossterm::event::KeyEvent::from(
         crossterm::event::KeyCode::Char('.'),
     )) else {

@@ -5,8 +5,9 @@ use brickdesk::engine::TpArm;
 use brickdesk::engine::command::DeskCommand;
 use brickdesk::engine::model::{EntrySizeMode, Env, Side, TradeMode};
 use brickdesk::engine::{EntryRequest, OrderType};
+use brickdesk::tui::app::Tab;
 use brickdesk::tui::app::{App, Effect, Modal};
-use brickdesk::tui::keys::{BINDINGS, action_for};
+use brickdesk::tui::keys::{BINDINGS, Scope, action_for, bindings_for};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use support::fixture;
 
@@ -291,10 +292,29 @@ async fn quit_help_and_tabs() {
 
 #[test]
 fn the_key_table_is_consistent() {
+    // a key is bound once per scope, and a tab's keys never shadow a global one
     let mut seen = std::collections::HashSet::new();
     for b in BINDINGS {
-        assert!(seen.insert(b.code), "key {} bound twice", b.label);
-        assert_eq!(action_for(&code(b.code)), Some(b.action), "{}", b.label);
+        assert!(
+            seen.insert((b.scope, b.code)),
+            "key {} bound twice",
+            b.label
+        );
+        if b.scope != Scope::Global {
+            assert!(
+                !BINDINGS
+                    .iter()
+                    .any(|g| g.scope == Scope::Global && g.code == b.code),
+                "{} shadows a global key",
+                b.label
+            );
+        }
+        assert_eq!(
+            action_for(&code(b.code), b.scope),
+            Some(b.action),
+            "{}",
+            b.label
+        );
         assert!(
             b.help.chars().count() <= 30,
             "help of {} too long for 80 columns",
@@ -304,20 +324,40 @@ fn the_key_table_is_consistent() {
 }
 
 #[tokio::test]
-async fn help_overlay_lists_every_binding_at_80x24() {
+async fn help_overlay_lists_the_tabs_keys_at_80x24() {
     let f = fixture::rich_desk().await;
     let mut app = fixture::app(&f, "dark").await;
-    press(&mut app, "?");
-    let backend = ratatui::backend::TestBackend::new(80, 24);
-    let mut term = ratatui::Terminal::new(backend).unwrap();
-    term.draw(|fr| brickdesk::tui::ui::draw(fr, &app)).unwrap();
-    let screen = term.backend().to_string();
-    for b in BINDINGS {
+    for (tab, scope) in [
+        (Tab::Desk, Scope::Desk),
+        (Tab::Runs, Scope::Runs),
+        (Tab::Chat, Scope::Chat),
+    ] {
+        app.tab = tab;
+        press(&mut app, "?");
+        let backend = ratatui::backend::TestBackend::new(80, 24);
+        let mut term = ratatui::Terminal::new(backend).unwrap();
+        term.draw(|fr| brickdesk::tui::ui::draw(fr, &app)).unwrap();
+        let screen = term.backend().to_string();
+        for b in bindings_for(scope) {
+            assert!(
+                screen.contains(b.help),
+                "help of {tab:?} lacks {:?}:\n{screen}",
+                b.help
+            );
+        }
+        // another tab's keys are not offered here
+        let other = if scope == Scope::Desk {
+            Scope::Runs
+        } else {
+            Scope::Desk
+        };
+        let foreign = BINDINGS.iter().find(|b| b.scope == other).unwrap();
         assert!(
-            screen.contains(b.help),
-            "help lacks {:?}:\n{screen}",
-            b.help
+            !screen.contains(foreign.help),
+            "{tab:?} help shows {:?}",
+            foreign.help
         );
+        press(&mut app, " ");
     }
 }
 
@@ -325,7 +365,7 @@ async fn help_overlay_lists_every_binding_at_80x24() {
 async fn a_sent_key_reaches_the_engine_with_the_same_refusal_as_the_api() {
     let f = fixture::rich_desk().await;
     let mut app = fixture::app(&f, "dark").await;
-    let link = brickdesk::tui::link::Link::local(f.engine.clone());
+    let link = brickdesk::tui::link::Link::local(f.engine.clone()).unwrap();
     let Effect::Send(cmd) = press(&mut app, "b") else {
         panic!()
     };

@@ -122,7 +122,7 @@ pub(super) async fn with_server(
     cfg: &Config,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let runs = crate::parity::RunService::new(engine.clone(), Default::default());
+    let runs = crate::services::runs::RunService::new(engine.clone(), Default::default())?;
     let link = Link::Local(engine.clone(), runs.clone());
     let server = {
         let cfg = cfg.clone();

@@ -4,7 +4,7 @@ use super::wiring;
 use crate::config::Config;
 use crate::engine::runs::artifacts::BridgeArtifact;
 use crate::engine::runs::{RunRequest, RunStatus};
-use crate::parity::RunService;
+use crate::services::runs::RunService;
 use anyhow::Context;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -93,7 +93,7 @@ async fn replay(
         "running {} on {} …",
         req.python_artifact.name, req.dataset_id
     );
-    let service = RunService::new(engine.clone(), Default::default());
+    let service = RunService::new(engine.clone(), Default::default())?;
     let run = service.replay(&req).await?;
     drop(service);
     drop(engine);

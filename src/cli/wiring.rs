@@ -53,7 +53,7 @@ pub async fn run_server(
     bound: Bound,
     engine: EngineHandle,
     cfg: &Config,
-    runs: Option<crate::parity::RunService>,
+    runs: Option<crate::services::runs::RunService>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let housekeeping = server::spawn_housekeeping(engine.clone());
@@ -67,9 +67,12 @@ pub async fn run_server(
     };
     let state = match runs {
         Some(runs) => AppState::with_runs(engine, cfg.secrets.clone(), options, runs),
-        None => AppState::with_options(engine, cfg.secrets.clone(), options),
+        None => AppState::with_options(engine, cfg.secrets.clone(), options)?,
     };
+    let runs = state.runs.clone();
     server::serve(bound.listener, state, shutdown).await?;
+    // live players stop within a second; their runs read `interrupted`
+    runs.shutdown(std::time::Duration::from_secs(1)).await;
     housekeeping.abort();
     Ok(())
 }

@@ -77,6 +77,7 @@ pub struct PnlSnapshotInput {
 
 impl Engine {
     /// Hands up to `limit` PENDING orders, oldest first, to `owner`; each one exactly once.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn claim_pending(&mut self, limit: u32, owner: &str) -> DeskResult<Vec<ClaimedOrder>> {
         let now = self.now();
         let ids = self.store.claim_pending(limit, owner, now)?;
@@ -97,6 +98,7 @@ impl Engine {
     }
 
     /// The bridge reports what happened to an order.
+    #[tracing::instrument(level = "debug", skip(self, report), fields(status = %report.status))]
     pub fn execution_report(&mut self, id: &str, report: ExecutionReport) -> DeskResult<Order> {
         self.roll_day()?;
         let to = OrderStatus::parse(&report.status).ok_or_else(|| {
@@ -107,11 +109,12 @@ impl Engine {
         })?;
         let mut order = self.find_order(id)?;
         if let Err(e) = order.status.transition(to) {
-            self.emit(
+            // the refusal is logged even though the job fails (and rolls back)
+            self.log_refusal(
                 "refused",
                 self.asset_index(&order.asset).ok(),
                 format!("execution report for {id} refused: {e}"),
-            )?;
+            );
             return Err(e.into());
         }
         let price = match (to, report.fill_price) {
@@ -260,6 +263,7 @@ impl Engine {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn bridge_heartbeat(&mut self, hb: BridgeHeartbeat) -> DeskResult<()> {
         let was_fresh = self.bridge_fresh();
         let now = self.now();
@@ -280,6 +284,7 @@ impl Engine {
 
     /// The bridge's PnL and positions: compared with the engine's (a disagreement raises the
     /// `position_mismatch` flag, never overwrites), then the daily stop and exits are checked.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn pnl_snapshot(
         &mut self,
         input: PnlSnapshotInput,

@@ -1,6 +1,7 @@
 //! Entries: the eight gates (first failure wins), the daily trade limit, market entries,
 //! preorders released at the next `main` brick, the intent, and the DEMO/LIVE switch.
 use super::Engine;
+use super::command::wire;
 use super::error::{DeskError, DeskResult};
 use super::exits::fmt_mmss;
 use super::model::{EntrySizeMode, Env, Side, TradeMode};
@@ -17,13 +18,20 @@ pub enum OrderType {
     Preorder,
 }
 
+/// The body of `POST /api/orders` (seed 001), parsed leniently as TradingView-era clients send it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EntryRequest {
     pub asset: String,
+    #[serde(default = "wire::scalp", deserialize_with = "wire::trade_mode")]
     pub trade_mode: TradeMode,
+    #[serde(default, deserialize_with = "wire::order_type")]
     pub order_type: OrderType,
+    #[serde(default, deserialize_with = "wire::side")]
     pub direction: Option<Side>,
+    #[serde(default = "wire::six", deserialize_with = "wire::size_mode")]
     pub entry_size_mode: EntrySizeMode,
+    #[serde(default)]
     pub entry_override: bool,
 }
 

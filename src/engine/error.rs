@@ -31,6 +31,9 @@ pub enum DeskError {
     Storage(String),
     #[error("engine is shutting down")]
     ShuttingDown,
+    /// A bug (a panicking job, a failed worker): logged in full, answered as a generic 500.
+    #[error("internal error")]
+    Internal,
 }
 
 impl DeskError {

@@ -163,6 +163,7 @@ impl Engine {
     }
 
     /// `/tv_level_exit`: a horizontal level was hit; exit the asset (no exit lock: it is automatic).
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn level_exit(&mut self, asset: &str) -> DeskResult<Option<Order>> {
         self.roll_day()?;
         let a = self.asset_index(asset)?;

@@ -43,6 +43,7 @@ pub struct HeartbeatOutcome {
 
 impl Engine {
     /// A brick posted by TradingView. `(asset, size, bar_id)` seen before → duplicate, no change.
+    #[tracing::instrument(level = "debug", skip_all, fields(asset = %input.asset, size = %input.size, bar_id = %input.bar_id))]
     pub fn webhook_brick(&mut self, input: BrickInput) -> DeskResult<BrickOutcome> {
         self.roll_day()?;
         let a = self.asset_index(&input.asset)?;
@@ -84,6 +85,7 @@ impl Engine {
     }
 
     /// A price heartbeat: freshness, last price, bricks built from it, price-driven exits.
+    #[tracing::instrument(level = "debug", skip_all, fields(asset = %input.asset))]
     pub fn heartbeat(&mut self, input: HeartbeatInput) -> DeskResult<HeartbeatOutcome> {
         self.roll_day()?;
         let a = self.asset_index(&input.asset)?;

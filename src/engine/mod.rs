@@ -7,6 +7,7 @@ pub mod error;
 pub mod handle;
 pub mod model;
 pub mod orders;
+pub mod reader;
 pub mod renko;
 pub mod runs;
 pub mod state;
@@ -69,6 +70,19 @@ pub struct Engine {
     dirty: bool,
     /// Assets whose state changed since the last persist.
     dirty_assets: Vec<bool>,
+    /// Counts changes to memory, so a failed job that changed nothing needs no reload.
+    mutations: u64,
+    /// The housekeeping tick asked for a WAL checkpoint after this batch.
+    checkpoint_wanted: bool,
+    /// Log lines of refusals: written after the refused job rolls back, so they survive it.
+    refusal_log: Vec<(&'static str, Option<usize>, String)>,
+}
+
+/// Where a job started: what `undo_since` rolls memory back to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mark {
+    events: usize,
+    mutations: u64,
 }
 
 impl Engine {
@@ -120,6 +134,9 @@ impl Engine {
             events: Vec::new(),
             dirty: false,
             dirty_assets: Vec::new(),
+            mutations: 0,
+            checkpoint_wanted: false,
+            refusal_log: Vec::new(),
         };
         engine.load()?;
         Ok(engine)
@@ -222,6 +239,7 @@ impl Engine {
     ) -> DeskResult<()> {
         let at = self.now();
         let asset = asset.map(|i| self.assets[i].name.clone());
+        self.mutations += 1;
         let id = if store {
             self.store
                 .insert_event(at, kind, asset.as_deref(), &message)?
@@ -247,11 +265,66 @@ impl Engine {
     /// The account-wide state changed.
     pub(crate) fn mark_dirty(&mut self) {
         self.dirty = true;
+        self.mutations += 1;
     }
 
     /// An asset's state changed.
     pub(crate) fn touch(&mut self, a: usize) {
         self.dirty_assets[a] = true;
+        self.mutations += 1;
+    }
+
+    /// Where the next job starts.
+    pub(crate) fn mark(&self) -> Mark {
+        Mark {
+            events: self.events.len(),
+            mutations: self.mutations,
+        }
+    }
+
+    /// Rolls memory back to `mark` after a failed job (its store writes are already rolled back
+    /// to the job's savepoint): its events are dropped and, if it changed anything, the state
+    /// is reloaded from the store, which holds every earlier job of the batch (each persists
+    /// when it succeeds).
+    pub(crate) fn undo_since(&mut self, mark: Mark) {
+        self.events.truncate(mark.events);
+        if self.mutations == mark.mutations {
+            return;
+        }
+        let kept = std::mem::take(&mut self.events);
+        if let Err(e) = self.load() {
+            tracing::error!(error = %e, "reload after a failed job failed");
+        }
+        self.events = kept;
+        self.mutations += 1;
+    }
+
+    /// Logs a refusal that must stay in the operator's log although its job fails.
+    pub(crate) fn log_refusal(
+        &mut self,
+        kind: &'static str,
+        asset: Option<usize>,
+        message: String,
+    ) {
+        self.refusal_log.push((kind, asset, message));
+    }
+
+    /// Writes the refusals of the job that just ended (after its rollback, in the batch).
+    pub(crate) fn flush_refusal_log(&mut self) {
+        for (kind, asset, message) in std::mem::take(&mut self.refusal_log) {
+            if let Err(e) = self.emit(kind, asset, message) {
+                tracing::error!(error = %e, "could not log a refusal");
+            }
+        }
+    }
+
+    /// Drops the events of a batch that was not committed.
+    pub(crate) fn discard_events(&mut self) {
+        self.events.clear();
+    }
+
+    pub(crate) fn take_checkpoint_request(&mut self) -> bool {
+        std::mem::take(&mut self.checkpoint_wanted)
     }
 
     /// Writes what changed (dirty assets, the account); called once per batch before commit.
@@ -282,6 +355,7 @@ impl Engine {
     }
 
     pub(crate) fn remember_brick(&mut self, a: usize, brick: state::Brick) {
+        self.mutations += 1;
         let h = &mut self.history[a][brick.size.index()];
         if h.len() == BRICK_HISTORY {
             h.pop_front();
@@ -351,10 +425,14 @@ impl Engine {
         Ok(())
     }
 
-    /// Periodic housekeeping (once a second): day roll, stale flags, expired locks.
+    /// Periodic housekeeping (once a second): day roll, stale flags, expired locks; the WAL is
+    /// checkpointed after this batch commits.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn tick(&mut self) -> DeskResult<()> {
         self.roll_day()?;
         self.flag_stale_orders()?;
+        self.release_expired_locks();
+        self.checkpoint_wanted = true;
         Ok(())
     }
 
@@ -369,6 +447,7 @@ impl Engine {
     }
 
     pub(crate) fn order_mut(&mut self, id: &str) -> Option<&mut Order> {
+        self.mutations += 1;
         let seq = *self.order_seq.get(id)?;
         self.orders.get_mut(&seq)
     }
@@ -481,6 +560,7 @@ impl Engine {
 
     /// Puts an order (new or updated) in memory and keeps the per-asset unfinished index.
     pub(crate) fn remember_order(&mut self, order: Order) {
+        self.mutations += 1;
         if let Ok(a) = self.asset_index(&order.asset) {
             let list = &mut self.unfinished[a];
             list.retain(|s| *s != order.seq);

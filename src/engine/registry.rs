@@ -69,11 +69,7 @@ impl Engine {
     }
 
     pub fn bridge_artifacts(&self) -> DeskResult<Vec<runs::artifacts::BridgeArtifact>> {
-        self.store
-            .list_docs(store::DocTable::BridgeArtifacts)?
-            .iter()
-            .map(|j| serde_json::from_str(j).map_err(|e| DeskError::Storage(e.to_string())))
-            .collect()
+        self.store.docs(store::DocTable::BridgeArtifacts)
     }
 
     pub fn grant(
@@ -112,11 +108,7 @@ impl Engine {
     }
 
     pub fn grants(&self) -> DeskResult<Vec<runs::artifacts::PermissionGrant>> {
-        self.store
-            .list_docs(store::DocTable::Grants)?
-            .iter()
-            .map(|j| serde_json::from_str(j).map_err(|e| DeskError::Storage(e.to_string())))
-            .collect()
+        self.store.docs(store::DocTable::Grants)
     }
 
     /// May `run_id` read `target`? Yes when the artifact allows it; otherwise an approved, unexpired
@@ -161,45 +153,8 @@ impl Engine {
         Ok(Some(g.grant_id))
     }
 
-    pub fn save_run(&mut self, run: &runs::RunStatus) -> DeskResult<()> {
-        self.store.put_run(
-            &run.run_id,
-            &run.lifecycle,
-            &to_json(run)?,
-            run.created_at,
-            run.updated_at,
-        )?;
-        if matches!(run.lifecycle.as_str(), "completed" | "failed" | "stopped") {
-            let what = match &run.error {
-                Some(e) => format!(
-                    "run {} failed: {}",
-                    run.run_id,
-                    e.lines().last().unwrap_or(e)
-                ),
-                None => format!("run {} {}", run.run_id, run.lifecycle),
-            };
-            self.emit("run", None, what)?;
-        }
-        Ok(())
-    }
-
-    pub fn run(&self, id: &str) -> DeskResult<runs::RunStatus> {
-        let json = self
-            .store
-            .get_run(id)?
-            .ok_or_else(|| DeskError::NotFound(format!("unknown run {id}")))?;
-        serde_json::from_str(&json).map_err(|e| DeskError::Storage(e.to_string()))
-    }
-
-    pub fn run_summaries(&self, limit: u32) -> DeskResult<Vec<runs::RunSummary>> {
-        self.store.run_summaries(limit)
-    }
-
-    pub fn runs(&self) -> DeskResult<Vec<runs::RunStatus>> {
-        self.store
-            .list_runs()?
-            .iter()
-            .map(|j| serde_json::from_str(j).map_err(|e| DeskError::Storage(e.to_string())))
-            .collect()
+    /// Writes one line in the operator's event log (services report through it).
+    pub fn log_event(&mut self, kind: &str, message: String) -> DeskResult<()> {
+        self.emit(kind, None, message)
     }
 }

@@ -48,6 +48,30 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE permission_grants(id TEXT PRIMARY KEY, json TEXT NOT NULL, created_at TEXT NOT NULL);
      CREATE TABLE runs(id TEXT PRIMARY KEY, lifecycle TEXT NOT NULL, json TEXT NOT NULL,
         created_at TEXT NOT NULL, updated_at TEXT NOT NULL);",
+    // 4: parity runs as typed rows (the run service's table); bars and series live in columnar
+    // files under <data dir>/runs/<id>/. Runs of schema 3 keep their whole JSON in legacy_json.
+    "CREATE TABLE parity_runs(
+        id TEXT PRIMARY KEY, lifecycle TEXT NOT NULL, mode TEXT NOT NULL, symbol TEXT,
+        timeframe TEXT, dataset_id TEXT NOT NULL, dataset_name TEXT NOT NULL,
+        bridge_artifact_id TEXT, error TEXT, warnings_json TEXT NOT NULL DEFAULT '[]',
+        trade_events_json TEXT NOT NULL DEFAULT '[]', comparison_json TEXT,
+        live_progress INTEGER NOT NULL DEFAULT 0, live_total INTEGER NOT NULL DEFAULT 0,
+        request_json TEXT, series_dir TEXT, legacy_json TEXT,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+     CREATE INDEX parity_runs_recent ON parity_runs(created_at);
+     INSERT INTO parity_runs(id, lifecycle, mode, symbol, timeframe, dataset_id, dataset_name,
+        bridge_artifact_id, error, warnings_json, trade_events_json, comparison_json,
+        live_progress, live_total, request_json, legacy_json, created_at, updated_at)
+     SELECT id, lifecycle, coalesce(json_extract(json, '$.mode'), 'pine_bridge'),
+        json_extract(json, '$.symbol'), json_extract(json, '$.timeframe'),
+        coalesce(json_extract(json, '$.dataset_id'), ''), coalesce(json_extract(json, '$.dataset_name'), ''),
+        json_extract(json, '$.bridge_artifact_id'), json_extract(json, '$.error'),
+        coalesce(json_extract(json, '$.warnings'), '[]'), coalesce(json_extract(json, '$.trade_events'), '[]'),
+        json_extract(json, '$.comparison'), coalesce(json_extract(json, '$.live_progress'), 0),
+        coalesce(json_extract(json, '$.live_total'), 0), json_extract(json, '$.request'), json,
+        created_at, updated_at
+     FROM runs;
+     DROP TABLE runs;",
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -81,11 +105,33 @@ impl Store {
         Self::init(Connection::open_in_memory()?)
     }
 
+    /// A read-only connection to the same database (WAL: it never blocks the writer). Its
+    /// writes are refused by SQLite itself (`query_only`).
+    pub fn open_reader(path: &Path) -> DeskResult<Self> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.pragma_update(None, "query_only", true)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(Store { conn, in_tx: false })
+    }
+
+    /// The database file, if the store is not in memory.
+    pub fn path(&self) -> Option<std::path::PathBuf> {
+        self.conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .map(std::path::PathBuf::from)
+    }
+
     fn init(conn: Connection) -> DeskResult<Self> {
         // WAL + FULL: a commit is on disk before the engine answers, and readers never block it.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // checkpoints run off the commit path (housekeeping tick, shutdown), never inside a commit
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let mut store = Store { conn, in_tx: false };
         store.migrate()?;
@@ -134,6 +180,53 @@ impl Store {
                 tracing::error!(error = %e, "rollback failed");
             }
         }
+    }
+
+    /// Opens the savepoint of one job inside the batch's transaction.
+    pub fn savepoint(&mut self) -> DeskResult<()> {
+        self.conn.execute_batch("SAVEPOINT job")?;
+        Ok(())
+    }
+
+    pub fn release_savepoint(&mut self) {
+        if let Err(e) = self.conn.execute_batch("RELEASE job") {
+            tracing::error!(error = %e, "release savepoint failed");
+        }
+    }
+
+    /// Undoes the job's writes; the batch's transaction stays open for the next job.
+    pub fn rollback_to_savepoint(&mut self) {
+        if let Err(e) = self.conn.execute_batch("ROLLBACK TO job; RELEASE job") {
+            tracing::error!(error = %e, "rollback to savepoint failed");
+        }
+    }
+
+    /// Copies the WAL into the database (PASSIVE: never waits for readers), then lets the next
+    /// commit write the WAL from its start (its file is kept and reused, not regrown). Past
+    /// `WAL_RESTART_FRAMES` a RESTART waits for readers so the WAL cannot grow without bound.
+    pub fn checkpoint(&mut self) {
+        const WAL_RESTART_FRAMES: i64 = 16_384;
+        let started = std::time::Instant::now();
+        let passive = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            });
+        match passive {
+            Ok((_, log, done)) if log > WAL_RESTART_FRAMES && done < log => {
+                if let Err(e) = self.conn.execute_batch("PRAGMA wal_checkpoint(RESTART)") {
+                    tracing::warn!(error = %e, "WAL restart checkpoint failed");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+        }
+        metrics::histogram!("brickdesk_engine_checkpoint_seconds")
+            .record(started.elapsed().as_secs_f64());
     }
 
     // ---- bricks ----
@@ -433,6 +526,16 @@ impl Store {
     }
 
     /// Every document of a table, oldest first.
+    /// Every document of a table, parsed.
+    pub fn docs<T: serde::de::DeserializeOwned>(&self, table: DocTable) -> DeskResult<Vec<T>> {
+        self.list_docs(table)?
+            .iter()
+            .map(|j| {
+                serde_json::from_str(j).map_err(|e| super::error::DeskError::Storage(e.to_string()))
+            })
+            .collect()
+    }
+
     pub fn list_docs(&self, table: DocTable) -> DeskResult<Vec<String>> {
         let sql = match table {
             DocTable::BridgeArtifacts => {
@@ -441,65 +544,6 @@ impl Store {
             DocTable::Grants => "SELECT json FROM permission_grants ORDER BY created_at, id",
         };
         let mut st = self.conn.prepare_cached(sql)?;
-        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    pub fn put_run(
-        &self,
-        id: &str,
-        lifecycle: &str,
-        json: &str,
-        created: DateTime<Utc>,
-        updated: DateTime<Utc>,
-    ) -> DeskResult<()> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO runs(id, lifecycle, json, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(id) DO UPDATE SET lifecycle = excluded.lifecycle, json = excluded.json,
-                    updated_at = excluded.updated_at",
-            )?
-            .execute(params![id, lifecycle, json, created, updated])?;
-        Ok(())
-    }
-
-    pub fn get_run(&self, id: &str) -> DeskResult<Option<String>> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT json FROM runs WHERE id = ?1")?
-            .query_row(params![id], |r| r.get(0))
-            .optional()?)
-    }
-
-    /// Run summaries, newest first, read with SQLite's JSON functions (no whole-run parsing).
-    pub fn run_summaries(&self, limit: u32) -> DeskResult<Vec<super::runs::RunSummary>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT id, lifecycle, json_extract(json, '$.dataset_name'), json_extract(json, '$.live_progress'),
-                json_extract(json, '$.live_total'), json_extract(json, '$.comparison.summary.aligned'),
-                json_extract(json, '$.comparison.summary.mismatched_series'), json_extract(json, '$.error'), created_at
-             FROM runs ORDER BY created_at DESC, id LIMIT ?1",
-        )?;
-        let rows = st.query_map(params![limit], |r| {
-            Ok(super::runs::RunSummary {
-                run_id: r.get(0)?,
-                lifecycle: r.get(1)?,
-                dataset_name: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                live_progress: r.get::<_, Option<i64>>(3)?.unwrap_or(0) as usize,
-                live_total: r.get::<_, Option<i64>>(4)?.unwrap_or(0) as usize,
-                aligned: r.get::<_, Option<i64>>(5)?.map(|v| v != 0),
-                mismatched_series: r.get::<_, Option<i64>>(6)?.map(|v| v as usize),
-                error: r.get(7)?,
-                created_at: r.get(8)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Every run's JSON, newest first.
-    pub fn list_runs(&self) -> DeskResult<Vec<String>> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT json FROM runs ORDER BY created_at DESC, id")?;
         let rows = st.query_map([], |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

@@ -1,7 +1,6 @@
 //! `GET /api/state`: everything the console shows, computed at one instant (locks with seconds
 //! remaining, ages, freshness). Serializable both ways so an attached console can read it.
 use super::Engine;
-use super::error::DeskResult;
 use super::model::{BrickSize, BrickSource, Env, Side};
 use super::orders::Order;
 use super::state::{Brick, BridgeStatus, ExitSettings, Intent, PositionMismatch, Preorder, Zone};
@@ -126,14 +125,8 @@ pub struct FlagsView {
 }
 
 impl Engine {
-    /// Releases expired locks, then describes the desk at this instant.
-    pub fn state_view(&mut self) -> DeskResult<StateView> {
-        self.tick()?;
-        self.release_expired_locks();
-        Ok(self.snapshot())
-    }
-
-    fn release_expired_locks(&mut self) {
+    /// Forgets locks whose time is over (the 1 Hz tick).
+    pub(crate) fn release_expired_locks(&mut self) {
         for a in 0..self.assets.len() {
             if self.desk[a].last_entry_at.is_some() && self.candle_lock_remaining(a).is_none() {
                 self.desk[a].last_entry_at = None;

@@ -1,7 +1,7 @@
 //! Operator sessions (HttpOnly cookie from `POST /api/login`) and shared-secret checks for the
 //! bridge and TradingView. Every comparison of a secret is constant-time.
 use super::AppState;
-use super::errors::{ApiError, ApiResult};
+use super::errors::{ApiError, ApiResult, Surface};
 use super::extract::JsonBody;
 use axum::Json;
 use axum::extract::{Request, State};
@@ -10,7 +10,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rand::RngCore;
 use serde::Deserialize;
-use serde_json::json;
 use std::collections::HashSet;
 use std::sync::Mutex;
 use subtle::ConstantTimeEq;
@@ -72,17 +71,38 @@ fn session_token(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
+/// `Authorization: Bearer <token>` naming one of the configured API tokens.
+fn bearer_ok(state: &AppState, headers: &HeaderMap) -> bool {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    presented.is_some_and(|got| {
+        state
+            .secrets
+            .api_tokens
+            .iter()
+            .any(|t| bool::from(t.as_bytes().ct_eq(got.as_bytes())))
+    })
+}
+
 fn is_authenticated(state: &AppState, headers: &HeaderMap) -> bool {
     state.secrets.dashboard_password.is_none()
         || session_token(headers).is_some_and(|t| state.sessions.contains(&t))
+        || bearer_ok(state, headers)
 }
 
-/// Middleware for the operator routes marked [auth].
+/// Middleware for the routes that need the operator (session or API token); the refusal is
+/// in the shape of the surface the path belongs to.
 pub async fn require_operator(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if is_authenticated(&state, req.headers()) {
         next.run(req).await
     } else {
-        ApiError::unauthorized("login required: POST /api/login").into_response()
+        Surface::for_path(req.uri().path()).error(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "login required: POST /api/login (or send Authorization: Bearer <api token>)",
+        )
     }
 }
 
@@ -102,7 +122,7 @@ pub async fn login(
     }
     let token = state.sessions.create();
     let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=86400");
-    let mut resp = Json(json!({ "ok": true })).into_response();
+    let mut resp = super::desk::ok(Empty {}).into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_str(&cookie).expect("cookie is ASCII"),
@@ -114,7 +134,7 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
     if let Some(t) = session_token(&headers) {
         state.sessions.remove(&t);
     }
-    let mut resp = Json(json!({ "ok": true })).into_response();
+    let mut resp = super::desk::ok(Empty {}).into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_static(
@@ -124,9 +144,18 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
     resp
 }
 
-pub async fn status(State(state): State<AppState>, headers: HeaderMap) -> Json<serde_json::Value> {
-    Json(json!({
-        "authenticated": is_authenticated(&state, &headers),
-        "password_required": state.secrets.dashboard_password.is_some(),
-    }))
+#[derive(serde::Serialize)]
+struct Empty {}
+
+#[derive(serde::Serialize)]
+pub struct AuthStatus {
+    authenticated: bool,
+    password_required: bool,
+}
+
+pub async fn status(State(state): State<AppState>, headers: HeaderMap) -> Json<AuthStatus> {
+    Json(AuthStatus {
+        authenticated: is_authenticated(&state, &headers),
+        password_required: state.secrets.dashboard_password.is_some(),
+    })
 }

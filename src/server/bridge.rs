@@ -2,6 +2,7 @@
 //! and sends heartbeats and PnL snapshots. The secret comes in the body or the query string.
 use super::AppState;
 use super::auth::require_secret;
+use super::desk::{Ok, ok};
 use super::errors::{ApiError, ApiResult};
 use super::extract::JsonBody;
 use crate::engine::state::SnapshotSymbol;
@@ -9,8 +10,24 @@ use crate::engine::{BridgeHeartbeat, ExecutionReport, PnlSnapshotInput};
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize)]
+struct Orders<T: Serialize> {
+    orders: T,
+}
+#[derive(Serialize)]
+struct OrderAnswer<T: Serialize> {
+    order: T,
+}
+#[derive(Serialize)]
+struct Fresh {
+    bridge_fresh: bool,
+}
+#[derive(Serialize)]
+struct Mismatch<T: Serialize> {
+    position_mismatch: T,
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -41,7 +58,7 @@ fn check(state: &AppState, body: Option<&str>, query: Option<&str>) -> ApiResult
 async fn pending(
     State(state): State<AppState>,
     Query(q): Query<SecretQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Ok<impl Serialize>>> {
     check(&state, None, q.secret.as_deref())?;
     let limit = match q.limit.as_deref() {
         None => 20,
@@ -61,7 +78,7 @@ async fn pending(
         .engine
         .call(move |e| e.claim_pending(limit, &owner))
         .await?;
-    Ok(Json(json!({ "ok": true, "orders": orders })))
+    Ok(ok(Orders { orders }))
 }
 
 #[derive(Deserialize)]
@@ -85,7 +102,7 @@ async fn execution_report(
     Path(order_id): Path<String>,
     Query(q): Query<SecretQuery>,
     JsonBody(body): JsonBody<ReportBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Ok<impl Serialize>>> {
     check(&state, body.secret.as_deref(), q.secret.as_deref())?;
     let report = ExecutionReport {
         status: body.status,
@@ -98,7 +115,7 @@ async fn execution_report(
         .engine
         .call(move |e| e.execution_report(&order_id, report))
         .await?;
-    Ok(Json(json!({ "ok": true, "order": order })))
+    Ok(ok(OrderAnswer { order }))
 }
 
 #[derive(Deserialize)]
@@ -118,7 +135,7 @@ async fn heartbeat(
     State(state): State<AppState>,
     Query(q): Query<SecretQuery>,
     JsonBody(body): JsonBody<HeartbeatBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Ok<impl Serialize>>> {
     check(&state, body.secret.as_deref(), q.secret.as_deref())?;
     let hb = BridgeHeartbeat {
         ts_connected: body.ts_connected,
@@ -135,7 +152,9 @@ async fn heartbeat(
             Ok(e.bridge_fresh())
         })
         .await?;
-    Ok(Json(json!({ "ok": true, "bridge_fresh": fresh })))
+    Ok(ok(Fresh {
+        bridge_fresh: fresh,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -153,7 +172,7 @@ async fn pnl_snapshot(
     State(state): State<AppState>,
     Query(q): Query<SecretQuery>,
     JsonBody(body): JsonBody<SnapshotBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Ok<impl Serialize>>> {
     check(&state, body.secret.as_deref(), q.secret.as_deref())?;
     let input = PnlSnapshotInput {
         realized: body.realized,
@@ -162,5 +181,7 @@ async fn pnl_snapshot(
         symbols: body.symbols,
     };
     let mismatch = state.engine.call(move |e| e.pnl_snapshot(input)).await?;
-    Ok(Json(json!({ "ok": true, "position_mismatch": mismatch })))
+    Ok(ok(Mismatch {
+        position_mismatch: mismatch,
+    }))
 }

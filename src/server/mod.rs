@@ -2,9 +2,10 @@
 //! once and used by `main` and by the tests, which bind it to an ephemeral port.
 mod auth;
 mod bridge;
-mod desk;
+pub mod desk;
 pub mod errors;
 pub mod extract;
+pub mod metrics;
 mod parity;
 mod webhooks;
 mod ws;
@@ -12,20 +13,24 @@ mod ws;
 use crate::config::Secrets;
 use crate::engine::handle::EngineHandle;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{Method, Uri};
-use errors::ApiError;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use errors::Surface;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
 
 #[derive(Clone)]
 pub struct AppState {
     pub engine: EngineHandle,
     pub secrets: Arc<Secrets>,
     pub options: Arc<ServerOptions>,
-    pub runs: crate::parity::RunService,
+    pub runs: crate::services::runs::RunService,
+    /// Cancelled when the server stops: open WebSockets close so the graceful stop can finish.
+    pub shutdown: CancellationToken,
     sessions: Arc<auth::Sessions>,
 }
 
@@ -43,7 +48,7 @@ pub struct ServerOptions {
 }
 
 impl AppState {
-    pub fn new(engine: EngineHandle, secrets: Secrets) -> Self {
+    pub fn new(engine: EngineHandle, secrets: Secrets) -> crate::engine::error::DeskResult<Self> {
         Self::with_options(
             engine,
             secrets,
@@ -57,9 +62,13 @@ impl AppState {
         )
     }
 
-    pub fn with_options(engine: EngineHandle, secrets: Secrets, options: ServerOptions) -> Self {
-        let runs = crate::parity::RunService::new(engine.clone(), options.python.clone());
-        Self::with_runs(engine, secrets, options, runs)
+    pub fn with_options(
+        engine: EngineHandle,
+        secrets: Secrets,
+        options: ServerOptions,
+    ) -> crate::engine::error::DeskResult<Self> {
+        let runs = crate::services::runs::RunService::new(engine.clone(), options.python.clone())?;
+        Ok(Self::with_runs(engine, secrets, options, runs))
     }
 
     /// With a run service shared with someone else (the in-process console).
@@ -67,55 +76,67 @@ impl AppState {
         engine: EngineHandle,
         secrets: Secrets,
         options: ServerOptions,
-        runs: crate::parity::RunService,
+        runs: crate::services::runs::RunService,
     ) -> Self {
         Self {
             runs,
             engine,
             secrets: Arc::new(secrets),
             options: Arc::new(options),
+            shutdown: CancellationToken::new(),
             sessions: Arc::default(),
         }
     }
 }
 
+/// Wraps a surface's routes so the framework's own refusals answer in its shape.
+fn shaped(router: Router<AppState>, surface: Surface) -> Router<AppState> {
+    router.layer(from_fn(move |req: Request, next: Next| {
+        errors::shape_rejections(surface, req, next)
+    }))
+}
+
 pub fn router(state: AppState) -> Router {
-    let operator = desk::routes().route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_operator,
-    ));
-    Router::new()
+    metrics::handle();
+    let operator = || from_fn_with_state(state.clone(), auth::require_operator);
+    let desk = Router::new()
         .route("/api/login", axum::routing::post(auth::login))
         .route("/api/logout", axum::routing::post(auth::logout))
         .route("/api/auth/status", axum::routing::get(auth::status))
-        .merge(operator)
-        .merge(bridge::routes())
-        .merge(webhooks::routes())
-        .merge(
-            parity::routes().route_layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                auth::require_operator,
-            )),
+        .merge(desk::routes().route_layer(operator()))
+        .route(
+            "/metrics",
+            axum::routing::get(metrics::render).route_layer(operator()),
         )
-        .route("/health", axum::routing::get(parity::health))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .merge(bridge::routes())
+        .merge(webhooks::routes());
+    let parity = parity::routes()
+        .route_layer(operator())
+        .route("/health", axum::routing::get(parity::health));
+    Router::new()
+        .merge(shaped(desk, Surface::Desk))
+        .merge(shaped(parity, Surface::Detail))
+        .fallback(errors::not_found)
+        .method_not_allowed_fallback(errors::method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
+        .layer(from_fn(metrics::track))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let route = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or("unmatched", |m| m.as_str());
+                    tracing::info_span!("request", method = %req.method(), route, status = tracing::field::Empty)
+                })
+                .on_response(
+                    |res: &axum::response::Response, latency: Duration, span: &tracing::Span| {
+                        span.record("status", res.status().as_u16());
+                        tracing::debug!(latency_us = latency.as_micros() as u64, "answered");
+                    },
+                ),
+        )
         .with_state(state)
-}
-
-async fn not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_FOUND,
-        format!("no route {method} {}", uri.path()),
-    )
-}
-
-async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        format!("{method} is not allowed on {}", uri.path()),
-    )
 }
 
 /// Runs the engine's once-a-second housekeeping (stale flags, day roll) until the engine stops.
@@ -125,11 +146,10 @@ pub fn spawn_housekeeping(engine: EngineHandle) -> tokio::task::JoinHandle<()> {
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             every.tick().await;
-            if let Err(crate::engine::error::DeskError::ShuttingDown) =
-                engine.call(|e| e.tick()).await
-            {
+            if let Err(crate::engine::error::DeskError::ShuttingDown) = engine.tick().await {
                 break;
             }
+            metrics::handle().run_upkeep();
         }
     })
 }
@@ -140,9 +160,14 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let token = state.shutdown.clone();
     let app = router(state);
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // open WebSockets (consoles, run streams) end now, or the graceful stop never finishes
+            token.cancel();
+        })
         .await
 }
 

@@ -1,11 +1,13 @@
 //! Seed 000 surface (Pine-vs-Python parity): health, dependencies, data-source preview and
 //! datasets. Errors use that API's shape, `{"detail": "…"}`, with a 4xx.
 use super::AppState;
+use super::errors::Detail;
 use crate::engine::datasets::{self, Prepared, SourceConfig};
 use crate::engine::runs;
+use crate::engine::store::DocTable;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -29,34 +31,6 @@ pub fn routes() -> Router<AppState> {
         .route("/demo/comparison", post(demo_comparison))
         .route("/runs", get(list_runs))
         .route("/runs/{run_id}", get(get_run))
-}
-
-/// The seed-000 error: `{"detail": …}` plus optional fields (validation issues).
-pub struct Detail {
-    status: StatusCode,
-    body: Value,
-}
-
-impl Detail {
-    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        Detail {
-            status,
-            body: json!({ "detail": detail.into() }),
-        }
-    }
-}
-
-impl IntoResponse for Detail {
-    fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
-    }
-}
-
-impl From<crate::engine::error::DeskError> for Detail {
-    fn from(e: crate::engine::error::DeskError) -> Self {
-        let api = super::errors::ApiError::from(e);
-        Detail::new(api.status, api.message)
-    }
 }
 
 fn parse_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Detail> {
@@ -149,6 +123,8 @@ async fn prepare_off_thread(s: &AppState, cfg: SourceConfig) -> Result<Prepared,
             ));
         };
         let tf = cfg.timeframe.clone().unwrap_or_else(|| "1d".into());
+        crate::providers::polygon::timespan(&tf)
+            .map_err(|e| Detail::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
         let bars = crate::providers::polygon::fetch(
             &s.options.polygon_base_url,
             &key,
@@ -158,7 +134,14 @@ async fn prepare_off_thread(s: &AppState, cfg: SourceConfig) -> Result<Prepared,
             &to,
         )
         .await
-        .map_err(|e| Detail::new(StatusCode::BAD_GATEWAY, format!("{e:#}")))?;
+        // the provider's error names its request URL, key included: logged, never answered
+        .map_err(|e| {
+            Detail::upstream(
+                StatusCode::BAD_GATEWAY,
+                "the market provider could not be reached or refused the request (see the server log)",
+                &format!("{e:#}"),
+            )
+        })?;
         return Ok(datasets::prepared_from_bars(
             &format!("polygon:{symbol}:{tf}:{from}..{to}"),
             bars,
@@ -215,10 +198,11 @@ async fn create_dataset(
             .filter(|i| i.severity == datasets::Severity::Error)
             .map(|i| i.message.clone())
             .collect();
-        return Err(Detail {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            body: json!({ "detail": format!("cannot import: {}", why.join("; ")), "validation_issues": p.issues }),
-        });
+        return Err(Detail::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("cannot import: {}", why.join("; ")),
+        )
+        .with("validation_issues", json!(p.issues)));
     }
     let data_dir = s.options.data_dir.clone();
     let now = chrono::Utc::now();
@@ -236,7 +220,7 @@ async fn create_dataset(
 }
 
 async fn list_datasets(State(s): State<AppState>) -> Result<Json<Value>, Detail> {
-    let all = s.engine.call(|e| e.datasets()).await?;
+    let all = s.engine.reader().read(|_, st| st.list_datasets()).await?;
     Ok(Json(Value::Array(
         all.into_iter()
             .map(|d| json!({ "dataset_id": d.dataset_id, "name": d.name, "symbol": d.symbol, "timeframe": d.timeframe,
@@ -257,7 +241,11 @@ async fn create_artifact(
 }
 
 async fn list_artifacts(State(s): State<AppState>) -> Result<Json<Value>, Detail> {
-    let all = s.engine.call(|e| e.bridge_artifacts()).await?;
+    let all: Vec<runs::artifacts::BridgeArtifact> = s
+        .engine
+        .reader()
+        .read(|_, st| st.docs(DocTable::BridgeArtifacts))
+        .await?;
     Ok(Json(
         serde_json::to_value(all).expect("artifacts serialize"),
     ))
@@ -282,7 +270,11 @@ async fn create_grant(
 }
 
 async fn list_grants(State(s): State<AppState>) -> Result<Json<Value>, Detail> {
-    let all = s.engine.call(|e| e.grants()).await?;
+    let all: Vec<runs::artifacts::PermissionGrant> = s
+        .engine
+        .reader()
+        .read(|_, st| st.docs(DocTable::Grants))
+        .await?;
     Ok(Json(serde_json::to_value(all).expect("grants serialize")))
 }
 
@@ -326,13 +318,13 @@ async fn run_ws(
     let sub = s.runs.subscribe(&id);
     let last = {
         let id = id.clone();
-        s.engine.call(move |e| e.run(&id)).await.ok()
+        s.runs.get(&id).await.ok()
     };
     ws.on_upgrade(move |mut socket| async move {
         use axum::extract::ws::Message;
         let Some(mut rx) = sub else {
             let msg = match last {
-                Some(st) => crate::parity::live_event(&st),
+                Some(st) => crate::services::runs::live_event(&st, st.candles.last().cloned()),
                 None => json!({ "type": "error", "detail": format!("unknown run {id}") }),
             };
             let _ = socket.send(Message::Text(msg.to_string().into())).await;
@@ -356,10 +348,12 @@ async fn run_ws(
 async fn stream_ws(State(s): State<AppState>, ws: axum::extract::ws::WebSocketUpgrade) -> Response {
     let mut runs_rx = s.runs.stream();
     let mut desk_rx = s.engine.subscribe();
+    let stop = s.shutdown.clone();
     ws.on_upgrade(move |mut socket| async move {
         use axum::extract::ws::Message;
         loop {
             let msg = tokio::select! {
+                _ = stop.cancelled() => break,
                 ev = runs_rx.recv() => match ev { Ok(v) => v, Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => json!({ "type": "lagged", "missed": n }), Err(_) => break },
                 ev = desk_rx.recv() => match ev { Ok(e) => json!({ "type": "engine", "event": e }), Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => json!({ "type": "lagged", "missed": n }), Err(_) => break },
             };
@@ -371,7 +365,7 @@ async fn stream_ws(State(s): State<AppState>, ws: axum::extract::ws::WebSocketUp
 }
 
 async fn list_runs(State(s): State<AppState>) -> Result<Json<Value>, Detail> {
-    let all = s.engine.call(|e| e.run_summaries(500)).await?;
+    let all = s.runs.summaries(500).await?;
     Ok(Json(serde_json::to_value(all).expect("runs serialize")))
 }
 
@@ -379,7 +373,7 @@ async fn get_run(
     State(s): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Json<Value>, Detail> {
-    let r = s.engine.call(move |e| e.run(&id)).await?;
+    let r = s.runs.get(&id).await?;
     Ok(Json(serde_json::to_value(r).expect("run serializes")))
 }
 

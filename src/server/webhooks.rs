@@ -2,6 +2,7 @@
 //! level exit. The secret travels in the JSON body.
 use super::AppState;
 use super::auth::require_secret;
+use super::desk::{Ok, ok};
 use super::errors::ApiResult;
 use super::extract::{JsonBody, de};
 use crate::engine::model::{BrickSize, Color};
@@ -9,8 +10,8 @@ use crate::engine::{BrickInput, HeartbeatInput};
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// Webhook path → brick size (both 1pt paths feed the same size).
 pub const BRICK_ROUTES: [(&str, BrickSize); 7] = [
@@ -56,7 +57,7 @@ async fn brick(
     size: BrickSize,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<BrickBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Ok<impl Serialize>>> {
     check_tv(&state, body.secret.as_deref())?;
     let input = BrickInput {
         asset: body.asset,
@@ -65,12 +66,7 @@ async fn brick(
         bar_id: body.bar_id,
     };
     let out = state.engine.call(move |e| e.webhook_brick(input)).await?;
-    Ok(Json(json!({
-        "ok": true,
-        "duplicate": out.duplicate,
-        "brick": out.brick,
-        "orders": out.orders,
-    })))
+    Ok(ok(out))
 }
 
 #[derive(Deserialize)]
@@ -86,7 +82,7 @@ struct HeartbeatBody {
 async fn heartbeat(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<HeartbeatBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Ok<impl Serialize>>> {
     check_tv(&state, body.secret.as_deref())?;
     let input = HeartbeatInput {
         asset: body.symbol,
@@ -94,13 +90,7 @@ async fn heartbeat(
         timestamp: body.timestamp.as_ref().and_then(Value::as_i64),
     };
     let out = state.engine.call(move |e| e.heartbeat(input)).await?;
-    Ok(Json(json!({
-        "ok": true,
-        "asset": out.asset,
-        "price": out.price,
-        "bricks": out.bricks,
-        "orders": out.orders,
-    })))
+    Ok(ok(out))
 }
 
 #[derive(Deserialize)]
@@ -109,12 +99,17 @@ struct AssetBody {
     asset: String,
 }
 
+#[derive(Serialize)]
+struct OrderAnswer<T: Serialize> {
+    order: T,
+}
+
 async fn level_exit(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<AssetBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Ok<impl Serialize>>> {
     check_tv(&state, body.secret.as_deref())?;
     let asset = body.asset;
     let order = state.engine.call(move |e| e.level_exit(&asset)).await?;
-    Ok(Json(json!({ "ok": true, "order": order })))
+    Ok(ok(OrderAnswer { order }))
 }

@@ -8,15 +8,18 @@ use tokio::sync::broadcast::error::RecvError;
 
 pub async fn events(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
     let rx = state.engine.subscribe();
-    ws.on_upgrade(move |socket| stream(socket, rx))
+    let stop = state.shutdown.clone();
+    ws.on_upgrade(move |socket| stream(socket, rx, stop))
 }
 
 async fn stream(
     mut socket: WebSocket,
     mut rx: tokio::sync::broadcast::Receiver<crate::engine::store::DeskEvent>,
+    stop: tokio_util::sync::CancellationToken,
 ) {
     loop {
         tokio::select! {
+            _ = stop.cancelled() => break,
             ev = rx.recv() => {
                 let text = match ev {
                     Ok(e) => serde_json::to_string(&e).expect("events serialize"),

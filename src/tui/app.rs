@@ -1,9 +1,10 @@
 //! UI state and its update: a key becomes at most one engine command (`Effect::Send`). Drawing
 //! reads this state only; nothing here awaits or locks.
-use super::keys::{Action, action_for};
+use super::keys::{Action, Scope, action_for};
 use super::theme::Theme;
 use crate::engine::command::DeskCommand;
 use crate::engine::model::{EntrySizeMode, Env, Side, TradeMode};
+use crate::engine::runs::Lifecycle;
 use crate::engine::store::DeskEvent;
 use crate::engine::view::{AssetView, StateView};
 use crate::engine::{BrickHistory, EntryRequest, OrderType, TpArm};
@@ -55,6 +56,18 @@ impl Tab {
         Tab::Chat,
         Tab::Log,
     ];
+    /// The key map of this tab.
+    pub fn scope(self) -> Scope {
+        match self {
+            Tab::Desk => Scope::Desk,
+            Tab::Runs => Scope::Runs,
+            Tab::Backtests => Scope::Backtests,
+            Tab::Research => Scope::Research,
+            Tab::Chat => Scope::Chat,
+            Tab::Log => Scope::Log,
+        }
+    }
+
     pub fn title(self) -> &'static str {
         match self {
             Tab::Desk => "Desk",
@@ -157,6 +170,13 @@ pub struct App {
     pub run_index: usize,
     pub series_index: usize,
     pub follow: bool,
+    /// In LIVE, entry keys send at once (config `one_click`); otherwise they ask `y`/`n`.
+    pub one_click: bool,
+    /// Chat: the message being typed, and whether the text-input mode has every key.
+    pub chat_input: ratatui_textarea::TextArea<'static>,
+    pub typing: bool,
+    /// Chat: what was typed so far this session, oldest first.
+    pub chat_lines: Vec<String>,
 }
 
 impl App {
@@ -179,6 +199,10 @@ impl App {
             run_index: 0,
             series_index: 0,
             follow: false,
+            one_click: false,
+            chat_input: ratatui_textarea::TextArea::default(),
+            typing: false,
+            chat_lines: Vec::new(),
         }
     }
 
@@ -224,7 +248,10 @@ impl App {
             self.asset = 0;
         }
         if self.follow
-            && let Some(i) = snap.runs.iter().position(|r| r.lifecycle == "live")
+            && let Some(i) = snap
+                .runs
+                .iter()
+                .position(|r| r.lifecycle == Lifecycle::Live)
         {
             self.run_index = i;
         }
@@ -247,10 +274,50 @@ impl App {
         if let Some(modal) = self.modal.take() {
             return self.on_modal_key(modal, key);
         }
-        match action_for(&key) {
+        if self.typing {
+            return self.on_text_key(key);
+        }
+        match action_for(&key, self.scope()) {
             Some(a) => self.on_action(a),
             None => Effect::None,
         }
+    }
+
+    /// The key map in force: the tab's, or the Desk's for a single-pane `--view`.
+    pub fn scope(&self) -> Scope {
+        match self.view {
+            Some(_) => Scope::Desk,
+            None => self.tab.scope(),
+        }
+    }
+
+    /// Text-input mode: every key is text (Ctrl-C still quits); Esc leaves, Enter sends.
+    fn on_text_key(&mut self, key: KeyEvent) -> Effect {
+        use crossterm::event::KeyModifiers;
+        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+            return Effect::Quit;
+        }
+        match key.code {
+            KeyCode::Esc => {
+                self.typing = false;
+                self.set_status(Tone::Info, "keys are commands again");
+            }
+            KeyCode::Enter => {
+                let text = self.chat_input.lines().join("\n");
+                if !text.trim().is_empty() {
+                    self.chat_lines.push(text);
+                    self.chat_input = ratatui_textarea::TextArea::default();
+                    self.set_status(
+                        Tone::Info,
+                        "kept in this session: no chat service is connected yet",
+                    );
+                }
+            }
+            _ => {
+                self.chat_input.input(key);
+            }
+        }
+        Effect::None
     }
 
     fn on_modal_key(&mut self, modal: Modal, key: KeyEvent) -> Effect {
@@ -373,20 +440,39 @@ impl App {
             entry_size_mode: self.size_mode,
             entry_override,
         });
+        let dir = direction.map(|d| d.as_str()).unwrap_or("structural");
         if cmd.is_destructive() {
-            let dir = direction.map(|d| d.as_str()).unwrap_or("structural");
             return self.confirm(
                 cmd,
                 format!("OVERRIDE tempo and zone gates: {dir} entry on {asset}?"),
             );
         }
+        if self.is_live() && !self.one_click {
+            let what = match order_type {
+                OrderType::Market => "market entry",
+                OrderType::Preorder => "preorder",
+            };
+            return self.confirm(cmd, format!("LIVE — real order: {dir} {what} on {asset}?"));
+        }
         Effect::Send(cmd)
+    }
+
+    fn is_live(&self) -> bool {
+        self.state().is_some_and(|s| s.env == Env::Live)
     }
 
     pub fn on_action(&mut self, action: Action) -> Effect {
         // actions that need no data
         match action {
             Action::Quit => return Effect::Quit,
+            Action::ChatInput => {
+                self.typing = true;
+                self.set_status(
+                    Tone::Info,
+                    "typing: every key is text; Esc leaves, Enter sends",
+                );
+                return Effect::None;
+            }
             Action::Help => {
                 self.modal = Some(Modal::Help);
                 return Effect::None;
@@ -483,7 +569,7 @@ impl App {
             }
             Action::RunStop => {
                 return match self.selected_run() {
-                    Some(r) if r.lifecycle == "live" => {
+                    Some(r) if r.lifecycle == Lifecycle::Live => {
                         Effect::Run(RunCommand::Stop(r.run_id.clone()))
                     }
                     Some(r) => {

@@ -1,4 +1,6 @@
-//! The one key table: the handler matches on it and the help overlay is rendered from it.
+//! The key tables, scoped: global keys work everywhere, each tab has its own map (order keys act
+//! on the Desk only), and a text-input mode (Chat) takes every key as text. The handler matches
+//! on these tables and the help overlay is rendered from them.
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,9 +42,24 @@ pub enum Action {
     PrevTab,
     Help,
     Quit,
+    /// Chat: start typing (the text-input mode takes every key until Esc).
+    ChatInput,
+}
+
+/// Where a key works: everywhere, or on one tab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Global,
+    Desk,
+    Runs,
+    Backtests,
+    Research,
+    Chat,
+    Log,
 }
 
 pub struct Binding {
+    pub scope: Scope,
     pub code: KeyCode,
     /// How the key is written in help and hints.
     pub label: &'static str,
@@ -62,6 +79,7 @@ const fn k(
     hint: Option<&'static str>,
 ) -> Binding {
     Binding {
+        scope: scope_of(action),
         code,
         label,
         action,
@@ -73,6 +91,16 @@ const fn k(
 
 use Action::*;
 use KeyCode::Char;
+
+/// The scope of each action: order and desk keys on the Desk, run keys on Runs.
+const fn scope_of(action: Action) -> Scope {
+    match action {
+        NextAsset | NextTab | PrevTab | Help | Quit => Scope::Global,
+        RunUp | RunDown | SeriesNext | RunLive | RunStop | RunFollow => Scope::Runs,
+        ChatInput => Scope::Chat,
+        _ => Scope::Desk,
+    }
+}
 
 pub const BINDINGS: &[Binding] = &[
     k(Char('b'), "b", Buy, "Entries", "buy entry", Some("buy")),
@@ -300,39 +328,59 @@ pub const BINDINGS: &[Binding] = &[
         Char('a'),
         "a",
         NextAsset,
-        "Desk",
+        "Keys",
         "next asset",
         Some("asset"),
     ),
-    k(KeyCode::Tab, "Tab", NextTab, "Desk", "next tab", None),
+    k(KeyCode::Tab, "Tab", NextTab, "Keys", "next tab", None),
     k(
         KeyCode::BackTab,
         "S-Tab",
         PrevTab,
-        "Desk",
+        "Keys",
         "previous tab",
         None,
     ),
-    k(Char('?'), "?", Help, "Desk", "this help", Some("help")),
+    k(
+        KeyCode::Enter,
+        "Enter",
+        ChatInput,
+        "Chat",
+        "type a message (Esc leaves)",
+        Some("type"),
+    ),
+    k(Char('?'), "?", Help, "Keys", "this help", Some("help")),
     k(
         Char('q'),
         "q",
         Quit,
-        "Desk",
+        "Keys",
         "quit (stops the server)",
         Some("quit"),
     ),
 ];
 
-/// The action bound to a key press, if any (Ctrl-C always quits).
-pub fn action_for(key: &KeyEvent) -> Option<Action> {
+/// The action bound to a key press on a tab, if any: the tab's own map first, then the global
+/// keys (Ctrl-C always quits).
+pub fn action_for(key: &KeyEvent, scope: Scope) -> Option<Action> {
     if key.modifiers.contains(KeyModifiers::CONTROL) {
         return (key.code == Char('c')).then_some(Quit);
     }
+    let find = |s: Scope| {
+        BINDINGS
+            .iter()
+            .find(|b| b.scope == s && b.code == key.code)
+            .map(|b| b.action)
+    };
+    find(scope).or_else(|| find(Scope::Global))
+}
+
+/// The keys that work on a tab: its own, then the global ones (help and hints show these).
+pub fn bindings_for(scope: Scope) -> impl Iterator<Item = &'static Binding> {
     BINDINGS
         .iter()
-        .find(|b| b.code == key.code)
-        .map(|b| b.action)
+        .filter(move |b| b.scope == scope)
+        .chain(BINDINGS.iter().filter(|b| b.scope == Scope::Global))
 }
 
 pub fn binding(action: Action) -> &'static Binding {

@@ -1,10 +1,10 @@
 //! Where the console's data comes from and its commands go: the in-process engine (`Local`), or a
 //! running `serve` over REST plus its event WebSocket (`Remote`, `console --connect`).
 use super::app::Snapshot;
-use crate::engine::command::DeskCommand;
+use crate::engine::BrickHistory;
+use crate::engine::command::{CommandAnswer, DeskCommand};
 use crate::engine::handle::EngineHandle;
 use crate::engine::store::DeskEvent;
-use crate::engine::{BrickHistory, TpArm};
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
@@ -18,7 +18,7 @@ pub const LOG_LINES: u32 = 300;
 #[derive(Clone)]
 pub enum Link {
     /// The in-process engine, and the run service the in-process server shares.
-    Local(EngineHandle, crate::parity::RunService),
+    Local(EngineHandle, crate::services::runs::RunService),
     Remote(Remote),
 }
 
@@ -125,181 +125,95 @@ impl Remote {
     }
 }
 
-/// The seed-001 route and body of an operator command.
-pub fn route(cmd: &DeskCommand) -> (&'static str, Value) {
-    match cmd {
-        DeskCommand::Entry(r) => (
-            "/api/orders",
-            json!({
-                "asset": r.asset, "trade_mode": r.trade_mode, "order_type": r.order_type,
-                "direction": r.direction, "entry_size_mode": r.entry_size_mode, "entry_override": r.entry_override,
-            }),
-        ),
-        DeskCommand::Exit { asset, force } => {
-            ("/api/exit", json!({ "asset": asset, "force": force }))
-        }
-        DeskCommand::ExitAll { force } => ("/api/exit-all", json!({ "force": force })),
-        DeskCommand::ScaleIn { asset } => ("/api/scale-in", json!({ "asset": asset })),
-        DeskCommand::Protect {
-            asset,
-            enabled,
-            threshold,
-        } => (
-            "/api/protect",
-            json!({ "asset": asset, "enabled": enabled, "threshold": threshold }),
-        ),
-        DeskCommand::PointsTp {
-            asset,
-            enabled,
-            target,
-        } => (
-            "/api/points-take-profit",
-            json!({ "asset": asset, "enabled": enabled, "target": target }),
-        ),
-        DeskCommand::TakeProfit {
-            asset,
-            tp_arm,
-            tp_target,
-            reset,
-        } => {
-            let arm = tp_arm.map(|a| match a {
-                TpArm::Toggle => json!("toggle"),
-                TpArm::On => json!(true),
-                TpArm::Off => json!(false),
-            });
-            (
-                "/api/take-profit",
-                json!({ "asset": asset, "tp_arm": arm, "tp_target": tp_target, "reset": reset }),
-            )
-        }
-        DeskCommand::HighNextBar { asset } => {
-            ("/api/high-next-bar-exit", json!({ "asset": asset }))
-        }
-        DeskCommand::MainFlip { asset } => ("/api/main-flip-exit", json!({ "asset": asset })),
-        DeskCommand::FourPt { asset } => ("/api/four-pt-invalidation", json!({ "asset": asset })),
-        DeskCommand::AutoExit { asset } => ("/api/auto-exit", json!({ "asset": asset })),
-        DeskCommand::Intent { asset } => ("/api/intent", json!({ "asset": asset })),
-        DeskCommand::CancelIntent { asset } => ("/api/intent/cancel", json!({ "asset": asset })),
-        DeskCommand::CancelPreorder { asset } => {
-            ("/api/preorder/cancel", json!({ "asset": asset }))
-        }
-        DeskCommand::ConsumeTradeSlot => ("/api/trade-limit/consume", json!({})),
-        DeskCommand::SetEnv { env } => ("/api/env", json!({ "env": env })),
-    }
-}
-
-fn on_off(v: &Value) -> &'static str {
-    if v.as_bool() == Some(true) {
-        "ON"
-    } else {
-        "OFF"
-    }
+fn on_off(v: bool) -> &'static str {
+    if v { "ON" } else { "OFF" }
 }
 
 /// One status line for a command that succeeded, from its answer.
-pub fn describe(cmd: &DeskCommand, out: &Map<String, Value>) -> String {
-    if let Some(o) = out.get("order").filter(|o| o.is_object()) {
-        return format!(
+pub fn describe(cmd: &DeskCommand, out: &CommandAnswer) -> String {
+    use CommandAnswer as A;
+    match (cmd, out) {
+        (_, A::Order { order: o, .. }) => format!(
             "{} {} {} x{} sent: {}{}",
-            o["kind"].as_str().unwrap_or("?"),
-            o["side"].as_str().unwrap_or("?"),
-            o["asset"].as_str().unwrap_or("?"),
-            o["qty"],
-            o["status"].as_str().unwrap_or("?"),
-            if o["entry_override"] == true {
-                " [override]"
-            } else {
-                ""
-            }
-        );
-    }
-    match cmd {
-        DeskCommand::Entry(r) => format!(
+            o.kind.as_str(),
+            o.side,
+            o.asset,
+            o.qty,
+            o.status.as_str(),
+            if o.entry_override { " [override]" } else { "" }
+        ),
+        (DeskCommand::Entry(r), _) => format!(
             "preorder armed on {}: sent at the next 6pt brick if the gates pass",
             r.asset
         ),
-        DeskCommand::ExitAll { .. } => {
-            let sent = out
-                .get("orders")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len);
-            let skipped: Vec<String> = out
-                .get("skipped")
-                .and_then(Value::as_array)
-                .map(|s| {
-                    s.iter()
-                        .map(|k| {
-                            format!(
-                                "{}: {}",
-                                k["asset"].as_str().unwrap_or("?"),
-                                k["reason"].as_str().unwrap_or("?")
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+        (_, A::ExitAll { orders, skipped }) => {
             if skipped.is_empty() {
-                format!("exit-all: {sent} exit order(s) sent")
+                format!("exit-all: {} exit order(s) sent", orders.len())
             } else {
-                format!("exit-all: {sent} sent, skipped {}", skipped.join("; "))
+                let skipped: Vec<String> = skipped
+                    .iter()
+                    .map(|k| format!("{}: {}", k.asset, k.reason))
+                    .collect();
+                format!(
+                    "exit-all: {} sent, skipped {}",
+                    orders.len(),
+                    skipped.join("; ")
+                )
             }
         }
-        DeskCommand::Protect { asset, .. } => {
-            let p = &out["protect"];
-            format!(
-                "{asset} protect {} at {:+.1} pts",
-                on_off(&p["enabled"]),
-                p["threshold"].as_f64().unwrap_or(0.0)
-            )
+        (DeskCommand::Protect { asset, .. }, A::Protect { protect: p }) => format!(
+            "{asset} protect {} at {:+.1} pts",
+            on_off(p.enabled),
+            p.threshold
+        ),
+        (
+            DeskCommand::PointsTp { asset, .. },
+            A::PointsTp {
+                points_take_profit: p,
+            },
+        ) => format!(
+            "{asset} points TP {} at {} pts",
+            on_off(p.enabled),
+            p.target
+        ),
+        (DeskCommand::TakeProfit { asset, .. }, A::TakeProfit { take_profit: t }) => format!(
+            "{asset} signal-count TP {} ({}/{})",
+            if t.armed { "ARMED" } else { "off" },
+            t.count,
+            t.target
+        ),
+        (DeskCommand::HighNextBar { asset }, A::Toggle { enabled }) => {
+            format!("{asset} 8pt next-bar exit {}", on_off(*enabled))
         }
-        DeskCommand::PointsTp { asset, .. } => {
-            let p = &out["points_take_profit"];
-            format!(
-                "{asset} points TP {} at {} pts",
-                on_off(&p["enabled"]),
-                p["target"]
-            )
+        (DeskCommand::MainFlip { asset }, A::Toggle { enabled }) => {
+            format!("{asset} 6pt flip exit {}", on_off(*enabled))
         }
-        DeskCommand::TakeProfit { asset, .. } => {
-            let t = &out["take_profit"];
-            format!(
-                "{asset} signal-count TP {} ({}/{})",
-                if t["armed"] == true { "ARMED" } else { "off" },
-                t["count"],
-                t["target"]
-            )
+        (DeskCommand::FourPt { asset }, A::Toggle { enabled }) => {
+            format!("{asset} 4pt invalidation exit {}", on_off(*enabled))
         }
-        DeskCommand::HighNextBar { asset } => {
-            format!("{asset} 8pt next-bar exit {}", on_off(&out["enabled"]))
-        }
-        DeskCommand::MainFlip { asset } => {
-            format!("{asset} 6pt flip exit {}", on_off(&out["enabled"]))
-        }
-        DeskCommand::FourPt { asset } => {
-            format!("{asset} 4pt invalidation exit {}", on_off(&out["enabled"]))
-        }
-        DeskCommand::AutoExit { asset } => format!("{asset} auto-exit timeframe is 6pt"),
-        DeskCommand::Intent { asset } => {
+        (DeskCommand::AutoExit { asset }, _) => format!("{asset} auto-exit timeframe is 6pt"),
+        (DeskCommand::Intent { asset }, _) => {
             format!("{asset} intent armed: READY at the next 6pt brick")
         }
-        DeskCommand::CancelIntent { asset } => format!("{asset} intent cancelled"),
-        DeskCommand::CancelPreorder { asset } => format!("{asset} preorder cancelled"),
-        DeskCommand::ConsumeTradeSlot => format!(
-            "trade slot consumed: {}/{}",
-            out["trade_count"], out["trade_limit"]
-        ),
-        DeskCommand::SetEnv { .. } => {
-            format!("environment is now {}", out["env"].as_str().unwrap_or("?"))
-        }
-        DeskCommand::Exit { .. } | DeskCommand::ScaleIn { .. } => "done".into(),
+        (DeskCommand::CancelIntent { asset }, _) => format!("{asset} intent cancelled"),
+        (DeskCommand::CancelPreorder { asset }, _) => format!("{asset} preorder cancelled"),
+        (
+            _,
+            A::TradeSlot {
+                trade_count,
+                trade_limit,
+            },
+        ) => format!("trade slot consumed: {trade_count}/{trade_limit}"),
+        (_, A::Env { env }) => format!("environment is now {}", env.as_str()),
+        _ => "done".into(),
     }
 }
 
 impl Link {
     /// A local link with its own run service (no in-process server shares it).
-    pub fn local(engine: EngineHandle) -> Link {
-        let runs = crate::parity::RunService::new(engine.clone(), Default::default());
-        Link::Local(engine, runs)
+    pub fn local(engine: EngineHandle) -> anyhow::Result<Link> {
+        let runs = crate::services::runs::RunService::new(engine.clone(), Default::default())?;
+        Ok(Link::Local(engine, runs))
     }
 
     /// Starts or stops a parity run; `Ok(summary)` or `Err(the refusal)`.
@@ -348,32 +262,34 @@ impl Link {
         runs_wanted: super::app::RunsWanted,
     ) -> anyhow::Result<Snapshot> {
         match self {
-            Link::Local(engine, _) => Ok(engine
-                .call(move |e| {
-                    let state = e.state_view()?;
-                    let name = asset.unwrap_or_else(|| e.assets()[0].name.clone());
-                    let bricks = e
-                        .brick_history(&name, BRICKS)
-                        .or_else(|_| e.brick_history(&e.assets()[0].name.clone(), BRICKS))?;
-                    let events = e.recent_events(LOG_LINES)?;
-                    let runs = if runs_wanted.list {
-                        e.run_summaries(200)?
-                    } else {
-                        Vec::new()
-                    };
-                    let run = match &runs_wanted.detail {
-                        Some(id) => e.run(id).ok(),
-                        None => None,
-                    };
-                    Ok(Snapshot {
-                        runs,
-                        run,
-                        state,
-                        bricks,
-                        events,
-                    })
+            Link::Local(engine, service) => {
+                // reads never queue behind the desk's writes: the snapshot, then the read connections
+                let state = (*engine.snapshot()).clone();
+                let name = asset
+                    .filter(|a| state.assets.iter().any(|x| &x.asset == a))
+                    .or_else(|| state.assets.first().map(|a| a.asset.clone()))
+                    .context("the engine has no assets")?;
+                let (bricks, events) = engine
+                    .reader()
+                    .read(move |r, st| Ok((r.bricks(st, &name, BRICKS)?, r.events(st, LOG_LINES)?)))
+                    .await?;
+                let runs = if runs_wanted.list {
+                    service.summaries(200).await?
+                } else {
+                    Vec::new()
+                };
+                let run = match runs_wanted.detail {
+                    Some(id) => service.get(&id).await.ok(),
+                    None => None,
+                };
+                Ok(Snapshot {
+                    runs,
+                    run,
+                    state,
+                    bricks,
+                    events,
                 })
-                .await?),
+            }
             Link::Remote(r) => {
                 let state = r.get("/api/state").await?;
                 let state: crate::engine::view::StateView =
@@ -426,8 +342,10 @@ impl Link {
                     .map_err(|e| e.to_string())?
             }
             Link::Remote(r) => {
-                let (path, body) = route(&cmd);
-                r.post(path, body).await?
+                let (path, body) = cmd.request();
+                let answer = r.post(path, body).await?;
+                serde_json::from_value::<CommandAnswer>(Value::Object(answer))
+                    .map_err(|e| format!("unexpected answer from the server: {e}"))?
             }
         };
         Ok(describe(&cmd, &out))

@@ -1,7 +1,7 @@
 //! State → frame. `draw` lays out the header, the selected tab (or the one `--view` pane), the
 //! status line, the key hints and any modal; each pane lives in `panes/`.
 use super::app::{App, Tab, Tone, View};
-use super::keys::BINDINGS;
+use super::keys::bindings_for;
 use super::panes;
 use crate::engine::model::Env;
 use ratatui::Frame;
@@ -37,6 +37,7 @@ pub fn draw(f: &mut Frame, app: &App) {
             Tab::Desk => panes::desk::draw(f, app, body),
             Tab::Log => panes::log::draw(f, app, body),
             Tab::Runs => panes::runs::draw(f, app, body),
+            Tab::Chat => panes::chat::draw(f, app, body),
             other => panes::placeholder::draw(f, app, body, other),
         }
         status(f, app, status_area);
@@ -138,7 +139,7 @@ fn status(f: &mut Frame, app: &App, area: Rect) {
 fn hints(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let mut spans = Vec::new();
-    for b in BINDINGS {
+    for b in bindings_for(app.scope()) {
         if let Some(word) = b.hint {
             spans.push(Span::styled(format!(" {}", b.label), t.accent()));
             spans.push(Span::styled(format!(" {word} "), t.dim()));

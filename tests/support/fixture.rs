@@ -18,6 +18,8 @@ use std::sync::Arc;
 
 pub struct Fixture {
     pub engine: EngineHandle,
+    /// Holds the database file (reads go through read-only connections of their own).
+    pub dir: tempfile::TempDir,
     pub clock: ManualClock,
     pub refusal: String,
 }
@@ -31,7 +33,8 @@ fn colors(pattern: &str) -> Vec<Color> {
 
 pub async fn rich_desk() -> Fixture {
     let clock = ManualClock::new(start_time());
-    let store = Store::open_in_memory().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("desk.sqlite3")).unwrap();
     let engine = Engine::new(
         AssetConfig::defaults(),
         DeskSettings::default(),
@@ -130,6 +133,7 @@ pub async fn rich_desk() -> Fixture {
         .unwrap();
     Fixture {
         engine,
+        dir,
         clock,
         refusal,
     }
@@ -137,6 +141,7 @@ pub async fn rich_desk() -> Fixture {
 
 pub async fn snapshot(f: &Fixture, asset: &str) -> Snapshot {
     Link::local(f.engine.clone())
+        .unwrap()
         .fetch(Some(asset.into()), Default::default())
         .await
         .unwrap()

@@ -24,6 +24,7 @@ thread_local! {
 pub const PASSWORD: &str = "operator-pw";
 pub const BRIDGE: &str = "bridge-secret";
 pub const TV: &str = "tv-secret";
+pub const TOKEN: &str = "api-token";
 
 /// Tuesday 2026-03-10 14:31:00 UTC = 09:31 in Chicago (CDT), one minute into a 5-minute candle.
 pub fn start_time() -> DateTime<Utc> {
@@ -35,6 +36,7 @@ pub fn secrets() -> Secrets {
         dashboard_password: Some(PASSWORD.into()),
         bridge_heartbeat_secret: Some(BRIDGE.into()),
         tv_webhook_secret: Some(TV.into()),
+        api_tokens: vec![TOKEN.into()],
     }
 }
 
@@ -103,7 +105,7 @@ impl TestDesk {
                 },
             ),
         };
-        let state = AppState::with_options(engine.clone(), secrets(), options);
+        let state = AppState::with_options(engine.clone(), secrets(), options).unwrap();
         tokio::spawn(server::serve(listener, state, async {
             let _ = rx.await;
         }));
@@ -138,6 +140,13 @@ impl TestDesk {
             .unwrap();
         let set = resp.headers()["set-cookie"].to_str().unwrap().to_string();
         set.split(';').next().unwrap().to_string()
+    }
+
+    /// Moves the clock, then runs the engine's 1 Hz housekeeping as the server would (lock
+    /// expiry, stale flags, day roll) so the published state is as of the new time.
+    pub async fn advance(&self, secs: i64) {
+        self.clock.advance_secs(secs);
+        self.engine.tick().await.unwrap();
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -363,4 +372,20 @@ pub fn spawn_serve(
     };
     std::thread::spawn(move || for _ in lines {}); // keep draining the log
     (child, base)
+}
+
+/// A client logged in as the operator on a server at `base`.
+pub async fn login(base: &str) -> reqwest::Client {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let resp = client
+        .post(format!("{base}/api/login"))
+        .json(&json!({ "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    client
 }

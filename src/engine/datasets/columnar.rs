@@ -104,3 +104,20 @@ pub fn read(dir: &Path) -> anyhow::Result<Bars> {
         volume: read_col(dir, "volume.f64", rows, f64::from_le_bytes)?,
     })
 }
+
+/// Writes one column of 8-byte values durably (`name` like `close.f64`).
+pub fn write_f64(dir: &Path, name: &str, vals: &[f64]) -> anyhow::Result<()> {
+    write_col(dir, name, &le_bytes(vals))
+}
+
+pub fn write_i64(dir: &Path, name: &str, vals: &[i64]) -> anyhow::Result<()> {
+    write_col(dir, name, &le_bytes(vals))
+}
+
+pub fn read_f64(dir: &Path, name: &str, rows: usize) -> anyhow::Result<Vec<f64>> {
+    read_col(dir, name, rows, f64::from_le_bytes)
+}
+
+pub fn read_i64(dir: &Path, name: &str, rows: usize) -> anyhow::Result<Vec<i64>> {
+    read_col(dir, name, rows, i64::from_le_bytes)
+}

@@ -105,12 +105,60 @@ pub struct NamedSeries {
     pub values: Vec<Point>,
 }
 
+/// Where a run is in its life. `interrupted`: it was running or playing when the process stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lifecycle {
+    Running,
+    Live,
+    Completed,
+    Stopped,
+    Failed,
+    Interrupted,
+}
+
+impl Lifecycle {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lifecycle::Running => "running",
+            Lifecycle::Live => "live",
+            Lifecycle::Completed => "completed",
+            Lifecycle::Stopped => "stopped",
+            Lifecycle::Failed => "failed",
+            Lifecycle::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Lifecycle::Running,
+            Lifecycle::Live,
+            Lifecycle::Completed,
+            Lifecycle::Stopped,
+            Lifecycle::Failed,
+            Lifecycle::Interrupted,
+        ]
+        .into_iter()
+        .find(|l| l.as_str() == s)
+    }
+
+    /// Still producing bars.
+    pub fn is_active(self) -> bool {
+        matches!(self, Lifecycle::Running | Lifecycle::Live)
+    }
+}
+
+impl std::fmt::Display for Lifecycle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Everything one run knows (`GET /runs/{id}`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunStatus {
     pub run_id: String,
-    /// `running`, `live`, `completed`, `stopped`, `failed`.
-    pub lifecycle: String,
+    pub lifecycle: Lifecycle,
     pub mode: String,
     pub symbol: Option<String>,
     pub timeframe: Option<String>,
@@ -137,7 +185,7 @@ pub struct RunStatus {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunSummary {
     pub run_id: String,
-    pub lifecycle: String,
+    pub lifecycle: Lifecycle,
     pub dataset_name: String,
     pub live_progress: usize,
     pub live_total: usize,
@@ -422,7 +470,7 @@ pub fn replay_pending(
 ) -> RunStatus {
     RunStatus {
         run_id,
-        lifecycle: "running".into(),
+        lifecycle: Lifecycle::Running,
         mode: req.run_config.mode.clone(),
         symbol: req
             .run_config
@@ -504,6 +552,67 @@ pub fn load_run(
 
 /// Fills `st` with the first `upto` bars of the run and their comparison.
 pub fn fill_status(st: &mut RunStatus, data: &RunData, cfg: &RunConfig, upto: usize, live: bool) {
+    fill_series(st, data, upto);
+    compare_prefix(st, data, cfg, upto, live);
+}
+
+/// The first `upto` bars of the run's candles and both sides' series (no comparison).
+pub fn fill_series(st: &mut RunStatus, data: &RunData, upto: usize) {
+    let upto = upto.min(data.bars.len());
+    let b = &data.bars;
+    let candles = &b.ts[..upto];
+    let upto_ts = candles.last().copied().unwrap_or(i64::MIN);
+    st.candles = (0..upto)
+        .map(|i| Candle {
+            timestamp: iso(b.ts[i]),
+            open: b.open[i],
+            high: b.high[i],
+            low: b.low[i],
+            close: b.close[i],
+            volume: b.volume[i],
+        })
+        .collect();
+    st.python_series = data
+        .python
+        .iter()
+        .map(|c| NamedSeries {
+            name: c.name.clone(),
+            values: candles
+                .iter()
+                .zip(&c.values[..upto.min(c.values.len())])
+                .map(|(t, v)| point(*t, *v))
+                .collect(),
+        })
+        .collect();
+    st.pine_series = data
+        .pine
+        .iter()
+        .map(|s| {
+            let n = s.ts.partition_point(|&t| t <= upto_ts);
+            NamedSeries {
+                name: s.name.clone(),
+                values: s.ts[..n]
+                    .iter()
+                    .zip(&s.values[..n])
+                    .map(|(t, v)| point(*t, *v))
+                    .collect(),
+            }
+        })
+        .collect();
+    st.live_progress = upto;
+    st.live_total = b.len();
+}
+
+/// A live run's step: the comparison of the first `upto` bars and the progress, without
+/// materialising the candles and series (a reader gets those from the run's columns).
+pub fn advance_live(st: &mut RunStatus, data: &RunData, cfg: &RunConfig, upto: usize) {
+    compare_prefix(st, data, cfg, upto, true);
+    st.live_progress = upto.min(data.bars.len());
+    st.live_total = data.bars.len();
+}
+
+/// The comparison, trade events and warnings of the first `upto` bars.
+fn compare_prefix(st: &mut RunStatus, data: &RunData, cfg: &RunConfig, upto: usize, live: bool) {
     let upto = upto.min(data.bars.len());
     let b = &data.bars;
     let candles = &b.ts[..upto];
@@ -545,39 +654,6 @@ pub fn fill_status(st: &mut RunStatus, data: &RunData, cfg: &RunConfig, upto: us
             .push("no bridge artifact: nothing to compare the Python outputs with".into());
     }
     st.warnings.extend(warnings);
-    st.candles = (0..upto)
-        .map(|i| Candle {
-            timestamp: iso(b.ts[i]),
-            open: b.open[i],
-            high: b.high[i],
-            low: b.low[i],
-            close: b.close[i],
-            volume: b.volume[i],
-        })
-        .collect();
-    st.python_series = py
-        .iter()
-        .map(|c| NamedSeries {
-            name: c.name.clone(),
-            values: candles
-                .iter()
-                .zip(&c.values)
-                .map(|(t, v)| point(*t, *v))
-                .collect(),
-        })
-        .collect();
-    st.pine_series = pine
-        .iter()
-        .map(|s| NamedSeries {
-            name: s.name.clone(),
-            values: s
-                .ts
-                .iter()
-                .zip(&s.values)
-                .map(|(t, v)| point(*t, *v))
-                .collect(),
-        })
-        .collect();
     comparison["run_mode"] = json!(st.mode);
     comparison["dataset_id"] = json!(st.dataset_id);
     comparison["live"] = json!(live);
@@ -589,8 +665,6 @@ pub fn fill_status(st: &mut RunStatus, data: &RunData, cfg: &RunConfig, upto: us
     );
     st.comparison = Some(comparison);
     st.trade_events = trades;
-    st.live_progress = upto;
-    st.live_total = b.len();
 }
 
 /// A replay: the whole window at once. Returns the status (completed or failed).
@@ -606,10 +680,10 @@ pub fn replay(
     match load_run(req, dataset, bridge, limits) {
         Ok(data) => {
             fill_status(&mut st, &data, &req.run_config, data.bars.len(), false);
-            st.lifecycle = "completed".into();
+            st.lifecycle = Lifecycle::Completed;
         }
         Err(e) => {
-            st.lifecycle = "failed".into();
+            st.lifecycle = Lifecycle::Failed;
             st.error = Some(e);
         }
     }

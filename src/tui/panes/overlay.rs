@@ -2,7 +2,7 @@
 //! the key table.
 use super::desk::titled;
 use crate::tui::app::{App, InputKind, Modal};
-use crate::tui::keys::BINDINGS;
+use crate::tui::keys::bindings_for;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -92,7 +92,7 @@ fn help(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let mut lines = Vec::new();
     let mut group = "";
-    for b in BINDINGS {
+    for b in bindings_for(app.scope()) {
         if b.group != group {
             group = b.group;
             lines.push(Line::from(Span::styled(group, t.accent())));

@@ -11,8 +11,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, tab: Tab) {
         }
         Tab::Backtests => "Backtests: the list, equity curves and trades.",
         Tab::Research => "Research: datasets and jobs with progress.",
-        Tab::Chat => "Chat with the local LLM (Ollama) about a run.",
-        Tab::Desk | Tab::Log => "",
+        Tab::Desk | Tab::Log | Tab::Chat => "",
     };
     let text = format!(
         "{what}\n\nNot built yet: this tab fills in when its feature lands. The Desk and Log tabs are live."

@@ -57,7 +57,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         };
         let row = Row::new(vec![
             Cell::from(r.run_id.clone()),
-            Cell::from(Span::styled(r.lifecycle.clone(), life)),
+            Cell::from(Span::styled(r.lifecycle.as_str(), life)),
             Cell::from(progress),
             Cell::from(r.dataset_name.clone()),
             Cell::from(verdict),
