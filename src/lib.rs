@@ -1,11 +1,10 @@
 //! brickdesk: a terminal trading console for a Renko futures operator. One engine (the single
 //! source of truth), viewed by an axum server and a ratatui console.
+pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod providers;
-pub mod renko_csv;
-pub mod runtime;
 pub mod server;
 pub mod services;
 pub mod tui;

@@ -1,5 +1,5 @@
-//! Wiring shared by the commands: open the store in the data dir, start the engine thread, bind
-//! and run the server with its housekeeping.
+//! Wiring shared by the commands: the tokio runtime, the engine thread over the store in the data
+//! dir, and the server bound and run with its housekeeping.
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::engine::clock::{SharedClock, SystemClock};
@@ -75,4 +75,12 @@ pub async fn run_server(
     runs.shutdown(std::time::Duration::from_secs(1)).await;
     housekeeping.abort();
     Ok(())
+}
+
+/// Runs a command's async body on a multi-threaded tokio runtime.
+pub fn tokio_main<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(f)
 }
