@@ -2,9 +2,7 @@
 //! source of truth), viewed by an axum server and a ratatui console.
 pub mod cli;
 pub mod config;
-pub mod demo;
 pub mod engine;
-pub mod providers;
 pub mod server;
 pub mod services;
 pub mod tui;

@@ -2,8 +2,8 @@
 //! posting to a local engine and server, in a throwaway database, headless or under the console.
 use super::{LOG_TARGET, console, logs, wiring};
 use crate::config::Config;
-use crate::demo::{self, PriceBoard};
 use crate::engine::handle::EngineHandle;
+use crate::services::demo::{self, PriceBoard};
 use crate::tui::app::App;
 use std::time::Duration;
 use tokio::task::JoinHandle;

@@ -62,7 +62,7 @@ pub async fn run_server(
         ollama_url: cfg.ollama_host.clone(),
         polygon_key: cfg.polygon_api_key.clone(),
         polygon_base_url: std::env::var("POLYGON_BASE_URL")
-            .unwrap_or_else(|_| crate::providers::polygon::DEFAULT_BASE.into()),
+            .unwrap_or_else(|_| crate::services::providers::polygon::DEFAULT_BASE.into()),
         python: Default::default(),
     };
     let state = match runs {

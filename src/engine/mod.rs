@@ -1,5 +1,6 @@
-//! The engine: the single source of truth. It owns the desk state and the store; the server and
-//! the console only send it commands (see `handle`) and read its snapshots and events.
+//! The engine: the single source of truth for the desk. It owns the desk state and the store; the
+//! server and the console send it commands (`handle`), read its published snapshot and its
+//! read-only connections (`reader`), and hear its events. No HTTP or terminal code lives here.
 pub mod clock;
 pub mod command;
 pub mod datasets;

@@ -1,5 +1,6 @@
-//! The parity side of the store, through the engine: datasets, bridge artifacts, permission
-//! grants and runs (one writer for the whole database).
+//! The parity side of the desk store: datasets, bridge artifacts and permission grants written
+//! through the engine (a grant is spent inside the job that starts a run). Runs are the run
+//! service's own (`services::runs`).
 use super::error::{DeskError, DeskResult};
 use super::{Engine, datasets, runs, store, to_json};
 

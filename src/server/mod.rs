@@ -1,5 +1,6 @@
-//! The axum server: thin routes that translate HTTP into engine calls. `router(state)` is built
-//! once and used by `main` and by the tests, which bind it to an ephemeral port.
+//! The axum server: thin routes per surface (desk, bridge, webhooks, parity) that turn HTTP into
+//! engine calls or service calls, each surface wrapped in its own error shape (`errors/`), with
+//! request spans and `/metrics`. `router(state)` is built once, by the CLI and by the tests.
 mod auth;
 mod bridge;
 pub mod desk;
@@ -56,7 +57,7 @@ impl AppState {
                 data_dir: std::env::temp_dir().join("brickdesk-data"),
                 ollama_url: None,
                 polygon_key: None,
-                polygon_base_url: crate::providers::polygon::DEFAULT_BASE.into(),
+                polygon_base_url: crate::services::providers::polygon::DEFAULT_BASE.into(),
                 python: Default::default(),
             },
         )

@@ -1,5 +1,5 @@
-//! Seed 000 surface (Pine-vs-Python parity): health, dependencies, data-source preview and
-//! datasets. Errors use that API's shape, `{"detail": "…"}`, with a 4xx.
+//! Seed 000 surface (Pine-vs-Python parity): health, dependencies, data sources and datasets,
+//! bridge artifacts, grants, and runs (through the run service). Errors are `{"detail": "…"}`.
 use super::AppState;
 use super::errors::Detail;
 use crate::engine::datasets::{self, Prepared, SourceConfig};
@@ -123,9 +123,9 @@ async fn prepare_off_thread(s: &AppState, cfg: SourceConfig) -> Result<Prepared,
             ));
         };
         let tf = cfg.timeframe.clone().unwrap_or_else(|| "1d".into());
-        crate::providers::polygon::timespan(&tf)
+        crate::services::providers::polygon::timespan(&tf)
             .map_err(|e| Detail::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
-        let bars = crate::providers::polygon::fetch(
+        let bars = crate::services::providers::polygon::fetch(
             &s.options.polygon_base_url,
             &key,
             &symbol,

@@ -1,6 +1,9 @@
 //! Work beside the desk actor: each service has its own store connection (WAL: it never holds
-//! the desk's transaction), bounded workers and cancellation. Parity runs now; backtests,
-//! research jobs and chat join here.
+//! the desk's transaction), bounded workers and cancellation. Parity runs; the market-data
+//! providers; the demo's simulated market and paper bridge (which reach the desk over HTTP, like
+//! TradingView and a real bridge). Backtests, research jobs and chat join here.
+pub mod demo;
+pub mod providers;
 pub mod runs;
 
 /// How many CPU-heavy jobs (a Python run, a comparison) a service runs at once.

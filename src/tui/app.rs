@@ -1,5 +1,6 @@
-//! UI state and its update: a key becomes at most one engine command (`Effect::Send`). Drawing
-//! reads this state only; nothing here awaits or locks.
+//! UI state and its update: a key, looked up in the current tab's key map (or taken as text in
+//! the input mode), becomes at most one engine command (`Effect::Send`). Drawing reads this state
+//! only; nothing here awaits or locks.
 use super::keys::{Action, Scope, action_for};
 use super::theme::Theme;
 use crate::engine::command::DeskCommand;
