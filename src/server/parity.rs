@@ -155,7 +155,7 @@ async fn prepare_off_thread(s: &AppState, cfg: SourceConfig) -> Result<Prepared,
 async fn preview(
     State(s): State<AppState>,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, Detail> {
+) -> Result<Json<impl serde::Serialize>, Detail> {
     let cfg: SourceConfig = parse_body(&body)?;
     let p = prepare_off_thread(&s, cfg.clone()).await?;
     let sample_rows: Vec<Value> = p
@@ -188,7 +188,7 @@ async fn preview(
 async fn create_dataset(
     State(s): State<AppState>,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, Detail> {
+) -> Result<Json<impl serde::Serialize>, Detail> {
     let cfg: SourceConfig = parse_body(&body)?;
     let p = prepare_off_thread(&s, cfg.clone()).await?;
     if p.bars.is_none() {
@@ -216,10 +216,10 @@ async fn create_dataset(
             )
         })?;
     let meta = s.engine.call(move |e| e.register_dataset(meta)).await?;
-    Ok(Json(serde_json::to_value(meta).expect("meta serializes")))
+    Ok(Json(meta))
 }
 
-async fn list_datasets(State(s): State<AppState>) -> Result<Json<Value>, Detail> {
+async fn list_datasets(State(s): State<AppState>) -> Result<Json<impl serde::Serialize>, Detail> {
     let all = s.engine.reader().read(|_, st| st.list_datasets()).await?;
     Ok(Json(Value::Array(
         all.into_iter()
@@ -232,29 +232,25 @@ async fn list_datasets(State(s): State<AppState>) -> Result<Json<Value>, Detail>
 async fn create_artifact(
     State(s): State<AppState>,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, Detail> {
+) -> Result<Json<impl serde::Serialize>, Detail> {
     let a: runs::artifacts::BridgeArtifact = parse_body(&body)?;
     let saved = s.engine.call(move |e| e.save_bridge_artifact(a)).await?;
-    Ok(Json(
-        serde_json::to_value(saved).expect("artifact serializes"),
-    ))
+    Ok(Json(saved))
 }
 
-async fn list_artifacts(State(s): State<AppState>) -> Result<Json<Value>, Detail> {
+async fn list_artifacts(State(s): State<AppState>) -> Result<Json<impl serde::Serialize>, Detail> {
     let all: Vec<runs::artifacts::BridgeArtifact> = s
         .engine
         .reader()
         .read(|_, st| st.docs(DocTable::BridgeArtifacts))
         .await?;
-    Ok(Json(
-        serde_json::to_value(all).expect("artifacts serialize"),
-    ))
+    Ok(Json(all))
 }
 
 async fn create_grant(
     State(s): State<AppState>,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, Detail> {
+) -> Result<Json<impl serde::Serialize>, Detail> {
     let req: runs::artifacts::GrantRequest = parse_body(&body)?;
     let g = s
         .engine
@@ -266,38 +262,44 @@ async fn create_grant(
             }
             other => other.into(),
         })?;
-    Ok(Json(serde_json::to_value(g).expect("grant serializes")))
+    Ok(Json(g))
 }
 
-async fn list_grants(State(s): State<AppState>) -> Result<Json<Value>, Detail> {
+async fn list_grants(State(s): State<AppState>) -> Result<Json<impl serde::Serialize>, Detail> {
     let all: Vec<runs::artifacts::PermissionGrant> = s
         .engine
         .reader()
         .read(|_, st| st.docs(DocTable::Grants))
         .await?;
-    Ok(Json(serde_json::to_value(all).expect("grants serialize")))
+    Ok(Json(all))
 }
 
 /// A deterministic replay. A strategy that fails gives a `failed` run (200), not a server error.
-async fn replay(State(s): State<AppState>, body: axum::body::Bytes) -> Result<Json<Value>, Detail> {
+async fn replay(
+    State(s): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Json<impl serde::Serialize>, Detail> {
     let req: runs::RunRequest = parse_body(&body)?;
     let run = s.runs.replay(&req).await.map_err(run_error)?;
-    Ok(Json(serde_json::to_value(run).expect("run serializes")))
+    Ok(Json(run))
 }
 
 /// A live playback run: answers at once with `lifecycle: "live"`; bars follow on the run's WebSocket.
-async fn live(State(s): State<AppState>, body: axum::body::Bytes) -> Result<Json<Value>, Detail> {
+async fn live(
+    State(s): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Json<impl serde::Serialize>, Detail> {
     let req: runs::RunRequest = parse_body(&body)?;
     let run = s.runs.start_live(&req).await.map_err(run_error)?;
-    Ok(Json(serde_json::to_value(run).expect("run serializes")))
+    Ok(Json(run))
 }
 
 async fn stop(
     State(s): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
-) -> Result<Json<Value>, Detail> {
+) -> Result<Json<impl serde::Serialize>, Detail> {
     let run = s.runs.stop(&id).await?;
-    Ok(Json(serde_json::to_value(run).expect("run serializes")))
+    Ok(Json(run))
 }
 
 fn run_error(e: crate::engine::error::DeskError) -> Detail {
@@ -364,22 +366,22 @@ async fn stream_ws(State(s): State<AppState>, ws: axum::extract::ws::WebSocketUp
     })
 }
 
-async fn list_runs(State(s): State<AppState>) -> Result<Json<Value>, Detail> {
+async fn list_runs(State(s): State<AppState>) -> Result<Json<impl serde::Serialize>, Detail> {
     let all = s.runs.summaries(500).await?;
-    Ok(Json(serde_json::to_value(all).expect("runs serialize")))
+    Ok(Json(all))
 }
 
 async fn get_run(
     State(s): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
-) -> Result<Json<Value>, Detail> {
+) -> Result<Json<impl serde::Serialize>, Detail> {
     let r = s.runs.get(&id).await?;
-    Ok(Json(serde_json::to_value(r).expect("run serializes")))
+    Ok(Json(r))
 }
 
 /// The fixed demo comparison: built-in prices, an EMA seeded the pandas way (Python) and the Pine
 /// way (SMA of the first 21), through the real comparison. Body: `{"tolerance": 0.001}` (optional).
-async fn demo_comparison(body: axum::body::Bytes) -> Result<Json<Value>, Detail> {
+async fn demo_comparison(body: axum::body::Bytes) -> Result<Json<impl serde::Serialize>, Detail> {
     #[derive(serde::Deserialize)]
     struct DemoBody {
         #[serde(default = "default_tol")]

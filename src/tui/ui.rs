@@ -139,6 +139,14 @@ fn status(f: &mut Frame, app: &App, area: Rect) {
 fn hints(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let mut spans = Vec::new();
+    if app.typing {
+        for (key, word) in [("Enter", "send"), ("Esc", "leave typing"), ("C-c", "quit")] {
+            spans.push(Span::styled(format!(" {key}"), t.accent()));
+            spans.push(Span::styled(format!(" {word} "), t.dim()));
+        }
+        f.render_widget(Paragraph::new(Line::from(spans)), area);
+        return;
+    }
     for b in bindings_for(app.scope()) {
         if let Some(word) = b.hint {
             spans.push(Span::styled(format!(" {}", b.label), t.accent()));

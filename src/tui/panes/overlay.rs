@@ -104,7 +104,11 @@ fn help(f: &mut Frame, app: &App, area: Rect) {
     }
     let rect = Rect::new(area.x, area.y, area.width, area.height);
     f.render_widget(Clear, rect);
-    let block = titled(t, " keys · any key closes ".into());
+    let tab = match app.view {
+        Some(_) => "Desk",
+        None => app.tab.title(),
+    };
+    let block = titled(t, format!(" keys · {tab} · any key closes "));
     let inner = block.inner(rect);
     f.render_widget(block, rect);
     let columns = if lines.len() as u16 > inner.height {
