@@ -438,3 +438,75 @@ pub mod wire {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::model::Side;
+
+    /// Every command goes out as its route's body and comes back the same command.
+    #[test]
+    fn each_command_round_trips_through_its_route() {
+        let a = || "ES".to_string();
+        let all = vec![
+            DeskCommand::Entry(EntryRequest::market("ES", Some(Side::Sell))),
+            DeskCommand::Exit {
+                asset: a(),
+                force: true,
+            },
+            DeskCommand::ExitAll { force: false },
+            DeskCommand::ScaleIn { asset: a() },
+            DeskCommand::Protect {
+                asset: a(),
+                enabled: true,
+                threshold: Some(0.5),
+            },
+            DeskCommand::PointsTp {
+                asset: a(),
+                enabled: false,
+                target: None,
+            },
+            DeskCommand::TakeProfit {
+                asset: a(),
+                tp_arm: Some(TpArm::Toggle),
+                tp_target: Some(4),
+                reset: true,
+            },
+            DeskCommand::HighNextBar { asset: a() },
+            DeskCommand::MainFlip { asset: a() },
+            DeskCommand::FourPt { asset: a() },
+            DeskCommand::AutoExit { asset: a() },
+            DeskCommand::Intent { asset: a() },
+            DeskCommand::CancelIntent { asset: a() },
+            DeskCommand::CancelPreorder { asset: a() },
+            DeskCommand::ConsumeTradeSlot,
+            DeskCommand::SetEnv { env: Env::Live },
+        ];
+        assert_eq!(all.len(), ROUTES.len(), "one command per route");
+        for cmd in all {
+            let (path, body) = cmd.request();
+            let route = ROUTES.iter().find(|r| r.path == path).unwrap();
+            let back = route.parse(body.to_string().as_bytes()).unwrap();
+            assert_eq!(back, cmd, "{path} {body}");
+        }
+    }
+
+    #[test]
+    fn a_route_refuses_what_its_command_cannot_be() {
+        let entry = &ROUTES[0];
+        assert!(
+            entry
+                .parse(br#"{"asset":"ES","sidee":"BUY"}"#)
+                .unwrap_err()
+                .contains("unknown field")
+        );
+        assert!(entry.parse(b"[1]").unwrap_err().contains("JSON object"));
+        assert!(entry.parse(br#"{"asset":"ES","command":"exit"}"#).is_err());
+        let env = ROUTES.iter().find(|r| r.tag == "set_env").unwrap();
+        assert!(
+            env.parse(br#"{"env":"PAPER"}"#)
+                .unwrap_err()
+                .contains("DEMO, LIVE")
+        );
+    }
+}

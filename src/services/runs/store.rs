@@ -98,15 +98,6 @@ impl RunStore {
         Ok(())
     }
 
-    /// Sets a run's lifecycle alone (stopping, interrupting).
-    pub fn set_lifecycle(&self, id: &str, lifecycle: Lifecycle) -> DeskResult<()> {
-        self.conn.execute(
-            "UPDATE parity_runs SET lifecycle = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id, lifecycle.as_str(), Utc::now()],
-        )?;
-        Ok(())
-    }
-
     /// Writes the run's bars and both sides' series once, as columns.
     pub fn save_series(&self, id: &str, data: &RunData) -> DeskResult<()> {
         let dir = self.dir.join(id);
