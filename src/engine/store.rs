@@ -225,12 +225,16 @@ impl Store {
 
     /// Opens the savepoint of one job inside the batch's transaction.
     pub fn savepoint(&mut self) -> DeskResult<()> {
-        self.conn.execute_batch("SAVEPOINT job")?;
+        self.conn.prepare_cached("SAVEPOINT job")?.execute([])?;
         Ok(())
     }
 
     pub fn release_savepoint(&mut self) {
-        if let Err(e) = self.conn.execute_batch("RELEASE job") {
+        let r = self
+            .conn
+            .prepare_cached("RELEASE job")
+            .and_then(|mut s| s.execute([]));
+        if let Err(e) = r {
             tracing::error!(error = %e, "release savepoint failed");
         }
     }

@@ -24,15 +24,25 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
+/// What every route can reach. Cloned for each request (axum's `State`), so it is one `Arc`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub engine: EngineHandle,
-    pub secrets: Arc<Secrets>,
-    pub options: Arc<ServerOptions>,
+    pub secrets: Secrets,
+    pub options: ServerOptions,
     pub runs: crate::services::runs::RunService,
     /// Cancelled when the server stops: open WebSockets close so the graceful stop can finish.
     pub shutdown: CancellationToken,
-    sessions: Arc<auth::Sessions>,
+    sessions: auth::Sessions,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 /// What the non-desk surfaces need besides the engine.
@@ -79,22 +89,23 @@ impl AppState {
         options: ServerOptions,
         runs: crate::services::runs::RunService,
     ) -> Self {
-        Self {
+        AppState(Arc::new(Shared {
             runs,
             engine,
-            secrets: Arc::new(secrets),
-            options: Arc::new(options),
+            secrets,
+            options,
             shutdown: CancellationToken::new(),
-            sessions: Arc::default(),
-        }
+            sessions: auth::Sessions::default(),
+        }))
     }
 }
 
-/// Wraps a surface's routes so the framework's own refusals answer in its shape.
-fn shaped(router: Router<AppState>, surface: Surface) -> Router<AppState> {
-    router.layer(from_fn(move |req: Request, next: Next| {
-        errors::shape_rejections(surface, req, next)
-    }))
+/// Every request: counted and timed by route, and a refusal axum made itself (not JSON) rewritten
+/// into the shape of the surface its path belongs to. One layer, so one pass per request.
+async fn observe(req: Request, next: Next) -> axum::response::Response {
+    let surface = Surface::for_path(req.uri().path());
+    let resp = metrics::track(req, next).await;
+    errors::shape_rejection(surface, resp).await
 }
 
 pub fn router(state: AppState) -> Router {
@@ -115,12 +126,12 @@ pub fn router(state: AppState) -> Router {
         .route_layer(operator())
         .route("/health", axum::routing::get(parity::health));
     Router::new()
-        .merge(shaped(desk, Surface::Desk))
-        .merge(shaped(parity, Surface::Detail))
+        .merge(desk)
+        .merge(parity)
         .fallback(errors::not_found)
         .method_not_allowed_fallback(errors::method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
-        .layer(from_fn(metrics::track))
+        .layer(from_fn(observe))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {

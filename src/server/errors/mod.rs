@@ -1,6 +1,7 @@
-//! One error module per surface shape, and the one mapping from engine errors to HTTP. Each
-//! surface's router is wrapped in `shape_rejections`, so what the framework answers by itself
-//! (401, 404, 405, 413, 415, a bad path parameter) reaches the client in that surface's shape.
+//! One error module per surface shape, and the one mapping from engine errors to HTTP. Every
+//! answer passes `shape_rejection` (the router's one middleware), so what the framework answers
+//! by itself (401, 404, 405, 413, 415, a bad path parameter) reaches the client in the shape of
+//! the surface its path belongs to.
 pub mod desk;
 pub mod detail;
 pub mod envelope;
@@ -10,9 +11,7 @@ pub use desk::{ApiError, ApiResult};
 pub use detail::Detail;
 
 use crate::engine::error::DeskError;
-use axum::extract::Request;
 use axum::http::{Method, StatusCode, Uri, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 /// The status and the client-safe message of an engine error. Storage and internal failures
@@ -113,10 +112,9 @@ fn rejection_message(status: StatusCode, text: &str) -> String {
     }
 }
 
-/// Middleware: rewrites an error answer that is not JSON (made by axum itself) into `surface`'s
-/// shape. Answers the routes made themselves pass untouched.
-pub async fn shape_rejections(surface: Surface, req: Request, next: Next) -> Response {
-    let resp = next.run(req).await;
+/// Rewrites an error answer that is not JSON (made by axum itself) into `surface`'s shape.
+/// Answers the routes made themselves pass untouched.
+pub async fn shape_rejection(surface: Surface, resp: Response) -> Response {
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
