@@ -3,8 +3,10 @@
 //! store; the panicking caller gets a 500; the desk goes on serving.
 mod support;
 use brickdesk::engine::Engine;
+use brickdesk::engine::EntryRequest;
 use brickdesk::engine::command::DeskCommand;
 use brickdesk::engine::error::{DeskError, DeskResult};
+use brickdesk::engine::model::Side;
 use brickdesk::server::errors::ApiError;
 use serde_json::json;
 use std::time::Duration;
@@ -48,6 +50,7 @@ where
 #[tokio::test]
 async fn a_failing_and_a_panicking_job_roll_back_alone() {
     let d = TestDesk::start().await;
+    d.make_ready("NQ", "green", 21000.0).await;
     // hold the engine thread so the next four calls queue up and run as one batch
     let (started_tx, started) = std::sync::mpsc::channel::<()>();
     let (release, released) = std::sync::mpsc::channel::<()>();
@@ -67,6 +70,11 @@ async fn a_failing_and_a_panicking_job_roll_back_alone() {
         .unwrap();
     let good1 = queue(&d, 1, |e| e.execute(DeskCommand::MainFlip { asset: es() })).await;
     let failing = queue(&d, 2, |e| {
+        // an order (in the store at once), a spent tempo token and a trade counted (in memory)
+        e.execute(DeskCommand::Entry(EntryRequest::market(
+            "NQ",
+            Some(Side::Buy),
+        )))?;
         e.execute(DeskCommand::FourPt { asset: es() })?;
         e.log_event("test", "the failing job was here".into())?;
         Err::<(), _>(DeskError::Invalid("failed after changing things".into()))
@@ -108,6 +116,7 @@ async fn a_failing_and_a_panicking_job_roll_back_alone() {
             "the panicking job left a trace"
         );
         assert!(events.iter().any(|m| m == "6pt flip exit ON"), "{events:?}");
+        assert!(!events.iter().any(|m| m.starts_with("ENTRY")), "{events:?}");
         assert!(
             events.iter().any(|m| m.starts_with("trade slot consumed")),
             "{events:?}"
@@ -124,6 +133,16 @@ async fn a_failing_and_a_panicking_job_roll_back_alone() {
         );
     };
     check(trace(&d).await);
+    let nq = d.asset("NQ").await;
+    assert_eq!(nq["pending_order"], serde_json::Value::Null, "{nq}");
+    assert_eq!(
+        nq["tempo_token"], "READY",
+        "the failed entry's token is back"
+    );
+    assert!(
+        d.orders("NQ").await.is_empty(),
+        "the failed job's order is in the store"
+    );
     // the desk goes on: the next webhook is served
     let (code, body) = d
         .post_anon(

@@ -13,9 +13,6 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub const DB_FILE: &str = "brickdesk.sqlite3";
-/// WAL space written ahead at start (about two seconds of webhooks at full speed between the
-/// tick's checkpoints).
-const WAL_PREALLOCATE: u64 = 64 << 20;
 
 /// Opens (creating if needed) the data dir and its database, and starts the engine.
 pub fn start_engine(
@@ -26,11 +23,8 @@ pub fn start_engine(
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
     let db = data_dir.join(DB_FILE);
-    let mut store =
+    let store =
         Store::open(&db).with_context(|| format!("cannot open database {}", db.display()))?;
-    store
-        .preallocate_wal(WAL_PREALLOCATE)
-        .with_context(|| format!("cannot prepare the WAL of {}", db.display()))?;
     let engine = Engine::new(cfg.assets.clone(), cfg.desk.clone(), store, clock)
         .context("cannot start the engine")?;
     Ok(EngineHandle::spawn(engine))

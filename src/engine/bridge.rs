@@ -182,7 +182,8 @@ impl Engine {
             .insert_fill(&order.id, &order.asset, order.side, order.qty, price, now)?;
         let pv = self.assets[a].point_value;
         let fill_signed = order.qty as i64 * order.side.sign() as i64;
-        let st = &mut self.desk[a];
+        // field by field: the account is changed below while `st` is held
+        let st = std::sync::Arc::make_mut(&mut self.desk[a]);
         match st.position.take() {
             None if order.kind == OrderKind::Exit => {
                 self.emit(

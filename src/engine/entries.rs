@@ -295,7 +295,7 @@ impl Engine {
                     entry_override: req.entry_override,
                     created_at: self.now(),
                 };
-                self.desk[a].preorder = Some(p.clone());
+                self.asset_mut(a).preorder = Some(p.clone());
                 self.touch(a);
                 self.emit(
                     "preorder",
@@ -333,7 +333,7 @@ impl Engine {
             None,
         )?;
         let now = self.now();
-        let st = &mut self.desk[a];
+        let st = self.asset_mut(a);
         st.last_entry_at = Some(now);
         match token {
             Token::Tempo => st.tempo_ready = false,
@@ -347,7 +347,7 @@ impl Engine {
 
     /// At a `main` brick: an armed preorder becomes PENDING if every gate passes, else it is dropped.
     pub(crate) fn release_preorder(&mut self, a: usize) -> DeskResult<Option<Order>> {
-        let Some(p) = self.desk[a].preorder.take() else {
+        let Some(p) = self.asset_mut(a).preorder.take() else {
             return Ok(None);
         };
         self.touch(a);
@@ -377,7 +377,7 @@ impl Engine {
 
     pub fn cancel_preorder(&mut self, asset: &str) -> DeskResult<Preorder> {
         let a = self.asset_index(asset)?;
-        let p = self.desk[a].preorder.take().ok_or_else(|| {
+        let p = self.asset_mut(a).preorder.take().ok_or_else(|| {
             DeskError::Conflict(format!("no preorder is armed for {}", self.assets[a].name))
         })?;
         self.touch(a);
@@ -404,7 +404,7 @@ impl Engine {
             status: IntentStatus::Armed,
             created_at: self.now(),
         };
-        self.desk[a].intent = Some(intent.clone());
+        self.asset_mut(a).intent = Some(intent.clone());
         self.touch(a);
         self.emit(
             "intent",
@@ -416,7 +416,7 @@ impl Engine {
 
     pub fn cancel_intent(&mut self, asset: &str) -> DeskResult<Intent> {
         let a = self.asset_index(asset)?;
-        let i = self.desk[a].intent.take().ok_or_else(|| {
+        let i = self.asset_mut(a).intent.take().ok_or_else(|| {
             DeskError::Conflict(format!("no intent is active for {}", self.assets[a].name))
         })?;
         self.touch(a);

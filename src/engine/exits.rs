@@ -185,7 +185,7 @@ impl Engine {
         };
         let opposed = pos.side.is_opposed_by(color);
         let lock_points = self.settings.two_half_lock_points;
-        let ex = &mut self.desk[a].exits;
+        let ex = &mut self.asset_mut(a).exits;
         let reason = match size {
             BrickSize::Four if ex.four_pt_invalidation && opposed => Some("four_pt_invalidation"),
             BrickSize::Main if opposed => {
@@ -223,7 +223,7 @@ impl Engine {
         let Some(points) = self.desk[a].open_points() else {
             return Ok(None);
         };
-        let pos = self.desk[a].position.as_mut().expect("position");
+        let pos = self.asset_mut(a).position.as_mut().expect("position");
         if points > pos.max_favorable_points {
             pos.max_favorable_points = points;
             self.touch(a);
@@ -300,7 +300,7 @@ impl Engine {
             )));
         }
         let p = Protect { enabled, threshold };
-        self.desk[a].exits.protect = p.clone();
+        self.asset_mut(a).exits.protect = p.clone();
         self.touch(a);
         self.emit(
             "exit_setting",
@@ -325,7 +325,7 @@ impl Engine {
             )));
         }
         let p = PointsTp { enabled, target };
-        self.desk[a].exits.points_tp = p.clone();
+        self.asset_mut(a).exits.points_tp = p.clone();
         self.touch(a);
         self.emit(
             "exit_setting",
@@ -350,7 +350,7 @@ impl Engine {
                 "tp_target must be 1..=50 (got {n})"
             )));
         }
-        let tp = &mut self.desk[a].exits.signal_tp;
+        let tp = &mut self.asset_mut(a).exits.signal_tp;
         if let Some(n) = req.tp_target {
             tp.target = n;
         }
@@ -404,7 +404,7 @@ impl Engine {
         field: impl FnOnce(&mut super::state::ExitSettings) -> &mut bool,
     ) -> DeskResult<bool> {
         let a = self.asset_index(asset)?;
-        let f = field(&mut self.desk[a].exits);
+        let f = field(&mut self.asset_mut(a).exits);
         *f = !*f;
         let now_on = *f;
         self.touch(a);

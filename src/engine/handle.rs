@@ -17,8 +17,6 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 const QUEUE: usize = 4096;
 /// Most commands in one transaction.
 const MAX_BATCH: usize = 512;
-/// Commits after which a checkpoint runs even if no housekeeping tick asked for one.
-const CHECKPOINT_EVERY_COMMITS: u64 = 20_000;
 
 /// What became of a job's changes.
 enum Fate {
@@ -204,12 +202,6 @@ fn run(
         };
         if committed {
             commits_since_checkpoint += 1;
-            if engine.take_checkpoint_request()
-                || commits_since_checkpoint >= CHECKPOINT_EVERY_COMMITS
-            {
-                engine.store.checkpoint();
-                commits_since_checkpoint = 0;
-            }
         } else {
             // Memory may hold changes the store refused: reload the last committed state.
             engine.store.rollback();
@@ -234,23 +226,24 @@ fn run(
                 let _ = events.send(e);
             }
         }
+        // the tick's guard checkpoint, after the answers are out
+        if engine.take_checkpoint_request() && commits_since_checkpoint > 0 {
+            engine.store.checkpoint();
+            commits_since_checkpoint = 0;
+        }
     }
     engine.store.checkpoint();
     tracing::debug!("engine thread stopped");
 }
 
 /// One job under its own savepoint: on failure (or panic) the store rolls back to the savepoint
-/// and memory is reloaded from the store, so only this job's changes are gone.
+/// and memory to the job's pre-image, so only this job's changes are gone.
 fn run_job(engine: &mut Engine, job: Job) -> (bool, Reply) {
     let mark = engine.mark();
     if let Err(e) = engine.store.savepoint() {
         tracing::error!(error = %e, "could not open a savepoint");
     }
-    let (mut ok, reply) = job(engine);
-    if ok && let Err(e) = engine.persist() {
-        tracing::error!(error = %e, "could not write a job's changes; it was rolled back");
-        ok = false;
-    }
+    let (ok, reply) = job(engine);
     if ok {
         engine.store.release_savepoint();
     } else {

@@ -95,7 +95,7 @@ impl Engine {
             ));
         }
         let now = self.now();
-        let st = &mut self.desk[a];
+        let st = self.asset_mut(a);
         st.last_heartbeat_at = Some(now);
         self.touch(a);
         let mut orders = Vec::new();
@@ -105,7 +105,7 @@ impl Engine {
             let mut scratch = Vec::new();
             for size in BrickSize::ALL {
                 scratch.clear();
-                self.desk[a].builders[size.index()].push_into(
+                self.asset_mut(a).builders[size.index()].push_into(
                     input.price,
                     now.timestamp_millis(),
                     &mut scratch,
@@ -140,7 +140,7 @@ impl Engine {
     /// Records the last price and evaluates the price-driven exits and the daily stop.
     pub(crate) fn set_price(&mut self, a: usize, price: f64) -> DeskResult<Vec<Order>> {
         let now = self.now();
-        let st = &mut self.desk[a];
+        let st = self.asset_mut(a);
         st.last_price = Some(price);
         st.last_price_at = Some(now);
         self.touch(a);
@@ -166,7 +166,7 @@ impl Engine {
             ),
         )?;
         self.remember_brick(a, brick.clone());
-        self.desk[a].last_bricks[size.index()] = Some(brick);
+        self.asset_mut(a).last_bricks[size.index()] = Some(brick);
         self.touch(a);
         let (zone_after, dir) = self.desk[a].zone();
         if zone_after != zone_before && matches!(size, BrickSize::High | BrickSize::Macro) {
@@ -189,7 +189,7 @@ impl Engine {
 
     /// A `main` brick: the tempo token is READY again, intents advance, positions age.
     fn on_main_brick(&mut self, a: usize) -> DeskResult<()> {
-        let st = &mut self.desk[a];
+        let st = self.asset_mut(a);
         st.tempo_ready = true;
         if let Some(p) = st.position.as_mut() {
             p.bars_since_entry += 1;

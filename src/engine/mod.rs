@@ -55,7 +55,8 @@ pub struct Engine {
     tz: Tz,
     pub(crate) assets: Vec<AssetConfig>,
     lookup: HashMap<String, usize>,
-    pub(crate) desk: Vec<AssetState>,
+    /// Per asset; copy-on-write (`asset_mut`), so a job's pre-image is a cheap copy of the `Arc`s.
+    pub(crate) desk: Vec<std::sync::Arc<AssetState>>,
     /// Recent bricks per asset and size (index `BrickSize::index`), oldest first.
     history: Vec<Vec<std::collections::VecDeque<state::Brick>>>,
     pub(crate) account: Account,
@@ -73,17 +74,25 @@ pub struct Engine {
     dirty_assets: Vec<bool>,
     /// Counts changes to memory, so a failed job that changed nothing needs no reload.
     mutations: u64,
+    /// The newest orders as the last snapshot showed them, until an order changes.
+    orders_view: std::cell::RefCell<Option<std::sync::Arc<Vec<Order>>>>,
     /// The housekeeping tick asked for a WAL checkpoint after this batch.
     checkpoint_wanted: bool,
     /// Log lines of refusals: written after the refused job rolls back, so they survive it.
     refusal_log: Vec<(&'static str, Option<usize>, String)>,
 }
 
-/// Where a job started: what `undo_since` rolls memory back to.
-#[derive(Debug, Clone, Copy)]
+/// Where a job started: what `undo_since` rolls memory back to. The desk state and the account
+/// are persisted once per batch, so their pre-images are kept here (the assets' `Arc`s: a copy is
+/// made only of an asset the job changes); orders and bricks are in the store at once and are
+/// reloaded from it after the job's savepoint is rolled back.
 pub(crate) struct Mark {
     events: usize,
     mutations: u64,
+    desk: Vec<std::sync::Arc<AssetState>>,
+    account: Account,
+    dirty: bool,
+    dirty_assets: Vec<bool>,
 }
 
 impl Engine {
@@ -118,7 +127,10 @@ impl Engine {
                 }
             }
         }
-        let desk = assets.iter().map(|_| AssetState::new(&settings)).collect();
+        let desk = assets
+            .iter()
+            .map(|_| std::sync::Arc::new(AssetState::new(&settings)))
+            .collect();
         let mut engine = Engine {
             settings,
             tz,
@@ -136,6 +148,7 @@ impl Engine {
             dirty: false,
             dirty_assets: Vec::new(),
             mutations: 0,
+            orders_view: Default::default(),
             checkpoint_wanted: false,
             refusal_log: Vec::new(),
         };
@@ -154,8 +167,21 @@ impl Engine {
                 Some(json) => serde_json::from_str(&json).map_err(unreadable)?,
                 None => AssetState::new(&self.settings),
             };
-            self.desk.push(st);
+            self.desk.push(std::sync::Arc::new(st));
         }
+        self.account = match self.store.load_account()? {
+            Some(json) => serde_json::from_str(&json).map_err(unreadable)?,
+            None => Account::default(),
+        };
+        self.load_orders_and_bricks()?;
+        self.events.clear();
+        self.dirty = false;
+        self.dirty_assets = vec![false; self.assets.len()];
+        Ok(())
+    }
+
+    /// (Re)loads what the store holds as soon as it changes: recent bricks and live orders.
+    fn load_orders_and_bricks(&mut self) -> DeskResult<()> {
         self.history.clear();
         for a in &self.assets {
             let mut per_size = Vec::new();
@@ -168,20 +194,29 @@ impl Engine {
             }
             self.history.push(per_size);
         }
-        self.account = match self.store.load_account()? {
-            Some(json) => serde_json::from_str(&json).map_err(unreadable)?,
-            None => Account::default(),
-        };
         self.orders.clear();
+        self.orders_view.take();
         self.order_seq.clear();
         self.unfinished = vec![Vec::new(); self.assets.len()];
         for o in self.store.load_live_orders(RECENT_FINISHED_ORDERS as u32)? {
             self.remember_order(o);
         }
-        self.events.clear();
-        self.dirty = false;
-        self.dirty_assets = vec![false; self.assets.len()];
         Ok(())
+    }
+
+    /// The 50 newest orders, newest first (shared by snapshots until an order changes).
+    pub(crate) fn recent_orders_view(&self) -> std::sync::Arc<Vec<Order>> {
+        self.orders_view
+            .borrow_mut()
+            .get_or_insert_with(|| {
+                std::sync::Arc::new(self.orders_iter().rev().take(50).cloned().collect())
+            })
+            .clone()
+    }
+
+    /// The state of one asset, to change it (copied first if a job's pre-image still shares it).
+    pub(crate) fn asset_mut(&mut self, a: usize) -> &mut AssetState {
+        std::sync::Arc::make_mut(&mut self.desk[a])
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -280,23 +315,28 @@ impl Engine {
         Mark {
             events: self.events.len(),
             mutations: self.mutations,
+            desk: self.desk.clone(),
+            account: self.account.clone(),
+            dirty: self.dirty,
+            dirty_assets: self.dirty_assets.clone(),
         }
     }
 
     /// Rolls memory back to `mark` after a failed job (its store writes are already rolled back
-    /// to the job's savepoint): its events are dropped and, if it changed anything, the state
-    /// is reloaded from the store, which holds every earlier job of the batch (each persists
-    /// when it succeeds).
+    /// to the job's savepoint): its events are dropped, the desk state and account return to their
+    /// pre-images, and if it changed anything, orders and bricks are reloaded from the store.
     pub(crate) fn undo_since(&mut self, mark: Mark) {
         self.events.truncate(mark.events);
         if self.mutations == mark.mutations {
             return;
         }
-        let kept = std::mem::take(&mut self.events);
-        if let Err(e) = self.load() {
+        self.desk = mark.desk;
+        self.account = mark.account;
+        self.dirty = mark.dirty;
+        self.dirty_assets = mark.dirty_assets;
+        if let Err(e) = self.load_orders_and_bricks() {
             tracing::error!(error = %e, "reload after a failed job failed");
         }
-        self.events = kept;
         self.mutations += 1;
     }
 
@@ -449,6 +489,7 @@ impl Engine {
 
     pub(crate) fn order_mut(&mut self, id: &str) -> Option<&mut Order> {
         self.mutations += 1;
+        self.orders_view.take();
         let seq = *self.order_seq.get(id)?;
         self.orders.get_mut(&seq)
     }
@@ -562,6 +603,7 @@ impl Engine {
     /// Puts an order (new or updated) in memory and keeps the per-asset unfinished index.
     pub(crate) fn remember_order(&mut self, order: Order) {
         self.mutations += 1;
+        self.orders_view.take();
         if let Ok(a) = self.asset_index(&order.asset) {
             let list = &mut self.unfinished[a];
             list.retain(|s| *s != order.seq);

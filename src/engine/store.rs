@@ -130,8 +130,9 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        // checkpoints run off the commit path (housekeeping tick, shutdown), never inside a commit
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // SQLite's own checkpoint every 1,000 WAL pages stays: measured here, checkpoints taken
+        // out of the commit path (when the queue is idle, and on the tick) were slower (31.1k vs
+        // 32.6k webhooks/s at 16 connections) with a worse p99; the WAL is reused after each one.
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let mut store = Store { conn, in_tx: false };
         store.migrate()?;
@@ -182,47 +183,6 @@ impl Store {
         }
     }
 
-    /// Gives the WAL file `bytes` of real, written space while it holds no frames, so commits
-    /// write inside the file instead of growing it: growing adds a metadata flush to every
-    /// commit's fsync (a fresh database was slower than a used one). Best effort: a WAL still in
-    /// use (readers, frames not yet copied) is left as it is.
-    pub fn preallocate_wal(&mut self, bytes: u64) -> DeskResult<()> {
-        use std::io::{Seek, SeekFrom, Write};
-        let Some(db) = self.path() else {
-            return Ok(());
-        };
-        let (busy, frames): (i64, i64) =
-            self.conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?;
-        if busy != 0 || frames > 0 {
-            return Ok(());
-        }
-        let wal = std::path::PathBuf::from(format!("{}-wal", db.display()));
-        let grow = || -> std::io::Result<()> {
-            let mut f = std::fs::OpenOptions::new().write(true).open(&wal)?;
-            let have = f.metadata()?.len();
-            if have >= bytes {
-                return Ok(());
-            }
-            // zeros, not a sparse extent: SQLite reads a zero header as an empty WAL
-            f.seek(SeekFrom::Start(have))?;
-            let chunk = vec![0u8; 1 << 20];
-            let mut left = bytes - have;
-            while left > 0 {
-                let n = left.min(chunk.len() as u64) as usize;
-                f.write_all(&chunk[..n])?;
-                left -= n as u64;
-            }
-            f.sync_all()
-        };
-        if let Err(e) = grow() {
-            tracing::warn!(error = %e, wal = %wal.display(), "could not preallocate the WAL");
-        }
-        Ok(())
-    }
-
     /// Opens the savepoint of one job inside the batch's transaction.
     pub fn savepoint(&mut self) -> DeskResult<()> {
         self.conn.prepare_cached("SAVEPOINT job")?.execute([])?;
@@ -248,7 +208,8 @@ impl Store {
 
     /// Copies the WAL into the database (PASSIVE: never waits for readers), then lets the next
     /// commit write the WAL from its start (its file is kept and reused, not regrown). Past
-    /// `WAL_RESTART_FRAMES` a RESTART waits for readers so the WAL cannot grow without bound.
+    /// `WAL_RESTART_FRAMES` (readers kept the automatic checkpoints from finishing) a RESTART
+    /// waits for readers so the WAL cannot grow without bound. Run by the 1 Hz tick.
     pub fn checkpoint(&mut self) {
         const WAL_RESTART_FRAMES: i64 = 16_384;
         let started = std::time::Instant::now();

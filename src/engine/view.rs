@@ -16,8 +16,9 @@ pub struct StateView {
     pub account: AccountView,
     pub bridge: BridgeView,
     pub flags: FlagsView,
-    /// The newest orders (all assets), newest first.
-    pub orders: Vec<Order>,
+    /// The newest orders (all assets), newest first. Shared between snapshots until an order
+    /// changes.
+    pub orders: std::sync::Arc<Vec<Order>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -129,11 +130,11 @@ impl Engine {
     pub(crate) fn release_expired_locks(&mut self) {
         for a in 0..self.assets.len() {
             if self.desk[a].last_entry_at.is_some() && self.candle_lock_remaining(a).is_none() {
-                self.desk[a].last_entry_at = None;
+                self.asset_mut(a).last_entry_at = None;
                 self.touch(a);
             }
             if self.desk[a].last_exit_at.is_some() && self.cooldown_remaining(a).is_none() {
-                self.desk[a].last_exit_at = None;
+                self.asset_mut(a).last_exit_at = None;
                 self.touch(a);
             }
         }
@@ -143,7 +144,7 @@ impl Engine {
     pub fn snapshot(&self) -> StateView {
         let now = self.now();
         let assets = (0..self.assets.len()).map(|a| self.asset_view(a)).collect();
-        let orders: Vec<Order> = self.orders_iter().rev().take(50).cloned().collect();
+        let orders = self.recent_orders_view();
         StateView {
             now,
             env: self.account.env,

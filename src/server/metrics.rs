@@ -3,11 +3,13 @@
 //! batch sizes and commit times through the same `metrics` recorder.
 use super::AppState;
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
 use std::time::Instant;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -40,20 +42,45 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
+/// The handles of one (route, method, status), made once: a request then costs a map lookup,
+/// not a metric key built from strings.
+type Handles = (metrics::Counter, metrics::Histogram);
+type ByRoute = HashMap<String, HashMap<(Method, u16), Handles>>;
+static HANDLES: OnceLock<RwLock<ByRoute>> = OnceLock::new();
+
+fn handles(route: &str, method: &Method, status: u16) -> Handles {
+    let map = HANDLES.get_or_init(Default::default);
+    let found = map
+        .read()
+        .expect("metric handles")
+        .get(route)
+        .and_then(|m| m.get(&(method.clone(), status)).cloned());
+    if let Some(h) = found {
+        return h;
+    }
+    let h = (
+        metrics::counter!("brickdesk_http_requests_total", "route" => route.to_string(),
+            "method" => method.as_str().to_string(), "status" => status.to_string()),
+        metrics::histogram!("brickdesk_http_request_duration_seconds", "route" => route.to_string()),
+    );
+    map.write()
+        .expect("metric handles")
+        .entry(route.to_string())
+        .or_default()
+        .insert((method.clone(), status), h.clone());
+    h
+}
+
 /// Counts and times every request by its matched route (unknown paths count as `unmatched`).
 pub async fn track(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_string();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let method = req.method().clone();
     let started = Instant::now();
     let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
-    metrics::counter!("brickdesk_http_requests_total", "route" => route.clone(), "method" => method, "status" => status).increment(1);
-    metrics::histogram!("brickdesk_http_request_duration_seconds", "route" => route)
-        .record(started.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", |m| m.as_str());
+    let (count, time) = handles(route, &method, resp.status().as_u16());
+    count.increment(1);
+    time.record(started.elapsed().as_secs_f64());
     resp
 }
 

@@ -68,7 +68,10 @@ const RESEARCH_PREFIXES: &[&str] = &[
 
 impl Surface {
     pub fn for_path(path: &str) -> Surface {
-        let under = |p: &str| path == p || path.starts_with(&format!("{p}/"));
+        let under = |p: &str| {
+            path.strip_prefix(p)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        };
         if under("/api/v1") {
             Surface::Envelope
         } else if under("/api/backtests") {
