@@ -2,6 +2,8 @@
 # Webhook load run: wrk (16 connections, fresh bar_ids, durable writes) against `brickdesk serve`
 # (release build) and, in the same run, against the Python peer doing the same work.
 # Usage: benches/load/run.sh [seconds]   (needs wrk: apt-get install wrk)
+# The fuller comparison (16 and 64 connections, a before binary, FastAPI + uvicorn peers with
+# synchronous FULL and NORMAL, /api/state polling) is benches/load/compare.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-10}
