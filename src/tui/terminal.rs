@@ -25,6 +25,12 @@ pub fn restore() {
 fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        // an engine job's panic is caught and rolled back, and the desk goes on: it goes to the
+        // log file, not over the screen, and the console keeps the terminal
+        if std::thread::current().name() == Some(crate::engine::handle::ENGINE_THREAD) {
+            tracing::error!(panic = %info, "an engine job panicked");
+            return;
+        }
         restore();
         previous(info);
     }));
