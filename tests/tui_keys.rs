@@ -328,9 +328,9 @@ async fn help_overlay_lists_the_tabs_keys_at_80x24() {
     let f = fixture::rich_desk().await;
     let mut app = fixture::app(&f, "dark").await;
     for (tab, scope) in [
-        (Tab::Desk, Scope::Desk),
-        (Tab::Runs, Scope::Runs),
-        (Tab::Chat, Scope::Chat),
+        (Tab::Desk, Scope::Tab(Tab::Desk)),
+        (Tab::Runs, Scope::Tab(Tab::Runs)),
+        (Tab::Chat, Scope::Tab(Tab::Chat)),
     ] {
         app.tab = tab;
         press(&mut app, "?");
@@ -346,10 +346,10 @@ async fn help_overlay_lists_the_tabs_keys_at_80x24() {
             );
         }
         // another tab's keys are not offered here
-        let other = if scope == Scope::Desk {
-            Scope::Runs
+        let other = if scope == Scope::Tab(Tab::Desk) {
+            Scope::Tab(Tab::Runs)
         } else {
-            Scope::Desk
+            Scope::Tab(Tab::Desk)
         };
         let foreign = BINDINGS.iter().find(|b| b.scope == other).unwrap();
         assert!(

@@ -38,7 +38,7 @@ pub enum RunCommand {
     Stop(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tab {
     Desk,
     Runs,
@@ -57,18 +57,6 @@ impl Tab {
         Tab::Chat,
         Tab::Log,
     ];
-    /// The key map of this tab.
-    pub fn scope(self) -> Scope {
-        match self {
-            Tab::Desk => Scope::Desk,
-            Tab::Runs => Scope::Runs,
-            Tab::Backtests => Scope::Backtests,
-            Tab::Research => Scope::Research,
-            Tab::Chat => Scope::Chat,
-            Tab::Log => Scope::Log,
-        }
-    }
-
     pub fn title(self) -> &'static str {
         match self {
             Tab::Desk => "Desk",
@@ -287,8 +275,8 @@ impl App {
     /// The key map in force: the tab's, or the Desk's for a single-pane `--view`.
     pub fn scope(&self) -> Scope {
         match self.view {
-            Some(_) => Scope::Desk,
-            None => self.tab.scope(),
+            Some(_) => Scope::Tab(Tab::Desk),
+            None => Scope::Tab(self.tab),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The key tables, scoped: global keys work everywhere, each tab has its own map (order keys act
 //! on the Desk only), and a text-input mode (Chat) takes every key as text. The handler matches
 //! on these tables and the help overlay is rendered from them.
+use super::app::Tab;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,12 +51,7 @@ pub enum Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
     Global,
-    Desk,
-    Runs,
-    Backtests,
-    Research,
-    Chat,
-    Log,
+    Tab(Tab),
 }
 
 pub struct Binding {
@@ -96,9 +92,9 @@ use KeyCode::Char;
 const fn scope_of(action: Action) -> Scope {
     match action {
         NextAsset | NextTab | PrevTab | Help | Quit => Scope::Global,
-        RunUp | RunDown | SeriesNext | RunLive | RunStop | RunFollow => Scope::Runs,
-        ChatInput => Scope::Chat,
-        _ => Scope::Desk,
+        RunUp | RunDown | SeriesNext | RunLive | RunStop | RunFollow => Scope::Tab(Tab::Runs),
+        ChatInput => Scope::Tab(Tab::Chat),
+        _ => Scope::Tab(Tab::Desk),
     }
 }
 
