@@ -99,7 +99,11 @@ async fn eight_pollers_claim_a_thousand_orders_exactly_once() {
     assert_eq!(created, claimed, "none lost");
     assert!(busy_pollers > 1, "the pollers really competed");
     // The store agrees: every order CLAIMED by the poller that received it.
-    let stored = d.engine.call(|e| e.list_orders(None, 5000)).await.unwrap();
+    let stored = d
+        .engine
+        .reader()
+        .with(|st| st.list_orders(None, 5000))
+        .unwrap();
     assert_eq!(stored.len(), ORDERS);
     for o in stored {
         assert_eq!(o.status.as_str(), "CLAIMED");

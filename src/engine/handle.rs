@@ -46,6 +46,7 @@ impl EngineHandle {
         let reader = Arc::new(DeskReader::for_store(
             &engine.store,
             engine.assets().to_vec(),
+            engine.asset_lookup().clone(),
         ));
         let ev = events.clone();
         let thread = std::thread::Builder::new()

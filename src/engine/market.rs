@@ -165,7 +165,6 @@ impl Engine {
                 self.assets[a].name
             ),
         )?;
-        self.remember_brick(a, brick.clone());
         self.asset_mut(a).last_bricks[size.index()] = Some(brick);
         self.touch(a);
         let (zone_after, dir) = self.desk[a].zone();

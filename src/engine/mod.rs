@@ -37,7 +37,7 @@ use state::{Account, AssetState, DeskSettings};
 use std::collections::{BTreeMap, HashMap};
 use store::{DeskEvent, Store};
 
-/// Bricks of each feed kept in memory for the console (all of them live in the store).
+/// Most bricks of each feed a history read returns (all of them live in the store).
 pub const BRICK_HISTORY: usize = 240;
 
 /// Recent bricks of one asset, per size name, oldest first.
@@ -54,11 +54,9 @@ pub struct Engine {
     pub(crate) settings: DeskSettings,
     tz: Tz,
     pub(crate) assets: Vec<AssetConfig>,
-    lookup: HashMap<String, usize>,
+    lookup: model::AssetIndex,
     /// Per asset; copy-on-write (`asset_mut`), so a job's pre-image is a cheap copy of the `Arc`s.
     pub(crate) desk: Vec<std::sync::Arc<AssetState>>,
-    /// Recent bricks per asset and size (index `BrickSize::index`), oldest first.
-    history: Vec<Vec<std::collections::VecDeque<state::Brick>>>,
     pub(crate) account: Account,
     /// Unfinished orders plus the recent finished ones, by store sequence.
     orders: BTreeMap<i64, Order>,
@@ -84,8 +82,8 @@ pub struct Engine {
 
 /// Where a job started: what `undo_since` rolls memory back to. The desk state and the account
 /// are persisted once per batch, so their pre-images are kept here (the assets' `Arc`s: a copy is
-/// made only of an asset the job changes); orders and bricks are in the store at once and are
-/// reloaded from it after the job's savepoint is rolled back.
+/// made only of an asset the job changes); orders are in the store at once and are reloaded from
+/// it after the job's savepoint is rolled back.
 pub(crate) struct Mark {
     events: usize,
     mutations: u64,
@@ -114,19 +112,7 @@ impl Engine {
         if settings.day_roll_hour > 23 {
             return Err(DeskError::Invalid("day_roll_hour must be 0..=23".into()));
         }
-        let mut lookup = HashMap::new();
-        for (i, a) in assets.iter().enumerate() {
-            for key in [&a.name, &a.symbol] {
-                if lookup
-                    .insert(key.to_ascii_uppercase(), i)
-                    .is_some_and(|j| j != i)
-                {
-                    return Err(DeskError::Invalid(format!(
-                        "asset name or symbol {key} is configured twice"
-                    )));
-                }
-            }
-        }
+        let lookup = model::AssetIndex::new(&assets)?;
         let desk = assets
             .iter()
             .map(|_| std::sync::Arc::new(AssetState::new(&settings)))
@@ -137,7 +123,6 @@ impl Engine {
             assets,
             lookup,
             desk,
-            history: Vec::new(),
             account: Account::default(),
             orders: BTreeMap::new(),
             order_seq: HashMap::new(),
@@ -173,27 +158,15 @@ impl Engine {
             Some(json) => serde_json::from_str(&json).map_err(unreadable)?,
             None => Account::default(),
         };
-        self.load_orders_and_bricks()?;
+        self.load_orders()?;
         self.events.clear();
         self.dirty = false;
         self.dirty_assets = vec![false; self.assets.len()];
         Ok(())
     }
 
-    /// (Re)loads what the store holds as soon as it changes: recent bricks and live orders.
-    fn load_orders_and_bricks(&mut self) -> DeskResult<()> {
-        self.history.clear();
-        for a in &self.assets {
-            let mut per_size = Vec::new();
-            for size in model::BrickSize::ALL {
-                per_size.push(
-                    self.store
-                        .recent_bricks(&a.name, size, BRICK_HISTORY as u32)?
-                        .into(),
-                );
-            }
-            self.history.push(per_size);
-        }
+    /// (Re)loads what the store holds as soon as it changes: the live and recent orders.
+    fn load_orders(&mut self) -> DeskResult<()> {
         self.orders.clear();
         self.orders_view.take();
         self.order_seq.clear();
@@ -237,10 +210,12 @@ impl Engine {
 
     /// Resolves an asset by desk name (`ES`) or contract (`MESM6`), any case.
     pub fn asset_index(&self, name: &str) -> DeskResult<usize> {
-        self.lookup
-            .get(&name.trim().to_ascii_uppercase())
-            .copied()
-            .ok_or_else(|| DeskError::UnknownAsset(name.to_string()))
+        self.lookup.find(name)
+    }
+
+    /// The asset lookup, for readers beside the engine.
+    pub(crate) fn asset_lookup(&self) -> &model::AssetIndex {
+        &self.lookup
     }
 
     // ---- events and persistence ----
@@ -324,7 +299,7 @@ impl Engine {
 
     /// Rolls memory back to `mark` after a failed job (its store writes are already rolled back
     /// to the job's savepoint): its events are dropped, the desk state and account return to their
-    /// pre-images, and if it changed anything, orders and bricks are reloaded from the store.
+    /// pre-images, and if it changed anything, orders are reloaded from the store.
     pub(crate) fn undo_since(&mut self, mark: Mark) {
         self.events.truncate(mark.events);
         if self.mutations == mark.mutations {
@@ -334,7 +309,7 @@ impl Engine {
         self.account = mark.account;
         self.dirty = mark.dirty;
         self.dirty_assets = mark.dirty_assets;
-        if let Err(e) = self.load_orders_and_bricks() {
+        if let Err(e) = self.load_orders() {
             tracing::error!(error = %e, "reload after a failed job failed");
         }
         self.mutations += 1;
@@ -389,36 +364,6 @@ impl Engine {
 
     pub fn take_events(&mut self) -> Vec<DeskEvent> {
         std::mem::take(&mut self.events)
-    }
-
-    pub fn recent_events(&self, limit: u32) -> DeskResult<Vec<DeskEvent>> {
-        self.store.recent_events(limit)
-    }
-
-    pub(crate) fn remember_brick(&mut self, a: usize, brick: state::Brick) {
-        self.mutations += 1;
-        let h = &mut self.history[a][brick.size.index()];
-        if h.len() == BRICK_HISTORY {
-            h.pop_front();
-        }
-        h.push_back(brick);
-    }
-
-    /// The newest `limit` bricks of every size of an asset, oldest first, keyed by size name.
-    pub fn brick_history(&self, asset: &str, limit: usize) -> DeskResult<BrickHistory> {
-        let a = self.asset_index(asset)?;
-        let bricks = model::BrickSize::ALL
-            .iter()
-            .map(|s| {
-                let h = &self.history[a][s.index()];
-                let skip = h.len().saturating_sub(limit);
-                (s.name().to_string(), h.iter().skip(skip).cloned().collect())
-            })
-            .collect();
-        Ok(BrickHistory {
-            asset: self.assets[a].name.clone(),
-            bricks,
-        })
     }
 
     // ---- time ----
@@ -614,15 +559,6 @@ impl Engine {
         }
         self.order_seq.insert(order.id.clone(), order.seq);
         self.orders.insert(order.seq, order);
-    }
-
-    /// Orders newest first (all of them, from the store).
-    pub fn list_orders(&self, asset: Option<&str>, limit: u32) -> DeskResult<Vec<Order>> {
-        let asset = match asset {
-            Some(a) => Some(self.assets[self.asset_index(a)?].name.clone()),
-            None => None,
-        };
-        self.store.list_orders(asset.as_deref(), limit)
     }
 
     /// Flags CLAIMED orders that got no report within `stale_after_secs`.

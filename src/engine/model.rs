@@ -232,6 +232,40 @@ pub enum BrickSource {
     Price,
 }
 
+/// Finds an asset by desk name (`ES`) or contract (`MESM6`), any case. The engine and the
+/// read connections beside it share it.
+#[derive(Debug, Clone)]
+pub struct AssetIndex {
+    by_key: std::collections::HashMap<String, usize>,
+}
+
+impl AssetIndex {
+    /// Refuses a name or symbol configured for two assets.
+    pub fn new(assets: &[AssetConfig]) -> Result<Self, super::error::DeskError> {
+        let mut by_key = std::collections::HashMap::new();
+        for (i, a) in assets.iter().enumerate() {
+            for key in [&a.name, &a.symbol] {
+                if by_key
+                    .insert(key.to_ascii_uppercase(), i)
+                    .is_some_and(|j| j != i)
+                {
+                    return Err(super::error::DeskError::Invalid(format!(
+                        "asset name or symbol {key} is configured twice"
+                    )));
+                }
+            }
+        }
+        Ok(AssetIndex { by_key })
+    }
+
+    pub fn find(&self, name: &str) -> Result<usize, super::error::DeskError> {
+        self.by_key
+            .get(&name.trim().to_ascii_uppercase())
+            .copied()
+            .ok_or_else(|| super::error::DeskError::UnknownAsset(name.to_string()))
+    }
+}
+
 /// One tradable asset as configured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AssetConfig {

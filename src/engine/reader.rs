@@ -2,7 +2,7 @@
 //! WAL lets them run beside the engine's writes, so no read waits in the write queue.
 use super::BrickHistory;
 use super::error::{DeskError, DeskResult};
-use super::model::{AssetConfig, BrickSize};
+use super::model::{AssetConfig, AssetIndex, BrickSize};
 use super::orders::Order;
 use super::store::{DeskEvent, Store};
 use std::path::PathBuf;
@@ -14,14 +14,16 @@ const POOL: usize = 4;
 pub struct DeskReader {
     path: Option<PathBuf>,
     assets: Vec<AssetConfig>,
+    lookup: AssetIndex,
     idle: Mutex<Vec<Store>>,
 }
 
 impl DeskReader {
-    pub fn for_store(store: &Store, assets: Vec<AssetConfig>) -> Self {
+    pub fn for_store(store: &Store, assets: Vec<AssetConfig>, lookup: AssetIndex) -> Self {
         DeskReader {
             path: store.path(),
             assets,
+            lookup,
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -65,12 +67,7 @@ impl DeskReader {
 
     /// The desk name of an asset given by name or contract, any case.
     pub fn asset_name(&self, name: &str) -> DeskResult<String> {
-        let n = name.trim();
-        self.assets
-            .iter()
-            .find(|a| a.name.eq_ignore_ascii_case(n) || a.symbol.eq_ignore_ascii_case(n))
-            .map(|a| a.name.clone())
-            .ok_or_else(|| DeskError::UnknownAsset(name.to_string()))
+        Ok(self.assets[self.lookup.find(name)?].name.clone())
     }
 
     /// Orders newest first (all of them), optionally of one asset.

@@ -23,10 +23,6 @@ impl Engine {
         Ok(meta)
     }
 
-    pub fn datasets(&self) -> DeskResult<Vec<datasets::DatasetMeta>> {
-        self.store.list_datasets()
-    }
-
     pub fn dataset(&self, id: &str) -> DeskResult<datasets::DatasetMeta> {
         self.store
             .get_dataset(id)?
@@ -67,10 +63,6 @@ impl Engine {
             .get_doc(store::DocTable::BridgeArtifacts, id)?
             .ok_or_else(|| DeskError::NotFound(format!("unknown bridge artifact {id}")))?;
         serde_json::from_str(&json).map_err(|e| DeskError::Storage(e.to_string()))
-    }
-
-    pub fn bridge_artifacts(&self) -> DeskResult<Vec<runs::artifacts::BridgeArtifact>> {
-        self.store.docs(store::DocTable::BridgeArtifacts)
     }
 
     pub fn grant(

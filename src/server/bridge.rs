@@ -2,7 +2,7 @@
 //! and sends heartbeats and PnL snapshots. The secret comes in the body or the query string.
 use super::AppState;
 use super::auth::require_secret;
-use super::desk::{Ok, ok};
+use super::desk::{Ok, OrderAnswer, ok};
 use super::errors::{ApiError, ApiResult};
 use super::extract::JsonBody;
 use crate::engine::state::SnapshotSymbol;
@@ -15,10 +15,6 @@ use serde::{Deserialize, Serialize};
 #[derive(Serialize)]
 struct Orders<T: Serialize> {
     orders: T,
-}
-#[derive(Serialize)]
-struct OrderAnswer<T: Serialize> {
-    order: T,
 }
 #[derive(Serialize)]
 struct Fresh {

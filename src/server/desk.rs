@@ -46,6 +46,12 @@ pub fn ok<T: Serialize>(body: T) -> Json<Ok<T>> {
     Json(Ok { ok: true, body })
 }
 
+/// `{ "order": … }`: the answer of the routes that make or change one order.
+#[derive(Serialize)]
+pub struct OrderAnswer<T: Serialize> {
+    pub order: T,
+}
+
 async fn state_view(State(s): State<AppState>) -> Json<Arc<StateView>> {
     Json(s.engine.snapshot())
 }

@@ -238,13 +238,20 @@ async fn create_artifact(
     Ok(Json(saved))
 }
 
-async fn list_artifacts(State(s): State<AppState>) -> Result<Json<impl serde::Serialize>, Detail> {
-    let all: Vec<runs::artifacts::BridgeArtifact> = s
-        .engine
-        .reader()
-        .read(|_, st| st.docs(DocTable::BridgeArtifacts))
-        .await?;
-    Ok(Json(all))
+/// Every document of a table, from a read connection.
+async fn docs<T: serde::de::DeserializeOwned + Send + 'static>(
+    s: &AppState,
+    table: DocTable,
+) -> Result<Json<Vec<T>>, Detail> {
+    Ok(Json(
+        s.engine.reader().read(move |_, st| st.docs(table)).await?,
+    ))
+}
+
+async fn list_artifacts(
+    State(s): State<AppState>,
+) -> Result<Json<Vec<runs::artifacts::BridgeArtifact>>, Detail> {
+    docs(&s, DocTable::BridgeArtifacts).await
 }
 
 async fn create_grant(
@@ -265,13 +272,10 @@ async fn create_grant(
     Ok(Json(g))
 }
 
-async fn list_grants(State(s): State<AppState>) -> Result<Json<impl serde::Serialize>, Detail> {
-    let all: Vec<runs::artifacts::PermissionGrant> = s
-        .engine
-        .reader()
-        .read(|_, st| st.docs(DocTable::Grants))
-        .await?;
-    Ok(Json(all))
+async fn list_grants(
+    State(s): State<AppState>,
+) -> Result<Json<Vec<runs::artifacts::PermissionGrant>>, Detail> {
+    docs(&s, DocTable::Grants).await
 }
 
 /// A deterministic replay. A strategy that fails gives a `failed` run (200), not a server error.

@@ -2,7 +2,7 @@
 //! level exit. The secret travels in the JSON body.
 use super::AppState;
 use super::auth::require_secret;
-use super::desk::{Ok, ok};
+use super::desk::{Ok, OrderAnswer, ok};
 use super::errors::ApiResult;
 use super::extract::{JsonBody, de};
 use crate::engine::model::{BrickSize, Color};
@@ -97,11 +97,6 @@ async fn heartbeat(
 struct AssetBody {
     secret: Option<String>,
     asset: String,
-}
-
-#[derive(Serialize)]
-struct OrderAnswer<T: Serialize> {
-    order: T,
 }
 
 async fn level_exit(

@@ -556,22 +556,25 @@ pub fn fill_status(st: &mut RunStatus, data: &RunData, cfg: &RunConfig, upto: us
     compare_prefix(st, data, cfg, upto, live);
 }
 
+/// Bar `i` as a candle.
+pub fn candle_at(b: &Bars, i: usize) -> Candle {
+    Candle {
+        timestamp: iso(b.ts[i]),
+        open: b.open[i],
+        high: b.high[i],
+        low: b.low[i],
+        close: b.close[i],
+        volume: b.volume[i],
+    }
+}
+
 /// The first `upto` bars of the run's candles and both sides' series (no comparison).
 pub fn fill_series(st: &mut RunStatus, data: &RunData, upto: usize) {
     let upto = upto.min(data.bars.len());
     let b = &data.bars;
     let candles = &b.ts[..upto];
     let upto_ts = candles.last().copied().unwrap_or(i64::MIN);
-    st.candles = (0..upto)
-        .map(|i| Candle {
-            timestamp: iso(b.ts[i]),
-            open: b.open[i],
-            high: b.high[i],
-            low: b.low[i],
-            close: b.close[i],
-            volume: b.volume[i],
-        })
-        .collect();
+    st.candles = (0..upto).map(|i| candle_at(b, i)).collect();
     st.python_series = data
         .python
         .iter()

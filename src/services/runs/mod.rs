@@ -372,18 +372,8 @@ impl RunService {
 
 /// The `k`-th bar (1-based) as a candle.
 fn candle(data: &runs::RunData, k: usize) -> Option<runs::Candle> {
-    let b = &data.bars;
-    let i = k.checked_sub(1).filter(|&i| i < b.len())?;
-    Some(runs::Candle {
-        timestamp: chrono::DateTime::from_timestamp_millis(b.ts[i])
-            .map(|t| t.to_rfc3339())
-            .unwrap_or_default(),
-        open: b.open[i],
-        high: b.high[i],
-        low: b.low[i],
-        close: b.close[i],
-        volume: b.volume[i],
-    })
+    let i = k.checked_sub(1).filter(|&i| i < data.bars.len())?;
+    Some(runs::candle_at(&data.bars, i))
 }
 
 /// `LiveBarEvent`: the latest revealed bar and the comparison so far.
