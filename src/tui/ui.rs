@@ -103,8 +103,14 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
     if !app.link_ok {
         spans.push(Span::styled(" ⚠ LINK DOWN", t.warn()));
     }
-    let clock = state.now.format(" %H:%M:%S UTC ").to_string();
     let used: usize = spans.iter().map(|s| s.width()).sum();
+    // the clock shortens rather than being cut (LIVE's banner is wider at 80 columns)
+    let room = (area.width as usize).saturating_sub(used);
+    let clock = [" %H:%M:%S UTC ", " %H:%M:%S ", " %H:%M "]
+        .iter()
+        .map(|f| state.now.format(f).to_string())
+        .find(|c| c.len() <= room)
+        .unwrap_or_default();
     let pad = (area.width as usize).saturating_sub(used + clock.len());
     spans.push(Span::raw(" ".repeat(pad)));
     spans.push(Span::styled(clock, t.dim()));

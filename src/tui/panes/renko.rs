@@ -47,7 +47,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     if rows >= 3 {
         let area = Rect::new(inner.x, inner.y + inner.height - rows, inner.width, rows);
         let title = Line::from(Span::styled(
-            format!("6pt staircase · {} bricks", bricks(BrickSize::Main).len()),
+            match bricks(BrickSize::Main).len() {
+                1 => "6pt staircase · 1 brick".to_string(),
+                n => format!("6pt staircase · {n} bricks"),
+            },
             t.dim(),
         ));
         f.render_widget(
