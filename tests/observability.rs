@@ -188,6 +188,7 @@ async fn sigterm_with_a_live_run_playing_stops_within_2s_and_the_run_reads_inter
     };
     let took = started.elapsed();
     assert!(status.success(), "{status:?}");
+    println!("serve stopped {took:?} after SIGTERM, a live run playing");
     assert!(took < Duration::from_secs(2), "serve took {took:?} to stop");
     let (mut child, base) = support::spawn_serve(data.path(), std::path::Path::new("/dev/null"));
     let c = support::login(&base).await;
