@@ -1,6 +1,6 @@
 //! Full-frame render time of the Desk (160×48 and 80×24) on a TestBackend, beside the peer: a
 //! plain full-screen Paragraph of the same text, ratatui's floor for a frame of that size.
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ratatui::Terminal;

@@ -346,8 +346,18 @@ pub fn spawn_serve(
     data: &std::path::Path,
     config: &std::path::Path,
 ) -> (std::process::Child, String) {
+    spawn_serve_with(data, config, &[])
+}
+
+/// `spawn_serve` with more environment (an API token, say).
+pub fn spawn_serve_with(
+    data: &std::path::Path,
+    config: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_brickdesk"))
+        .envs(env.iter().copied())
         .env("BRICKDESK_CONFIG", config)
         .env("NO_COLOR", "1")
         .env("DASHBOARD_PASSWORD", PASSWORD)

@@ -1,9 +1,8 @@
 //! Bad input over real HTTP: every case gets the right 4xx in the `{ok:false, error}` shape and
 //! `/api/state` is identical before and after.
-mod support;
+use crate::support::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::*;
 
 struct Case {
     what: &'static str,

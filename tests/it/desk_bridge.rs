@@ -1,11 +1,10 @@
 //! Bridge and webhook behaviour over real HTTP: duplicate bricks, the order status machine,
 //! stale flags, position mismatch, price-built bricks, and a restart resuming the exact state.
-mod support;
+use crate::support::*;
 use brickdesk::engine::model::{AssetConfig, BrickSource};
 use brickdesk::engine::state::DeskSettings;
 use reqwest::StatusCode;
 use serde_json::json;
-use support::*;
 
 #[tokio::test]
 async fn every_brick_route_feeds_its_size_and_duplicates_change_nothing() {

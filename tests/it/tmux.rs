@@ -1,6 +1,5 @@
 //! The real binary in tmux, read back with capture-pane: the demo from start to quit, and
 //! consoles attached to a running `serve`. tmux is required (scripts/test.sh installs it).
-mod support;
 use serde_json::json;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -161,13 +160,14 @@ fn demo_from_start_to_quit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consoles_attached_to_serve_show_the_api_state_and_new_orders() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, base) = support::spawn_serve(dir.path(), std::path::Path::new("/dev/null"));
+    let (mut server, base) =
+        crate::support::spawn_serve(dir.path(), std::path::Path::new("/dev/null"));
     let api = reqwest::Client::builder()
         .cookie_store(true)
         .build()
         .unwrap();
     api.post(format!("{base}/api/login"))
-        .json(&json!({ "password": support::PASSWORD }))
+        .json(&json!({ "password": crate::support::PASSWORD }))
         .send()
         .await
         .unwrap();
@@ -175,7 +175,7 @@ async fn consoles_attached_to_serve_show_the_api_state_and_new_orders() {
         |path: &str, body: serde_json::Value| api.post(format!("{base}{path}")).json(&body).send();
     post(
         "/tv_heartbeat",
-        json!({ "secret": support::TV, "symbol": "ES", "price": 5312.75 }),
+        json!({ "secret": crate::support::TV, "symbol": "ES", "price": 5312.75 }),
     )
     .await
     .unwrap();
@@ -186,7 +186,7 @@ async fn consoles_attached_to_serve_show_the_api_state_and_new_orders() {
     ] {
         post(
             path,
-            json!({ "secret": support::TV, "asset": "ES", "color": "red", "bar_id": id }),
+            json!({ "secret": crate::support::TV, "asset": "ES", "color": "red", "bar_id": id }),
         )
         .await
         .unwrap();
@@ -196,7 +196,7 @@ async fn consoles_attached_to_serve_show_the_api_state_and_new_orders() {
     t.new_window();
     let attach = format!(
         "DASHBOARD_PASSWORD={} {} console --connect {base}",
-        support::PASSWORD,
+        crate::support::PASSWORD,
         bin()
     );
     t.type_line("main:0", &attach);

@@ -1,9 +1,8 @@
 //! Parity runs with real pandas (seed 000): the seed's EMA strategy against a Pine artifact
 //! computed independently (Pine's ta.ema seeds with the SMA of the first N closes).
-mod support;
+use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::*;
 
 const N: usize = 21;
 const BARS: usize = 300;

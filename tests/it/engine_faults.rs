@@ -1,7 +1,7 @@
 //! Fault isolation: in one batch, a job that fails after changing things and a job that panics
 //! sit between two good jobs. The good ones commit; the others leave no trace in memory or in the
 //! store; the panicking caller gets a 500; the desk goes on serving.
-mod support;
+use crate::support::{TV, TestDesk};
 use brickdesk::engine::Engine;
 use brickdesk::engine::EntryRequest;
 use brickdesk::engine::command::DeskCommand;
@@ -10,7 +10,6 @@ use brickdesk::engine::model::Side;
 use brickdesk::server::errors::ApiError;
 use serde_json::json;
 use std::time::Duration;
-use support::{TV, TestDesk};
 use tokio::task::JoinHandle;
 
 fn es() -> String {

@@ -1,7 +1,7 @@
 //! The real console loop (`tui::run`) on a TestBackend, driven by a scripted key stream over a
 //! real desk: keys are scoped to their tab, LIVE entries ask first, and the Chat input takes
 //! every key as text.
-mod support;
+use crate::support::TestDesk;
 use brickdesk::tui::app::App;
 use brickdesk::tui::link::Link;
 use brickdesk::tui::theme::Theme;
@@ -10,7 +10,6 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use serde_json::json;
 use std::time::Duration;
-use support::TestDesk;
 use tokio::sync::mpsc;
 
 struct Console {
@@ -83,7 +82,7 @@ async fn go_live(d: &TestDesk) {
     assert_eq!(code, 200, "{body}");
     let (code, body) = d
         .post_anon(
-            &format!("/api/bridge/heartbeat?secret={}", support::BRIDGE),
+            &format!("/api/bridge/heartbeat?secret={}", crate::support::BRIDGE),
             json!({ "tsConnected": true, "mdConnected": true, "repoOk": true }),
         )
         .await;

@@ -1,10 +1,9 @@
 //! Dataset import over real HTTP (seed 000): xlsx and CSV of the same data give the same dataset;
 //! mappings are inferred from names and values; every bad file yields its validation issue.
-mod support;
+use crate::support::*;
 use brickdesk::engine::datasets::columnar;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::*;
 
 /// 30 five-minute bars in Asia/Kolkata wall time, as (local text, o, h, l, c, v).
 fn bars() -> Vec<(String, f64, f64, f64, f64, f64)> {

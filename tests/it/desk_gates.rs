@@ -1,9 +1,8 @@
 //! Seed 001 over real HTTP: auth, the entry gates in their documented order, overrides,
 //! preorders, intent, trade limit, env.
-mod support;
+use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::json;
-use support::*;
 
 fn err(body: &serde_json::Value) -> &str {
     assert_eq!(body["ok"], false, "{body}");

@@ -1,9 +1,8 @@
 //! Every exit trigger of SPEC §2 over real HTTP: it fires exactly once (a repeated trigger makes
 //! no second order) and the EXIT order records its reason.
-mod support;
+use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::*;
 
 /// Opens ES long 5 @ 5000.
 async fn long_es() -> TestDesk {

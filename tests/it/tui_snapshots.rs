@@ -1,10 +1,9 @@
 //! Whole-frame snapshots of the Desk on a `TestBackend`: 80×24 and 160×48, dark and light, with
 //! a position, armed exits, an active candle lock and a refusal in the status line. The debug
 //! form of the buffer records every cell's style, so a theme change shows up here.
-mod support;
+use crate::support::fixture;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use support::fixture;
 
 async fn render(theme: &str, w: u16, h: u16) -> (String, ratatui::buffer::Buffer) {
     let f = fixture::rich_desk().await;

@@ -1,11 +1,10 @@
 //! Exactly-once claiming: 8 concurrent pollers against 1,000 pending orders over real HTTP.
 //! Every order is claimed once; none lost, none twice.
-mod support;
+use crate::support::*;
 use brickdesk::engine::model::{AssetConfig, BrickSize, Color};
 use brickdesk::engine::state::DeskSettings;
 use brickdesk::engine::{BrickInput, EntryRequest, HeartbeatInput};
 use std::collections::{HashMap, HashSet};
-use support::*;
 
 const ORDERS: usize = 1000;
 const POLLERS: usize = 8;

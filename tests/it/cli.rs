@@ -1,6 +1,5 @@
 //! The real binary: `brickdesk renko` on price files, and `serve` killed with SIGKILL mid-burst
 //! losing nothing it acknowledged.
-mod support;
 use serde_json::json;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
@@ -72,7 +71,7 @@ struct Server {
 }
 
 fn start_server(data: &std::path::Path, config: &std::path::Path) -> Server {
-    let (child, base) = support::spawn_serve(data, config);
+    let (child, base) = crate::support::spawn_serve(data, config);
     Server { child, base }
 }
 
@@ -82,7 +81,7 @@ async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
     client.get(url).send().await.unwrap().json().await.unwrap()
 }
 
-use support::login;
+use crate::support::login;
 
 fn config_file(dir: &std::path::Path) -> std::path::PathBuf {
     let mut toml = String::from("[desk]\ntrade_limit = 1000\n");
@@ -122,11 +121,11 @@ async fn kill_9_mid_burst_loses_nothing_acknowledged() {
             let asset = format!("A{w}");
             let post = |path: &str, body: serde_json::Value| client.post(format!("{base}{path}")).json(&body).send();
             let ok = |r: reqwest::Result<reqwest::Response>| r.ok().filter(|r| r.status().is_success());
-            if ok(post("/tv_heartbeat", json!({ "secret": support::TV, "symbol": asset, "price": 100.0 })).await).is_none() {
+            if ok(post("/tv_heartbeat", json!({ "secret": crate::support::TV, "symbol": asset, "price": 100.0 })).await).is_none() {
                 return;
             }
             for path in ["/tv_renko_high", "/tv_renko_macro", "/tv_renko_main"] {
-                let body = json!({ "secret": support::TV, "asset": asset, "color": "green", "bar_id": "ready" });
+                let body = json!({ "secret": crate::support::TV, "asset": asset, "color": "green", "bar_id": "ready" });
                 if ok(post(path, body).await).is_none() {
                     return;
                 }
@@ -138,7 +137,7 @@ async fn kill_9_mid_burst_loses_nothing_acknowledged() {
             }
             for n in 0.. {
                 let id = format!("burst-{n}");
-                let body = json!({ "secret": support::TV, "asset": asset, "color": "red", "bar_id": id });
+                let body = json!({ "secret": crate::support::TV, "asset": asset, "color": "red", "bar_id": id });
                 match ok(post("/tv_renko_one", body).await) {
                     Some(_) => bricks.lock().unwrap().push(("/tv_renko_one".into(), format!("{asset}/{id}"))),
                     None => return,
@@ -168,7 +167,8 @@ async fn kill_9_mid_burst_loses_nothing_acknowledged() {
     // Every acknowledged brick is stored: posting it again is a duplicate.
     for (path, key) in &bricks {
         let (asset, id) = key.split_once('/').unwrap();
-        let body = json!({ "secret": support::TV, "asset": asset, "color": "red", "bar_id": id });
+        let body =
+            json!({ "secret": crate::support::TV, "asset": asset, "color": "red", "bar_id": id });
         let v: serde_json::Value = client
             .post(format!("{base}{path}"))
             .json(&body)

@@ -1,6 +1,6 @@
 //! Key handling: each key sends the intended engine command; destructive ones wait for a
 //! confirmation; going LIVE needs `LIVE` typed; the help overlay comes from the key table.
-mod support;
+use crate::support::fixture;
 use brickdesk::engine::TpArm;
 use brickdesk::engine::command::DeskCommand;
 use brickdesk::engine::model::{EntrySizeMode, Env, Side, TradeMode};
@@ -9,7 +9,6 @@ use brickdesk::tui::app::Tab;
 use brickdesk::tui::app::{App, Effect, Modal};
 use brickdesk::tui::keys::{BINDINGS, Scope, action_for, bindings_for};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use support::fixture;
 
 fn key(c: char) -> KeyEvent {
     KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)

@@ -1,9 +1,8 @@
 //! Metrics, provider errors that never leak the key, and `serve` stopping within 2 s with a
 //! live run playing (the run reads `interrupted` after the restart).
-mod support;
+use crate::support::{TOKEN, TV, TestDesk};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use support::{TOKEN, TV, TestDesk};
 
 /// The value of the first sample line that starts with `name{` and holds every label.
 fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
@@ -14,19 +13,34 @@ fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// Metrics are the process's own (one recorder per process), so this test scrapes a `serve` of
+/// its own: the other tests of this binary post webhooks too.
 #[tokio::test]
 async fn metrics_count_webhooks_by_route_and_status_and_time_them() {
-    let d = TestDesk::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, base) = crate::support::spawn_serve_with(
+        data.path(),
+        std::path::Path::new("/dev/null"),
+        &[("BRICKDESK_API_TOKENS", TOKEN)],
+    );
+    let anon = reqwest::Client::new();
     for i in 0..100 {
-        let (code, b) = d
-            .post_anon(
-                "/tv_renko_two_half",
-                json!({ "secret": TV, "asset": "ES", "color": "green", "bar_id": format!("m{i}") }),
-            )
-            .await;
-        assert_eq!(code, 200, "{b}");
+        let body =
+            json!({ "secret": TV, "asset": "ES", "color": "green", "bar_id": format!("m{i}") });
+        let resp = anon
+            .post(format!("{base}/tv_renko_two_half"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
     }
-    let resp = d.client.get(d.url("/metrics")).send().await.unwrap();
+    let operator = crate::support::login(&base).await;
+    let resp = operator
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert!(
         resp.headers()["content-type"]
@@ -71,24 +85,27 @@ async fn metrics_count_webhooks_by_route_and_status_and_time_them() {
         );
     }
     // with a password: no session → 401 in the desk's shape; an API token is enough
-    let (code, body) = support::read(d.anon.get(d.url("/metrics")).send().await.unwrap()).await;
+    let (code, body) =
+        crate::support::read(anon.get(format!("{base}/metrics")).send().await.unwrap()).await;
     assert_eq!(code, 401);
     assert_eq!(body["ok"], false, "{body}");
-    let resp = d
-        .anon
-        .get(d.url("/metrics"))
+    let resp = anon
+        .get(format!("{base}/metrics"))
         .bearer_auth(TOKEN)
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 #[tokio::test]
 async fn an_unreachable_provider_answers_an_error_without_the_key() {
     const KEY: &str = "secret-polygon-key-123";
     // nothing listens on port 9 (discard) of loopback: the connection is refused
-    support::POLYGON.with(|p| *p.borrow_mut() = Some((KEY.into(), "http://127.0.0.1:9".into())));
+    crate::support::POLYGON
+        .with(|p| *p.borrow_mut() = Some((KEY.into(), "http://127.0.0.1:9".into())));
     let d = TestDesk::start().await;
     let body = json!({ "type": "polygon", "name": "AAPL 5m", "symbol": "AAPL", "timeframe": "5m",
                        "extra": { "from": "2025-02-27", "to": "2025-02-28" } });
@@ -112,7 +129,7 @@ async fn an_unreachable_provider_answers_an_error_without_the_key() {
 const STRATEGY: &str = "import pandas as pd\n\ndef run_strategy(frame: pd.DataFrame) -> pd.DataFrame:\n    frame = frame.copy()\n    frame[\"ema_fast\"] = frame[\"close\"].ewm(span=21, adjust=False).mean()\n    return frame\n";
 
 async fn post(c: &reqwest::Client, url: String, body: Value) -> Value {
-    let (code, b) = support::read(c.post(url).json(&body).send().await.unwrap()).await;
+    let (code, b) = crate::support::read(c.post(url).json(&body).send().await.unwrap()).await;
     assert_eq!(code, 200, "{b}");
     b
 }
@@ -133,8 +150,9 @@ async fn sigterm_with_a_live_run_playing_stops_within_2s_and_the_run_reads_inter
         );
     }
     std::fs::write(&csv, text).unwrap();
-    let (mut child, base) = support::spawn_serve(data.path(), std::path::Path::new("/dev/null"));
-    let c = support::login(&base).await;
+    let (mut child, base) =
+        crate::support::spawn_serve(data.path(), std::path::Path::new("/dev/null"));
+    let c = crate::support::login(&base).await;
     let ds = post(
         &c,
         format!("{base}/datasets"),
@@ -160,7 +178,7 @@ async fn sigterm_with_a_live_run_playing_stops_within_2s_and_the_run_reads_inter
     let cookie = {
         let r = reqwest::Client::new()
             .post(format!("{base}/api/login"))
-            .json(&json!({ "password": support::PASSWORD }))
+            .json(&json!({ "password": crate::support::PASSWORD }))
             .send()
             .await
             .unwrap();
@@ -190,9 +208,11 @@ async fn sigterm_with_a_live_run_playing_stops_within_2s_and_the_run_reads_inter
     assert!(status.success(), "{status:?}");
     println!("serve stopped {took:?} after SIGTERM, a live run playing");
     assert!(took < Duration::from_secs(2), "serve took {took:?} to stop");
-    let (mut child, base) = support::spawn_serve(data.path(), std::path::Path::new("/dev/null"));
-    let c = support::login(&base).await;
-    let (code, st) = support::read(c.get(format!("{base}/runs/{id}")).send().await.unwrap()).await;
+    let (mut child, base) =
+        crate::support::spawn_serve(data.path(), std::path::Path::new("/dev/null"));
+    let c = crate::support::login(&base).await;
+    let (code, st) =
+        crate::support::read(c.get(format!("{base}/runs/{id}")).send().await.unwrap()).await;
     assert_eq!(code, 200, "{st}");
     assert_eq!(st["lifecycle"], "interrupted", "{st}");
     let p = st["live_progress"].as_u64().unwrap();

@@ -1,0 +1,20 @@
+//! The integration tests, as one test binary (one link of the whole crate and its dependencies
+//! instead of one per file: a fraction of the disk and link time). Each module is one surface.
+
+mod support;
+
+mod bad_input;
+mod claiming;
+mod cli;
+mod datasets;
+mod desk_bridge;
+mod desk_exits;
+mod desk_gates;
+mod engine_faults;
+mod observability;
+mod renko_prop;
+mod runs;
+mod tmux;
+mod tui_keys;
+mod tui_loop;
+mod tui_snapshots;
