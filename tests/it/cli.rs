@@ -3,7 +3,7 @@
 use serde_json::json;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -66,7 +66,7 @@ fn renko_prints_bricks_of_a_price_csv() {
 }
 
 struct Server {
-    child: Child,
+    child: crate::support::Serve,
     base: String,
 }
 

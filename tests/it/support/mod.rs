@@ -342,11 +342,33 @@ pub fn next_id() -> u64 {
 
 /// The real `brickdesk serve` on a free port with the test secrets, `config` as its config file
 /// (`/dev/null`: the defaults). Returns the child and its base URL; its log keeps being drained.
-pub fn spawn_serve(
-    data: &std::path::Path,
-    config: &std::path::Path,
-) -> (std::process::Child, String) {
+pub fn spawn_serve(data: &std::path::Path, config: &std::path::Path) -> (Serve, String) {
     spawn_serve_with(data, config, &[])
+}
+
+/// A `serve` child process that is killed when dropped, so a failing test leaves no server behind.
+pub struct Serve(pub std::process::Child);
+
+impl std::ops::Deref for Serve {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Serve {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 /// `spawn_serve` with more environment (an API token, say).
@@ -354,7 +376,7 @@ pub fn spawn_serve_with(
     data: &std::path::Path,
     config: &std::path::Path,
     env: &[(&str, &str)],
-) -> (std::process::Child, String) {
+) -> (Serve, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_brickdesk"))
         .envs(env.iter().copied())
@@ -381,7 +403,7 @@ pub fn spawn_serve_with(
         }
     };
     std::thread::spawn(move || for _ in lines {}); // keep draining the log
-    (child, base)
+    (Serve(child), base)
 }
 
 /// A client logged in as the operator on a server at `base`.
