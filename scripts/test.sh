@@ -18,6 +18,7 @@ need_cmd python3 python3
 need_cmd tmux tmux
 need_cmd pgrep procps
 need_cmd bwrap bubblewrap
+need_cmd chromium chromium   # the browser test: a foreign page must not reach the desk
 if ! python3 -c "import pandas, numpy" 2>/dev/null; then
   echo "== installing pandas (needed by the parity-run tests)"
   python3 -m pip install -q pandas numpy 2>/dev/null \

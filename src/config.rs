@@ -11,6 +11,15 @@ use std::path::{Path, PathBuf};
 pub struct ServerConfig {
     pub host: String,
     pub port: u16,
+    /// Host names (besides loopback names and `host`) a request's `Host` may carry: the names
+    /// the operator and the bridge reach this server by. Anything else is refused (DNS rebinding).
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins allowed by CORS and past the foreign-`Origin` guard
+    /// (`http://localhost:5173`, seed 000's and seed 003's web clients). None by default.
+    pub cors_origins: Vec<String>,
+    /// Largest body of the dataset and bridge-artifact routes (JSON or multipart upload), in MiB.
+    /// Every other route takes 1 MiB.
+    pub upload_limit_mb: usize,
 }
 
 impl Default for ServerConfig {
@@ -18,6 +27,9 @@ impl Default for ServerConfig {
         Self {
             host: "127.0.0.1".into(),
             port: 8000,
+            allowed_hosts: Vec::new(),
+            cors_origins: Vec::new(),
+            upload_limit_mb: 256,
         }
     }
 }
@@ -153,6 +165,14 @@ impl Config {
                     a.name
                 );
             }
+        }
+        for o in &self.server.cors_origins {
+            crate::server::guard::parse_origin(o).map_err(|e| {
+                anyhow::anyhow!("server.cors_origins: {o:?} is not an origin ({e}); write it as scheme://host[:port]")
+            })?;
+        }
+        if self.server.upload_limit_mb == 0 {
+            bail!("server.upload_limit_mb must be at least 1");
         }
         if self.desk.timezone.parse::<chrono_tz::Tz>().is_err() {
             bail!(

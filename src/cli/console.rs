@@ -49,9 +49,10 @@ pub struct ConsoleArgs {
     port: Option<u16>,
 }
 
-pub fn run(cfg: Config, args: ConsoleArgs) -> anyhow::Result<()> {
+pub fn run(mut cfg: Config, args: ConsoleArgs) -> anyhow::Result<()> {
     let ConsoleArgs { ui, host, port } = args;
     let host = host.unwrap_or_else(|| cfg.server.host.clone());
+    cfg.server.host = host.clone();
     let port = port.unwrap_or(cfg.server.port);
     let app = app(&ui)?;
     if ui.connect.is_none() {

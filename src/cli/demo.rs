@@ -49,6 +49,7 @@ async fn run_demo(mut cfg: Config, args: DemoArgs, app: Option<App>) -> anyhow::
         .data_dir
         .clone()
         .unwrap_or_else(|| temp.path().to_path_buf());
+    cfg.server.host = args.host.clone();
     let s = &mut cfg.secrets;
     s.tv_webhook_secret.get_or_insert_with(random_secret);
     s.bridge_heartbeat_secret.get_or_insert_with(random_secret);

@@ -15,9 +15,11 @@ pub struct ServeArgs {
     insecure_no_password: bool,
 }
 
-pub fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
+pub fn run(mut cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
     logs::init_stdout();
     let host = args.host.unwrap_or_else(|| cfg.server.host.clone());
+    // the Host guard allows the name the server was started on
+    cfg.server.host = host.clone();
     let port = args.port.unwrap_or(cfg.server.port);
     cfg.check_bind(&host, args.insecure_no_password)?;
     wiring::tokio_main(serve(cfg, host, port))

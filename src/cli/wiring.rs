@@ -57,14 +57,7 @@ pub async fn run_server(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let housekeeping = server::spawn_housekeeping(engine.clone());
-    let options = crate::server::ServerOptions {
-        data_dir: cfg.data_dir(),
-        ollama_url: cfg.ollama_host.clone(),
-        polygon_key: cfg.polygon_api_key.clone(),
-        polygon_base_url: std::env::var("POLYGON_BASE_URL")
-            .unwrap_or_else(|_| crate::services::providers::polygon::DEFAULT_BASE.into()),
-        python: Default::default(),
-    };
+    let options = crate::server::ServerOptions::from_config(cfg);
     let state = match runs {
         Some(runs) => AppState::with_runs(engine, cfg.secrets.clone(), options, runs),
         None => AppState::with_options(engine, cfg.secrets.clone(), options)?,

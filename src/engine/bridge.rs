@@ -8,6 +8,9 @@ use super::state::{Mismatch, PnlSnapshot, Position, PositionMismatch, SnapshotSy
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// The exit mode the original desk puts in each pending order's `mode`.
+pub const EXIT_MODE: &str = "A";
+
 /// An order as the bridge receives it from `GET /api/orders/pending`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ClaimedOrder {
@@ -19,8 +22,10 @@ pub struct ClaimedOrder {
     pub exchange: String,
     pub side: Side,
     pub qty: u32,
-    /// The trade mode (`SCALP` | `RUNNER`).
+    /// The exit mode, as the original desk sends it: always `"A"` (CONTRACTS.md).
     pub mode: String,
+    /// The trade mode (`SCALP` | `RUNNER`).
+    pub trade_mode: String,
     pub env: String,
     pub kind: String,
     pub entry_size_mode: String,
@@ -38,7 +43,8 @@ impl From<&Order> for ClaimedOrder {
             exchange: o.exchange.clone(),
             side: o.side,
             qty: o.qty,
-            mode: o.trade_mode.as_str().into(),
+            mode: EXIT_MODE.into(),
+            trade_mode: o.trade_mode.as_str().into(),
             env: o.env.as_str().into(),
             kind: o.kind.as_str().into(),
             entry_size_mode: o.entry_size_mode.as_str().into(),
@@ -55,6 +61,26 @@ pub struct ExecutionReport {
     pub symbol: Option<String>,
     pub side: Option<String>,
     pub qty: Option<u32>,
+}
+
+/// How the operator settles a stuck order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Resolution {
+    /// The broker has no such order (or it was cancelled there): CANCELLED, the asset is free.
+    Cancel,
+    /// The broker filled it: FILLED at the given price, the position follows.
+    Filled,
+}
+
+impl Resolution {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "cancel" | "cancelled" | "canceled" => Some(Resolution::Cancel),
+            "filled" | "fill" => Some(Resolution::Filled),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -107,7 +133,34 @@ impl Engine {
                 report.status
             ))
         })?;
-        let mut order = self.find_order(id)?;
+        let order = self.find_order(id)?;
+        if order.status == to && !matches!(to, OrderStatus::Pending | OrderStatus::Claimed) {
+            // the bridge repeats a report (a retry after a lost answer): the same outcome is
+            // acknowledged and changes nothing; another fill price is a conflict
+            let same_price = match (report.fill_price, order.fill_price) {
+                (Some(new), Some(old)) => (new - old).abs() < 1e-9,
+                _ => true,
+            };
+            if same_price {
+                tracing::debug!(
+                    order = id,
+                    status = to.as_str(),
+                    "repeated execution report: nothing to change"
+                );
+                return Ok(order);
+            }
+            let e = DeskError::Conflict(format!(
+                "order {id} is already FILLED @ {}; a second FILLED report at {} is refused",
+                order.fill_price.unwrap_or_default(),
+                report.fill_price.unwrap_or_default()
+            ));
+            self.log_refusal(
+                "refused",
+                self.asset_index(&order.asset).ok(),
+                format!("execution report for {id} refused: {e}"),
+            );
+            return Err(e);
+        }
         if let Err(e) = order.status.transition(to) {
             // the refusal is logged even though the job fails (and rolls back)
             self.log_refusal(
@@ -151,6 +204,69 @@ impl Engine {
                 order.qty
             )));
         }
+        self.settle(order, to, price, "report", None)
+    }
+
+    /// The operator settles an order the bridge never finished (CLAIMED or WORKING, usually
+    /// flagged stale): after checking the broker, cancel it or mark it filled at `fill_price`.
+    /// `confirm` must be true: the desk's record changes without the bridge.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub fn resolve_order(
+        &mut self,
+        id: &str,
+        action: Resolution,
+        fill_price: Option<f64>,
+        confirm: bool,
+    ) -> DeskResult<Order> {
+        self.roll_day()?;
+        if !confirm {
+            return Err(DeskError::Invalid(
+                "resolving an order changes the desk's record without the bridge: check the broker, then send \"confirm\": true".into(),
+            ));
+        }
+        let order = self.find_order(id)?;
+        let was = order.status;
+        let to = match (action, was) {
+            (_, s) if !s.is_unfinished() => {
+                return Err(DeskError::Conflict(format!(
+                    "order {id} is already {}: nothing to resolve",
+                    s.as_str()
+                )));
+            }
+            (Resolution::Filled, OrderStatus::Pending) => {
+                return Err(DeskError::Conflict(format!(
+                    "order {id} is PENDING: the bridge never took it, so it cannot have filled; cancel it"
+                )));
+            }
+            (Resolution::Cancel, _) => OrderStatus::Cancelled,
+            (Resolution::Filled, _) => OrderStatus::Filled,
+        };
+        let price = match (action, fill_price) {
+            (Resolution::Filled, Some(p)) if p.is_finite() && p > 0.0 => Some(p),
+            (Resolution::Filled, _) => {
+                return Err(DeskError::Invalid(
+                    "marking an order filled needs fill_price, a positive number".into(),
+                ));
+            }
+            (Resolution::Cancel, _) => None,
+        };
+        let how = format!(
+            "resolved by the operator (was {}{})",
+            was.as_str(),
+            if order.stale { ", stale" } else { "" }
+        );
+        self.settle(order, to, price, "resolve", Some(how))
+    }
+
+    /// Records an order's new status (and its fill), logs it and moves the position.
+    fn settle(
+        &mut self,
+        mut order: Order,
+        to: OrderStatus,
+        price: Option<f64>,
+        kind: &str,
+        how: Option<String>,
+    ) -> DeskResult<Order> {
         let now = self.now();
         order.status = to;
         order.updated_at = now;
@@ -160,13 +276,14 @@ impl Engine {
         self.remember_order(order.clone());
         let a = self.asset_index(&order.asset)?;
         self.emit(
-            "report",
+            kind,
             Some(a),
             format!(
-                "order {} {}{}",
+                "order {} {}{}{}",
                 order.id,
                 to.as_str(),
-                price.map(|p| format!(" @ {p}")).unwrap_or_default()
+                price.map(|p| format!(" @ {p}")).unwrap_or_default(),
+                how.map(|h| format!(" — {h}")).unwrap_or_default()
             ),
         )?;
         if let Some(p) = price {

@@ -2,6 +2,7 @@
 //! server registers its operator routes from `ROUTES`, an attached console sends through it, and
 //! the engine runs every command through `Engine::execute` (same gates, refusals and answers).
 use super::Engine;
+use super::bridge::Resolution;
 use super::error::DeskResult;
 use super::exits::{ExitAllOrder, ExitSkip, TakeProfitRequest, TpArm};
 use super::model::Env;
@@ -75,6 +76,17 @@ pub enum DeskCommand {
         #[serde(deserialize_with = "wire::env")]
         env: Env,
     },
+    /// The operator settles an order the bridge left CLAIMED or WORKING (checked at the broker):
+    /// cancel it, or mark it filled at a price. Needs `confirm: true`.
+    ResolveOrder {
+        order_id: String,
+        #[serde(deserialize_with = "wire::resolution")]
+        action: Resolution,
+        #[serde(default)]
+        fill_price: Option<f64>,
+        #[serde(default)]
+        confirm: bool,
+    },
 }
 
 /// One operator route: `POST path` with the command's fields as its JSON body.
@@ -117,6 +129,7 @@ pub const ROUTES: &[CommandRoute] = &[
         takes_body: false,
     },
     r("set_env", "/api/env"),
+    r("resolve_order", "/api/orders/resolve"),
 ];
 
 impl CommandRoute {
@@ -132,9 +145,7 @@ impl CommandRoute {
         } else {
             serde_json::Map::new()
         };
-        if fields.contains_key("command") {
-            return Err("invalid request: unknown field `command`".into());
-        }
+        // unknown fields are ignored, `command` too: the route says which command it is
         fields.insert("command".into(), Value::String(self.tag.into()));
         serde_json::from_value(Value::Object(fields))
             .map_err(|e| format!("invalid request: {}", short(&e)))
@@ -154,7 +165,8 @@ impl DeskCommand {
             | DeskCommand::ExitAll { .. }
             | DeskCommand::ScaleIn { .. }
             | DeskCommand::ConsumeTradeSlot
-            | DeskCommand::SetEnv { .. } => true,
+            | DeskCommand::SetEnv { .. }
+            | DeskCommand::ResolveOrder { .. } => true,
             DeskCommand::Entry(e) => e.entry_override,
             _ => false,
         }
@@ -351,6 +363,15 @@ impl Engine {
             DeskCommand::SetEnv { env } => A::Env {
                 env: self.set_env(env)?,
             },
+            DeskCommand::ResolveOrder {
+                order_id,
+                action,
+                fill_price,
+                confirm,
+            } => A::Order {
+                order: self.resolve_order(&order_id, action, fill_price, confirm)?,
+                state: None,
+            },
         })
     }
 }
@@ -384,6 +405,11 @@ pub mod wire {
     }
     pub fn env<'de, D: Deserializer<'de>>(d: D) -> Result<Env, D::Error> {
         parsed(d, Env::parse, "DEMO, LIVE")
+    }
+    pub fn resolution<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<super::super::bridge::Resolution, D::Error> {
+        parsed(d, super::super::bridge::Resolution::parse, "cancel, filled")
     }
     pub fn order_type<'de, D: Deserializer<'de>>(d: D) -> Result<OrderType, D::Error> {
         parsed(
@@ -481,6 +507,12 @@ mod tests {
             DeskCommand::CancelPreorder { asset: a() },
             DeskCommand::ConsumeTradeSlot,
             DeskCommand::SetEnv { env: Env::Live },
+            DeskCommand::ResolveOrder {
+                order_id: "ord-1".into(),
+                action: Resolution::Filled,
+                fill_price: Some(5000.25),
+                confirm: true,
+            },
         ];
         assert_eq!(all.len(), ROUTES.len(), "one command per route");
         for cmd in all {
@@ -494,14 +526,20 @@ mod tests {
     #[test]
     fn a_route_refuses_what_its_command_cannot_be() {
         let entry = &ROUTES[0];
-        assert!(
+        // unknown fields are ignored, as the original desk ignores them; `command` too
+        assert_eq!(
             entry
-                .parse(br#"{"asset":"ES","sidee":"BUY"}"#)
-                .unwrap_err()
-                .contains("unknown field")
+                .parse(br#"{"asset":"ES","sidee":"BUY","command":"exit"}"#)
+                .unwrap(),
+            DeskCommand::Entry(EntryRequest::market("ES", None))
         );
         assert!(entry.parse(b"[1]").unwrap_err().contains("JSON object"));
-        assert!(entry.parse(br#"{"asset":"ES","command":"exit"}"#).is_err());
+        assert!(
+            entry
+                .parse(br#"{"trade_mode":"SCALP"}"#)
+                .unwrap_err()
+                .contains("missing field `asset`")
+        );
         let env = ROUTES.iter().find(|r| r.tag == "set_env").unwrap();
         assert!(
             env.parse(br#"{"env":"PAPER"}"#)

@@ -18,9 +18,9 @@ pub enum OrderType {
     Preorder,
 }
 
-/// The body of `POST /api/orders` (seed 001), parsed leniently as TradingView-era clients send it.
+/// The body of `POST /api/orders` (seed 001), parsed leniently as TradingView-era clients send it;
+/// fields it does not know are ignored, as the original desk ignores them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct EntryRequest {
     pub asset: String,
     #[serde(default = "wire::scalp", deserialize_with = "wire::trade_mode")]

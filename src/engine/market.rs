@@ -8,18 +8,51 @@ use super::renko::BuiltBrick;
 use super::state::{Brick, IntentStatus};
 use serde::{Deserialize, Serialize};
 
+/// A brick as a TradingView alert sends it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BrickInput {
+    /// A name, symbol, alias or TradingView ticker (`CME_MINI:MES1!`).
     pub asset: String,
     pub size: BrickSize,
-    pub color: Color,
-    pub bar_id: String,
+    /// `None`: a color other than green or red (a plot value, a hex color): neutral, logged
+    /// and shown, not applied.
+    pub color: Option<Color>,
+    /// What the alert sent as the color (for the log line of a neutral brick).
+    pub sent_color: String,
+    /// `bar_id`, else `bar_ts`; `None`: the alert has no bar key, so a retry of it cannot be told
+    /// from a new brick (no duplicate detection).
+    pub bar_id: Option<String>,
+}
+
+impl BrickInput {
+    pub fn new(asset: &str, size: BrickSize, color: Color, bar_id: &str) -> Self {
+        BrickInput {
+            asset: asset.into(),
+            size,
+            color: Some(color),
+            sent_color: color.as_str().into(),
+            bar_id: Some(bar_id.into()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BrickOutcome {
+    /// The desk asset and the brick size the alert was read as.
+    pub asset: String,
+    pub size: BrickSize,
+    /// `green`, `red` or `neutral`.
+    pub color: String,
+    /// The brick moved the desk (a new green or red brick).
+    pub applied: bool,
+    /// Seen before (same asset, size and bar key): nothing changed.
     pub duplicate: bool,
-    pub brick: Brick,
+    /// Whether a retried alert is recognised: false when it carried no `bar_id` or `bar_ts`.
+    pub duplicate_check: bool,
+    /// Why the brick did not move the desk, or what to fix in the alert.
+    pub note: Option<String>,
+    /// The stored brick; null for a neutral one.
+    pub brick: Option<Brick>,
     /// Orders the brick caused: exits it triggered, a preorder it released.
     pub orders: Vec<Order>,
 }
@@ -42,33 +75,66 @@ pub struct HeartbeatOutcome {
 }
 
 impl Engine {
-    /// A brick posted by TradingView. `(asset, size, bar_id)` seen before → duplicate, no change.
-    #[tracing::instrument(level = "debug", skip_all, fields(asset = %input.asset, size = %input.size, bar_id = %input.bar_id))]
+    /// A brick posted by TradingView. `(asset, size, bar key)` seen before → duplicate, no
+    /// change. A neutral color is logged and answered, and changes nothing else.
+    #[tracing::instrument(level = "debug", skip_all, fields(asset = %input.asset, size = %input.size, bar_id = ?input.bar_id))]
     pub fn webhook_brick(&mut self, input: BrickInput) -> DeskResult<BrickOutcome> {
         self.roll_day()?;
         let a = self.asset_index(&input.asset)?;
-        let brick = Brick {
-            asset: self.assets[a].name.clone(),
+        let asset = self.assets[a].name.clone();
+        let duplicate_check = input.bar_id.is_some();
+        let no_key = (!duplicate_check).then(|| {
+            "the alert has no bar_id or bar_ts: a retried alert would count as a new brick (add \"bar_ts\": \"{{time}}\")".to_string()
+        });
+        let mut out = BrickOutcome {
+            asset: asset.clone(),
             size: input.size,
-            color: input.color,
-            bar_id: input.bar_id,
-            received_at: self.now(),
+            color: input.color.map_or("neutral", Color::as_str).into(),
+            applied: false,
+            duplicate: false,
+            duplicate_check,
+            note: no_key.clone(),
+            brick: None,
+            orders: Vec::new(),
+        };
+        let Some(color) = input.color else {
+            let msg = format!(
+                "neutral {} brick on {asset} (color {:?}): logged, not applied",
+                input.size, input.sent_color
+            );
+            self.emit("brick", Some(a), msg.clone())?;
+            out.note = Some(match no_key {
+                Some(k) => format!("{msg}; {k}"),
+                None => msg,
+            });
+            return Ok(out);
+        };
+        let now = self.now();
+        let bar_id = input.bar_id.unwrap_or_else(|| {
+            format!(
+                "nokey-{}-{}",
+                now.timestamp_micros(),
+                &uuid::Uuid::new_v4().simple().to_string()[..6]
+            )
+        });
+        let brick = Brick {
+            asset,
+            size: input.size,
+            color,
+            bar_id,
+            received_at: now,
             open: None,
             close: None,
         };
         if !self.store_brick(&brick, "webhook")? {
-            return Ok(BrickOutcome {
-                duplicate: true,
-                brick,
-                orders: Vec::new(),
-            });
+            out.duplicate = true;
+            out.brick = Some(brick);
+            return Ok(out);
         }
-        let orders = self.apply_brick(a, brick.clone())?;
-        Ok(BrickOutcome {
-            duplicate: false,
-            brick,
-            orders,
-        })
+        out.orders = self.apply_brick(a, brick.clone())?;
+        out.applied = true;
+        out.brick = Some(brick);
+        Ok(out)
     }
 
     fn store_brick(&mut self, b: &Brick, source: &str) -> DeskResult<bool> {

@@ -21,7 +21,7 @@ mod exits;
 mod market;
 mod registry;
 
-pub use bridge::{BridgeHeartbeat, ClaimedOrder, ExecutionReport, PnlSnapshotInput};
+pub use bridge::{BridgeHeartbeat, ClaimedOrder, ExecutionReport, PnlSnapshotInput, Resolution};
 pub use entries::{EntryOutcome, EntryRequest, OrderType};
 pub use exits::{ExitAllOutcome, ExitSkip, TakeProfitRequest, TpArm};
 pub use market::{BrickInput, BrickOutcome, HeartbeatInput};

@@ -236,31 +236,74 @@ pub enum BrickSource {
 /// read connections beside it share it.
 #[derive(Debug, Clone)]
 pub struct AssetIndex {
+    /// Names, symbols and aliases (upper case, exchange prefix dropped).
     by_key: std::collections::HashMap<String, usize>,
+    /// Contract roots (`MESM6` → `MES`), for TradingView's continuous tickers (`MES1!`).
+    by_root: std::collections::HashMap<String, usize>,
+}
+
+/// A ticker as TradingView sends it, upper case, without its exchange prefix: what follows the
+/// last `:` (`CME_MINI:MES1!` → `MES1!`).
+pub fn ticker_key(name: &str) -> String {
+    let t = name.trim();
+    t.rsplit(':')
+        .next()
+        .unwrap_or(t)
+        .trim()
+        .to_ascii_uppercase()
+}
+
+/// The root of a continuous ticker (`MES1!` → `MES`, `ES2!` → `ES`), if it is one.
+fn continuous_root(key: &str) -> Option<&str> {
+    let body = key.strip_suffix('!')?;
+    let root = body.trim_end_matches(|c: char| c.is_ascii_digit());
+    (root.len() < body.len() && !root.is_empty()).then_some(root)
+}
+
+/// The root of a dated contract (`MESM6` → `MES`, `ESZ25` → `ES`): a month code and a year.
+fn contract_root(symbol: &str) -> Option<&str> {
+    let body = symbol.trim_end_matches(|c: char| c.is_ascii_digit());
+    let digits = symbol.len() - body.len();
+    let root = body.strip_suffix(|c: char| "FGHJKMNQUVXZ".contains(c))?;
+    ((1..=2).contains(&digits) && !root.is_empty()).then_some(root)
 }
 
 impl AssetIndex {
-    /// Refuses a name or symbol configured for two assets.
+    /// Refuses a name, symbol or alias configured for two assets.
     pub fn new(assets: &[AssetConfig]) -> Result<Self, super::error::DeskError> {
         let mut by_key = std::collections::HashMap::new();
+        let mut by_root = std::collections::HashMap::new();
         for (i, a) in assets.iter().enumerate() {
-            for key in [&a.name, &a.symbol] {
-                if by_key
-                    .insert(key.to_ascii_uppercase(), i)
-                    .is_some_and(|j| j != i)
-                {
+            let keys = [&a.name, &a.symbol].into_iter().chain(&a.aliases);
+            for key in keys {
+                if by_key.insert(ticker_key(key), i).is_some_and(|j| j != i) {
                     return Err(super::error::DeskError::Invalid(format!(
-                        "asset name or symbol {key} is configured twice"
+                        "asset name, symbol or alias {key} is configured for two assets"
                     )));
                 }
             }
+            let sym = a.symbol.to_ascii_uppercase();
+            for root in [
+                Some(a.name.to_ascii_uppercase()),
+                contract_root(&sym).map(str::to_string),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                by_root.entry(root).or_insert(i);
+            }
         }
-        Ok(AssetIndex { by_key })
+        Ok(AssetIndex { by_key, by_root })
     }
 
+    /// An asset by its name, symbol or an alias, as typed or as TradingView sends `{{ticker}}`:
+    /// upper-cased, exchange prefix dropped (`CME_MINI:MES1!`), and a continuous contract
+    /// (`MES1!`, `ES1!`) resolved through its root (`MESM6` and `ES` both have one).
     pub fn find(&self, name: &str) -> Result<usize, super::error::DeskError> {
+        let key = ticker_key(name);
         self.by_key
-            .get(&name.trim().to_ascii_uppercase())
+            .get(&key)
+            .or_else(|| continuous_root(&key).and_then(|r| self.by_root.get(r)))
             .copied()
             .ok_or_else(|| super::error::DeskError::UnknownAsset(name.to_string()))
     }
@@ -277,6 +320,11 @@ pub struct AssetConfig {
     pub default_qty: u32,
     #[serde(default)]
     pub source: BrickSource,
+    /// Other names senders use for this asset (`CME_MINI:MES1!`, `ES1!`); matched like TradingView
+    /// tickers (case and exchange prefix ignored). Continuous tickers of the asset's contract root
+    /// (`MES1!` for `MESM6`) and of its name (`ES1!`) match without being listed.
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 impl AssetConfig {
@@ -290,6 +338,7 @@ impl AssetConfig {
                 point_value: 5.0,
                 default_qty: 5,
                 source: BrickSource::Webhook,
+                aliases: Vec::new(),
             },
             AssetConfig {
                 name: "NQ".into(),
@@ -299,7 +348,39 @@ impl AssetConfig {
                 point_value: 2.0,
                 default_qty: 5,
                 source: BrickSource::Webhook,
+                aliases: Vec::new(),
             },
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tradingview_tickers_find_their_asset() {
+        let mut assets = AssetConfig::defaults();
+        assets[1].aliases = vec!["NASDAQ_FUT".into()];
+        let idx = AssetIndex::new(&assets).unwrap();
+        for (ticker, want) in [
+            ("ES", 0),
+            ("es", 0),
+            ("MESM6", 0),
+            ("CME_MINI:MES1!", 0),
+            ("MES1!", 0),
+            ("ES1!", 0),
+            ("CME_MINI:ES2!", 0),
+            ("CME_MINI:MNQ1!", 1),
+            ("NQ1!", 1),
+            ("cme:nasdaq_fut", 1),
+        ] {
+            assert_eq!(idx.find(ticker).ok(), Some(want), "{ticker}");
+        }
+        for unknown in ["CL1!", "MES", "1!", "CME_MINI:", "ESM6X"] {
+            assert!(idx.find(unknown).is_err(), "{unknown}");
+        }
+        assets[0].aliases = vec!["NASDAQ_FUT".into()];
+        assert!(AssetIndex::new(&assets).is_err(), "an alias of two assets");
     }
 }

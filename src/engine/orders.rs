@@ -1,5 +1,6 @@
-//! Orders and their status machine: PENDING → CLAIMED → WORKING → FILLED | REJECTED | CANCELLED,
-//! and PENDING → CANCELLED. Every other transition is refused.
+//! Orders and their status machine: PENDING → CLAIMED → [WORKING →] FILLED | REJECTED | CANCELLED,
+//! and PENDING → CANCELLED. WORKING is optional: the bridge reports a market order's outcome
+//! straight after claiming it (CONTRACTS.md). Every other transition is refused.
 use super::model::{EntrySizeMode, Env, Side, TradeMode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -58,6 +59,9 @@ impl OrderStatus {
             (Pending, Claimed)
                 | (Pending, Cancelled)
                 | (Claimed, Working)
+                | (Claimed, Filled)
+                | (Claimed, Rejected)
+                | (Claimed, Cancelled)
                 | (Working, Filled)
                 | (Working, Rejected)
                 | (Working, Cancelled)

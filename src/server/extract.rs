@@ -69,16 +69,33 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 pub mod de {
     use serde::{Deserialize, Deserializer, de::Error};
 
-    /// A string, or a number turned into its decimal text (TradingView `{{time}}` bar ids).
-    pub fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    /// Text from a string or a number (`{{plot_0}}`, `{{time}}`); `null` and blank text are
+    /// absent.
+    pub fn loose_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
         match serde_json::Value::deserialize(d)? {
-            serde_json::Value::String(s) if !s.trim().is_empty() => Ok(s),
-            serde_json::Value::Number(n) => Ok(n.to_string()),
-            serde_json::Value::String(_) => Err(D::Error::custom("must not be empty")),
+            serde_json::Value::String(s) if s.trim().is_empty() => Ok(None),
+            serde_json::Value::String(s) => Ok(Some(s)),
+            serde_json::Value::Number(n) => Ok(Some(n.to_string())),
+            serde_json::Value::Null => Ok(None),
             other => Err(D::Error::custom(format!(
                 "expected a string or a number, got {other}"
             ))),
         }
+    }
+
+    /// A finite number, sent as a JSON number or as numeric text (`"5250.25"`).
+    pub fn number_or_numeric_string<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        let v = match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Number(n) => n.as_f64(),
+            serde_json::Value::String(s) => s.trim().parse::<f64>().ok(),
+            other => {
+                return Err(D::Error::custom(format!(
+                    "invalid type: expected a number, got {other}"
+                )));
+            }
+        };
+        v.filter(|x| x.is_finite())
+            .ok_or_else(|| D::Error::custom("not a number: expected a number like 5250.25"))
     }
 
     /// Parses an enum-like string field with its own parser and a clear message.

@@ -6,8 +6,10 @@ mod bridge;
 pub mod desk;
 pub mod errors;
 pub mod extract;
+pub mod guard;
 pub mod metrics;
 mod parity;
+mod upload;
 mod webhooks;
 mod ws;
 
@@ -56,21 +58,50 @@ pub struct ServerOptions {
     pub polygon_base_url: String,
     /// Limits of the Python runner (timeout, memory, interpreter).
     pub python: crate::engine::runs::python::Limits,
+    /// Which `Host`s and `Origin`s a request may carry (`[server]` in the config).
+    pub browser: guard::BrowserPolicy,
+    /// Largest body of the dataset and bridge-artifact routes, in bytes (default 256 MiB).
+    pub upload_limit: usize,
+}
+
+impl Default for ServerOptions {
+    /// Loopback only, no CORS origin, data in the temp dir: what tests and `AppState::new` use.
+    fn default() -> Self {
+        ServerOptions {
+            data_dir: std::env::temp_dir().join("brickdesk-data"),
+            ollama_url: None,
+            polygon_key: None,
+            polygon_base_url: crate::services::providers::polygon::DEFAULT_BASE.into(),
+            python: Default::default(),
+            browser: guard::BrowserPolicy::new("127.0.0.1", &[], &[]),
+            upload_limit: 256 << 20,
+        }
+    }
+}
+
+impl ServerOptions {
+    /// The options a server started from `cfg` runs with.
+    pub fn from_config(cfg: &crate::config::Config) -> Self {
+        ServerOptions {
+            data_dir: cfg.data_dir(),
+            ollama_url: cfg.ollama_host.clone(),
+            polygon_key: cfg.polygon_api_key.clone(),
+            polygon_base_url: std::env::var("POLYGON_BASE_URL")
+                .unwrap_or_else(|_| crate::services::providers::polygon::DEFAULT_BASE.into()),
+            python: Default::default(),
+            browser: guard::BrowserPolicy::new(
+                &cfg.server.host,
+                &cfg.server.allowed_hosts,
+                &cfg.server.cors_origins,
+            ),
+            upload_limit: cfg.server.upload_limit_mb << 20,
+        }
+    }
 }
 
 impl AppState {
     pub fn new(engine: EngineHandle, secrets: Secrets) -> crate::engine::error::DeskResult<Self> {
-        Self::with_options(
-            engine,
-            secrets,
-            ServerOptions {
-                data_dir: std::env::temp_dir().join("brickdesk-data"),
-                ollama_url: None,
-                polygon_key: None,
-                polygon_base_url: crate::services::providers::polygon::DEFAULT_BASE.into(),
-                python: Default::default(),
-            },
-        )
+        Self::with_options(engine, secrets, ServerOptions::default())
     }
 
     pub fn with_options(
@@ -122,7 +153,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(bridge::routes())
         .merge(webhooks::routes());
-    let parity = parity::routes()
+    let parity = parity::routes(state.options.upload_limit)
         .route_layer(operator())
         .route("/health", axum::routing::get(parity::health));
     Router::new()
@@ -131,6 +162,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(errors::not_found)
         .method_not_allowed_fallback(errors::method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
+        .layer(cors(&state.options.browser))
+        .layer(from_fn_with_state(state.clone(), guard::guard))
         .layer(from_fn(observe))
         .layer(
             TraceLayer::new_for_http()
@@ -149,6 +182,37 @@ pub fn router(state: AppState) -> Router {
                 ),
         )
         .with_state(state)
+}
+
+/// CORS for the configured origins only (seed 000's and seed 003's browser clients): credentials
+/// (the session cookie) and the `Authorization` header allowed. With none configured, no CORS
+/// header is ever sent. A preflight from any other origin never gets here: the guard refuses it.
+fn cors(policy: &guard::BrowserPolicy) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderName, HeaderValue, Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    // the policy keeps origins normalised with their port; a browser sends none for 80/443
+    let origins: Vec<HeaderValue> = policy
+        .cors_origins()
+        .iter()
+        .flat_map(|o| {
+            let bare = o
+                .strip_suffix(":80")
+                .filter(|_| o.starts_with("http://"))
+                .or_else(|| o.strip_suffix(":443").filter(|_| o.starts_with("https://")));
+            [Some(o.as_str()), bare].into_iter().flatten()
+        })
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            HeaderName::from_static("x-stage1-token"),
+        ])
+        .max_age(Duration::from_secs(600))
 }
 
 /// Runs the engine's once-a-second housekeeping (stale flags, day roll) until the engine stops.

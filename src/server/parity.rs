@@ -5,29 +5,45 @@ use super::errors::Detail;
 use crate::engine::datasets::{self, Prepared, SourceConfig};
 use crate::engine::runs;
 use crate::engine::store::DocTable;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-pub fn routes() -> Router<AppState> {
+/// The routes of CONTRACTS.md's table at their paths; the older paths stay as aliases (the
+/// README lists them). The dataset and artifact routes take bodies up to `upload_limit` bytes.
+pub fn routes(upload_limit: usize) -> Router<AppState> {
+    let big = || DefaultBodyLimit::max(upload_limit);
     Router::new()
+        .route("/dependencies/status", get(dependencies))
         .route("/dependencies", get(dependencies))
-        .route("/data-sources/preview", post(preview))
-        .route("/datasets", post(create_dataset).get(list_datasets))
+        .route("/data-sources/preview", post(preview).layer(big()))
+        .route("/data-sources/save", post(save_dataset).layer(big()))
+        .route("/data-sources", get(list_datasets))
+        .route(
+            "/datasets",
+            post(save_dataset).layer(big()).get(list_datasets),
+        )
+        .route(
+            "/pine-bridge/artifacts",
+            post(create_artifact).get(list_artifacts),
+        )
         .route(
             "/bridge-artifacts",
             post(create_artifact).get(list_artifacts),
         )
         .route("/permissions", post(create_grant).get(list_grants))
+        .route("/permissions/grant", post(create_grant))
         .route("/runs/replay", post(replay))
         .route("/runs/live", post(live))
         .route("/runs/{run_id}/stop", post(stop))
+        .route("/runs/{run_id}/stream", get(run_ws))
         .route("/ws/runs/{run_id}", get(run_ws))
         .route("/runs/{run_id}/ws", get(run_ws))
         .route("/ws/stream", get(stream_ws))
+        .route("/comparison/sample", post(demo_comparison))
         .route("/demo/comparison", post(demo_comparison))
         .route("/runs", get(list_runs))
         .route("/runs/{run_id}", get(get_run))
@@ -76,7 +92,7 @@ async fn dependencies(State(s): State<AppState>) -> Json<Value> {
         json!({ "name": "market_provider", "available": false, "detail": "No market API key configured; dataset-driven live mode remains available." })
     };
     Json(json!({
-        "backend": { "name": "backend", "available": true, "detail": "API process supports dataset import; replay and live runs arrive with the run engine." },
+        "backend": { "name": "backend", "available": true, "detail": "API process supports replay, live, and bridge workflows." },
         "ollama": ollama,
         "tradingview_bridge": { "name": "tradingview_bridge", "available": true, "detail": "Manual bridge artifact upload is supported. Session automation can be added later." },
         "market_provider": market,
@@ -152,11 +168,22 @@ async fn prepare_off_thread(s: &AppState, cfg: SourceConfig) -> Result<Prepared,
         .map_err(|e| Detail::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))
 }
 
+/// A `DataSourceConfig` from the request: JSON, or a multipart upload (stored in the data dir).
+async fn source_config(s: &AppState, req: Request) -> Result<SourceConfig, Detail> {
+    let v = super::upload::source_config(s, req).await?;
+    serde_json::from_value(v).map_err(|e| {
+        Detail::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("invalid request: {e}"),
+        )
+    })
+}
+
 async fn preview(
     State(s): State<AppState>,
-    body: axum::body::Bytes,
+    req: Request,
 ) -> Result<Json<impl serde::Serialize>, Detail> {
-    let cfg: SourceConfig = parse_body(&body)?;
+    let cfg = source_config(&s, req).await?;
     let p = prepare_off_thread(&s, cfg.clone()).await?;
     let sample_rows: Vec<Value> = p
         .bars
@@ -176,7 +203,7 @@ async fn preview(
             "sample_rows": sample_rows,
         },
         "capabilities": {
-            "supports_file_upload": false,
+            "supports_file_upload": true,
             "supports_symbol_fetch": s.options.polygon_key.is_some(),
             "supports_local_replay": true,
             "supports_live_append": true,
@@ -185,11 +212,13 @@ async fn preview(
     })))
 }
 
-async fn create_dataset(
+/// `POST /data-sources/save`: the dataset imported and registered; answers its metadata
+/// (`dataset_id, name, symbol, timeframe, timezone, row_count, columns, data_path`, and more).
+async fn save_dataset(
     State(s): State<AppState>,
-    body: axum::body::Bytes,
+    req: Request,
 ) -> Result<Json<impl serde::Serialize>, Detail> {
-    let cfg: SourceConfig = parse_body(&body)?;
+    let cfg = source_config(&s, req).await?;
     let p = prepare_off_thread(&s, cfg.clone()).await?;
     if p.bars.is_none() {
         let why: Vec<String> = p
@@ -229,11 +258,13 @@ async fn list_datasets(State(s): State<AppState>) -> Result<Json<impl serde::Ser
     )))
 }
 
+/// A bridge artifact (two series over 18,850 bars is ~2 MB): parsed as it streams in.
 async fn create_artifact(
     State(s): State<AppState>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Json<impl serde::Serialize>, Detail> {
-    let a: runs::artifacts::BridgeArtifact = parse_body(&body)?;
+    let a: runs::artifacts::BridgeArtifact =
+        super::upload::json_streamed(body, s.options.upload_limit).await?;
     let saved = s.engine.call(move |e| e.save_bridge_artifact(a)).await?;
     Ok(Json(saved))
 }
@@ -370,9 +401,28 @@ async fn stream_ws(State(s): State<AppState>, ws: axum::extract::ws::WebSocketUp
     })
 }
 
-async fn list_runs(State(s): State<AppState>) -> Result<Json<impl serde::Serialize>, Detail> {
-    let all = s.runs.summaries(500).await?;
-    Ok(Json(all))
+#[derive(serde::Deserialize)]
+struct RunsQuery {
+    #[serde(default)]
+    summary: bool,
+}
+
+/// Every run as a full `RunStatus`, newest first; `?summary=true` gives the light list (no bars
+/// or series) the console polls.
+async fn list_runs(
+    State(s): State<AppState>,
+    Query(q): Query<RunsQuery>,
+) -> Result<Response, Detail> {
+    use axum::response::IntoResponse;
+    let summaries = s.runs.summaries(500).await?;
+    if q.summary {
+        return Ok(Json(summaries).into_response());
+    }
+    let mut full = Vec::with_capacity(summaries.len());
+    for r in summaries {
+        full.push(s.runs.get(&r.run_id).await?);
+    }
+    Ok(Json(full).into_response())
 }
 
 async fn get_run(

@@ -3,7 +3,7 @@
 use super::AppState;
 use super::auth::require_secret;
 use super::desk::{Ok, OrderAnswer, ok};
-use super::errors::ApiResult;
+use super::errors::{ApiError, ApiResult};
 use super::extract::{JsonBody, de};
 use crate::engine::model::{BrickSize, Color};
 use crate::engine::{BrickInput, HeartbeatInput};
@@ -39,18 +39,38 @@ fn check_tv(state: &AppState, secret: Option<&str>) -> ApiResult<()> {
     require_secret(secret, &state.secrets.tv_webhook_secret, "webhook")
 }
 
+/// A brick alert as TradingView really sends it (CONTRACTS.md): the original deployment guide's
+/// message is `{"secret", "asset": "{{ticker}}", "color": "{{plot_0}}", "bar_ts": "{{time}}"}`.
+/// Unknown fields are ignored.
 #[derive(Deserialize)]
 struct BrickBody {
     secret: Option<String>,
-    asset: String,
-    #[serde(deserialize_with = "de_color")]
-    color: Color,
-    #[serde(deserialize_with = "de::string_or_number")]
-    bar_id: String,
+    #[serde(flatten)]
+    asset: AssetField,
+    /// `green`/`red` (any case); anything else, or nothing, is neutral.
+    #[serde(default, deserialize_with = "de::loose_text")]
+    color: Option<String>,
+    #[serde(default, deserialize_with = "de::loose_text")]
+    bar_id: Option<String>,
+    #[serde(default, deserialize_with = "de::loose_text")]
+    bar_ts: Option<String>,
 }
 
-fn de_color<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Color, D::Error> {
-    de::parsed(d, Color::parse, "green, red")
+/// The asset from `asset`, else `symbol` (the original reads both).
+#[derive(Deserialize)]
+struct AssetField {
+    #[serde(default, deserialize_with = "de::loose_text")]
+    asset: Option<String>,
+    #[serde(default, deserialize_with = "de::loose_text")]
+    symbol: Option<String>,
+}
+
+impl AssetField {
+    fn get(self) -> ApiResult<String> {
+        self.asset.or(self.symbol).ok_or_else(|| {
+            ApiError::bad_request("invalid request: missing field `asset` (or `symbol`)")
+        })
+    }
 }
 
 async fn brick(
@@ -59,11 +79,13 @@ async fn brick(
     JsonBody(body): JsonBody<BrickBody>,
 ) -> ApiResult<Json<Ok<impl Serialize>>> {
     check_tv(&state, body.secret.as_deref())?;
+    let sent_color = body.color.unwrap_or_default();
     let input = BrickInput {
-        asset: body.asset,
+        asset: body.asset.get()?,
         size,
-        color: body.color,
-        bar_id: body.bar_id,
+        color: Color::parse(sent_color.trim()),
+        sent_color,
+        bar_id: body.bar_id.or(body.bar_ts),
     };
     let out = state.engine.call(move |e| e.webhook_brick(input)).await?;
     Ok(ok(out))
@@ -72,8 +94,10 @@ async fn brick(
 #[derive(Deserialize)]
 struct HeartbeatBody {
     secret: Option<String>,
-    #[serde(alias = "asset")]
-    symbol: String,
+    #[serde(flatten)]
+    asset: AssetField,
+    /// A number, or a numeric string (`"{{close}}"` in an alert message).
+    #[serde(deserialize_with = "de::number_or_numeric_string")]
     price: f64,
     #[serde(default)]
     timestamp: Option<Value>,
@@ -85,7 +109,7 @@ async fn heartbeat(
 ) -> ApiResult<Json<Ok<impl Serialize>>> {
     check_tv(&state, body.secret.as_deref())?;
     let input = HeartbeatInput {
-        asset: body.symbol,
+        asset: body.asset.get()?,
         price: body.price,
         timestamp: body.timestamp.as_ref().and_then(Value::as_i64),
     };
@@ -96,7 +120,8 @@ async fn heartbeat(
 #[derive(Deserialize)]
 struct AssetBody {
     secret: Option<String>,
-    asset: String,
+    #[serde(flatten)]
+    asset: AssetField,
 }
 
 async fn level_exit(
@@ -104,7 +129,7 @@ async fn level_exit(
     JsonBody(body): JsonBody<AssetBody>,
 ) -> ApiResult<Json<Ok<impl Serialize>>> {
     check_tv(&state, body.secret.as_deref())?;
-    let asset = body.asset;
+    let asset = body.asset.get()?;
     let order = state.engine.call(move |e| e.level_exit(&asset)).await?;
     Ok(ok(OrderAnswer { order }))
 }

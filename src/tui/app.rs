@@ -3,8 +3,10 @@
 //! only; nothing here awaits or locks.
 use super::keys::{Action, Scope, action_for};
 use super::theme::Theme;
+use crate::engine::Resolution;
 use crate::engine::command::DeskCommand;
 use crate::engine::model::{EntrySizeMode, Env, Side, TradeMode};
+use crate::engine::orders::{Order, OrderStatus};
 use crate::engine::runs::Lifecycle;
 use crate::engine::store::DeskEvent;
 use crate::engine::view::{AssetView, StateView};
@@ -125,6 +127,14 @@ pub enum Modal {
     Input {
         kind: InputKind,
         buffer: String,
+    },
+    /// A CLAIMED or WORKING order the bridge never finished: `c` cancels it, `f`/Enter marks it
+    /// filled at `price` (editable; the last price to start with). Each then asks `y`/`n`.
+    Resolve {
+        order_id: String,
+        /// `ENTRY BUY 5 ES, CLAIMED, stale`.
+        summary: String,
+        price: String,
     },
     Help,
 }
@@ -356,6 +366,11 @@ impl App {
                     Effect::None
                 }
             },
+            Modal::Resolve {
+                order_id,
+                summary,
+                price,
+            } => self.on_resolve_key(order_id, summary, price, key),
             Modal::Input { kind, mut buffer } => match key.code {
                 KeyCode::Esc => Effect::None,
                 KeyCode::Enter => self.submit_input(kind, &buffer),
@@ -375,6 +390,90 @@ impl App {
                 }
             },
         }
+    }
+
+    fn on_resolve_key(
+        &mut self,
+        order_id: String,
+        summary: String,
+        mut price: String,
+        key: KeyEvent,
+    ) -> Effect {
+        let cmd = |action, fill_price| DeskCommand::ResolveOrder {
+            order_id: order_id.clone(),
+            action,
+            fill_price,
+            confirm: true,
+        };
+        match key.code {
+            KeyCode::Esc => {
+                self.set_status(Tone::Info, "order left as it is");
+                Effect::None
+            }
+            KeyCode::Char('c') | KeyCode::Char('C') => {
+                let prompt =
+                    format!("mark order {order_id} CANCELLED ({summary})? Check the broker first.");
+                self.confirm(cmd(Resolution::Cancel, None), prompt)
+            }
+            KeyCode::Char('f') | KeyCode::Char('F') | KeyCode::Enter => {
+                match price.parse::<f64>() {
+                    Ok(p) if p.is_finite() && p > 0.0 => {
+                        let prompt = format!(
+                            "mark order {order_id} FILLED @ {p} ({summary})? The position follows."
+                        );
+                        self.confirm(cmd(Resolution::Filled, Some(p)), prompt)
+                    }
+                    _ => {
+                        self.set_status(Tone::Refused, format!("{price:?} is not a fill price"));
+                        self.modal = Some(Modal::Resolve {
+                            order_id,
+                            summary,
+                            price,
+                        });
+                        Effect::None
+                    }
+                }
+            }
+            KeyCode::Backspace => {
+                price.pop();
+                self.modal = Some(Modal::Resolve {
+                    order_id,
+                    summary,
+                    price,
+                });
+                Effect::None
+            }
+            KeyCode::Char(c) if (c.is_ascii_digit() || c == '.') && price.len() < 12 => {
+                price.push(c);
+                self.modal = Some(Modal::Resolve {
+                    order_id,
+                    summary,
+                    price,
+                });
+                Effect::None
+            }
+            _ => {
+                self.modal = Some(Modal::Resolve {
+                    order_id,
+                    summary,
+                    price,
+                });
+                Effect::None
+            }
+        }
+    }
+
+    /// The selected asset's order the bridge left unfinished (stale ones first), for `O`.
+    fn stuck_order(&self, asset: &str) -> Option<Order> {
+        let s = self.state()?;
+        let stuck = s.orders.iter().filter(|o| {
+            o.asset == asset && matches!(o.status, OrderStatus::Claimed | OrderStatus::Working)
+        });
+        stuck
+            .clone()
+            .find(|o| o.stale)
+            .or_else(|| stuck.clone().next())
+            .cloned()
     }
 
     fn submit_input(&mut self, kind: InputKind, buffer: &str) -> Effect {
@@ -667,6 +766,33 @@ impl App {
             Action::HighNextBar => Effect::Send(DeskCommand::HighNextBar { asset }),
             Action::MainFlip => Effect::Send(DeskCommand::MainFlip { asset }),
             Action::FourPt => Effect::Send(DeskCommand::FourPt { asset }),
+            Action::ResolveOrder => match self.stuck_order(&asset) {
+                Some(o) => {
+                    let summary = format!(
+                        "{} {} {} {}, {}{}",
+                        o.kind.as_str(),
+                        o.side,
+                        o.qty,
+                        o.asset,
+                        o.status.as_str(),
+                        if o.stale { ", stale" } else { "" }
+                    );
+                    let price = a.last_price.map(|p| p.to_string()).unwrap_or_default();
+                    self.modal = Some(Modal::Resolve {
+                        order_id: o.id,
+                        summary,
+                        price,
+                    });
+                    Effect::None
+                }
+                None => {
+                    self.set_status(
+                        Tone::Info,
+                        format!("no CLAIMED or WORKING order on {asset} to resolve"),
+                    );
+                    Effect::None
+                }
+            },
             Action::SwitchEnv => match self.state().map(|s| s.env) {
                 Some(Env::Live) => self.confirm(
                     DeskCommand::SetEnv { env: Env::Demo },

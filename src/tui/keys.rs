@@ -32,6 +32,8 @@ pub enum Action {
     CancelIntent,
     ConsumeTradeSlot,
     SwitchEnv,
+    /// Settle the selected asset's stuck CLAIMED/WORKING order (asks).
+    ResolveOrder,
     NextAsset,
     RunUp,
     RunDown,
@@ -284,6 +286,14 @@ pub const BINDINGS: &[Binding] = &[
         SwitchEnv,
         "Desk",
         "DEMO / LIVE (type LIVE)",
+        None,
+    ),
+    k(
+        Char('O'),
+        "O",
+        ResolveOrder,
+        "Desk",
+        "resolve a stuck order (asks)",
         None,
     ),
     k(KeyCode::Up, "↑", RunUp, "Runs", "previous run", None),

@@ -133,6 +133,16 @@ fn on_off(v: bool) -> &'static str {
 pub fn describe(cmd: &DeskCommand, out: &CommandAnswer) -> String {
     use CommandAnswer as A;
     match (cmd, out) {
+        (DeskCommand::ResolveOrder { .. }, A::Order { order: o, .. }) => format!(
+            "order {} resolved: {}{} ({} {} {} x{})",
+            o.id,
+            o.status.as_str(),
+            o.fill_price.map(|p| format!(" @ {p}")).unwrap_or_default(),
+            o.kind.as_str(),
+            o.side,
+            o.asset,
+            o.qty
+        ),
         (_, A::Order { order: o, .. }) => format!(
             "{} {} {} x{} sent: {}{}",
             o.kind.as_str(),
@@ -312,7 +322,8 @@ impl Link {
                 let events = serde_json::from_value(events?["events"].clone())
                     .context("unexpected /api/events")?;
                 let runs = if runs_wanted.list {
-                    serde_json::from_value(r.get("/runs").await?).context("unexpected /runs")?
+                    serde_json::from_value(r.get("/runs?summary=true").await?)
+                        .context("unexpected /runs?summary=true")?
                 } else {
                     Vec::new()
                 };

@@ -21,6 +21,7 @@ async fn eight_pollers_claim_a_thousand_orders_exactly_once() {
             point_value: 5.0,
             default_qty: 1,
             source: Default::default(),
+            aliases: Vec::new(),
         })
         .collect();
     let settings = DeskSettings {
@@ -40,12 +41,7 @@ async fn eight_pollers_claim_a_thousand_orders_exactly_once() {
                     timestamp: None,
                 })?;
                 for size in [BrickSize::High, BrickSize::Macro, BrickSize::Main] {
-                    e.webhook_brick(BrickInput {
-                        asset: name.clone(),
-                        size,
-                        color: Color::Green,
-                        bar_id: "1".into(),
-                    })?;
+                    e.webhook_brick(BrickInput::new(&name, size, Color::Green, "1"))?;
                 }
                 match e.place_entry(EntryRequest::market(&name, None))? {
                     brickdesk::engine::EntryOutcome::Order(o) => ids.push(o.id),

@@ -33,7 +33,7 @@ fn source(path: &std::path::Path, kind: &str) -> Value {
 }
 
 async fn import(d: &TestDesk, body: Value) -> Value {
-    let (c, b) = d.post("/datasets", body).await;
+    let (c, b) = d.post("/data-sources/save", body).await;
     assert_eq!(c, StatusCode::OK, "{b}");
     b
 }
@@ -119,13 +119,13 @@ async fn xlsx_imports_to_the_same_dataset_as_csv() {
     ))
     .unwrap();
     assert_eq!(a, b, "the same bars, whatever the source format");
-    let (_, list) = d.get("/datasets").await;
+    let (_, list) = d.get("/data-sources").await;
     assert_eq!(list.as_array().unwrap().len(), 2);
     assert_eq!(list[0]["name"], "SBIN test");
     // the other sheet has no data: a clear error, nothing stored
     let mut notes_body = source(&xlsx, "excel");
     notes_body["extra"] = json!({ "sheet": "Nope" });
-    let (c, b) = d.post("/datasets", notes_body).await;
+    let (c, b) = d.post("/data-sources/save", notes_body).await;
     assert_eq!(c, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     assert!(
         b["detail"].as_str().unwrap().contains("no sheet \"Nope\""),
@@ -233,7 +233,7 @@ async fn every_bad_file_yields_its_validation_issue() {
             "{what}: {:?}",
             p["validation_issues"]
         );
-        let (c, b) = d.post("/datasets", source(&path, "csv")).await;
+        let (c, b) = d.post("/data-sources/save", source(&path, "csv")).await;
         assert_eq!(c, status, "{what}: {b}");
         if status == StatusCode::OK {
             let issues = b["validation_issues"].as_array().unwrap();
@@ -276,7 +276,7 @@ async fn every_bad_file_yields_its_validation_issue() {
     .await;
     assert_eq!(p["preview"]["exists"], false);
     assert_eq!(codes(&p), vec!["file_not_found"]);
-    let (c, b) = d.post("/datasets", json!({ "name": "x" })).await;
+    let (c, b) = d.post("/data-sources/save", json!({ "name": "x" })).await;
     assert_eq!(c, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         b["detail"]
@@ -287,7 +287,7 @@ async fn every_bad_file_yields_its_validation_issue() {
     );
     let (c, b) = d
         .post(
-            "/datasets",
+            "/data-sources/save",
             json!({ "type": "polygon", "name": "x", "symbol": "AAPL" }),
         )
         .await;
@@ -296,7 +296,7 @@ async fn every_bad_file_yields_its_validation_issue() {
         b["detail"].as_str().unwrap().contains("no market API key"),
         "{b}"
     );
-    let (_, list) = d.get("/datasets").await;
+    let (_, list) = d.get("/data-sources").await;
     assert_eq!(
         list.as_array().unwrap().len(),
         7,
@@ -310,7 +310,7 @@ async fn health_and_dependencies() {
     let (c, b) = d.get("/health").await;
     assert_eq!((c, &b["status"]), (StatusCode::OK, &json!("ok")));
     assert!(chrono::DateTime::parse_from_rfc3339(b["timestamp"].as_str().unwrap()).is_ok());
-    let (_, b) = d.get("/dependencies").await;
+    let (_, b) = d.get("/dependencies/status").await;
     for k in ["backend", "ollama", "tradingview_bridge", "market_provider"] {
         assert_eq!(b[k]["name"], k);
         assert!(b[k]["available"].is_boolean());
@@ -350,7 +350,7 @@ async fn polygon_provider_fetches_every_page_when_a_key_is_set() {
 
     POLYGON.with(|p| *p.borrow_mut() = Some(("pk-test".into(), base)));
     let d = TestDesk::start().await;
-    let (_, deps) = d.get("/dependencies").await;
+    let (_, deps) = d.get("/dependencies/status").await;
     assert_eq!(deps["market_provider"]["available"], true);
     let body = json!({ "type": "polygon", "name": "AAPL 5m", "symbol": "AAPL", "timeframe": "5m", "extra": { "from": "2025-02-27", "to": "2025-02-28" } });
     let (c, p) = d.post("/data-sources/preview", body.clone()).await;
@@ -364,7 +364,7 @@ async fn polygon_provider_fetches_every_page_when_a_key_is_set() {
     assert_eq!(bars.ts[0], 1_740_627_900_000);
     let (c, b) = d
         .post(
-            "/datasets",
+            "/data-sources/save",
             json!({ "type": "polygon", "name": "x", "symbol": "AAPL" }),
         )
         .await;
@@ -381,7 +381,7 @@ async fn with_a_password_the_parity_routes_need_the_operator_session() {
         StatusCode::UNAUTHORIZED,
         "running code needs a login when a password is set"
     );
-    let (c, _) = d.post_anon("/datasets", json!({})).await;
+    let (c, _) = d.post_anon("/data-sources/save", json!({})).await;
     assert_eq!(c, StatusCode::UNAUTHORIZED);
     let (c, b) = read(d.anon.get(d.url("/health")).send().await.unwrap()).await;
     assert_eq!(

@@ -4,6 +4,7 @@
 mod support;
 
 mod bad_input;
+mod browser;
 mod claiming;
 mod cli;
 mod datasets;
@@ -14,6 +15,8 @@ mod engine_faults;
 mod observability;
 mod renko_prop;
 mod runs;
+mod seed000;
+mod senders;
 mod tmux;
 mod tui_keys;
 mod tui_loop;

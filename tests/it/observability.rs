@@ -109,7 +109,7 @@ async fn an_unreachable_provider_answers_an_error_without_the_key() {
     let d = TestDesk::start().await;
     let body = json!({ "type": "polygon", "name": "AAPL 5m", "symbol": "AAPL", "timeframe": "5m",
                        "extra": { "from": "2025-02-27", "to": "2025-02-28" } });
-    for path in ["/data-sources/preview", "/datasets"] {
+    for path in ["/data-sources/preview", "/data-sources/save"] {
         let resp = d.client.post(d.url(path)).json(&body).send().await.unwrap();
         assert_eq!(resp.status(), 502, "{path}");
         let text = resp.text().await.unwrap();
@@ -155,7 +155,7 @@ async fn sigterm_with_a_live_run_playing_stops_within_2s_and_the_run_reads_inter
     let c = crate::support::login(&base).await;
     let ds = post(
         &c,
-        format!("{base}/datasets"),
+        format!("{base}/data-sources/save"),
         json!({ "type": "csv", "name": "bars", "file_path": csv, "symbol": "X", "timeframe": "1m" }),
     )
     .await;

@@ -6,9 +6,9 @@ use serde_json::{Value, json};
 
 const N: usize = 21;
 const BARS: usize = 300;
-const EMA_STRATEGY: &str = "import pandas as pd\n\ndef run_strategy(frame: pd.DataFrame) -> pd.DataFrame:\n    frame = frame.copy()\n    frame[\"ema_fast\"] = frame[\"close\"].ewm(span=21, adjust=False).mean()\n    frame[\"long_condition\"] = frame[\"close\"] > frame[\"ema_fast\"]\n    return frame\n";
+pub(crate) const EMA_STRATEGY: &str = "import pandas as pd\n\ndef run_strategy(frame: pd.DataFrame) -> pd.DataFrame:\n    frame = frame.copy()\n    frame[\"ema_fast\"] = frame[\"close\"].ewm(span=21, adjust=False).mean()\n    frame[\"long_condition\"] = frame[\"close\"] > frame[\"ema_fast\"]\n    return frame\n";
 
-fn closes() -> Vec<f64> {
+pub(crate) fn closes() -> Vec<f64> {
     let mut c = 713.0;
     (0..BARS)
         .map(|i| {
@@ -18,14 +18,14 @@ fn closes() -> Vec<f64> {
         .collect()
 }
 
-fn stamp(i: usize) -> String {
+pub(crate) fn stamp(i: usize) -> String {
     (chrono::DateTime::parse_from_rfc3339("2025-02-27T03:45:00Z").unwrap()
         + chrono::Duration::minutes(5 * i as i64))
     .to_rfc3339()
 }
 
 /// Pine's ta.ema: na for the first N-1 bars, the SMA at bar N-1, then the recursion.
-fn pine_ema(c: &[f64]) -> Vec<Option<f64>> {
+pub(crate) fn pine_ema(c: &[f64]) -> Vec<Option<f64>> {
     let a = 2.0 / (N as f64 + 1.0);
     let mut out = vec![None; c.len()];
     let mut prev = c[..N].iter().sum::<f64>() / N as f64;
@@ -49,19 +49,19 @@ fn pandas_ema(c: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-async fn dataset(d: &TestDesk) -> String {
+pub(crate) async fn dataset(d: &TestDesk) -> String {
     let path = d.dir.path().join("sbin.csv");
     let mut text = String::from("timestamp,open,high,low,close,volume\n");
     for (i, c) in closes().iter().enumerate() {
         text += &format!("{},{c},{},{},{c},100\n", stamp(i), c + 0.5, c - 0.5);
     }
     std::fs::write(&path, text).unwrap();
-    let (code, b) = d.post("/datasets", json!({ "type": "csv", "name": "SBIN", "file_path": path, "symbol": "SBIN", "timeframe": "5m" })).await;
+    let (code, b) = d.post("/data-sources/save", json!({ "type": "csv", "name": "SBIN", "file_path": path, "symbol": "SBIN", "timeframe": "5m" })).await;
     assert_eq!(code, StatusCode::OK, "{b}");
     b["dataset_id"].as_str().unwrap().to_string()
 }
 
-async fn artifact(d: &TestDesk, ema: Vec<Option<f64>>) -> String {
+pub(crate) async fn artifact(d: &TestDesk, ema: Vec<Option<f64>>) -> String {
     let py = pandas_ema(&closes());
     let long: Vec<Value> = closes()
         .iter()
@@ -76,7 +76,7 @@ async fn artifact(d: &TestDesk, ema: Vec<Option<f64>>) -> String {
         .collect();
     let (code, b) = d
         .post(
-            "/bridge-artifacts",
+            "/pine-bridge/artifacts",
             json!({ "name": "SBIN bridge artifact", "symbol": "SBIN", "timeframe": "5m",
                     "source_code": "//@version=5\nstrategy(\"EMA\")\nemaFast = ta.ema(close, 21)\nlongCondition = close > emaFast\n",
                     "indicator_series": [
@@ -96,7 +96,13 @@ async fn artifact(d: &TestDesk, ema: Vec<Option<f64>>) -> String {
     b["bridge_artifact_id"].as_str().unwrap().to_string()
 }
 
-fn run_body(dataset: &str, bridge: &str, warmup: usize, source: &str, read_allowed: bool) -> Value {
+pub(crate) fn run_body(
+    dataset: &str,
+    bridge: &str,
+    warmup: usize,
+    source: &str,
+    read_allowed: bool,
+) -> Value {
     json!({
         "dataset_id": dataset,
         "run_config": { "mode": "pine_bridge", "symbol": "SBIN", "timeframe": "5m", "date_from": null, "date_to": null,
@@ -348,7 +354,7 @@ async fn read_permission_grants_single_action_and_expiry() {
     );
     // a single-action grant is spent by one run
     let grant = json!({ "target": "python_code", "access": "read", "scope": "single_action", "approved": true, "ttl_minutes": 15, "audit_note": "one replay" });
-    let (code, g) = d.post("/permissions", grant.clone()).await;
+    let (code, g) = d.post("/permissions/grant", grant.clone()).await;
     assert_eq!(code, StatusCode::OK, "{g}");
     assert_eq!(replay(&d, body.clone()).await["lifecycle"], "completed");
     let (code, _) = d.post("/runs/replay", body.clone()).await;
@@ -358,18 +364,18 @@ async fn read_permission_grants_single_action_and_expiry() {
     assert!(list[0]["consumed_at"].is_string());
     assert!(list[0]["consumed_by"].as_str().unwrap().starts_with("run-"));
     // an expired grant is refused
-    d.post("/permissions", grant).await;
+    d.post("/permissions/grant", grant).await;
     d.advance(16 * 60).await;
     let (code, _) = d.post("/runs/replay", body.clone()).await;
     assert_eq!(code, StatusCode::FORBIDDEN, "expired");
     // a session grant lasts until it expires; a revocation ends it
     let session = json!({ "target": "python_code", "access": "read", "scope": "session", "approved": true, "ttl_minutes": 60 });
-    d.post("/permissions", session).await;
+    d.post("/permissions/grant", session).await;
     assert_eq!(replay(&d, body.clone()).await["lifecycle"], "completed");
     assert_eq!(replay(&d, body.clone()).await["lifecycle"], "completed");
     d.advance(1).await;
     d.post(
-        "/permissions",
+        "/permissions/grant",
         json!({ "target": "python_code", "access": "read", "approved": false }),
     )
     .await;
@@ -377,7 +383,7 @@ async fn read_permission_grants_single_action_and_expiry() {
     assert_eq!(code, StatusCode::FORBIDDEN, "revoked");
     let (code, b) = d
         .post(
-            "/permissions",
+            "/permissions/grant",
             json!({ "target": "python_code", "access": "admin", "approved": true }),
         )
         .await;
@@ -398,7 +404,7 @@ async fn trade_events_from_python_signals_compare_with_the_artifact() {
     // one_open_position: a single long entry at the first true long_condition after warmup
     let (_, a) = d
         .post(
-            "/bridge-artifacts",
+            "/pine-bridge/artifacts",
             make(
                 json!([{ "timestamp": stamp(first_long), "side": "buy", "action": "entry" }]),
                 "strategy(\"x\")",
@@ -422,7 +428,7 @@ async fn trade_events_from_python_signals_compare_with_the_artifact() {
     // the same export one bar late: both events unmatched
     let (_, late) = d
         .post(
-            "/bridge-artifacts",
+            "/pine-bridge/artifacts",
             make(
                 json!([{ "timestamp": stamp(first_long + 1), "side": "long", "action": "entry" }]),
                 "x = request.security(\"NSE:SBIN\", \"D\", close)",
@@ -467,7 +473,7 @@ async fn trade_events_from_python_signals_compare_with_the_artifact() {
     );
 }
 
-async fn ws_events(url: String, cookie: String, max: usize) -> Vec<Value> {
+pub(crate) async fn ws_events(url: String, cookie: String, max: usize) -> Vec<Value> {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut req = url.into_client_request().unwrap();
@@ -500,7 +506,7 @@ async fn live_run_reveals_bars_over_its_websocket_and_ends_like_a_replay() {
     assert_eq!(started["lifecycle"], "live");
     assert_eq!(started["live_total"], BARS);
     let id = started["run_id"].as_str().unwrap().to_string();
-    let events = ws_events(format!("{ws_base}/ws/runs/{id}"), cookie, BARS + 10).await;
+    let events = ws_events(format!("{ws_base}/runs/{id}/stream"), cookie, BARS + 10).await;
     let last = events.last().unwrap();
     assert_eq!(last["lifecycle"], "completed", "{last}");
     assert_eq!(last["current_index"], BARS);
@@ -559,7 +565,7 @@ async fn a_live_run_can_be_stopped() {
 async fn demo_comparison_runs_the_real_comparison_on_fixed_data() {
     let d = TestDesk::start().await;
     let (code, c) = d
-        .post("/demo/comparison", json!({ "tolerance": 0.001 }))
+        .post("/comparison/sample", json!({ "tolerance": 0.001 }))
         .await;
     assert_eq!(code, StatusCode::OK, "{c}");
     assert_eq!(c["summary"]["aligned"], false);
@@ -569,17 +575,19 @@ async fn demo_comparison_runs_the_real_comparison_on_fixed_data() {
     );
     assert_eq!(c["series_results"][0]["pine_name"], "emaFast");
     let (_, c2) = d
-        .post("/demo/comparison", json!({ "tolerance": 0.001 }))
+        .post("/comparison/sample", json!({ "tolerance": 0.001 }))
         .await;
     assert_eq!(c, c2, "fixed data, fixed answer");
     let (_, aligned) = d
         .post(
-            "/demo/comparison",
+            "/comparison/sample",
             json!({ "tolerance": 0.001, "warmup_bars": 110 }),
         )
         .await;
     assert_eq!(aligned["summary"]["aligned"], true, "{aligned}");
-    let (code, _) = d.post("/demo/comparison", json!({ "tolerance": -1 })).await;
+    let (code, _) = d
+        .post("/comparison/sample", json!({ "tolerance": -1 }))
+        .await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
 }
 

@@ -30,13 +30,23 @@ pub struct SourceConfig {
     pub timeframe: Option<String>,
     #[serde(default)]
     pub timezone: Option<String>,
-    #[serde(default)]
+    /// `null` until the client has inferred one (CONTRACTS.md): inferred here then.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub mapping: Mapping,
     #[serde(default)]
     pub session: Option<Value>,
     /// `sheet`: which worksheet of a workbook.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub extra: Map<String, Value>,
+}
+
+/// A field a client may send as `null`: read as its default.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -74,6 +74,34 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             56,
             6,
         ),
+        Modal::Resolve {
+            order_id,
+            summary,
+            price,
+        } => (
+            " resolve a stuck order ",
+            vec![
+                Line::from(Span::styled(
+                    format!("order {order_id}: {summary}"),
+                    t.warn(),
+                )),
+                Line::from("Check the broker, then settle it here:"),
+                Line::from(vec![
+                    Span::styled("c", t.accent()),
+                    Span::raw(" cancelled at the broker (the asset is free)"),
+                ]),
+                Line::from(vec![
+                    Span::styled("f", t.accent()),
+                    Span::raw(" filled @ "),
+                    Span::raw(price.clone()),
+                    Span::styled("_", t.accent()),
+                    Span::raw(" (type the price)"),
+                ]),
+                Line::from(Span::styled("each asks y/n · Esc leaves it", t.dim())),
+            ],
+            62,
+            7,
+        ),
         Modal::Help => return help(f, app, area),
     };
     let rect = centered(area, w, h);

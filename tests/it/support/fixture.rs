@@ -66,12 +66,7 @@ pub async fn rich_desk() -> Fixture {
             for (size, pattern) in feeds {
                 for (i, color) in colors(pattern).into_iter().enumerate() {
                     let bar_id = format!("{}-{i}", size.name());
-                    e.webhook_brick(BrickInput {
-                        asset: "ES".into(),
-                        size,
-                        color,
-                        bar_id,
-                    })?;
+                    e.webhook_brick(BrickInput::new("ES", size, color, &bar_id))?;
                 }
             }
             e.bridge_heartbeat(BridgeHeartbeat {

@@ -19,6 +19,8 @@ thread_local! {
     /// (key, base URL) of a stand-in polygon for the next desk started on this thread.
     pub static POLYGON: std::cell::RefCell<Option<(String, String)>> = const { std::cell::RefCell::new(None) };
     static PYTHON: std::cell::RefCell<Option<brickdesk::engine::runs::python::Limits>> = const { std::cell::RefCell::new(None) };
+    /// Secrets, browser policy and upload limit of the next desk's server.
+    static SERVER: std::cell::RefCell<Option<(Secrets, server::guard::BrowserPolicy, usize)>> = const { std::cell::RefCell::new(None) };
 }
 
 pub const PASSWORD: &str = "operator-pw";
@@ -69,6 +71,19 @@ impl TestDesk {
         Self::start().await
     }
 
+    /// A desk whose server runs with these secrets and this browser policy (hosts, CORS origins).
+    pub async fn start_server(secrets: Secrets, browser: server::guard::BrowserPolicy) -> TestDesk {
+        let limit = server::ServerOptions::default().upload_limit;
+        SERVER.with(|p| *p.borrow_mut() = Some((secrets, browser, limit)));
+        Self::start().await
+    }
+
+    /// A desk whose server takes the browser policy and upload limit of `options`.
+    pub async fn start_with_options(options: server::ServerOptions) -> TestDesk {
+        SERVER.with(|p| *p.borrow_mut() = Some((secrets(), options.browser, options.upload_limit)));
+        Self::start().await
+    }
+
     /// Stops the server and the engine, then starts both again on the same database.
     pub async fn restart(mut self) -> TestDesk {
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
@@ -104,8 +119,20 @@ impl TestDesk {
                     python: "python3".into(),
                 },
             ),
+            ..server::ServerOptions::default()
         };
-        let state = AppState::with_options(engine.clone(), secrets(), options).unwrap();
+        let (secrets, options) = match SERVER.with(|p| p.borrow_mut().take()) {
+            Some((secrets, browser, upload_limit)) => (
+                secrets,
+                server::ServerOptions {
+                    browser,
+                    upload_limit,
+                    ..options
+                },
+            ),
+            None => (secrets(), options),
+        };
+        let state = AppState::with_options(engine.clone(), secrets, options).unwrap();
         tokio::spawn(server::serve(listener, state, async {
             let _ = rx.await;
         }));
