@@ -138,3 +138,16 @@ pub struct Order {
     #[serde(skip)]
     pub seq: i64,
 }
+
+impl Order {
+    /// `ENTRY BUY ES x5`: how the log, the console and its answers name an order.
+    pub fn label(&self) -> String {
+        format!(
+            "{} {} {} x{}",
+            self.kind.as_str(),
+            self.side,
+            self.asset,
+            self.qty
+        )
+    }
+}

@@ -132,7 +132,7 @@ pub enum Modal {
     /// filled at `price` (editable; the last price to start with). Each then asks `y`/`n`.
     Resolve {
         order_id: String,
-        /// `ENTRY BUY 5 ES, CLAIMED, stale`.
+        /// `ENTRY BUY ES x5, CLAIMED, stale`.
         summary: String,
         price: String,
     },
@@ -769,11 +769,8 @@ impl App {
             Action::ResolveOrder => match self.stuck_order(&asset) {
                 Some(o) => {
                     let summary = format!(
-                        "{} {} {} {}, {}{}",
-                        o.kind.as_str(),
-                        o.side,
-                        o.qty,
-                        o.asset,
+                        "{}, {}{}",
+                        o.label(),
                         o.status.as_str(),
                         if o.stale { ", stale" } else { "" }
                     );

@@ -134,21 +134,15 @@ pub fn describe(cmd: &DeskCommand, out: &CommandAnswer) -> String {
     use CommandAnswer as A;
     match (cmd, out) {
         (DeskCommand::ResolveOrder { .. }, A::Order { order: o, .. }) => format!(
-            "order {} resolved: {}{} ({} {} {} x{})",
+            "order {} resolved: {}{} ({})",
             o.id,
             o.status.as_str(),
             o.fill_price.map(|p| format!(" @ {p}")).unwrap_or_default(),
-            o.kind.as_str(),
-            o.side,
-            o.asset,
-            o.qty
+            o.label()
         ),
         (_, A::Order { order: o, .. }) => format!(
-            "{} {} {} x{} sent: {}{}",
-            o.kind.as_str(),
-            o.side,
-            o.asset,
-            o.qty,
+            "{} sent: {}{}",
+            o.label(),
             o.status.as_str(),
             if o.entry_override { " [override]" } else { "" }
         ),

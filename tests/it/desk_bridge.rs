@@ -9,16 +9,7 @@ use serde_json::json;
 #[tokio::test]
 async fn every_brick_route_feeds_its_size_and_duplicates_change_nothing() {
     let d = TestDesk::start().await;
-    let routes = [
-        ("/tv_renko_small", "one"),
-        ("/tv_renko_one", "one"),
-        ("/tv_renko_two_half", "two_half"),
-        ("/tv_renko", "four"),
-        ("/tv_renko_main", "main"),
-        ("/tv_renko_high", "high"),
-        ("/tv_renko_macro", "macro"),
-    ];
-    for (i, (path, size)) in routes.iter().enumerate() {
+    for (i, (path, size)) in BRICK_ROUTES.iter().enumerate() {
         let b = d
             .brick(path, "ES", "green", &format!("2024-01-15T14:3{i}:00"))
             .await;

@@ -10,16 +10,6 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const BRICK_ROUTES: [(&str, &str); 7] = [
-    ("/tv_renko_small", "one"),
-    ("/tv_renko_one", "one"),
-    ("/tv_renko_two_half", "two_half"),
-    ("/tv_renko", "four"),
-    ("/tv_renko_main", "main"),
-    ("/tv_renko_high", "high"),
-    ("/tv_renko_macro", "macro"),
-];
-
 /// TradingView posts the alert message as text/plain.
 async fn alert(d: &TestDesk, path: &str, message: String) -> (StatusCode, Value) {
     read(

@@ -28,6 +28,17 @@ pub const BRIDGE: &str = "bridge-secret";
 pub const TV: &str = "tv-secret";
 pub const TOKEN: &str = "api-token";
 
+/// Every brick webhook and the size it feeds, as `/api/state` names it.
+pub const BRICK_ROUTES: [(&str, &str); 7] = [
+    ("/tv_renko_small", "one"),
+    ("/tv_renko_one", "one"),
+    ("/tv_renko_two_half", "two_half"),
+    ("/tv_renko", "four"),
+    ("/tv_renko_main", "main"),
+    ("/tv_renko_high", "high"),
+    ("/tv_renko_macro", "macro"),
+];
+
 /// Tuesday 2026-03-10 14:31:00 UTC = 09:31 in Chicago (CDT), one minute into a 5-minute candle.
 pub fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 10, 14, 31, 0).unwrap()
