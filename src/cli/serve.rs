@@ -32,6 +32,13 @@ async fn serve(cfg: Config, host: String, port: u16) -> anyhow::Result<()> {
     let shutdown = crate::server::shutdown_signal();
     tracing::info!(target: LOG_TARGET, data_dir = %data_dir.display(), secrets = ?cfg.secrets, "brickdesk serve");
     tracing::info!(target: LOG_TARGET, "listening on http://{}", bound.addr);
+    tracing::info!(
+        target: LOG_TARGET,
+        host = %cfg.server.host,
+        allowed_hosts = ?cfg.server.allowed_hosts,
+        cors_origins = ?cfg.server.cors_origins,
+        "browser guard: Host must be a loopback name, host or one of allowed_hosts; cross-origin pages only from cors_origins"
+    );
     wiring::run_server(bound, engine, &cfg, None, shutdown).await?;
     thread.join().ok();
     tracing::info!(target: LOG_TARGET, "stopped cleanly");

@@ -70,17 +70,43 @@ pub mod de {
     use serde::{Deserialize, Deserializer, de::Error};
 
     /// Text from a string or a number (`{{plot_0}}`, `{{time}}`); `null` and blank text are
-    /// absent.
+    /// absent. A visitor, not a `Value`: this runs on every webhook.
     pub fn loose_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-        match serde_json::Value::deserialize(d)? {
-            serde_json::Value::String(s) if s.trim().is_empty() => Ok(None),
-            serde_json::Value::String(s) => Ok(Some(s)),
-            serde_json::Value::Number(n) => Ok(Some(n.to_string())),
-            serde_json::Value::Null => Ok(None),
-            other => Err(D::Error::custom(format!(
-                "expected a string or a number, got {other}"
-            ))),
+        struct Loose;
+        impl<'de> serde::de::Visitor<'de> for Loose {
+            type Value = Option<String>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a number")
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok((!v.trim().is_empty()).then(|| v.to_string()))
+            }
+            fn visit_string<E: Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok((!v.trim().is_empty()).then_some(v))
+            }
+            fn visit_i64<E: Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Some(v.to_string()))
+            }
+            fn visit_u64<E: Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Some(v.to_string()))
+            }
+            fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Some(
+                    serde_json::Number::from_f64(v)
+                        .map_or_else(|| v.to_string(), |n| n.to_string()),
+                ))
+            }
+            fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(Loose)
+            }
         }
+        d.deserialize_any(Loose)
     }
 
     /// A finite number, sent as a JSON number or as numeric text (`"5250.25"`).

@@ -9,11 +9,9 @@
 //!   bridge, TradingView) pass, unless the browser marks them cross-site (`Sec-Fetch-Site`);
 //! - a body that is not `application/json` (415), except on the webhooks (TradingView sends
 //!   text/plain) and the upload routes (`multipart/form-data`).
-use super::AppState;
 use super::errors::Surface;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use std::net::IpAddr;
 
@@ -232,16 +230,12 @@ pub fn check(
     None
 }
 
-/// The middleware: refuses what `check` refuses (logged), passes the rest.
-pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// The refusal of a request `check` refuses (logged), in its surface's shape; `None` passes it.
+pub fn refusal(policy: &BrowserPolicy, req: &Request) -> Option<Response> {
     let path = req.uri().path();
-    if let Some((status, message)) =
-        check(&state.options.browser, req.method(), path, req.headers())
-    {
-        tracing::warn!(method = %req.method(), path, status = status.as_u16(), %message, "request refused by the browser guard");
-        return Surface::for_path(path).error(status, message);
-    }
-    next.run(req).await
+    let (status, message) = check(policy, req.method(), path, req.headers())?;
+    tracing::warn!(method = %req.method(), path, status = status.as_u16(), %message, "request refused by the browser guard");
+    Some(Surface::for_path(path).error(status, message))
 }
 
 #[cfg(test)]

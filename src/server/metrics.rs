@@ -5,7 +5,6 @@ use super::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::http::header;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::collections::HashMap;
@@ -71,12 +70,17 @@ fn handles(route: &str, method: &Method, status: u16) -> Handles {
     h
 }
 
-/// Counts and times every request by its matched route (unknown paths count as `unmatched`).
-pub async fn track(req: Request, next: Next) -> Response {
+/// Counts and times every request by its matched route (unknown paths count as `unmatched`),
+/// answered by `run` (the rest of the stack, or a refusal made before it).
+pub async fn track<F, Fut>(req: Request, run: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let route = req.extensions().get::<MatchedPath>().cloned();
     let method = req.method().clone();
     let started = Instant::now();
-    let resp = next.run(req).await;
+    let resp = run(req).await;
     let route = route.as_ref().map_or("unmatched", |m| m.as_str());
     let (count, time) = handles(route, &method, resp.status().as_u16());
     count.increment(1);

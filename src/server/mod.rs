@@ -17,7 +17,7 @@ use crate::config::Secrets;
 use crate::engine::handle::EngineHandle;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::middleware::{Next, from_fn_with_state};
 use errors::Surface;
 use std::future::Future;
 use std::sync::Arc;
@@ -131,11 +131,22 @@ impl AppState {
     }
 }
 
-/// Every request: counted and timed by route, and a refusal axum made itself (not JSON) rewritten
-/// into the shape of the surface its path belongs to. One layer, so one pass per request.
-async fn observe(req: Request, next: Next) -> axum::response::Response {
+/// Every request, in one pass: counted and timed by route, checked by the browser guard
+/// (`guard.rs`), and a refusal axum made itself (not JSON) rewritten into the shape of the
+/// surface its path belongs to.
+async fn observe(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> axum::response::Response {
     let surface = Surface::for_path(req.uri().path());
-    let resp = metrics::track(req, next).await;
+    let resp = metrics::track(req, |req| async move {
+        match guard::refusal(&state.options.browser, &req) {
+            Some(refused) => refused,
+            None => next.run(req).await,
+        }
+    })
+    .await;
     errors::shape_rejection(surface, resp).await
 }
 
@@ -156,15 +167,18 @@ pub fn router(state: AppState) -> Router {
     let parity = parity::routes(state.options.upload_limit)
         .route_layer(operator())
         .route("/health", axum::routing::get(parity::health));
-    Router::new()
+    let app = Router::new()
         .merge(desk)
         .merge(parity)
         .fallback(errors::not_found)
         .method_not_allowed_fallback(errors::method_not_allowed)
-        .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
-        .layer(cors(&state.options.browser))
-        .layer(from_fn_with_state(state.clone(), guard::guard))
-        .layer(from_fn(observe))
+        .layer(DefaultBodyLimit::max(extract::BODY_LIMIT));
+    // with no CORS origin configured no CORS header is ever sent: no layer to pass
+    let app = match cors(&state.options.browser) {
+        Some(cors) => app.layer(cors),
+        None => app,
+    };
+    app.layer(from_fn_with_state(state.clone(), observe))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
@@ -187,7 +201,10 @@ pub fn router(state: AppState) -> Router {
 /// CORS for the configured origins only (seed 000's and seed 003's browser clients): credentials
 /// (the session cookie) and the `Authorization` header allowed. With none configured, no CORS
 /// header is ever sent. A preflight from any other origin never gets here: the guard refuses it.
-fn cors(policy: &guard::BrowserPolicy) -> tower_http::cors::CorsLayer {
+fn cors(policy: &guard::BrowserPolicy) -> Option<tower_http::cors::CorsLayer> {
+    if policy.cors_origins().is_empty() {
+        return None;
+    }
     use axum::http::{HeaderName, HeaderValue, Method, header};
     use tower_http::cors::{AllowOrigin, CorsLayer};
     // the policy keeps origins normalised with their port; a browser sends none for 80/443
@@ -203,7 +220,7 @@ fn cors(policy: &guard::BrowserPolicy) -> tower_http::cors::CorsLayer {
         })
         .filter_map(|o| HeaderValue::from_str(o).ok())
         .collect();
-    CorsLayer::new()
+    let layer = CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_credentials(true)
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
@@ -212,7 +229,8 @@ fn cors(policy: &guard::BrowserPolicy) -> tower_http::cors::CorsLayer {
             header::AUTHORIZATION,
             HeaderName::from_static("x-stage1-token"),
         ])
-        .max_age(Duration::from_secs(600))
+        .max_age(Duration::from_secs(600));
+    Some(layer)
 }
 
 /// Runs the engine's once-a-second housekeeping (stale flags, day roll) until the engine stops.

@@ -171,12 +171,21 @@ async fn prepare_off_thread(s: &AppState, cfg: SourceConfig) -> Result<Prepared,
 /// A `DataSourceConfig` from the request: JSON, or a multipart upload (stored in the data dir).
 async fn source_config(s: &AppState, req: Request) -> Result<SourceConfig, Detail> {
     let v = super::upload::source_config(s, req).await?;
-    serde_json::from_value(v).map_err(|e| {
+    let mut cfg: SourceConfig = serde_json::from_value(v).map_err(|e| {
         Detail::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("invalid request: {e}"),
         )
-    })
+    })?;
+    // a client that sets only the session's timezone means it for the source too
+    if cfg.timezone.is_none() {
+        cfg.timezone = cfg
+            .session
+            .as_ref()
+            .and_then(|s| s["timezone"].as_str())
+            .map(str::to_string);
+    }
+    Ok(cfg)
 }
 
 async fn preview(

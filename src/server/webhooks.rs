@@ -45,8 +45,10 @@ fn check_tv(state: &AppState, secret: Option<&str>) -> ApiResult<()> {
 #[derive(Deserialize)]
 struct BrickBody {
     secret: Option<String>,
-    #[serde(flatten)]
-    asset: AssetField,
+    #[serde(default, deserialize_with = "de::loose_text")]
+    asset: Option<String>,
+    #[serde(default, deserialize_with = "de::loose_text")]
+    symbol: Option<String>,
     /// `green`/`red` (any case); anything else, or nothing, is neutral.
     #[serde(default, deserialize_with = "de::loose_text")]
     color: Option<String>,
@@ -57,20 +59,10 @@ struct BrickBody {
 }
 
 /// The asset from `asset`, else `symbol` (the original reads both).
-#[derive(Deserialize)]
-struct AssetField {
-    #[serde(default, deserialize_with = "de::loose_text")]
-    asset: Option<String>,
-    #[serde(default, deserialize_with = "de::loose_text")]
-    symbol: Option<String>,
-}
-
-impl AssetField {
-    fn get(self) -> ApiResult<String> {
-        self.asset.or(self.symbol).ok_or_else(|| {
-            ApiError::bad_request("invalid request: missing field `asset` (or `symbol`)")
-        })
-    }
+fn asset_of(asset: Option<String>, symbol: Option<String>) -> ApiResult<String> {
+    asset.or(symbol).ok_or_else(|| {
+        ApiError::bad_request("invalid request: missing field `asset` (or `symbol`)")
+    })
 }
 
 async fn brick(
@@ -81,7 +73,7 @@ async fn brick(
     check_tv(&state, body.secret.as_deref())?;
     let sent_color = body.color.unwrap_or_default();
     let input = BrickInput {
-        asset: body.asset.get()?,
+        asset: asset_of(body.asset, body.symbol)?,
         size,
         color: Color::parse(sent_color.trim()),
         sent_color,
@@ -94,8 +86,10 @@ async fn brick(
 #[derive(Deserialize)]
 struct HeartbeatBody {
     secret: Option<String>,
-    #[serde(flatten)]
-    asset: AssetField,
+    #[serde(default, deserialize_with = "de::loose_text")]
+    asset: Option<String>,
+    #[serde(default, deserialize_with = "de::loose_text")]
+    symbol: Option<String>,
     /// A number, or a numeric string (`"{{close}}"` in an alert message).
     #[serde(deserialize_with = "de::number_or_numeric_string")]
     price: f64,
@@ -109,7 +103,7 @@ async fn heartbeat(
 ) -> ApiResult<Json<Ok<impl Serialize>>> {
     check_tv(&state, body.secret.as_deref())?;
     let input = HeartbeatInput {
-        asset: body.asset.get()?,
+        asset: asset_of(body.asset, body.symbol)?,
         price: body.price,
         timestamp: body.timestamp.as_ref().and_then(Value::as_i64),
     };
@@ -120,8 +114,10 @@ async fn heartbeat(
 #[derive(Deserialize)]
 struct AssetBody {
     secret: Option<String>,
-    #[serde(flatten)]
-    asset: AssetField,
+    #[serde(default, deserialize_with = "de::loose_text")]
+    asset: Option<String>,
+    #[serde(default, deserialize_with = "de::loose_text")]
+    symbol: Option<String>,
 }
 
 async fn level_exit(
@@ -129,7 +125,7 @@ async fn level_exit(
     JsonBody(body): JsonBody<AssetBody>,
 ) -> ApiResult<Json<Ok<impl Serialize>>> {
     check_tv(&state, body.secret.as_deref())?;
-    let asset = body.asset.get()?;
+    let asset = asset_of(body.asset, body.symbol)?;
     let order = state.engine.call(move |e| e.level_exit(&asset)).await?;
     Ok(ok(OrderAnswer { order }))
 }

@@ -411,16 +411,14 @@ impl App {
                 Effect::None
             }
             KeyCode::Char('c') | KeyCode::Char('C') => {
-                let prompt =
-                    format!("mark order {order_id} CANCELLED ({summary})? Check the broker first.");
+                let prompt = format!("mark {summary} as CANCELLED? Check the broker first.");
                 self.confirm(cmd(Resolution::Cancel, None), prompt)
             }
             KeyCode::Char('f') | KeyCode::Char('F') | KeyCode::Enter => {
                 match price.parse::<f64>() {
                     Ok(p) if p.is_finite() && p > 0.0 => {
-                        let prompt = format!(
-                            "mark order {order_id} FILLED @ {p} ({summary})? The position follows."
-                        );
+                        let prompt =
+                            format!("mark {summary} as FILLED @ {p}? The position follows.");
                         self.confirm(cmd(Resolution::Filled, Some(p)), prompt)
                     }
                     _ => {

@@ -134,11 +134,10 @@ pub fn describe(cmd: &DeskCommand, out: &CommandAnswer) -> String {
     use CommandAnswer as A;
     match (cmd, out) {
         (DeskCommand::ResolveOrder { .. }, A::Order { order: o, .. }) => format!(
-            "order {} resolved: {}{} ({})",
-            o.id,
+            "{} resolved: {}{}",
+            o.label(),
             o.status.as_str(),
-            o.fill_price.map(|p| format!(" @ {p}")).unwrap_or_default(),
-            o.label()
+            o.fill_price.map(|p| format!(" @ {p}")).unwrap_or_default()
         ),
         (_, A::Order { order: o, .. }) => format!(
             "{} sent: {}{}",

@@ -37,7 +37,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 ]),
             ],
             60,
-            6,
+            // the prompt wraps inside the 58 columns between the borders
+            5 + (prompt.chars().count() as u16).div_ceil(58).max(1),
         ),
         Modal::TypeLive { typed } => (
             " go LIVE ",
@@ -81,10 +82,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         } => (
             " resolve a stuck order ",
             vec![
-                Line::from(Span::styled(
-                    format!("order {order_id}: {summary}"),
-                    t.warn(),
-                )),
+                Line::from(Span::styled(summary.clone(), t.warn())),
+                Line::from(Span::styled(format!("order {order_id}"), t.dim())),
                 Line::from("Check the broker, then settle it here:"),
                 Line::from(vec![
                     Span::styled("c", t.accent()),
@@ -100,7 +99,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 Line::from(Span::styled("each asks y/n · Esc leaves it", t.dim())),
             ],
             62,
-            7,
+            8,
         ),
         Modal::Help => return help(f, app, area),
     };
