@@ -475,7 +475,7 @@ async fn a_10_mb_bridge_artifact_is_accepted() {
         b["indicator_series"][1]["values"].as_array().unwrap().len(),
         50_000
     );
-    // the seed's realistic size: two series over 18,850 bars (~8 MB here with the padding)
+    // the seed's realistic size: two series over 18,850 bars (3.9 MB here with the padding)
     let realistic = big_artifact(18_850);
     let resp = d
         .client
