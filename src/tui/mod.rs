@@ -2,9 +2,11 @@
 //! keys into commands, `ui`/`panes` draw it, `link` reaches the engine (in process or attached),
 //! `terminal` owns the screen. Redraws happen on events, key presses and one countdown tick a
 //! second — never in a sleep loop.
+mod actions;
 pub mod app;
 pub mod keys;
 pub mod link;
+mod modal;
 pub mod panes;
 pub mod terminal;
 pub mod theme;

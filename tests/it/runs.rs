@@ -390,6 +390,15 @@ async fn read_permission_grants_single_action_and_expiry() {
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
 }
 
+/// Saves `artifact`, then replays the EMA strategy against it: (its id, the run).
+async fn replay_against(d: &TestDesk, ds: &str, artifact: Value) -> (String, Value) {
+    let (code, a) = d.post("/pine-bridge/artifacts", artifact).await;
+    assert_eq!(code, StatusCode::OK, "{a}");
+    let id = a["bridge_artifact_id"].as_str().unwrap().to_string();
+    let run = replay(d, run_body(ds, &id, 100, EMA_STRATEGY, true)).await;
+    (id, run)
+}
+
 #[tokio::test]
 async fn trade_events_from_python_signals_compare_with_the_artifact() {
     let d = TestDesk::start().await;
@@ -402,23 +411,12 @@ async fn trade_events_from_python_signals_compare_with_the_artifact() {
                 "trade_events": events })
     };
     // one_open_position: a single long entry at the first true long_condition after warmup
-    let (_, a) = d
-        .post(
-            "/pine-bridge/artifacts",
-            make(
-                json!([{ "timestamp": stamp(first_long), "side": "buy", "action": "entry" }]),
-                "strategy(\"x\")",
-            ),
-        )
-        .await;
-    let r = replay(
+    let (a, r) = replay_against(
         &d,
-        run_body(
-            &ds,
-            a["bridge_artifact_id"].as_str().unwrap(),
-            100,
-            EMA_STRATEGY,
-            true,
+        &ds,
+        make(
+            json!([{ "timestamp": stamp(first_long), "side": "buy", "action": "entry" }]),
+            "strategy(\"x\")",
         ),
     )
     .await;
@@ -426,23 +424,12 @@ async fn trade_events_from_python_signals_compare_with_the_artifact() {
     assert_eq!(s["mismatched_trade_events"], 0, "{}", r["comparison"]);
     assert_eq!(s["total_trade_events"], 2);
     // the same export one bar late: both events unmatched
-    let (_, late) = d
-        .post(
-            "/pine-bridge/artifacts",
-            make(
-                json!([{ "timestamp": stamp(first_long + 1), "side": "long", "action": "entry" }]),
-                "x = request.security(\"NSE:SBIN\", \"D\", close)",
-            ),
-        )
-        .await;
-    let r = replay(
+    let (_, r) = replay_against(
         &d,
-        run_body(
-            &ds,
-            late["bridge_artifact_id"].as_str().unwrap(),
-            100,
-            EMA_STRATEGY,
-            true,
+        &ds,
+        make(
+            json!([{ "timestamp": stamp(first_long + 1), "side": "long", "action": "entry" }]),
+            "x = request.security(\"NSE:SBIN\", \"D\", close)",
         ),
     )
     .await;
@@ -457,13 +444,7 @@ async fn trade_events_from_python_signals_compare_with_the_artifact() {
         "{warnings:?}"
     );
     // without one_open_position every bar with the signal is an entry
-    let mut body = run_body(
-        &ds,
-        a["bridge_artifact_id"].as_str().unwrap(),
-        100,
-        EMA_STRATEGY,
-        true,
-    );
+    let mut body = run_body(&ds, &a, 100, EMA_STRATEGY, true);
     body["run_config"]["one_open_position"] = json!(false);
     let r = replay(&d, body).await;
     let entries = (100..BARS).filter(|&i| c[i] > py[i]).count();
