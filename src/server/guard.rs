@@ -52,9 +52,14 @@ impl BrowserPolicy {
         }
     }
 
-    /// The CORS origins, as configured (normalised), for the CORS layer.
-    pub fn cors_origins(&self) -> &[String] {
-        &self.cors
+    /// Is any CORS origin configured?
+    pub fn has_cors(&self) -> bool {
+        !self.cors.is_empty()
+    }
+
+    /// Is `origin` one of the configured CORS origins (`http://host` ≡ `http://host:80`)?
+    pub fn is_cors_origin(&self, origin: &str) -> bool {
+        parse_origin(origin).is_ok_and(|o| self.cors.contains(&o))
     }
 
     /// May a request name this `Host` (with or without its port)?
@@ -76,7 +81,7 @@ impl BrowserPolicy {
         let Ok(norm) = parse_origin(origin) else {
             return false; // `null` (sandboxed frames, file://) and garbage
         };
-        if self.cors.contains(&norm) {
+        if self.is_cors_origin(origin) {
             return true;
         }
         let Some(host) = host.filter(|h| self.host_allowed(h)) else {

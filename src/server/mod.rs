@@ -202,26 +202,17 @@ pub fn router(state: AppState) -> Router {
 /// (the session cookie) and the `Authorization` header allowed. With none configured, no CORS
 /// header is ever sent. A preflight from any other origin never gets here: the guard refuses it.
 fn cors(policy: &guard::BrowserPolicy) -> Option<tower_http::cors::CorsLayer> {
-    if policy.cors_origins().is_empty() {
+    use axum::http::{HeaderName, Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if !policy.has_cors() {
         return None;
     }
-    use axum::http::{HeaderName, HeaderValue, Method, header};
-    use tower_http::cors::{AllowOrigin, CorsLayer};
-    // the policy keeps origins normalised with their port; a browser sends none for 80/443
-    let origins: Vec<HeaderValue> = policy
-        .cors_origins()
-        .iter()
-        .flat_map(|o| {
-            let bare = o
-                .strip_suffix(":80")
-                .filter(|_| o.starts_with("http://"))
-                .or_else(|| o.strip_suffix(":443").filter(|_| o.starts_with("https://")));
-            [Some(o.as_str()), bare].into_iter().flatten()
-        })
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
+    // the guard's own comparison, so the two never disagree on what an origin is
+    let policy = policy.clone();
     let layer = CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            origin.to_str().is_ok_and(|o| policy.is_cors_origin(o))
+        }))
         .allow_credentials(true)
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([
