@@ -20,6 +20,11 @@ pub struct ServerConfig {
     /// Largest body of the dataset and bridge-artifact routes (JSON or multipart upload), in MiB.
     /// Every other route takes 1 MiB.
     pub upload_limit_mb: usize,
+    /// Folders whose files `/data-sources/preview` and `/data-sources/save` may read by path
+    /// (symlinks resolved). Empty: the data dir's `imports/` and `uploads/`, and the home dir.
+    pub import_roots: Vec<PathBuf>,
+    /// Largest file an import reads, in MiB.
+    pub import_max_mb: u64,
 }
 
 impl Default for ServerConfig {
@@ -30,6 +35,8 @@ impl Default for ServerConfig {
             allowed_hosts: Vec::new(),
             cors_origins: Vec::new(),
             upload_limit_mb: 256,
+            import_roots: Vec::new(),
+            import_max_mb: 512,
         }
     }
 }
@@ -73,6 +80,87 @@ pub struct Config {
     /// Market data provider key (`POLYGON_API_KEY`).
     pub polygon_api_key: Option<String>,
     pub console: ConsoleConfig,
+    pub runner: RunnerConfig,
+}
+
+/// How Python strategies run (`[runner]`): see `engine::runs::python::sandbox`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunnerConfig {
+    /// The interpreter: a name on PATH or a path.
+    pub python: String,
+    /// bubblewrap's `bwrap`; found on PATH when unset.
+    pub bubblewrap: Option<PathBuf>,
+    /// Without bubblewrap, run strategies anyway, unconfined but for the limits below.
+    pub allow_unsandboxed_python: bool,
+    pub timeout_s: u64,
+    pub memory_mb: u64,
+    /// Processes and threads one run may have.
+    pub max_processes: u64,
+    /// Largest file a run may write, and the size of its work dir.
+    pub max_file_mb: u64,
+    pub work_dir_mb: u64,
+    /// How much of a run's stdout and of its stderr is kept (the tail).
+    pub output_cap_kb: usize,
+    /// Runs at once (0: one per core); the rest queue.
+    pub concurrency: usize,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            python: "python3".into(),
+            bubblewrap: None,
+            allow_unsandboxed_python: false,
+            timeout_s: 120,
+            memory_mb: 4096,
+            max_processes: 64,
+            max_file_mb: 64,
+            work_dir_mb: 64,
+            output_cap_kb: 1024,
+            concurrency: 0,
+        }
+    }
+}
+
+impl Config {
+    /// The Python runner's limits; `redact` lists what no error may show (the secrets).
+    pub fn runner_limits(&self) -> crate::engine::runs::python::Limits {
+        use crate::engine::runs::python::{Limits, sandbox};
+        let (r, secrets) = (&self.runner, &self.secrets);
+        let d = Limits::default();
+        Limits {
+            timeout: std::time::Duration::from_secs(r.timeout_s),
+            memory_bytes: r.memory_mb << 20,
+            python: r.python.clone(),
+            // a configured path that is not there means no sandbox, never another bwrap
+            bubblewrap: match &r.bubblewrap {
+                Some(p) => p.is_file().then(|| p.clone()),
+                None => sandbox::find_bubblewrap(),
+            },
+            allow_unsandboxed: r.allow_unsandboxed_python,
+            max_processes: r.max_processes,
+            max_file_bytes: r.max_file_mb << 20,
+            work_bytes: r.work_dir_mb << 20,
+            output_cap: r.output_cap_kb << 10,
+            concurrency: if r.concurrency == 0 {
+                d.concurrency
+            } else {
+                r.concurrency
+            },
+            redact: [
+                &secrets.dashboard_password,
+                &secrets.bridge_heartbeat_secret,
+                &secrets.tv_webhook_secret,
+            ]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .chain(secrets.api_tokens.iter().cloned())
+            .chain(self.polygon_api_key.clone())
+            .collect(),
+        }
+    }
 }
 
 /// How the console behaves.
@@ -94,6 +182,7 @@ impl Default for Config {
             ollama_host: None,
             polygon_api_key: None,
             console: ConsoleConfig::default(),
+            runner: RunnerConfig::default(),
         }
     }
 }
@@ -171,6 +260,18 @@ impl Config {
                 anyhow::anyhow!("server.cors_origins: {o:?} is not an origin ({e}); write it as scheme://host[:port]")
             })?;
         }
+        let r = &self.runner;
+        if r.timeout_s == 0 || r.memory_mb < 64 || r.max_processes == 0 || r.max_file_mb == 0 {
+            bail!(
+                "runner: timeout_s, max_processes and max_file_mb must be positive, memory_mb at least 64"
+            );
+        }
+        if r.work_dir_mb == 0 || r.output_cap_kb == 0 {
+            bail!("runner: work_dir_mb and output_cap_kb must be positive");
+        }
+        if self.server.import_max_mb == 0 {
+            bail!("server.import_max_mb must be at least 1");
+        }
         if self.server.upload_limit_mb == 0 {
             bail!("server.upload_limit_mb must be at least 1");
         }
@@ -181,6 +282,18 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// Where imports may read files from (`server.import_roots`, or the defaults).
+    pub fn import_roots(&self) -> Vec<PathBuf> {
+        if !self.server.import_roots.is_empty() {
+            return self.server.import_roots.clone();
+        }
+        let data = self.data_dir();
+        [data.join("imports"), data.join("uploads")]
+            .into_iter()
+            .chain(dirs::home_dir())
+            .collect()
     }
 
     /// The data dir: configured, else the XDG data dir.

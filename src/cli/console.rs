@@ -96,10 +96,12 @@ async fn console(
     app.ollama_url = Some(ollama_url(&cfg));
     if let Some(url) = &ui.connect {
         let remote = Remote::connect(url, ui.password.as_deref()).await?;
+        app.sandbox = remote.sandbox_mode().await;
         let link = Link::Remote(remote);
         app.link_label = format!("attached to {}", link.label());
         return crate::tui::run_on_terminal(&mut app, link).await;
     }
+    app.sandbox = Some(cfg.runner_limits().mode().name().into());
     let data_dir = cfg.data_dir();
     let (engine, thread) = wiring::start_engine(&cfg, &data_dir, wiring::system_clock())?;
     let bound = wiring::bind(&host, port).await?;
@@ -123,7 +125,7 @@ pub(super) async fn with_server(
     cfg: &Config,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let runs = crate::services::runs::RunService::new(engine.clone(), Default::default())?;
+    let runs = crate::services::runs::RunService::new(engine.clone(), cfg.runner_limits())?;
     let link = Link::Local(engine.clone(), runs.clone());
     let server = {
         let cfg = cfg.clone();

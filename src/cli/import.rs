@@ -65,7 +65,11 @@ async fn import(cfg: Config, src: SourceConfig) -> anyhow::Result<()> {
     let bar = Progress::start();
     let src2 = src.clone();
     let p = tokio::task::spawn_blocking(move || {
-        datasets::prepare_with_progress(&src2, &mut |k| bar.show(k, STAGES[k]))
+        datasets::prepare_with_progress(
+            &src2,
+            &datasets::files::FilePolicy::anywhere(u64::MAX),
+            &mut |k| bar.show(k, STAGES[k]),
+        )
     })
     .await??;
     let result = if p.bars.is_some() {

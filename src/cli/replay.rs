@@ -93,7 +93,7 @@ async fn replay(
         "running {} on {} …",
         req.python_artifact.name, req.dataset_id
     );
-    let service = RunService::new(engine.clone(), Default::default())?;
+    let service = RunService::new(engine.clone(), cfg.runner_limits())?;
     let run = service.replay(&req).await?;
     drop(service);
     drop(engine);

@@ -8,6 +8,7 @@ use crate::engine::store::Store;
 use crate::server::{self, AppState};
 use anyhow::Context;
 use std::net::SocketAddr;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -20,8 +21,16 @@ pub fn start_engine(
     data_dir: &Path,
     clock: SharedClock,
 ) -> anyhow::Result<(EngineHandle, std::thread::JoinHandle<()>)> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    if !data_dir.exists() {
+        // the operator's alone: a strategy run as another user cannot look inside
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    }
+    // where `/data-sources/save` reads files by path (server.import_roots)
+    let _ = std::fs::create_dir_all(data_dir.join("imports"));
     let db = data_dir.join(DB_FILE);
     let store =
         Store::open(&db).with_context(|| format!("cannot open database {}", db.display()))?;

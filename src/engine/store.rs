@@ -72,6 +72,11 @@ const MIGRATIONS: &[&str] = &[
         created_at, updated_at
      FROM runs;
      DROP TABLE runs;",
+    // 5: a queued run's place in line; operator sessions that outlive a restart (only a hash of
+    // the token is stored)
+    "ALTER TABLE parity_runs ADD COLUMN queue_position INTEGER;
+     CREATE TABLE sessions(
+        token_hash TEXT PRIMARY KEY, created_at INTEGER NOT NULL, last_seen INTEGER NOT NULL);",
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -98,6 +103,9 @@ pub struct DeskEvent {
 impl Store {
     pub fn open(path: &Path) -> DeskResult<Self> {
         let conn = Connection::open(path)?;
+        // the operator's alone (SQLite gives the -wal and -shm files the same mode)
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
         Self::init(conn)
     }
 

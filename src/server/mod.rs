@@ -62,6 +62,8 @@ pub struct ServerOptions {
     pub browser: guard::BrowserPolicy,
     /// Largest body of the dataset and bridge-artifact routes, in bytes (default 256 MiB).
     pub upload_limit: usize,
+    /// Which server-side files a dataset import may read.
+    pub files: crate::engine::datasets::files::FilePolicy,
 }
 
 impl Default for ServerOptions {
@@ -75,6 +77,10 @@ impl Default for ServerOptions {
             python: Default::default(),
             browser: guard::BrowserPolicy::new("127.0.0.1", &[], &[]),
             upload_limit: 256 << 20,
+            files: crate::engine::datasets::files::FilePolicy::new(
+                &[std::env::temp_dir().join("brickdesk-data")],
+                512 << 20,
+            ),
         }
     }
 }
@@ -88,13 +94,17 @@ impl ServerOptions {
             polygon_key: cfg.polygon_api_key.clone(),
             polygon_base_url: std::env::var("POLYGON_BASE_URL")
                 .unwrap_or_else(|_| crate::services::providers::polygon::DEFAULT_BASE.into()),
-            python: Default::default(),
+            python: cfg.runner_limits(),
             browser: guard::BrowserPolicy::new(
                 &cfg.server.host,
                 &cfg.server.allowed_hosts,
                 &cfg.server.cors_origins,
             ),
             upload_limit: cfg.server.upload_limit_mb << 20,
+            files: crate::engine::datasets::files::FilePolicy::new(
+                &cfg.import_roots(),
+                cfg.server.import_max_mb << 20,
+            ),
         }
     }
 }

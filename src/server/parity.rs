@@ -91,7 +91,12 @@ async fn dependencies(State(s): State<AppState>) -> Json<Value> {
     } else {
         json!({ "name": "market_provider", "available": false, "detail": "No market API key configured; dataset-driven live mode remains available." })
     };
+    let mode = s.runs.limits().mode();
+    // the seed's component shape; the detail starts with the mode's name
+    let sandbox = json!({ "name": "python_sandbox", "available": mode.name() == "bubblewrap",
+        "detail": format!("{}: {}", mode.name(), mode.describe()) });
     Json(json!({
+        "python_sandbox": sandbox,
         "backend": { "name": "backend", "available": true, "detail": "API process supports replay, live, and bridge workflows." },
         "ollama": ollama,
         "tradingview_bridge": { "name": "tradingview_bridge", "available": true, "detail": "Manual bridge artifact upload is supported. Session automation can be added later." },
@@ -163,9 +168,16 @@ async fn prepare_off_thread(s: &AppState, cfg: SourceConfig) -> Result<Prepared,
             bars,
         ));
     }
-    off_thread(move || datasets::prepare(&cfg))
+    let files = s.options.files.clone();
+    off_thread(move || datasets::prepare(&cfg, &files))
         .await?
-        .map_err(|e| Detail::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))
+        .map_err(|e| match e.downcast_ref::<datasets::files::FileRefusal>() {
+            Some(r) => Detail::new(
+                StatusCode::from_u16(r.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+                r.to_string(),
+            ),
+            None => Detail::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")),
+        })
 }
 
 /// A `DataSourceConfig` from the request: JSON, or a multipart upload (stored in the data dir).

@@ -132,6 +132,8 @@ pub struct App {
     pub ollama: Option<bool>,
     /// Where to probe Ollama (`/api/version`), if anywhere.
     pub ollama_url: Option<String>,
+    /// How the server runs Python strategies (`bubblewrap`, `unsandboxed`, `refused`), when known.
+    pub sandbox: Option<String>,
     /// Runs tab: selected run (index in the list), selected series, following the newest live run.
     pub run_index: usize,
     pub series_index: usize,
@@ -162,6 +164,7 @@ impl App {
             link_ok: true,
             ollama: None,
             ollama_url: None,
+            sandbox: None,
             run_index: 0,
             series_index: 0,
             follow: false,

@@ -73,6 +73,13 @@ impl Remote {
         })
     }
 
+    /// How the server runs Python strategies (`/dependencies/status`), if it says.
+    pub async fn sandbox_mode(&self) -> Option<String> {
+        let deps = self.get("/dependencies/status").await.ok()?;
+        let detail = deps["python_sandbox"]["detail"].as_str()?;
+        detail.split_once(':').map(|(mode, _)| mode.to_string())
+    }
+
     async fn get(&self, path: &str) -> anyhow::Result<Value> {
         let mut req = self.client.get(format!("{}{path}", self.base));
         if let Some(c) = &self.cookie {

@@ -103,6 +103,12 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
     if !app.link_ok {
         spans.push(Span::styled(" ⚠ LINK DOWN", t.warn()));
     }
+    match app.sandbox.as_deref() {
+        Some("unsandboxed") => spans.push(Span::styled(" ⚠ PY UNSANDBOXED", t.warn())),
+        Some("refused") => spans.push(Span::styled(" PY OFF", t.dim())),
+        Some(_) => spans.push(Span::styled(" PY▣", t.dim())),
+        None => {}
+    }
     let used: usize = spans.iter().map(|s| s.width()).sum();
     // the clock shortens rather than being cut (LIVE's banner is wider at 80 columns)
     let room = (area.width as usize).saturating_sub(used);

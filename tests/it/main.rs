@@ -15,6 +15,7 @@ mod engine_faults;
 mod observability;
 mod renko_prop;
 mod runs;
+mod sandbox;
 mod seed000;
 mod senders;
 mod tmux;

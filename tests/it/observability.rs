@@ -137,7 +137,8 @@ async fn post(c: &reqwest::Client, url: String, body: Value) -> Value {
 #[tokio::test]
 async fn sigterm_with_a_live_run_playing_stops_within_2s_and_the_run_reads_interrupted() {
     let data = tempfile::tempdir().unwrap();
-    let csv = data.path().join("bars.csv");
+    std::fs::create_dir_all(data.path().join("imports")).unwrap();
+    let csv = data.path().join("imports/bars.csv");
     let mut text = String::from("timestamp,open,high,low,close,volume\n");
     for i in 0..300 {
         let c = 100.0 + (i as f64 * 0.1).sin();

@@ -56,7 +56,13 @@ async fn every_route_answers_at_its_path_with_its_shape() {
     assert_eq!(c, StatusCode::OK);
     assert_eq!(
         keys(&b),
-        ["backend", "market_provider", "ollama", "tradingview_bridge"]
+        [
+            "backend",
+            "market_provider",
+            "ollama",
+            "python_sandbox",
+            "tradingview_bridge"
+        ]
     );
     for k in keys(&b) {
         assert_eq!(keys(&b[k]), ["available", "detail", "name"], "{k}");
@@ -287,15 +293,15 @@ async fn errors_on_this_surface_are_detail_and_change_nothing() {
             "missing field `type`",
         ),
         (
-            "save of a missing file",
+            "save of a file outside the import roots",
             json_post(
                 "/data-sources/save",
                 r#"{"type":"csv","name":"x","file_path":"/nonexistent/x.csv","mapping":null}"#,
             )
             .await
             .unwrap(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "cannot import",
+            StatusCode::FORBIDDEN,
+            "outside the import roots",
         ),
         (
             "artifact not JSON",

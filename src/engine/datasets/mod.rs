@@ -3,6 +3,7 @@
 //! thrown, and the bars persisted as columnar files plus a SQLite row. Heavy work runs off the
 //! engine thread; only the registry row goes through the engine.
 pub mod columnar;
+pub mod files;
 pub mod infer;
 pub mod source;
 pub mod timeparse;
@@ -140,13 +141,14 @@ pub const STAGES: [&str; 4] = [
 ];
 
 /// Reads, maps and validates a source; `bars` is None when it cannot become a dataset.
-pub fn prepare(cfg: &SourceConfig) -> anyhow::Result<Prepared> {
-    prepare_with_progress(cfg, &mut |_| {})
+pub fn prepare(cfg: &SourceConfig, files: &files::FilePolicy) -> anyhow::Result<Prepared> {
+    prepare_with_progress(cfg, files, &mut |_| {})
 }
 
 /// `prepare`, calling `progress(stage index)` as each stage of `STAGES` starts.
 pub fn prepare_with_progress(
     cfg: &SourceConfig,
+    files: &files::FilePolicy,
     progress: &mut dyn FnMut(usize),
 ) -> anyhow::Result<Prepared> {
     progress(0);
@@ -164,7 +166,7 @@ pub fn prepare_with_progress(
     };
     let mut p = Prepared {
         format,
-        exists: path.exists(),
+        exists: false,
         path: path.clone(),
         sample: Sample::default(),
         inferred: Mapping::default(),
@@ -174,15 +176,20 @@ pub fn prepare_with_progress(
         issues: Vec::new(),
         timezone,
     };
-    if !p.exists {
-        p.issues.push(issue(
-            "file_not_found",
-            format!("{} does not exist", path.display()),
-        ));
-        return Ok(p);
-    }
+    let file = match files.open(&path) {
+        Ok(f) => f,
+        Err(files::FileRefusal::NotFound(_)) => {
+            p.issues.push(issue(
+                "file_not_found",
+                format!("{} does not exist", path.display()),
+            ));
+            return Ok(p);
+        }
+        Err(refused) => return Err(refused.into()),
+    };
+    p.exists = true;
     let sheet = cfg.extra.get("sheet").and_then(Value::as_str);
-    p.sample = source::sample(&path, format, sheet, 200)?;
+    p.sample = source::sample(&file, format, sheet, 200)?;
     if p.sample.columns.is_empty() || p.sample.rows.is_empty() {
         p.issues
             .push(issue("empty_file", "the file has no data rows"));
@@ -239,7 +246,7 @@ pub fn prepare_with_progress(
     }
     progress(1);
     let loaded = source::load(
-        &path,
+        &file,
         format,
         sheet,
         ts,
@@ -279,10 +286,11 @@ pub fn normalize(loaded: Loaded, mapping: &Mapping) -> (Bars, Vec<ValidationIssu
     let mut bad_row = vec![false; n];
     let bad_ts: Vec<usize> = (0..n).filter(|&i| ts[i] == source::BAD_TS).collect();
     if !bad_ts.is_empty() {
+        // rows, not cell text: no file content travels in a message
         let examples: Vec<String> = bad_stamps
             .iter()
             .take(3)
-            .map(|(_, t)| format!("{t:?}"))
+            .map(|(i, _)| format!("row {}", i + 1))
             .collect();
         issues.push(ValidationIssue::new(
             "unparseable_timestamps",

@@ -1,6 +1,7 @@
 //! Reading source files into columns: CSV through polars (multi-threaded, only the mapped
 //! columns, numeric cells parsed by polars), xlsx through calamine (sheet choice). Nothing here
 //! judges the data; `normalize` does.
+use super::files::Opened;
 use super::timeparse::{self, Stamp};
 use anyhow::{Context, bail};
 use calamine::{Data, Reader};
@@ -85,8 +86,18 @@ pub fn split_csv_line(line: &str) -> Vec<String> {
     out
 }
 
+/// A handle on `file` read from its start (clones share the offset).
+fn from_start(file: &std::fs::File) -> anyhow::Result<std::fs::File> {
+    let mut f = file.try_clone()?;
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(0))?;
+    Ok(f)
+}
+
+/// Most of a CSV file a sample reads.
+const SAMPLE_BYTES: u64 = 1 << 20;
+
 pub fn sample(
-    path: &Path,
+    src: &Opened,
     format: Format,
     sheet: Option<&str>,
     n: usize,
@@ -94,9 +105,8 @@ pub fn sample(
     match format {
         Format::Provider => Ok(Sample::default()),
         Format::Csv => {
-            let f = std::fs::File::open(path)
-                .with_context(|| format!("cannot open {}", path.display()))?;
-            let mut lines = BufReader::new(f).lines();
+            let f = from_start(&src.file)?;
+            let mut lines = BufReader::new(std::io::Read::take(f, SAMPLE_BYTES)).lines();
             let Some(header) = lines.next().transpose()? else {
                 return Ok(Sample::default());
             };
@@ -120,7 +130,7 @@ pub fn sample(
             })
         }
         Format::Excel => {
-            let (names, active, range) = excel_range(path, sheet)?;
+            let (names, active, range) = excel_range(src, sheet)?;
             let mut it = range.rows();
             let columns = it
                 .next()
@@ -141,11 +151,14 @@ pub fn sample(
 }
 
 fn excel_range(
-    path: &Path,
+    src: &Opened,
     sheet: Option<&str>,
 ) -> anyhow::Result<(Vec<String>, String, calamine::Range<Data>)> {
-    let mut wb = calamine::open_workbook_auto(path)
-        .with_context(|| format!("cannot open workbook {}", path.display()))?;
+    // from the checked handle, not the path: what was checked is what is read
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut from_start(&src.file)?, &mut bytes)?;
+    let mut wb = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes))
+        .with_context(|| format!("cannot open workbook {}", src.path.display()))?;
     let names = wb.sheet_names();
     let active = match sheet {
         Some(s) if names.iter().any(|n| n == s) => s.to_string(),
@@ -245,7 +258,7 @@ fn parse_stamps(
 
 /// Reads the whole file: the timestamp column (to UTC with `tz`) and the mapped price columns.
 pub fn load(
-    path: &Path,
+    src: &Opened,
     format: Format,
     sheet: Option<&str>,
     ts: usize,
@@ -254,10 +267,10 @@ pub fn load(
     tz: Option<chrono_tz::Tz>,
 ) -> anyhow::Result<Loaded> {
     match format {
-        Format::Csv => load_csv(path, ts, fields, width, tz),
+        Format::Csv => load_csv(&src.path, from_start(&src.file)?, ts, fields, width, tz),
         Format::Provider => anyhow::bail!("provider data is fetched, not read from a file"),
         Format::Excel => {
-            let (_, _, range) = excel_range(path, sheet)?;
+            let (_, _, range) = excel_range(src, sheet)?;
             let rows: Vec<&[Data]> = range.rows().skip(1).collect();
             let mut to_utc = timeparse::ToUtc::new(tz);
             let stamps: Vec<i64> = rows
@@ -294,6 +307,7 @@ pub fn load(
 
 fn load_csv(
     path: &Path,
+    file: std::fs::File,
     ts: usize,
     fields: [Option<usize>; 5],
     width: usize,
@@ -323,7 +337,7 @@ fn load_csv(
         .with_ignore_errors(true)
         .with_raise_if_empty(false)
         .with_parse_options(CsvParseOptions::default().with_truncate_ragged_lines(true))
-        .try_into_reader_with_file_path(Some(path.to_path_buf()))?
+        .into_reader_with_file_handle(file)
         .finish()
         .map_err(|e| anyhow::anyhow!("cannot read {} as CSV: {e}", path.display()))?;
     let (ts, bad_stamps) = {

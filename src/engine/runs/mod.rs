@@ -179,6 +179,9 @@ pub struct RunStatus {
     /// What started the run (to run it again, or live).
     #[serde(default)]
     pub request: Option<RunRequest>,
+    /// Waiting for a runner: how many runs were ahead when it was queued. Absent once it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<usize>,
 }
 
 /// A run in a list: no bars, no series.
@@ -193,6 +196,8 @@ pub struct RunSummary {
     pub mismatched_series: Option<usize>,
     pub error: Option<String>,
     pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<usize>,
 }
 
 fn iso(ms: i64) -> String {
@@ -497,6 +502,7 @@ pub fn replay_pending(
         created_at: now,
         updated_at: now,
         request: Some(req.clone()),
+        queue_position: None,
     }
 }
 

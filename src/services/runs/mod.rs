@@ -9,10 +9,11 @@ use crate::engine::handle::EngineHandle;
 use crate::engine::runs::{self, Lifecycle, RunRequest, RunStatus, RunSummary, python::Limits};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use store::RunStore;
-use tokio::sync::{Semaphore, broadcast, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -24,13 +25,15 @@ struct LiveRun {
 #[derive(Clone)]
 pub struct RunService {
     engine: EngineHandle,
-    limits: Limits,
+    limits: Arc<Limits>,
     store: Arc<Mutex<RunStore>>,
     live: Arc<Mutex<HashMap<String, LiveRun>>>,
     /// Every run event (`LiveBarEvent`s and lifecycle changes), for `/ws/stream`.
     stream: broadcast::Sender<Value>,
     /// Python runs and comparisons at once (CPU-bound); the rest wait their turn.
     pool: Arc<Semaphore>,
+    /// Runs waiting for the pool.
+    waiting: Arc<AtomicUsize>,
     /// Live players, joined at shutdown.
     players: Arc<Mutex<JoinSet<()>>>,
     cancel: CancellationToken,
@@ -44,16 +47,31 @@ impl RunService {
             DeskError::Storage("parity runs need a database file, not an in-memory store".into())
         })?;
         let store = RunStore::open(&db)?;
+        let concurrency = limits.concurrency.max(1);
+        crate::engine::runs::python::sandbox::protect_server_process();
+        let mode = limits.mode();
+        match mode {
+            runs::python::sandbox::Mode::Bubblewrap(_) => {
+                tracing::info!(sandbox = mode.name(), concurrency, "{}", mode.describe())
+            }
+            _ => tracing::warn!(sandbox = mode.name(), concurrency, "{}", mode.describe()),
+        }
         Ok(RunService {
             engine,
-            limits,
+            limits: Arc::new(limits),
             store: Arc::new(Mutex::new(store)),
             live: Arc::default(),
             stream: broadcast::channel(1024).0,
-            pool: Arc::new(Semaphore::new(crate::services::workers())),
+            pool: Arc::new(Semaphore::new(concurrency)),
+            waiting: Arc::default(),
             players: Arc::new(Mutex::new(JoinSet::new())),
             cancel: CancellationToken::new(),
         })
+    }
+
+    /// How strategies run here.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     pub fn stream(&self) -> broadcast::Receiver<Value> {
@@ -153,15 +171,55 @@ impl RunService {
         Ok(())
     }
 
+    /// Waits for a runner. A run that has to wait is saved with its place in the queue (and
+    /// says so in the log and on `/ws/stream`) until its turn comes.
+    async fn turn(&self, st: &mut RunStatus) -> DeskResult<OwnedSemaphorePermit> {
+        if let Ok(p) = self.pool.clone().try_acquire_owned() {
+            return Ok(p);
+        }
+        struct InLine(Arc<AtomicUsize>);
+        impl Drop for InLine {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let ahead = self.waiting.fetch_add(1, Ordering::SeqCst);
+        let in_line = InLine(self.waiting.clone());
+        let position = ahead + 1;
+        st.queue_position = Some(position);
+        let (row, id) = (st.clone(), st.run_id.clone());
+        let queued = async {
+            self.db(move |s| s.put(&row)).await?;
+            let what = format!("run {id} queued: {ahead} ahead of it");
+            self.engine.call(move |e| e.log_event("run", what)).await?;
+            let _ = self.stream.send(json!({ "type": "run", "run_id": st.run_id,
+                "lifecycle": st.lifecycle, "queue_position": position }));
+            Ok::<_, DeskError>(())
+        };
+        let saved = queued.await;
+        let permit = self.pool.clone().acquire_owned().await;
+        drop(in_line);
+        saved?;
+        let permit = permit.map_err(|_| DeskError::ShuttingDown)?;
+        st.queue_position = None;
+        let row = st.clone();
+        self.db(move |s| s.put(&row)).await?;
+        Ok(permit)
+    }
+
     /// A deterministic replay of the whole window; a failing strategy gives a `failed` run.
+    /// The run goes on to its end even if the caller stops waiting for it.
     pub async fn replay(&self, req: &RunRequest) -> DeskResult<RunStatus> {
-        let (st, dataset, bridge) = self.begin(req, Lifecycle::Running).await?;
-        let _permit = self
-            .pool
-            .acquire()
+        let (svc, req) = (self.clone(), req.clone());
+        tokio::spawn(async move { svc.replay_to_end(&req).await })
             .await
-            .map_err(|_| DeskError::ShuttingDown)?;
-        let (limits, req, store) = (self.limits.clone(), req.clone(), self.store.clone());
+            .map_err(|_| DeskError::Internal)?
+    }
+
+    async fn replay_to_end(&self, req: &RunRequest) -> DeskResult<RunStatus> {
+        let (mut st, dataset, bridge) = self.begin(req, Lifecycle::Running).await?;
+        let _permit = self.turn(&mut st).await?;
+        let (limits, req, store) = (Limits::clone(&self.limits), req.clone(), self.store.clone());
         let run = tokio::task::spawn_blocking(move || {
             let mut st = st;
             match runs::load_run(&req, &dataset, bridge.as_ref(), &limits) {
@@ -196,13 +254,9 @@ impl RunService {
     pub async fn start_live(&self, req: &RunRequest) -> DeskResult<RunStatus> {
         let (mut st, dataset, bridge) = self.begin(req, Lifecycle::Live).await?;
         let loaded = {
-            let _permit = self
-                .pool
-                .acquire()
-                .await
-                .map_err(|_| DeskError::ShuttingDown)?;
+            let _permit = self.turn(&mut st).await?;
             let (limits, r, store, id) = (
-                self.limits.clone(),
+                Limits::clone(&self.limits),
                 req.clone(),
                 self.store.clone(),
                 st.run_id.clone(),

@@ -50,7 +50,7 @@ impl RunStore {
             .unwrap_or_else(|| PathBuf::from("runs"));
         let store = RunStore { conn, dir };
         let n = store.conn.execute(
-            "UPDATE parity_runs SET lifecycle = 'interrupted', updated_at = ?1
+            "UPDATE parity_runs SET lifecycle = 'interrupted', updated_at = ?1, queue_position = NULL
              WHERE lifecycle IN ('running', 'live')",
             params![Utc::now()],
         )?;
@@ -69,12 +69,14 @@ impl RunStore {
             .prepare_cached(
                 "INSERT INTO parity_runs(id, lifecycle, mode, symbol, timeframe, dataset_id,
                     dataset_name, bridge_artifact_id, error, warnings_json, trade_events_json,
-                    comparison_json, live_progress, live_total, request_json, created_at, updated_at)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)
+                    comparison_json, live_progress, live_total, request_json, created_at, updated_at,
+                    queue_position)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)
                  ON CONFLICT(id) DO UPDATE SET lifecycle = excluded.lifecycle, error = excluded.error,
                     warnings_json = excluded.warnings_json, trade_events_json = excluded.trade_events_json,
                     comparison_json = excluded.comparison_json, live_progress = excluded.live_progress,
-                    live_total = excluded.live_total, updated_at = excluded.updated_at",
+                    live_total = excluded.live_total, updated_at = excluded.updated_at,
+                    queue_position = excluded.queue_position",
             )?
             .execute(params![
                 st.run_id,
@@ -94,6 +96,7 @@ impl RunStore {
                 st.request.as_ref().map(json).transpose()?,
                 st.created_at,
                 st.updated_at,
+                st.queue_position.map(|v| v as i64),
             ])?;
         Ok(())
     }
@@ -204,7 +207,8 @@ impl RunStore {
         let mut q = self.conn.prepare_cached(
             "SELECT id, lifecycle, dataset_name, live_progress, live_total,
                 json_extract(comparison_json, '$.summary.aligned'),
-                json_extract(comparison_json, '$.summary.mismatched_series'), error, created_at
+                json_extract(comparison_json, '$.summary.mismatched_series'), error, created_at,
+                queue_position
              FROM parity_runs ORDER BY created_at DESC, id LIMIT ?1",
         )?;
         let rows = q.query_map(params![limit], |r| {
@@ -219,6 +223,7 @@ impl RunStore {
                 mismatched_series: r.get::<_, Option<i64>>(6)?.map(|v| v as usize),
                 error: r.get(7)?,
                 created_at: created.to_rfc3339(),
+                queue_position: r.get::<_, Option<i64>>(9)?.map(|v| v as usize),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -227,7 +232,7 @@ impl RunStore {
 
 const COLS: &str = "id, lifecycle, mode, symbol, timeframe, dataset_id, dataset_name, \
     bridge_artifact_id, error, warnings_json, trade_events_json, comparison_json, live_progress, \
-    live_total, request_json, created_at, updated_at, series_dir, legacy_json";
+    live_total, request_json, created_at, updated_at, series_dir, legacy_json, queue_position";
 
 fn lifecycle(r: &Row, i: usize) -> rusqlite::Result<Lifecycle> {
     let s: String = r.get(i)?;
@@ -281,6 +286,7 @@ fn read_row(r: &Row) -> rusqlite::Result<RunRow> {
         created_at: r.get(15)?,
         updated_at: r.get(16)?,
         request,
+        queue_position: r.get::<_, Option<i64>>(19)?.map(|v| v as usize),
     };
     Ok((st, r.get(17)?, r.get(18)?))
 }

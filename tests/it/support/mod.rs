@@ -127,8 +127,12 @@ impl TestDesk {
                 brickdesk::engine::runs::python::Limits {
                     timeout: std::time::Duration::from_secs(5),
                     memory_bytes: 2 << 30,
-                    python: "python3".into(),
+                    ..Default::default()
                 },
+            ),
+            files: brickdesk::engine::datasets::files::FilePolicy::new(
+                &[dir.path().to_path_buf()],
+                512 << 20,
             ),
             ..server::ServerOptions::default()
         };
