@@ -12,6 +12,7 @@ mod desk_bridge;
 mod desk_exits;
 mod desk_gates;
 mod engine_faults;
+mod import_paths;
 mod observability;
 mod renko_prop;
 mod runs;

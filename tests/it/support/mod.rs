@@ -21,6 +21,8 @@ thread_local! {
     static PYTHON: std::cell::RefCell<Option<brickdesk::engine::runs::python::Limits>> = const { std::cell::RefCell::new(None) };
     /// Secrets, browser policy and upload limit of the next desk's server.
     static SERVER: std::cell::RefCell<Option<(Secrets, server::guard::BrowserPolicy, usize)>> = const { std::cell::RefCell::new(None) };
+    /// Import roots of the next desk's server (its temp dir by default).
+    static ROOTS: std::cell::RefCell<Option<Vec<std::path::PathBuf>>> = const { std::cell::RefCell::new(None) };
 }
 
 pub const PASSWORD: &str = "operator-pw";
@@ -95,6 +97,12 @@ impl TestDesk {
         Self::start().await
     }
 
+    /// A desk whose imports may read files under `roots` only.
+    pub async fn start_with_import_roots(roots: &[std::path::PathBuf]) -> TestDesk {
+        ROOTS.with(|r| *r.borrow_mut() = Some(roots.to_vec()));
+        Self::start().await
+    }
+
     /// Stops the server and the engine, then starts both again on the same database.
     pub async fn restart(mut self) -> TestDesk {
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
@@ -131,7 +139,9 @@ impl TestDesk {
                 },
             ),
             files: brickdesk::engine::datasets::files::FilePolicy::new(
-                &[dir.path().to_path_buf()],
+                &ROOTS
+                    .with(|r| r.borrow_mut().take())
+                    .unwrap_or_else(|| vec![dir.path().to_path_buf()]),
                 512 << 20,
             ),
             ..server::ServerOptions::default()
