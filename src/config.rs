@@ -25,6 +25,14 @@ pub struct ServerConfig {
     pub import_roots: Vec<PathBuf>,
     /// Largest file an import reads, in MiB.
     pub import_max_mb: u64,
+    /// Connections at once (more wait), and WebSockets at once on each WebSocket route.
+    pub max_connections: usize,
+    pub max_websockets: usize,
+    /// Seconds a client may take over a request's headers, between two pieces of its body, and
+    /// over its whole body.
+    pub header_timeout_s: u64,
+    pub body_idle_timeout_s: u64,
+    pub body_timeout_s: u64,
 }
 
 impl Default for ServerConfig {
@@ -37,6 +45,11 @@ impl Default for ServerConfig {
             upload_limit_mb: 256,
             import_roots: Vec::new(),
             import_max_mb: 512,
+            max_connections: 1024,
+            max_websockets: 64,
+            header_timeout_s: 10,
+            body_idle_timeout_s: 15,
+            body_timeout_s: 120,
         }
     }
 }
@@ -268,6 +281,15 @@ impl Config {
         }
         if r.work_dir_mb == 0 || r.output_cap_kb == 0 {
             bail!("runner: work_dir_mb and output_cap_kb must be positive");
+        }
+        let s = &self.server;
+        if s.max_connections == 0 || s.max_websockets == 0 {
+            bail!("server.max_connections and server.max_websockets must be at least 1");
+        }
+        if s.header_timeout_s == 0 || s.body_idle_timeout_s == 0 || s.body_timeout_s == 0 {
+            bail!(
+                "server.header_timeout_s, body_idle_timeout_s and body_timeout_s must be at least 1"
+            );
         }
         if self.server.import_max_mb == 0 {
             bail!("server.import_max_mb must be at least 1");

@@ -40,6 +40,8 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
                         StatusCode::PAYLOAD_TOO_LARGE,
                         format!("request body is larger than {} KiB", BODY_LIMIT / 1024),
                     )
+                } else if e.body_text().contains(super::listen::TOO_SLOW) {
+                    ApiError::new(StatusCode::REQUEST_TIMEOUT, super::listen::TOO_SLOW)
                 } else {
                     ApiError::bad_request(format!("could not read the request body: {e}"))
                 }

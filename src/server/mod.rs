@@ -7,6 +7,7 @@ pub mod desk;
 pub mod errors;
 pub mod extract;
 pub mod guard;
+pub mod listen;
 pub mod metrics;
 mod parity;
 mod upload;
@@ -38,6 +39,8 @@ pub struct Shared {
     /// Cancelled when the server stops: open WebSockets close so the graceful stop can finish.
     pub shutdown: CancellationToken,
     sessions: auth::Sessions,
+    /// Open WebSockets per route, each capped at `options.max_websockets`.
+    pub sockets: ws::Sockets,
 }
 
 impl std::ops::Deref for AppState {
@@ -64,6 +67,10 @@ pub struct ServerOptions {
     pub upload_limit: usize,
     /// Which server-side files a dataset import may read.
     pub files: crate::engine::datasets::files::FilePolicy,
+    /// How long a client may take, and how many connect at once.
+    pub timeouts: listen::Timeouts,
+    /// WebSockets at once on each WebSocket route.
+    pub max_websockets: usize,
 }
 
 impl Default for ServerOptions {
@@ -81,6 +88,8 @@ impl Default for ServerOptions {
                 &[std::env::temp_dir().join("brickdesk-data")],
                 512 << 20,
             ),
+            timeouts: listen::Timeouts::default(),
+            max_websockets: 64,
         }
     }
 }
@@ -105,6 +114,13 @@ impl ServerOptions {
                 &cfg.import_roots(),
                 cfg.server.import_max_mb << 20,
             ),
+            timeouts: listen::Timeouts {
+                headers: std::time::Duration::from_secs(cfg.server.header_timeout_s),
+                body_idle: std::time::Duration::from_secs(cfg.server.body_idle_timeout_s),
+                body_total: std::time::Duration::from_secs(cfg.server.body_timeout_s),
+                max_connections: cfg.server.max_connections,
+            },
+            max_websockets: cfg.server.max_websockets,
         }
     }
 }
@@ -137,6 +153,7 @@ impl AppState {
             options,
             shutdown: CancellationToken::new(),
             sessions: auth::Sessions::default(),
+            sockets: ws::Sockets::default(),
         }))
     }
 }
@@ -256,14 +273,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let token = state.shutdown.clone();
+    let limits = state.options.timeouts;
     let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // open WebSockets (consoles, run streams) end now, or the graceful stop never finishes
-            token.cancel();
-        })
-        .await
+    listen::run(listener, app, limits, async move {
+        shutdown.await;
+        // open WebSockets (consoles, run streams) end now, or the graceful stop never finishes
+        token.cancel();
+    })
+    .await
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called (not when

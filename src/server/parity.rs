@@ -373,13 +373,19 @@ async fn run_ws(
     axum::extract::Path(id): axum::extract::Path<String>,
     ws: axum::extract::ws::WebSocketUpgrade,
 ) -> Response {
+    let slot = match super::ws::slot(&s, &s.sockets.runs, "/ws/runs") {
+        Ok(slot) => slot,
+        Err(refused) => return refused,
+    };
     let sub = s.runs.subscribe(&id);
     let last = {
         let id = id.clone();
         s.runs.get(&id).await.ok()
     };
+    let stop = s.shutdown.clone();
     ws.on_upgrade(move |mut socket| async move {
         use axum::extract::ws::Message;
+        let _slot = slot;
         let Some(mut rx) = sub else {
             let msg = match last {
                 Some(st) => crate::services::runs::live_event(&st, st.candles.last().cloned()),
@@ -388,8 +394,17 @@ async fn run_ws(
             let _ = socket.send(Message::Text(msg.to_string().into())).await;
             return;
         };
-        while let Ok(ev) = rx.recv().await {
-            let done = ev["lifecycle"] != "live";
+        loop {
+            let ev = tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = super::ws::closed(&mut socket) => break,
+                ev = rx.recv() => match ev {
+                    Ok(ev) => ev,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => json!({ "type": "lagged", "missed": n }),
+                    Err(_) => break,
+                },
+            };
+            let done = ev["type"] != "lagged" && ev["lifecycle"] != "live";
             if socket
                 .send(Message::Text(ev.to_string().into()))
                 .await
@@ -404,14 +419,20 @@ async fn run_ws(
 
 /// `WS /ws/stream`: every engine event and every run event, as JSON, as they happen.
 async fn stream_ws(State(s): State<AppState>, ws: axum::extract::ws::WebSocketUpgrade) -> Response {
+    let slot = match super::ws::slot(&s, &s.sockets.stream, "/ws/stream") {
+        Ok(slot) => slot,
+        Err(refused) => return refused,
+    };
     let mut runs_rx = s.runs.stream();
     let mut desk_rx = s.engine.subscribe();
     let stop = s.shutdown.clone();
     ws.on_upgrade(move |mut socket| async move {
         use axum::extract::ws::Message;
+        let _slot = slot;
         loop {
             let msg = tokio::select! {
                 _ = stop.cancelled() => break,
+                _ = super::ws::closed(&mut socket) => break,
                 ev = runs_rx.recv() => match ev { Ok(v) => v, Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => json!({ "type": "lagged", "missed": n }), Err(_) => break },
                 ev = desk_rx.recv() => match ev { Ok(e) => json!({ "type": "engine", "event": e }), Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => json!({ "type": "lagged", "missed": n }), Err(_) => break },
             };

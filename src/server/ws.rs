@@ -8,10 +8,53 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+/// Open WebSockets on each route.
+#[derive(Default)]
+pub struct Sockets {
+    pub desk: Arc<AtomicUsize>,
+    pub stream: Arc<AtomicUsize>,
+    pub runs: Arc<AtomicUsize>,
+}
+
+/// A place on a WebSocket route, given back when its socket ends.
+pub struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A place on the route counted by `open`, or its refusal (503 in the route's surface shape).
+pub fn slot(state: &AppState, open: &Arc<AtomicUsize>, path: &str) -> Result<Slot, Response> {
+    let max = state.options.max_websockets;
+    if open.fetch_add(1, Ordering::SeqCst) >= max {
+        open.fetch_sub(1, Ordering::SeqCst);
+        return Err(super::errors::Surface::for_path(path).error(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("{max} WebSocket clients are already connected to {path}; try again later"),
+        ));
+    }
+    Ok(Slot(open.clone()))
+}
+
+/// Has the client gone? Resolves when it closes, errs or drops the connection; a client's own
+/// messages (pings, text) are read and ignored. Polled beside every send, so a closed client
+/// is noticed at once, not at the next event.
+pub async fn closed(socket: &mut WebSocket) {
+    loop {
+        match socket.recv().await {
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+            Some(Ok(_)) => continue,
+        }
+    }
+}
 
 #[derive(Deserialize, Default)]
 pub struct WsQuery {
@@ -30,10 +73,17 @@ pub async fn events(
     Query(q): Query<WsQuery>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let slot = match slot(&state, &state.sockets.desk, "/api/ws") {
+        Ok(s) => s,
+        Err(refused) => return refused,
+    };
     let rx = state.engine.subscribe();
     let snaps = q.snapshots.then(|| state.engine.watch());
     let stop = state.shutdown.clone();
-    ws.on_upgrade(move |socket| stream(socket, rx, snaps, stop))
+    ws.on_upgrade(move |socket| async move {
+        stream(socket, rx, snaps, stop).await;
+        drop(slot);
+    })
 }
 
 async fn changed(snaps: &mut Option<watch::Receiver<Arc<crate::engine::view::StateView>>>) -> bool {
@@ -72,10 +122,7 @@ async fn stream(
                     None => continue,
                 }
             }
-            msg = socket.recv() => match msg {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                _ => continue,
-            },
+            _ = closed(&mut socket) => break,
         };
         if socket.send(Message::Text(text.into())).await.is_err() {
             break;

@@ -19,6 +19,7 @@ mod runs;
 mod sandbox;
 mod seed000;
 mod senders;
+mod sockets;
 mod tmux;
 mod tui_keys;
 mod tui_loop;

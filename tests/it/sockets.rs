@@ -1,0 +1,225 @@
+//! Connections as a careless or hostile client makes them: thousands of WebSocket clients that
+//! connect and leave, more sockets than a route takes, a client that never finishes its headers
+//! or its body. The server frees what each one held at once and keeps serving.
+use crate::support::{PASSWORD, TV, login, read, spawn_serve};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// A logged-in operator's session cookie.
+async fn cookie(base: &str) -> String {
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/login"))
+        .json(&json!({ "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let c = resp.headers()["set-cookie"].to_str().unwrap();
+    c.split(';').next().unwrap().to_string()
+}
+
+async fn ws(
+    base: &str,
+    path: &str,
+    cookie: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let mut req = format!("{}{path}", base.replace("http", "ws"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    tokio_tungstenite::connect_async(req).await.unwrap().0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_thousand_websocket_rounds_leave_the_descriptors_flat() {
+    let dir = tempfile::tempdir().unwrap();
+    let (serve, base) = spawn_serve(&dir.path().join("data"), "/dev/null".as_ref());
+    let cookie = cookie(&base).await;
+    // warm up: the server's pools and the first client's handshake
+    for _ in 0..20 {
+        ws(&base, "/ws/stream", &cookie)
+            .await
+            .close(None)
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let before = open_fds(serve.id());
+    let clients: Vec<_> = (0..16)
+        .map(|i| {
+            let (base, cookie) = (base.clone(), cookie.clone());
+            tokio::spawn(async move {
+                for n in 0..1250 {
+                    let mut s = ws(
+                        &base,
+                        if (i + n) % 2 == 0 {
+                            "/ws/stream"
+                        } else {
+                            "/api/ws"
+                        },
+                        &cookie,
+                    )
+                    .await;
+                    if n % 2 == 0 {
+                        s.close(None).await.unwrap();
+                        // a server that does not read its clients never answers the close
+                        let answered = async { while s.next().await.is_some() {} };
+                        tokio::time::timeout(std::time::Duration::from_secs(5), answered)
+                            .await
+                            .expect("the server never answered a client's close");
+                    } // else: dropped without a close frame, as a killed client leaves
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.await.unwrap();
+    }
+    // the server noticed every client leave: nothing to wait for but the last closes
+    let mut after = open_fds(serve.id());
+    for _ in 0..50 {
+        if after <= before + 50 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        after = open_fds(serve.id());
+    }
+    assert!(
+        after <= before + 50,
+        "{before} descriptors before 20,000 rounds, {after} after"
+    );
+    let (code, b) = read(
+        reqwest::Client::new()
+            .post(format!("{base}/tv_renko"))
+            .json(&json!({ "secret": TV, "asset": "ES", "color": "green", "bar_id": "churn-1" }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 200, "{b}");
+}
+
+#[tokio::test]
+async fn a_route_takes_its_cap_of_websockets_and_refuses_the_next_in_its_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[server]\nmax_websockets = 3\n").unwrap();
+    let (_serve, base) = spawn_serve(&dir.path().join("data"), &config);
+    let cookie = cookie(&base).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(ws(&base, "/ws/stream", &cookie).await);
+    }
+    let client = login(&base).await;
+    let refused = |path: &'static str| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            read(
+                client
+                    .get(format!("{base}{path}"))
+                    .header("connection", "upgrade")
+                    .header("upgrade", "websocket")
+                    .header("sec-websocket-version", "13")
+                    .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let (code, b) = refused("/ws/stream").await;
+    assert_eq!(code, 503);
+    assert!(
+        b["detail"]
+            .as_str()
+            .unwrap()
+            .contains("3 WebSocket clients"),
+        "{b}"
+    );
+    // another route has its own cap
+    let mut desk = ws(&base, "/api/ws", &cookie).await;
+    // a client that leaves gives its place back at once
+    let mut gone = held.pop().unwrap();
+    gone.close(None).await.unwrap();
+    while gone.next().await.is_some() {}
+    let mut again = None;
+    for _ in 0..50 {
+        let (code, _) = refused("/ws/stream").await;
+        if code != 503 {
+            again = Some(ws(&base, "/ws/stream", &cookie).await);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        again.is_some(),
+        "the place of a closed client was never given back"
+    );
+    desk.send(tokio_tungstenite::tungstenite::Message::Close(None))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_client_that_stalls_its_headers_or_its_body_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[server]\nheader_timeout_s = 1\nbody_idle_timeout_s = 1\nbody_timeout_s = 3\n",
+    )
+    .unwrap();
+    let (_serve, base) = spawn_serve(&dir.path().join("data"), &config);
+    let addr = base.trim_start_matches("http://").to_string();
+    // half a request line, then nothing: the connection is closed
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /health HT").await.unwrap();
+    let mut buf = Vec::new();
+    let n = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        slow.read_to_end(&mut buf),
+    )
+    .await
+    .expect("a stalled request line was never dropped");
+    assert!(n.is_ok());
+    // an idle keep-alive connection too
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let n = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        idle.read_to_end(&mut buf),
+    )
+    .await
+    .expect("an idle connection was never dropped");
+    assert!(n.is_ok());
+    // a body promised and never sent: refused in the surface's JSON shape
+    let mut body = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    body.write_all(
+        format!("POST /tv_renko HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"secret\":")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        body.read_to_end(&mut answer),
+    )
+    .await
+    .expect("a stalled body was never dropped")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.contains("\"error\":\"the request body came too slowly\""),
+        "{answer}"
+    );
+}
