@@ -375,7 +375,7 @@ async fn run_ws(
 ) -> Response {
     let slot = match super::ws::slot(&s, &s.sockets.runs, "/ws/runs") {
         Ok(slot) => slot,
-        Err(refused) => return refused,
+        Err(busy) => return axum::response::IntoResponse::into_response(busy),
     };
     let sub = s.runs.subscribe(&id);
     let last = {
@@ -421,7 +421,7 @@ async fn run_ws(
 async fn stream_ws(State(s): State<AppState>, ws: axum::extract::ws::WebSocketUpgrade) -> Response {
     let slot = match super::ws::slot(&s, &s.sockets.stream, "/ws/stream") {
         Ok(slot) => slot,
-        Err(refused) => return refused,
+        Err(busy) => return axum::response::IntoResponse::into_response(busy),
     };
     let mut runs_rx = s.runs.stream();
     let mut desk_rx = s.engine.subscribe();

@@ -31,15 +31,30 @@ impl Drop for Slot {
     }
 }
 
-/// A place on the route counted by `open`, or its refusal (503 in the route's surface shape).
-pub fn slot(state: &AppState, open: &Arc<AtomicUsize>, path: &str) -> Result<Slot, Response> {
+/// A route at its cap of WebSockets: 503 in the route's surface shape.
+pub struct Busy {
+    path: &'static str,
+    max: usize,
+}
+
+impl axum::response::IntoResponse for Busy {
+    fn into_response(self) -> Response {
+        super::errors::Surface::for_path(self.path).error(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{} WebSocket clients are already connected to {}; try again later",
+                self.max, self.path
+            ),
+        )
+    }
+}
+
+/// A place on the route counted by `open`, or its refusal.
+pub fn slot(state: &AppState, open: &Arc<AtomicUsize>, path: &'static str) -> Result<Slot, Busy> {
     let max = state.options.max_websockets;
     if open.fetch_add(1, Ordering::SeqCst) >= max {
         open.fetch_sub(1, Ordering::SeqCst);
-        return Err(super::errors::Surface::for_path(path).error(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            format!("{max} WebSocket clients are already connected to {path}; try again later"),
-        ));
+        return Err(Busy { path, max });
     }
     Ok(Slot(open.clone()))
 }
@@ -75,7 +90,7 @@ pub async fn events(
 ) -> Response {
     let slot = match slot(&state, &state.sockets.desk, "/api/ws") {
         Ok(s) => s,
-        Err(refused) => return refused,
+        Err(busy) => return axum::response::IntoResponse::into_response(busy),
     };
     let rx = state.engine.subscribe();
     let snaps = q.snapshots.then(|| state.engine.watch());
