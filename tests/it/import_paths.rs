@@ -14,7 +14,7 @@ fn body(path: &std::path::Path) -> Value {
 fn rss_mib() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
     let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096 >> 20
+    (pages * 4096) >> 20
 }
 
 /// Both routes refuse `path` with `code` and a message naming `why`, and leak none of `secret`.
