@@ -105,6 +105,7 @@ impl Engine {
     /// Hands up to `limit` PENDING orders, oldest first, to `owner`; each one exactly once.
     #[tracing::instrument(level = "debug", skip(self))]
     pub fn claim_pending(&mut self, limit: u32, owner: &str) -> DeskResult<Vec<ClaimedOrder>> {
+        super::limits::text("owner", owner)?;
         let now = self.now();
         let ids = self.store.claim_pending(limit, owner, now)?;
         let mut out = Vec::with_capacity(ids.len());
@@ -170,8 +171,20 @@ impl Engine {
             );
             return Err(e.into());
         }
+        for (what, v) in [
+            ("extra.symbol", &report.symbol),
+            ("extra.side", &report.side),
+        ] {
+            if let Some(v) = v {
+                super::limits::text(what, v)?;
+            }
+        }
         let price = match (to, report.fill_price) {
-            (OrderStatus::Filled, Some(p)) if p.is_finite() && p > 0.0 => Some(p),
+            (OrderStatus::Filled, Some(p)) if p.is_finite() && p > 0.0 => {
+                let a = self.asset_index(&order.asset)?;
+                self.check_price(a, "extra.fill_price", p)?;
+                Some(p)
+            }
             (OrderStatus::Filled, _) => {
                 return Err(DeskError::Invalid(
                     "a FILLED report needs extra.fill_price, a positive number".into(),
@@ -242,7 +255,11 @@ impl Engine {
             (Resolution::Filled, _) => OrderStatus::Filled,
         };
         let price = match (action, fill_price) {
-            (Resolution::Filled, Some(p)) if p.is_finite() && p > 0.0 => Some(p),
+            (Resolution::Filled, Some(p)) if p.is_finite() && p > 0.0 => {
+                let a = self.asset_index(&order.asset)?;
+                self.check_price(a, "fill_price", p)?;
+                Some(p)
+            }
             (Resolution::Filled, _) => {
                 return Err(DeskError::Invalid(
                     "marking an order filled needs fill_price, a positive number".into(),
@@ -408,11 +425,27 @@ impl Engine {
         input: PnlSnapshotInput,
     ) -> DeskResult<Option<PositionMismatch>> {
         self.roll_day()?;
-        for v in [input.realized, input.unrealized] {
-            if !v.is_finite() {
-                return Err(DeskError::Invalid(
-                    "realized and unrealized must be finite numbers".into(),
-                ));
+        use super::limits;
+        limits::money("realized", input.realized)?;
+        limits::money("unrealized", input.unrealized)?;
+        if let Some(b) = input.account_balance {
+            limits::money("account_balance", b)?;
+        }
+        if input.symbols.len() > 256 {
+            return Err(DeskError::Invalid(
+                "at most 256 symbols in a snapshot".into(),
+            ));
+        }
+        for s in &input.symbols {
+            limits::text("symbol", &s.symbol)?;
+            if let Some(p) = s.open_pnl {
+                limits::money("open_pnl", p)?;
+            }
+            if s.position.unsigned_abs() > 1_000_000 {
+                return Err(DeskError::OutOfRange(format!(
+                    "position {} of {} is beyond ±1,000,000 contracts",
+                    s.position, s.symbol
+                )));
             }
         }
         let now = self.now();

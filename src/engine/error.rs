@@ -21,6 +21,10 @@ pub enum DeskError {
     Forbidden(String),
     #[error("{0}")]
     IllegalTransition(#[from] IllegalTransition),
+    /// A value outside what the desk believes (a price far from the last one, money beyond any
+    /// account): HTTP 422.
+    #[error("{0}")]
+    OutOfRange(String),
     /// The action is refused in the current state (HTTP 409).
     #[error("{0}")]
     Conflict(String),

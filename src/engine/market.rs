@@ -81,6 +81,9 @@ impl Engine {
     pub fn webhook_brick(&mut self, input: BrickInput) -> DeskResult<BrickOutcome> {
         self.roll_day()?;
         let a = self.asset_index(&input.asset)?;
+        if let Some(id) = &input.bar_id {
+            super::limits::text("bar_id", id)?;
+        }
         let asset = self.assets[a].name.clone();
         let duplicate_check = input.bar_id.is_some();
         let no_key = (!duplicate_check).then(|| {
@@ -155,11 +158,7 @@ impl Engine {
     pub fn heartbeat(&mut self, input: HeartbeatInput) -> DeskResult<HeartbeatOutcome> {
         self.roll_day()?;
         let a = self.asset_index(&input.asset)?;
-        if !input.price.is_finite() || input.price <= 0.0 {
-            return Err(super::error::DeskError::Invalid(
-                "price must be a positive number".into(),
-            ));
-        }
+        self.check_price(a, "price", input.price)?;
         let now = self.now();
         let st = self.asset_mut(a);
         st.last_heartbeat_at = Some(now);
@@ -171,11 +170,22 @@ impl Engine {
             let mut scratch = Vec::new();
             for size in BrickSize::ALL {
                 scratch.clear();
-                self.asset_mut(a).builders[size.index()].push_into(
+                let skipped = self.asset_mut(a).builders[size.index()].push_capped_into(
                     input.price,
                     now.timestamp_millis(),
                     &mut scratch,
+                    super::limits::MAX_BRICKS_PER_TICK,
                 );
+                if skipped > 0 {
+                    let msg = format!(
+                        "{} price {} jumped {} {size} bricks: only the last {} were built",
+                        self.assets[a].name,
+                        input.price,
+                        skipped + scratch.len() as u64,
+                        scratch.len()
+                    );
+                    self.emit("brick", Some(a), msg)?;
+                }
                 built.extend(scratch.iter().map(|b| (size, *b)));
             }
             for (size, b) in built {

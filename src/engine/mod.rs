@@ -6,6 +6,7 @@ pub mod command;
 pub mod datasets;
 pub mod error;
 pub mod handle;
+pub mod limits;
 pub mod model;
 pub mod orders;
 pub mod reader;
@@ -210,7 +211,19 @@ impl Engine {
 
     /// Resolves an asset by desk name (`ES`) or contract (`MESM6`), any case.
     pub fn asset_index(&self, name: &str) -> DeskResult<usize> {
+        limits::text("asset", name)?;
         self.lookup.find(name)
+    }
+
+    /// Checks a price from outside for asset `a` (see `limits::price`); a refusal is logged.
+    pub(crate) fn check_price(&mut self, a: usize, what: &str, p: f64) -> DeskResult<()> {
+        let last = self.desk[a].last_price;
+        let band = self.settings.price_band_pct;
+        limits::price(what, p, last, band).inspect_err(|e| {
+            let msg = format!("{} {what} refused: {e}", self.assets[a].name);
+            tracing::warn!("{msg}");
+            self.log_refusal("refused", Some(a), msg);
+        })
     }
 
     /// The asset lookup, for readers beside the engine.

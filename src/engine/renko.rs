@@ -112,15 +112,34 @@ impl RenkoBuilder {
         if !price.is_finite() {
             return;
         }
-        self.push_exact(price, ts, out);
+        self.push_exact(price, ts, out, i64::MAX);
         self.set_band();
     }
 
-    fn push_exact(&mut self, price: f64, ts: i64, out: &mut Vec<BuiltBrick>) {
+    /// `push_into`, building at most `cap` bricks: a larger jump builds its last `cap` (the
+    /// builder ends where it would have) and answers how many it skipped. The engine's price
+    /// source feeds ticks through this, so one absurd tick cannot stall it.
+    pub fn push_capped_into(
+        &mut self,
+        price: f64,
+        ts: i64,
+        out: &mut Vec<BuiltBrick>,
+        cap: usize,
+    ) -> u64 {
+        if !price.is_finite() || (price < self.up_at && price > self.down_at) {
+            return 0;
+        }
+        let skipped = self.push_exact(price, ts, out, cap as i64);
+        self.set_band();
+        skipped
+    }
+
+    /// Builds the bricks up to `price`, at most `cap` of them; answers how many were skipped.
+    fn push_exact(&mut self, price: f64, ts: i64, out: &mut Vec<BuiltBrick>, cap: i64) -> u64 {
         let (from, to) = match (self.last, self.reference) {
             (None, None) => {
                 self.reference = Some(self.floor_level(price));
-                return;
+                return 0;
             }
             (None, Some(r)) => {
                 let up = self.floor_level(price);
@@ -130,7 +149,7 @@ impl RenkoBuilder {
                 } else if down < r {
                     (r, down)
                 } else {
-                    return;
+                    return 0;
                 }
             }
             (Some((o, c)), _) => {
@@ -143,7 +162,7 @@ impl RenkoBuilder {
                     } else if down < o {
                         (o, down)
                     } else {
-                        return;
+                        return 0;
                     }
                 } else {
                     let up = self.floor_level(price);
@@ -153,14 +172,15 @@ impl RenkoBuilder {
                     } else if up > o {
                         (o, up)
                     } else {
-                        return;
+                        return 0;
                     }
                 }
             }
         };
         let step = if to > from { 1 } else { -1 };
         let color = if step > 0 { Color::Green } else { Color::Red };
-        let mut level = from;
+        let skipped = ((to - from).abs() - cap).max(0);
+        let mut level = from + step * skipped;
         while level != to {
             let next = level + step;
             out.push(BuiltBrick {
@@ -174,6 +194,7 @@ impl RenkoBuilder {
             level = next;
         }
         self.last = Some((to - step, to));
+        skipped as u64
     }
 
     pub fn push(&mut self, price: f64, ts: i64) -> Vec<BuiltBrick> {

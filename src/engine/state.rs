@@ -24,6 +24,8 @@ pub struct DeskSettings {
     pub two_half_lock_points: f64,
     /// Default N of the signal-count TP.
     pub signal_tp_default: u32,
+    /// A price more than this many percent away from the asset's last price is refused (422).
+    pub price_band_pct: f64,
 }
 
 impl Default for DeskSettings {
@@ -41,6 +43,7 @@ impl Default for DeskSettings {
             timezone: "America/Chicago".into(),
             two_half_lock_points: 2.5,
             signal_tp_default: 3,
+            price_band_pct: 20.0,
         }
     }
 }

@@ -4,7 +4,7 @@ use super::AppState;
 use super::auth::require_secret;
 use super::desk::{Ok, OrderAnswer, ok};
 use super::errors::{ApiError, ApiResult};
-use super::extract::JsonBody;
+use super::extract::{RawBody, secret_first};
 use crate::engine::state::SnapshotSymbol;
 use crate::engine::{BridgeHeartbeat, ExecutionReport, PnlSnapshotInput};
 use axum::extract::{Path, Query, State};
@@ -79,7 +79,6 @@ async fn pending(
 
 #[derive(Deserialize)]
 struct ReportBody {
-    secret: Option<String>,
     status: String,
     #[serde(default)]
     extra: ReportExtra,
@@ -97,9 +96,9 @@ async fn execution_report(
     State(state): State<AppState>,
     Path(order_id): Path<String>,
     Query(q): Query<SecretQuery>,
-    JsonBody(body): JsonBody<ReportBody>,
+    RawBody(bytes): RawBody,
 ) -> ApiResult<Json<Ok<impl Serialize>>> {
-    check(&state, body.secret.as_deref(), q.secret.as_deref())?;
+    let body: ReportBody = secret_first(&bytes, |s| check(&state, s, q.secret.as_deref()))?;
     let report = ExecutionReport {
         status: body.status,
         fill_price: body.extra.fill_price,
@@ -117,7 +116,6 @@ async fn execution_report(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct HeartbeatBody {
-    secret: Option<String>,
     ts_connected: bool,
     md_connected: bool,
     #[serde(default)]
@@ -130,9 +128,9 @@ struct HeartbeatBody {
 async fn heartbeat(
     State(state): State<AppState>,
     Query(q): Query<SecretQuery>,
-    JsonBody(body): JsonBody<HeartbeatBody>,
+    RawBody(bytes): RawBody,
 ) -> ApiResult<Json<Ok<impl Serialize>>> {
-    check(&state, body.secret.as_deref(), q.secret.as_deref())?;
+    let body: HeartbeatBody = secret_first(&bytes, |s| check(&state, s, q.secret.as_deref()))?;
     let hb = BridgeHeartbeat {
         ts_connected: body.ts_connected,
         md_connected: body.md_connected,
@@ -156,7 +154,6 @@ async fn heartbeat(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SnapshotBody {
-    secret: Option<String>,
     realized: f64,
     unrealized: f64,
     account_balance: Option<f64>,
@@ -167,9 +164,9 @@ struct SnapshotBody {
 async fn pnl_snapshot(
     State(state): State<AppState>,
     Query(q): Query<SecretQuery>,
-    JsonBody(body): JsonBody<SnapshotBody>,
+    RawBody(bytes): RawBody,
 ) -> ApiResult<Json<Ok<impl Serialize>>> {
-    check(&state, body.secret.as_deref(), q.secret.as_deref())?;
+    let body: SnapshotBody = secret_first(&bytes, |s| check(&state, s, q.secret.as_deref()))?;
     let input = PnlSnapshotInput {
         realized: body.realized,
         unrealized: body.unrealized,

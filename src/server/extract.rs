@@ -67,6 +67,23 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// A body whose `secret` field is checked by `check` before anything else in it is read: a
+/// caller without the secret learns nothing of the body's schema (unparseable JSON reads as no
+/// secret).
+pub fn secret_first<T: DeserializeOwned>(
+    bytes: &[u8],
+    check: impl FnOnce(Option<&str>) -> Result<(), ApiError>,
+) -> Result<T, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Secret {
+        #[serde(default, deserialize_with = "de::loose_text")]
+        secret: Option<String>,
+    }
+    let secret = parse_json::<Secret>(bytes).ok().and_then(|s| s.secret);
+    check(secret.as_deref())?;
+    parse_json(bytes)
+}
+
 /// serde helpers for the seeds' loosely typed fields.
 pub mod de {
     use serde::{Deserialize, Deserializer, de::Error};

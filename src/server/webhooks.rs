@@ -4,7 +4,7 @@ use super::AppState;
 use super::auth::require_secret;
 use super::desk::{Ok, OrderAnswer, ok};
 use super::errors::{ApiError, ApiResult};
-use super::extract::{JsonBody, de};
+use super::extract::{RawBody, de, secret_first};
 use crate::engine::model::{BrickSize, Color};
 use crate::engine::{BrickInput, HeartbeatInput};
 use axum::extract::State;
@@ -44,7 +44,6 @@ fn check_tv(state: &AppState, secret: Option<&str>) -> ApiResult<()> {
 /// Unknown fields are ignored.
 #[derive(Deserialize)]
 struct BrickBody {
-    secret: Option<String>,
     #[serde(default, deserialize_with = "de::loose_text")]
     asset: Option<String>,
     #[serde(default, deserialize_with = "de::loose_text")]
@@ -68,9 +67,9 @@ fn asset_of(asset: Option<String>, symbol: Option<String>) -> ApiResult<String> 
 async fn brick(
     size: BrickSize,
     State(state): State<AppState>,
-    JsonBody(body): JsonBody<BrickBody>,
+    RawBody(bytes): RawBody,
 ) -> ApiResult<Json<Ok<impl Serialize>>> {
-    check_tv(&state, body.secret.as_deref())?;
+    let body: BrickBody = secret_first(&bytes, |s| check_tv(&state, s))?;
     let sent_color = body.color.unwrap_or_default();
     let input = BrickInput {
         asset: asset_of(body.asset, body.symbol)?,
@@ -85,7 +84,6 @@ async fn brick(
 
 #[derive(Deserialize)]
 struct HeartbeatBody {
-    secret: Option<String>,
     #[serde(default, deserialize_with = "de::loose_text")]
     asset: Option<String>,
     #[serde(default, deserialize_with = "de::loose_text")]
@@ -99,9 +97,9 @@ struct HeartbeatBody {
 
 async fn heartbeat(
     State(state): State<AppState>,
-    JsonBody(body): JsonBody<HeartbeatBody>,
+    RawBody(bytes): RawBody,
 ) -> ApiResult<Json<Ok<impl Serialize>>> {
-    check_tv(&state, body.secret.as_deref())?;
+    let body: HeartbeatBody = secret_first(&bytes, |s| check_tv(&state, s))?;
     let input = HeartbeatInput {
         asset: asset_of(body.asset, body.symbol)?,
         price: body.price,
@@ -113,7 +111,6 @@ async fn heartbeat(
 
 #[derive(Deserialize)]
 struct AssetBody {
-    secret: Option<String>,
     #[serde(default, deserialize_with = "de::loose_text")]
     asset: Option<String>,
     #[serde(default, deserialize_with = "de::loose_text")]
@@ -122,9 +119,9 @@ struct AssetBody {
 
 async fn level_exit(
     State(state): State<AppState>,
-    JsonBody(body): JsonBody<AssetBody>,
+    RawBody(bytes): RawBody,
 ) -> ApiResult<Json<Ok<impl Serialize>>> {
-    check_tv(&state, body.secret.as_deref())?;
+    let body: AssetBody = secret_first(&bytes, |s| check_tv(&state, s))?;
     let asset = asset_of(body.asset, body.symbol)?;
     let order = state.engine.call(move |e| e.level_exit(&asset)).await?;
     Ok(ok(OrderAnswer { order }))

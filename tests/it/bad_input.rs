@@ -240,12 +240,14 @@ async fn bad_input_table_gets_4xx_and_changes_nothing() {
             "unknown order: ord-nope",
         ),
         raw(
+            // the secret is looked for before anything else: a body it cannot be read from
+            // is refused for the secret, telling nothing of the schema
             "non-JSON webhook",
             Method::POST,
             "/tv_renko_main",
             Some(b"color=green&asset=ES".to_vec()),
-            S::BAD_REQUEST,
-            "not valid JSON",
+            S::UNAUTHORIZED,
+            "secret is required",
         ),
         raw(
             "text/plain operator",

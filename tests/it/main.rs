@@ -24,3 +24,4 @@ mod tmux;
 mod tui_keys;
 mod tui_loop;
 mod tui_snapshots;
+mod values;

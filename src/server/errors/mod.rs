@@ -22,6 +22,7 @@ pub fn classify(e: &DeskError) -> (StatusCode, String) {
         | DeskError::Conflict(_)
         | DeskError::IllegalTransition(_) => StatusCode::CONFLICT,
         DeskError::Invalid(_) | DeskError::UnknownAsset(_) => StatusCode::BAD_REQUEST,
+        DeskError::OutOfRange(_) => StatusCode::UNPROCESSABLE_ENTITY,
         DeskError::UnknownOrder(_) | DeskError::NotFound(_) => StatusCode::NOT_FOUND,
         DeskError::Forbidden(_) => StatusCode::FORBIDDEN,
         DeskError::Locked(_) => StatusCode::LOCKED,
