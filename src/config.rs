@@ -33,6 +33,9 @@ pub struct ServerConfig {
     pub header_timeout_s: u64,
     pub body_idle_timeout_s: u64,
     pub body_timeout_s: u64,
+    /// An operator session ends after this many hours unused, or days after login.
+    pub session_idle_hours: u64,
+    pub session_max_days: u64,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +53,8 @@ impl Default for ServerConfig {
             header_timeout_s: 10,
             body_idle_timeout_s: 15,
             body_timeout_s: 120,
+            session_idle_hours: 12,
+            session_max_days: 7,
         }
     }
 }
@@ -290,6 +295,9 @@ impl Config {
             bail!(
                 "server.header_timeout_s, body_idle_timeout_s and body_timeout_s must be at least 1"
             );
+        }
+        if s.session_idle_hours == 0 || s.session_max_days == 0 {
+            bail!("server.session_idle_hours and server.session_max_days must be at least 1");
         }
         if self.server.import_max_mb == 0 {
             bail!("server.import_max_mb must be at least 1");

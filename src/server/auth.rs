@@ -8,34 +8,10 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use rand::RngCore;
 use serde::Deserialize;
-use std::collections::HashSet;
-use std::sync::Mutex;
 use subtle::ConstantTimeEq;
 
 pub const COOKIE: &str = "brickdesk_session";
-
-#[derive(Default)]
-pub struct Sessions {
-    tokens: Mutex<HashSet<String>>,
-}
-
-impl Sessions {
-    fn create(&self) -> String {
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        self.tokens.lock().expect("sessions").insert(token.clone());
-        token
-    }
-    fn contains(&self, token: &str) -> bool {
-        self.tokens.lock().expect("sessions").contains(token)
-    }
-    fn remove(&self, token: &str) {
-        self.tokens.lock().expect("sessions").remove(token);
-    }
-}
 
 /// Constant-time equality of a presented secret with the configured one.
 pub fn secret_matches(presented: Option<&str>, expected: &Option<String>) -> bool {
@@ -89,7 +65,7 @@ fn bearer_ok(state: &AppState, headers: &HeaderMap) -> bool {
 
 fn is_authenticated(state: &AppState, headers: &HeaderMap) -> bool {
     state.secrets.dashboard_password.is_none()
-        || session_token(headers).is_some_and(|t| state.sessions.contains(&t))
+        || session_token(headers).is_some_and(|t| state.sessions.check(&t))
         || bearer_ok(state, headers)
 }
 
@@ -112,16 +88,43 @@ pub struct LoginBody {
     password: Option<String>,
 }
 
-pub async fn login(
-    State(state): State<AppState>,
-    JsonBody(body): JsonBody<LoginBody>,
-) -> ApiResult<Response> {
-    if !secret_matches(body.password.as_deref(), &state.secrets.dashboard_password) {
-        tracing::warn!("operator login refused");
+/// `POST /api/login`. An address that keeps failing is locked out for longer each time (429
+/// with `Retry-After`, the password not even looked at); see `services::sessions`.
+pub async fn login(State(state): State<AppState>, req: Request) -> ApiResult<Response> {
+    use crate::services::sessions::{Gate, LOCKOUT_LOGGED_AT};
+    use axum::extract::{ConnectInfo, FromRequest};
+    let from = req
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let Gate::Locked(secs) = state.sessions.gate(from) {
+        let mut resp = ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            format!("too many failed logins from this address: try again in {secs} s"),
+        )
+        .into_response();
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs as u64));
+        return Ok(resp);
+    }
+    let JsonBody(body) = JsonBody::<LoginBody>::from_request(req, &state).await?;
+    let ok = secret_matches(body.password.as_deref(), &state.secrets.dashboard_password);
+    let failures = state.sessions.record(from, ok);
+    if !ok {
+        let who = from.map_or("an unknown address".to_string(), |ip| ip.to_string());
+        tracing::warn!(from = %who, failures, "operator login refused");
+        if failures == LOCKOUT_LOGGED_AT {
+            let what = format!("{failures} failed logins in a row from {who}: locked out");
+            tracing::warn!("{what}");
+            let _ = state.engine.call(move |e| e.log_event("auth", what)).await;
+        }
         return Err(ApiError::unauthorized("invalid password"));
     }
     let token = state.sessions.create();
-    let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=86400");
+    let cookie = format!(
+        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        state.options.session_max.as_secs()
+    );
     let mut resp = super::desk::ok(Empty {}).into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,

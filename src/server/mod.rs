@@ -38,7 +38,7 @@ pub struct Shared {
     pub runs: crate::services::runs::RunService,
     /// Cancelled when the server stops: open WebSockets close so the graceful stop can finish.
     pub shutdown: CancellationToken,
-    sessions: auth::Sessions,
+    sessions: crate::services::sessions::Sessions,
     /// Open WebSockets per route, each capped at `options.max_websockets`.
     pub sockets: ws::Sockets,
 }
@@ -71,6 +71,11 @@ pub struct ServerOptions {
     pub timeouts: listen::Timeouts,
     /// WebSockets at once on each WebSocket route.
     pub max_websockets: usize,
+    /// A session ends after this long unused, or this long after login.
+    pub session_idle: std::time::Duration,
+    pub session_max: std::time::Duration,
+    /// Time for sessions and the login throttle (tests move it).
+    pub clock: crate::engine::clock::SharedClock,
 }
 
 impl Default for ServerOptions {
@@ -90,6 +95,9 @@ impl Default for ServerOptions {
             ),
             timeouts: listen::Timeouts::default(),
             max_websockets: 64,
+            session_idle: std::time::Duration::from_secs(12 * 3600),
+            session_max: std::time::Duration::from_secs(7 * 86400),
+            clock: Arc::new(crate::engine::clock::SystemClock),
         }
     }
 }
@@ -121,6 +129,9 @@ impl ServerOptions {
                 max_connections: cfg.server.max_connections,
             },
             max_websockets: cfg.server.max_websockets,
+            session_idle: std::time::Duration::from_secs(cfg.server.session_idle_hours * 3600),
+            session_max: std::time::Duration::from_secs(cfg.server.session_max_days * 86400),
+            clock: Arc::new(crate::engine::clock::SystemClock),
         }
     }
 }
@@ -146,13 +157,19 @@ impl AppState {
         options: ServerOptions,
         runs: crate::services::runs::RunService,
     ) -> Self {
+        let sessions = crate::services::sessions::Sessions::open(
+            engine.reader().path().as_deref(),
+            options.clock.clone(),
+            chrono::Duration::from_std(options.session_idle).unwrap_or(chrono::Duration::hours(12)),
+            chrono::Duration::from_std(options.session_max).unwrap_or(chrono::Duration::days(7)),
+        );
         AppState(Arc::new(Shared {
             runs,
             engine,
             secrets,
             options,
             shutdown: CancellationToken::new(),
-            sessions: auth::Sessions::default(),
+            sessions,
             sockets: ws::Sockets::default(),
         }))
     }

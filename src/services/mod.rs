@@ -5,6 +5,7 @@
 pub mod demo;
 pub mod providers;
 pub mod runs;
+pub mod sessions;
 
 /// How many CPU-heavy jobs (a Python run, a comparison) a service runs at once.
 pub fn workers() -> usize {

@@ -13,6 +13,7 @@ mod desk_exits;
 mod desk_gates;
 mod engine_faults;
 mod import_paths;
+mod login;
 mod observability;
 mod renko_prop;
 mod runs;

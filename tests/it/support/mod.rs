@@ -144,6 +144,7 @@ impl TestDesk {
                     .unwrap_or_else(|| vec![dir.path().to_path_buf()]),
                 512 << 20,
             ),
+            clock: Arc::new(clock.clone()),
             ..server::ServerOptions::default()
         };
         let (secrets, options) = match SERVER.with(|p| p.borrow_mut().take()) {
