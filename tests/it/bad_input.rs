@@ -459,6 +459,53 @@ async fn every_surface_answers_its_own_error_shape_even_for_the_frameworks_refus
         Shape,
     );
     let cases: Vec<ShapeCase> = vec![
+        // query strings the framework cannot read, per surface
+        (
+            "desk query string",
+            Method::GET,
+            "/api/orders?limit=abc",
+            None,
+            true,
+            StatusCode::BAD_REQUEST,
+            Shape::Desk,
+        ),
+        (
+            "seed 000 query string",
+            Method::GET,
+            "/runs?summary=maybe",
+            None,
+            true,
+            StatusCode::BAD_REQUEST,
+            Shape::Detail,
+        ),
+        (
+            "bridge query string with a repeated field",
+            Method::GET,
+            "/api/orders/pending?secret=a&secret=b",
+            None,
+            false,
+            StatusCode::BAD_REQUEST,
+            Shape::Desk,
+        ),
+        // bodies the framework will not buffer
+        (
+            "webhook body over the limit",
+            Method::POST,
+            "/tv_renko",
+            Some(big.clone()),
+            false,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Shape::Desk,
+        ),
+        (
+            "seed 000 body over the limit",
+            Method::POST,
+            "/runs/replay",
+            Some(big.clone()),
+            true,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Shape::Detail,
+        ),
         (
             "seed 000 no session",
             Method::GET,

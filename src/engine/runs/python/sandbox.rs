@@ -1,7 +1,8 @@
 //! How a strategy's Python process is confined, decided once per runner:
 //! - **bubblewrap** (`bwrap`): new pid, net, ipc and uts namespaces; only `/usr` and the
 //!   interpreter's own trees bound read-only, the dataset's directory read-only at `/data`, a
-//!   size-limited tmpfs as the work dir and nothing else writable; `--die-with-parent`.
+//!   size-limited tmpfs as the work dir and nothing else writable (`/dev` is remounted
+//!   read-only, so `/dev/shm` is no second work dir); `--die-with-parent`.
 //! - **unsandboxed**, only when the operator opted in (`runner.allow_unsandboxed_python`): the
 //!   child still gets an empty environment, its own session and the limits below.
 //! - **refused**: no bubblewrap and no opt-in; the run fails naming the package to install.
@@ -189,6 +190,9 @@ pub fn bwrap_args(
         "--proc",
         "/proc",
         "--dev",
+        "/dev",
+        // the device nodes still work; /dev/shm is no second, unlimited work dir
+        "--remount-ro",
         "/dev",
     ]
     .map(String::from)
