@@ -101,7 +101,6 @@ async fn console(
         app.link_label = format!("attached to {}", link.label());
         return crate::tui::run_on_terminal(&mut app, link).await;
     }
-    app.sandbox = Some(cfg.runner_limits().mode().name().into());
     let data_dir = cfg.data_dir();
     let (engine, thread) = wiring::start_engine(&cfg, &data_dir, wiring::system_clock())?;
     let bound = wiring::bind(&host, port).await?;
@@ -126,6 +125,7 @@ pub(super) async fn with_server(
 ) -> anyhow::Result<()> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let runs = crate::services::runs::RunService::new(engine.clone(), cfg.runner_limits())?;
+    app.sandbox = Some(runs.limits().mode().name().into());
     let link = Link::Local(engine.clone(), runs.clone());
     let server = {
         let cfg = cfg.clone();

@@ -104,9 +104,9 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
         spans.push(Span::styled(" ⚠ LINK DOWN", t.warn()));
     }
     match app.sandbox.as_deref() {
-        Some("unsandboxed") => spans.push(Span::styled(" ⚠ PY UNSANDBOXED", t.warn())),
-        Some("refused") => spans.push(Span::styled(" PY OFF", t.dim())),
-        Some(_) => spans.push(Span::styled(" PY▣", t.dim())),
+        Some("unsandboxed") => spans.push(Span::styled(" ⚠ py:UNSANDBOXED", t.warn())),
+        Some("refused") => spans.push(Span::styled(" py:off", t.warn())),
+        Some(_) => spans.push(Span::styled(" py:bwrap", t.dim())),
         None => {}
     }
     let used: usize = spans.iter().map(|s| s.width()).sum();

@@ -85,3 +85,23 @@ async fn single_pane_views_fill_the_screen() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_header_says_how_python_strategies_run() {
+    let f = fixture::rich_desk().await;
+    let mut app = fixture::app(&f, "dark").await;
+    for (mode, says) in [
+        ("bubblewrap", "py:bwrap"),
+        ("unsandboxed", "⚠ py:UNSANDBOXED"),
+        ("refused", "py:off"),
+    ] {
+        app.sandbox = Some(mode.into());
+        let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        term.draw(|fr| brickdesk::tui::ui::draw(fr, &app)).unwrap();
+        let text = term.backend().to_string();
+        let header = text.lines().next().unwrap();
+        assert!(header.contains(says), "{mode}: {header}");
+        // the clock shortens, the chip stays
+        assert!(header.contains("14:31"), "{header}");
+    }
+}
