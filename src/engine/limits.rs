@@ -12,6 +12,15 @@ pub const MAX_TEXT: usize = 128;
 /// Most bricks one price tick builds per size (a larger jump keeps its last ones).
 pub const MAX_BRICKS_PER_TICK: usize = 50;
 
+/// A number as a person reads it: `1e308`, not three hundred digits.
+fn shown(v: f64) -> String {
+    if v.abs() >= 1e9 {
+        format!("{v:e}")
+    } else {
+        v.to_string()
+    }
+}
+
 /// A price: finite, positive, at most `MAX_PRICE`, and, when the last price is known, within
 /// `band_pct` percent of it.
 pub fn price(what: &str, p: f64, last: Option<f64>, band_pct: f64) -> DeskResult<()> {
@@ -22,7 +31,9 @@ pub fn price(what: &str, p: f64, last: Option<f64>, band_pct: f64) -> DeskResult
     }
     if p > MAX_PRICE {
         return Err(DeskError::OutOfRange(format!(
-            "{what} {p} is not a plausible price (above {MAX_PRICE})"
+            "{what} {} is not a plausible price (above {})",
+            shown(p),
+            shown(MAX_PRICE)
         )));
     }
     if let Some(last) = last.filter(|l| *l > 0.0) {
@@ -45,7 +56,9 @@ pub fn money(what: &str, v: f64) -> DeskResult<()> {
     }
     if v.abs() > MAX_MONEY {
         return Err(DeskError::OutOfRange(format!(
-            "{what} {v} is beyond ±{MAX_MONEY}"
+            "{what} {} is beyond ±{}",
+            shown(v),
+            shown(MAX_MONEY)
         )));
     }
     Ok(())
