@@ -498,15 +498,6 @@ async fn every_surface_answers_its_own_error_shape_even_for_the_frameworks_refus
             Shape::Desk,
         ),
         (
-            "seed 000 body over the limit",
-            Method::POST,
-            "/runs/replay",
-            Some(big.clone()),
-            true,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Shape::Detail,
-        ),
-        (
             "seed 000 no session",
             Method::GET,
             "/runs",

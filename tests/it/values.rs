@@ -180,16 +180,5 @@ async fn a_price_source_jump_builds_a_bounded_number_of_bricks() {
         s["bricks"]["one"]["close"], 5900.0,
         "the builder ends where the price is"
     );
-    let (_, events) = d.get("/api/events?limit=50").await;
-    assert!(
-        events["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["message"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("only the last 50")),
-        "{events}"
-    );
+    assert!(d.logged("only the last 50").await);
 }

@@ -104,6 +104,17 @@ impl FilePolicy {
         }
     }
 
+    fn within_budget(&self, shown: &str, len: u64) -> Result<(), FileRefusal> {
+        if len > self.max_bytes {
+            return Err(FileRefusal::TooLarge(
+                shown.to_string(),
+                len >> 20,
+                self.max_bytes >> 20,
+            ));
+        }
+        Ok(())
+    }
+
     /// The file, opened, if the policy lets it be read.
     pub fn open(&self, path: &Path) -> Result<Opened, FileRefusal> {
         let shown = path.display().to_string();
@@ -123,13 +134,7 @@ impl FilePolicy {
         if !meta.file_type().is_file() || kernel_fs(&real) {
             return Err(FileRefusal::NotRegular(shown));
         }
-        if meta.len() > self.max_bytes {
-            return Err(FileRefusal::TooLarge(
-                shown,
-                meta.len() >> 20,
-                self.max_bytes >> 20,
-            ));
-        }
+        self.within_budget(&shown, meta.len())?;
         let file = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
@@ -142,13 +147,7 @@ impl FilePolicy {
         if !now.file_type().is_file() || now.ino() != meta.ino() || now.dev() != meta.dev() {
             return Err(FileRefusal::NotRegular(shown));
         }
-        if now.len() > self.max_bytes {
-            return Err(FileRefusal::TooLarge(
-                shown,
-                now.len() >> 20,
-                self.max_bytes >> 20,
-            ));
-        }
+        self.within_budget(&shown, now.len())?;
         Ok(Opened {
             path: path.to_path_buf(),
             real,

@@ -250,6 +250,16 @@ impl TestDesk {
         s
     }
 
+    /// Is there a line in the event log (the newest 200) containing `needle`?
+    pub async fn logged(&self, needle: &str) -> bool {
+        let (_, events) = self.get("/api/events?limit=200").await;
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["message"].as_str().unwrap_or_default().contains(needle))
+    }
+
     pub async fn asset(&self, name: &str) -> Value {
         let s = self.state().await;
         s["assets"]
