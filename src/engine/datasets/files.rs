@@ -26,7 +26,7 @@ pub enum FileRefusal {
     #[error("{0} does not exist")]
     NotFound(String),
     #[error(
-        "{0} is outside the import roots ({1}); put the file there, or add its folder to server.import_roots"
+        "{0} is (or leads) outside the import roots ({1}); put the file there, or add its folder to server.import_roots"
     )]
     Outside(String, String),
     #[error(
@@ -91,14 +91,13 @@ impl FilePolicy {
         }
     }
 
-    fn inside(&self, p: &Path) -> Result<(), FileRefusal> {
+    /// Is `p` (resolved) under a root? The refusal names the path as it was asked for, never
+    /// where a symlink leads.
+    fn inside(&self, p: &Path, shown: &str) -> Result<(), FileRefusal> {
         match &self.roots {
             Some(roots) if !roots.iter().any(|r| p.starts_with(r)) => {
                 let list: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
-                Err(FileRefusal::Outside(
-                    p.display().to_string(),
-                    list.join(", "),
-                ))
+                Err(FileRefusal::Outside(shown.to_string(), list.join(", ")))
             }
             _ => Ok(()),
         }
@@ -124,11 +123,11 @@ impl FilePolicy {
             Ok(r) => r,
             Err(_) => {
                 // where it would be: only a path inside the roots learns whether it exists
-                self.inside(&lexical(&abs))?;
+                self.inside(&lexical(&abs), &shown)?;
                 return Err(FileRefusal::NotFound(shown));
             }
         };
-        self.inside(&real)?;
+        self.inside(&real, &shown)?;
         let meta = std::fs::metadata(&real)
             .map_err(|e| FileRefusal::Unreadable(shown.clone(), e.to_string()))?;
         if !meta.file_type().is_file() || kernel_fs(&real) {
