@@ -290,12 +290,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let token = state.shutdown.clone();
+    let runs = state.runs.clone();
     let limits = state.options.timeouts;
     let app = router(state);
     listen::run(listener, app, limits, async move {
         shutdown.await;
-        // open WebSockets (consoles, run streams) end now, or the graceful stop never finishes
+        // open WebSockets (consoles, run streams) and queued runs end now, or the graceful stop
+        // waits for them
         token.cancel();
+        runs.stopping();
     })
     .await
 }

@@ -413,3 +413,87 @@ async fn without_bubblewrap_and_no_opt_in_code_does_not_run() {
             .starts_with("refused:")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_interrupts_the_runs_waiting_in_line() {
+    let mut d = Desk::start(Mode::Bubblewrap, "concurrency = 1\ntimeout_s = 20").await;
+    // three slow runs for one runner: one runs, two wait
+    let slow = "import time\ndef run_strategy(frame):\n    time.sleep(2)\n    return frame\n";
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            let (c, base, mut body) = (
+                d.client.clone(),
+                d.base.clone(),
+                run_body(&d.dataset, "", 0, slow, true),
+            );
+            body.as_object_mut().unwrap().remove("bridge_artifact_id");
+            tokio::spawn(async move {
+                c.post(format!("{base}/runs/replay"))
+                    .json(&body)
+                    .send()
+                    .await
+            })
+        })
+        .collect();
+    let mut queued = 0;
+    for _ in 0..100 {
+        let (list, _) = d.get("/runs?summary=true").await;
+        queued = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r.get("queue_position").is_some())
+            .count();
+        if queued == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(queued, 2);
+    // SAFETY: kill with the child's own pid.
+    unsafe { libc::kill(d.serve.id() as i32, libc::SIGTERM) };
+    let mut codes = Vec::new();
+    for r in runs {
+        // a waiting run is answered 503 at once; the running one finishes (the stop waits for it)
+        codes.push(
+            r.await
+                .unwrap()
+                .map(|resp| resp.status().as_u16())
+                .unwrap_or(0),
+        );
+    }
+    codes.sort();
+    assert_eq!(codes, [200, 503, 503]);
+    let mut stopped = false;
+    for _ in 0..200 {
+        if d.serve.try_wait().unwrap().is_some() {
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(stopped, "the server did not stop");
+    let config = d.data.parent().unwrap().join("config.toml");
+    let (_again, base) = crate::support::spawn_serve(&d.data, &config);
+    let client = login(&base).await;
+    let (_, list) = read(
+        client
+            .get(format!("{base}/runs?summary=true"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let mut states: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["lifecycle"].as_str().unwrap())
+        .collect();
+    states.sort();
+    assert_eq!(
+        states,
+        ["completed", "interrupted", "interrupted"],
+        "{list}"
+    );
+}

@@ -197,10 +197,19 @@ impl RunService {
             Ok::<_, DeskError>(())
         };
         let saved = queued.await;
-        let permit = self.pool.clone().acquire_owned().await;
+        let permit = tokio::select! {
+            p = self.pool.clone().acquire_owned() => p.ok(),
+            // the server is stopping: a run still in line never starts
+            _ = self.cancel.cancelled() => None,
+        };
         drop(in_line);
         saved?;
-        let permit = permit.map_err(|_| DeskError::ShuttingDown)?;
+        let Some(permit) = permit else {
+            st.lifecycle = Lifecycle::Interrupted;
+            st.queue_position = None;
+            self.finish(st).await?;
+            return Err(DeskError::ShuttingDown);
+        };
         st.queue_position = None;
         let row = st.clone();
         self.db(move |s| s.put(&row)).await?;
@@ -414,6 +423,11 @@ impl RunService {
 
     /// Stops every live player (their runs read `interrupted`) and waits for them, at most
     /// `within`.
+    /// The server is stopping: runs waiting in line are interrupted, live players stop.
+    pub fn stopping(&self) {
+        self.cancel.cancel();
+    }
+
     pub async fn shutdown(&self, within: Duration) {
         self.cancel.cancel();
         let mut players = std::mem::take(&mut *self.players.lock().expect("players"));
