@@ -144,7 +144,11 @@ async fn secrets_and_database_stay_out_of_reach(d: &Desk) {
 import json, os
 def run_strategy(frame):
     r = {"environ_tried": 0, "environ_read": 0, "secret_in": []}
-    for p in [p for p in os.listdir("/proc") if p.isdigit()] + [str(os.getppid()), "SERVER_PID"]:
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        pids = []  # Landlock: /proc is not even listed
+    for p in pids + [str(os.getppid()), "SERVER_PID"]:
         r["environ_tried"] += 1
         try:
             data = open("/proc/%s/environ" % p, "rb").read()
@@ -154,7 +158,17 @@ def run_strategy(frame):
         if any(k in data for k in (b"DASHBOARD_PASSWORD", b"TV_WEBHOOK", b"BRIDGE_HEARTBEAT", b"POLYGON")):
             r["secret_in"].append(p)
     r["env"] = sorted(os.environ)
-    for name, path in (("server", "/proc/SERVER_PID/environ"), ("db", "DB"), ("shadow", "/etc/shadow")):
+    import socket
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(2)
+        s.connect(("127.0.0.1", DESK_PORT))
+        s.close()
+        r["net"] = "connected"
+    except OSError as e:
+        r["net"] = type(e).__name__
+    for name, path in (("server", "/proc/SERVER_PID/environ"), ("db", "DB"), ("shadow", "/etc/shadow"),
+                       ("passwd", "/etc/passwd")):
         try:
             open(path, "rb").read(16)
             r[name] = "read"
@@ -163,6 +177,7 @@ def run_strategy(frame):
     raise RuntimeError("REPORT " + json.dumps(r))
 "#
     .replace("SERVER_PID", &d.serve.id().to_string())
+    .replace("DESK_PORT", d.base.rsplit(':').next().unwrap())
     .replace("DB", &d.data.join("brickdesk.sqlite3").display().to_string());
     let (run, _) = d.replay(&probe).await;
     let r = report(&run, "REPORT");
@@ -188,9 +203,12 @@ def run_strategy(frame):
         env.iter().all(|k| minimal.contains(k)) && env.contains(&"PATH"),
         "{env:?}"
     );
-    for k in ["server", "db", "shadow"] {
+    // not the server's environment nor its database, not even a world-readable system file,
+    // and no connection to the desk's own port
+    for k in ["server", "db", "shadow", "passwd"] {
         assert_ne!(r[k], "read", "{k}: {r}");
     }
+    assert_ne!(r["net"], "connected", "{r}");
     for secret in [crate::support::PASSWORD, crate::support::TV, POLYGON_KEY] {
         assert!(!run.to_string().contains(secret));
     }

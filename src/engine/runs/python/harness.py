@@ -13,7 +13,7 @@ DETAIL_CAP = 16384
 # (a pyenv under /root), a strategy can still import these
 PRELOAD = ["math", "statistics", "collections", "itertools", "functools", "datetime", "decimal",
            "fractions", "json", "re", "typing", "dataclasses", "enum", "operator", "random",
-           "bisect", "heapq", "copy", "warnings", "numpy", "pandas"]
+           "bisect", "heapq", "copy", "warnings", "socket", "numpy", "pandas"]
 
 
 def answer(obj, columns=()):

@@ -4,6 +4,7 @@
 //! parsing), and writes its answer on fd 3: one JSON line, then each new column as raw
 //! float64. stdout and stderr are kept, each up to a cap (the tail); a wall-clock timeout kills
 //! the child and everything it started.
+pub mod landlock;
 pub mod sandbox;
 
 use sandbox::{Mode, RunUid};
@@ -193,6 +194,7 @@ pub fn run_strategy(
     let uid = RunUid::take()?;
     let data_dir = std::path::absolute(data_dir).map_err(runner)?;
     let scratch; // the unsandboxed run's work dir, removed at the end
+    let mut ruleset = None; // Landlock, for a run without bubblewrap
     let (mut cmd, work, data) = match &mode {
         Mode::Bubblewrap(b) => {
             let mut c = Command::new(b);
@@ -213,6 +215,24 @@ pub fn run_strategy(
             if let Some(u) = uid.0 {
                 std::os::unix::fs::chown(scratch.path(), Some(u), Some(u)).map_err(runner)?;
             }
+            let system = [
+                "/usr",
+                "/lib",
+                "/lib64",
+                "/bin",
+                "/etc/ld.so.cache",
+                "/etc/localtime",
+                "/dev/urandom",
+                "/dev/random",
+                "/dev/zero",
+            ]
+            .map(Path::new);
+            let read: Vec<&Path> = system
+                .into_iter()
+                .chain(interp.roots.iter().map(PathBuf::as_path))
+                .chain([data_dir.as_path()])
+                .collect();
+            ruleset = landlock::Ruleset::new(&read, &[scratch.path(), Path::new("/dev/null")]);
             let c = Command::new(&interp.executable);
             (c, scratch.path().to_path_buf(), data_dir.clone())
         }
@@ -250,6 +270,7 @@ pub fn run_strategy(
     let (mem, fsize) = (limits.memory_bytes, limits.max_file_bytes);
     let cpu = limits.timeout.as_secs() + 2;
     let bwrapped = matches!(mode, Mode::Bubblewrap(_));
+    let landlocked = ruleset.as_ref().map(landlock::Ruleset::raw);
     // SAFETY: only async-signal-safe calls (dup2, setrlimit, prctl, setsid) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -263,6 +284,9 @@ pub fn run_strategy(
             set_limit(libc::RLIMIT_CORE, 0)?;
             if !bwrapped {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+            }
+            if let Some(fd) = landlocked {
+                landlock::apply(fd)?;
             }
             Ok(())
         });
@@ -278,6 +302,7 @@ pub fn run_strategy(
         Err(e) => return Err(runner(e)),
     };
     drop(result_w);
+    drop(ruleset);
     let spec = serde_json::json!({
         "data_dir": data, "start": start, "end": end, "source": source, "path": interp.path,
         "uid": uid.0,

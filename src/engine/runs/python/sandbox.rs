@@ -53,7 +53,15 @@ impl Mode {
                 "Python strategies run sandboxed by bubblewrap ({}): no network, read-only system, size-limited work dir",
                 b.display()
             ),
-            Mode::Unsandboxed => "Python strategies run WITHOUT a sandbox (runner.allow_unsandboxed_python = true): install bubblewrap (Debian: apt-get install bubblewrap) to confine them".into(),
+            Mode::Unsandboxed => format!(
+                "Python strategies run WITHOUT a sandbox (runner.allow_unsandboxed_python = true), {}: install bubblewrap (Debian: apt-get install bubblewrap) to confine them",
+                match super::landlock::abi() {
+                    0 => "and this kernel has no Landlock to limit what they read".to_string(),
+                    n => format!(
+                        "limited by Landlock (ABI {n}) to reading the system, the interpreter and the dataset"
+                    ),
+                }
+            ),
             Mode::Refused => REFUSAL.into(),
         }
     }
