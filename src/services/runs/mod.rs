@@ -50,6 +50,10 @@ impl RunService {
         let concurrency = limits.concurrency.max(1);
         crate::engine::runs::python::sandbox::protect_server_process();
         let mode = limits.mode();
+        // SAFETY: geteuid has no preconditions.
+        if mode == runs::python::sandbox::Mode::Unsandboxed && unsafe { libc::geteuid() } != 0 {
+            runs::python::sandbox::become_subreaper();
+        }
         match mode {
             runs::python::sandbox::Mode::Bubblewrap(_) => {
                 tracing::info!(sandbox = mode.name(), concurrency, "{}", mode.describe())

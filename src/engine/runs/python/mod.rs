@@ -291,7 +291,7 @@ pub fn run_strategy(
             Ok(())
         });
     }
-    let mut child = match cmd.spawn() {
+    let mut child = match sandbox::spawn(&mut cmd) {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(PyError::Missing(format!(
@@ -353,7 +353,12 @@ pub fn run_strategy(
     }
     let _ = child.kill();
     let _ = child.wait();
+    sandbox::ended(pgid);
     uid.kill_all();
+    if uid.0.is_none() && !bwrapped {
+        // not root, no pid namespace: what escaped with setsid() was reparented to the server
+        sandbox::kill_orphans();
+    }
     // a descendant that escaped without a uid of its own may still hold a pipe: wait a little
     let mut out: [Vec<u8>; 4] = Default::default();
     let deadline = Instant::now() + Duration::from_secs(2);

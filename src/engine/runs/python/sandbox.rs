@@ -115,11 +115,19 @@ pub fn interpreter(python: &str) -> Result<Interpreter, PyError> {
         on_path(python).ok_or_else(|| missing(python))?
     };
     const PROBE: &str = "import json, sys; print(json.dumps([sys.executable, [sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix], sys.path]))";
-    let out = std::process::Command::new(&exe)
+    let mut probe = std::process::Command::new(&exe);
+    probe
         .args(["-I", "-c", PROBE])
         .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = spawn(&mut probe)
+        .and_then(|c| {
+            let pid = c.id() as i32;
+            let out = c.wait_with_output();
+            ended(pid);
+            out
+        })
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => missing(python),
             _ => PyError::Runner(format!("{python} could not be started: {e}")),
@@ -343,6 +351,72 @@ pub fn user_threads() -> u64 {
                 .unwrap_or(1)
         })
         .sum()
+}
+
+/// The children this process started for runs still going (see `kill_orphans`).
+static RUNNING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Makes this process the reaper of whatever its runs leave behind: a strategy's process that
+/// escaped with `setsid()` and lost its parent becomes this process's child, and
+/// `kill_orphans` ends it. For a server that is not root and runs strategies without
+/// bubblewrap (root gives each run a uid of its own; bubblewrap a pid namespace).
+pub fn become_subreaper() {
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only changes this process's own flag.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
+}
+
+/// Starts a child this process will not take for an orphan (spawned and registered under the
+/// lock `kill_orphans` holds while it looks).
+pub fn spawn(cmd: &mut std::process::Command) -> std::io::Result<std::process::Child> {
+    let mut r = RUNNING.lock().expect("running");
+    let child = cmd.spawn()?;
+    r.push(child.id() as i32);
+    Ok(child)
+}
+
+/// A child from `spawn` has been waited for.
+pub fn ended(pid: i32) {
+    RUNNING.lock().expect("running").retain(|p| *p != pid);
+}
+
+/// Kills this process's children that are no run's own child: orphans a run left behind,
+/// reparented here (see `become_subreaper`). Repeats while killing one orphans others.
+pub fn kill_orphans() {
+    // SAFETY: getpid has no preconditions.
+    let me = unsafe { libc::getpid() };
+    for _ in 0..20 {
+        let running = RUNNING.lock().expect("running");
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        let orphans: Vec<i32> = dir
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| !running.contains(pid))
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+                    // pid (comm) state ppid …: comm may hold spaces and parentheses
+                    st.rsplit_once(')')
+                        .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok())
+                        == Some(me)
+                })
+            })
+            .collect();
+        if orphans.is_empty() {
+            return;
+        }
+        drop(running);
+        for pid in orphans {
+            // SAFETY: signalling and reaping a child of ours.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
 
 /// Makes this process's memory and `/proc/<pid>/environ` unreadable to other processes of the
