@@ -12,7 +12,7 @@ use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -193,68 +193,13 @@ pub fn run_strategy(
     let interp = sandbox::interpreter(&limits.python)?;
     let uid = RunUid::take()?;
     let data_dir = std::path::absolute(data_dir).map_err(runner)?;
-    let scratch; // the unsandboxed run's work dir, removed at the end
-    let mut ruleset = None; // Landlock, for a run without bubblewrap
-    let (mut cmd, work, data) = match &mode {
-        Mode::Bubblewrap(b) => {
-            let mut c = Command::new(b);
-            c.args(sandbox::bwrap_args(
-                &interp,
-                &data_dir,
-                limits.work_bytes,
-                uid.0.is_some(),
-            ));
-            c.arg(&interp.executable);
-            (c, PathBuf::from("/work"), PathBuf::from("/data"))
-        }
-        _ => {
-            scratch = tempfile::Builder::new()
-                .prefix("brickdesk-run-")
-                .tempdir()
-                .map_err(runner)?;
-            if let Some(u) = uid.0 {
-                std::os::unix::fs::chown(scratch.path(), Some(u), Some(u)).map_err(runner)?;
-            }
-            let system = [
-                "/usr",
-                "/lib",
-                "/lib64",
-                "/bin",
-                "/etc/ld.so.cache",
-                "/etc/localtime",
-                "/dev/urandom",
-                "/dev/random",
-                "/dev/zero",
-            ]
-            .map(Path::new);
-            let read: Vec<&Path> = system
-                .into_iter()
-                .chain(interp.roots.iter().map(PathBuf::as_path))
-                .chain([data_dir.as_path()])
-                .collect();
-            ruleset = landlock::Ruleset::new(&read, &[scratch.path(), Path::new("/dev/null")]);
-            let c = Command::new(&interp.executable);
-            (c, scratch.path().to_path_buf(), data_dir.clone())
-        }
-    };
-    let bin_dir = interp
-        .executable
-        .parent()
-        .map(|d| format!("{}:", d.display()))
-        .unwrap_or_default();
+    let sandbox::Confined {
+        mut cmd,
+        data,
+        scratch,
+        ruleset,
+    } = sandbox::confine(&mode, &interp, &data_dir, limits.work_bytes, uid.0)?;
     cmd.args(["-I", "-S", "-B", "-c", HARNESS])
-        .current_dir(if matches!(mode, Mode::Bubblewrap(_)) {
-            Path::new("/")
-        } else {
-            work.as_path()
-        })
-        .env_clear()
-        .env("PATH", format!("{bin_dir}/usr/bin:/bin"))
-        .env("HOME", &work)
-        .env("TMPDIR", &work)
-        .env("LANG", "C.UTF-8")
-        .env("OPENBLAS_NUM_THREADS", "1")
-        .env("OMP_NUM_THREADS", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -271,7 +216,8 @@ pub fn run_strategy(
     let cpu = limits.timeout.as_secs() + 2;
     let bwrapped = matches!(mode, Mode::Bubblewrap(_));
     let landlocked = ruleset.as_ref().map(landlock::Ruleset::raw);
-    // SAFETY: only async-signal-safe calls (dup2, setrlimit, prctl, setsid) between fork and exec.
+    // SAFETY: only async-signal-safe calls (dup2, setrlimit, prctl, Landlock's system calls)
+    // between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
             if libc::dup2(result_fd, 3) < 0 {
@@ -303,6 +249,7 @@ pub fn run_strategy(
     };
     drop(result_w);
     drop(ruleset);
+    let _scratch = scratch; // removed when the run is over
     let spec = serde_json::json!({
         "data_dir": data, "start": start, "end": end, "source": source, "path": interp.path,
         "uid": uid.0,
@@ -373,9 +320,27 @@ pub fn run_strategy(
         return Err(PyError::Timeout(limits.timeout.as_secs()));
     }
     let status = status.expect("exited");
-    let stderr = String::from_utf8_lossy(&out[2]).into_owned();
+    read_answer(
+        std::mem::take(&mut out[3]),
+        &out[2],
+        status,
+        end - start,
+        limits,
+    )
+}
+
+/// The columns from the harness's answer on fd 3; or the error the answer, the exit status
+/// and stderr tell.
+fn read_answer(
+    result: Vec<u8>,
+    stderr: &[u8],
+    status: std::process::ExitStatus,
+    rows: usize,
+    limits: &Limits,
+) -> Result<Vec<Column>, PyError> {
+    let mem = limits.memory_bytes;
+    let stderr = String::from_utf8_lossy(stderr);
     let clean = |t: &str| limits.redacted(&tail(t.trim(), ERROR_CAP));
-    let result = std::mem::take(&mut out[3]);
     let Some(nl) = result.iter().position(|b| *b == b'\n') else {
         if stderr.contains("MemoryError") || stderr.contains("Cannot allocate memory") {
             return Err(PyError::Memory(mem >> 20));
@@ -404,7 +369,6 @@ pub fn run_strategy(
             _ => PyError::BadOutput(detail),
         });
     }
-    let rows = end - start;
     let mut data = &result[nl + 1..];
     let mut cols = Vec::new();
     for c in answer["columns"].as_array().cloned().unwrap_or_default() {

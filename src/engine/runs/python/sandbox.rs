@@ -245,6 +245,94 @@ fn s(p: &Path) -> String {
     p.display().to_string()
 }
 
+/// A run's command, confined as its mode says, before the limits and pipes are added.
+pub struct Confined {
+    pub cmd: std::process::Command,
+    /// Where the child finds the dataset.
+    pub data: PathBuf,
+    /// The unsandboxed run's work dir (removed when dropped).
+    pub scratch: Option<tempfile::TempDir>,
+    /// Landlock for the unsandboxed run, applied between fork and exec.
+    pub ruleset: Option<super::landlock::Ruleset>,
+}
+
+/// The interpreter's command for `mode`: inside bwrap (the dataset at `/data`, a tmpfs at
+/// `/work`), or directly in a fresh work dir under Landlock. Environment: only PATH, HOME,
+/// TMPDIR, LANG and single-threaded BLAS.
+pub fn confine(
+    mode: &Mode,
+    interp: &Interpreter,
+    data_dir: &Path,
+    work_bytes: u64,
+    uid: Option<u32>,
+) -> Result<Confined, PyError> {
+    let runner = |e: std::io::Error| PyError::Runner(e.to_string());
+    let (mut cmd, work, data, scratch, ruleset) = match mode {
+        Mode::Bubblewrap(b) => {
+            let mut c = std::process::Command::new(b);
+            c.args(bwrap_args(interp, data_dir, work_bytes, uid.is_some()));
+            c.arg(&interp.executable).current_dir("/");
+            (
+                c,
+                PathBuf::from("/work"),
+                PathBuf::from("/data"),
+                None,
+                None,
+            )
+        }
+        _ => {
+            let scratch = tempfile::Builder::new()
+                .prefix("brickdesk-run-")
+                .tempdir()
+                .map_err(runner)?;
+            if let Some(u) = uid {
+                std::os::unix::fs::chown(scratch.path(), Some(u), Some(u)).map_err(runner)?;
+            }
+            let system = [
+                "/usr",
+                "/lib",
+                "/lib64",
+                "/bin",
+                "/etc/ld.so.cache",
+                "/etc/localtime",
+                "/dev/urandom",
+                "/dev/random",
+                "/dev/zero",
+            ]
+            .map(Path::new);
+            let read: Vec<&Path> = system
+                .into_iter()
+                .chain(interp.roots.iter().map(PathBuf::as_path))
+                .chain([data_dir])
+                .collect();
+            let ruleset =
+                super::landlock::Ruleset::new(&read, &[scratch.path(), Path::new("/dev/null")]);
+            let mut c = std::process::Command::new(&interp.executable);
+            c.current_dir(scratch.path());
+            let work = scratch.path().to_path_buf();
+            (c, work, data_dir.to_path_buf(), Some(scratch), ruleset)
+        }
+    };
+    let bin_dir = interp
+        .executable
+        .parent()
+        .map(|d| format!("{}:", d.display()))
+        .unwrap_or_default();
+    cmd.env_clear()
+        .env("PATH", format!("{bin_dir}/usr/bin:/bin"))
+        .env("HOME", &work)
+        .env("TMPDIR", &work)
+        .env("LANG", "C.UTF-8")
+        .env("OPENBLAS_NUM_THREADS", "1")
+        .env("OMP_NUM_THREADS", "1");
+    Ok(Confined {
+        cmd,
+        data,
+        scratch,
+        ruleset,
+    })
+}
+
 /// A uid of its own for one run, when the server is root; given back on drop. A slot is held
 /// by an exclusive `flock` on its lock file, so two servers on one machine (a `serve` and a
 /// `demo`, say) never hand out the same uid.
