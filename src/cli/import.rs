@@ -115,8 +115,9 @@ async fn register(
 ) -> anyhow::Result<DatasetMeta> {
     let data_dir = cfg.data_dir();
     bar.show(bar.total - 1, "writing columns and registering");
-    let meta = datasets::persist(&data_dir, src, p, chrono::Utc::now())?;
+    // the engine first: it makes the data dir, the operator's alone
     let (engine, thread) = wiring::start_engine(cfg, &data_dir, wiring::system_clock())?;
+    let meta = datasets::persist(&data_dir, src, p, chrono::Utc::now())?;
     let meta = engine.call(move |e| e.register_dataset(meta)).await?;
     drop(engine);
     thread.join().ok();

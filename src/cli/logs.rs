@@ -17,7 +17,9 @@ pub fn init_stdout() {
 /// Logs to the file at `path` (appended, its directory created), never to the screen.
 pub fn init_file(path: &Path) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        // the data dir when it is the log's home: the operator's alone, as `start_engine` makes it
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(dir)?;
     }
     let file = std::fs::OpenOptions::new()
         .create(true)
