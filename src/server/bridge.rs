@@ -4,7 +4,7 @@ use super::AppState;
 use super::auth::require_secret;
 use super::desk::{Ok, OrderAnswer, ok};
 use super::errors::{ApiError, ApiResult};
-use super::extract::{RawBody, secret_first};
+use super::extract::{RawBody, de, secret_first, signed};
 use crate::engine::state::SnapshotSymbol;
 use crate::engine::{BridgeHeartbeat, ExecutionReport, PnlSnapshotInput};
 use axum::extract::{Path, Query, State};
@@ -24,6 +24,8 @@ struct Fresh {
 struct Mismatch<T: Serialize> {
     position_mismatch: T,
 }
+
+signed!(ReportBody, HeartbeatBody, SnapshotBody);
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -79,6 +81,8 @@ async fn pending(
 
 #[derive(Deserialize)]
 struct ReportBody {
+    #[serde(default, deserialize_with = "de::loose_text")]
+    secret: Option<String>,
     status: String,
     #[serde(default)]
     extra: ReportExtra,
@@ -116,6 +120,8 @@ async fn execution_report(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct HeartbeatBody {
+    #[serde(default, deserialize_with = "de::loose_text")]
+    secret: Option<String>,
     ts_connected: bool,
     md_connected: bool,
     #[serde(default)]
@@ -154,6 +160,8 @@ async fn heartbeat(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SnapshotBody {
+    #[serde(default, deserialize_with = "de::loose_text")]
+    secret: Option<String>,
     realized: f64,
     unrealized: f64,
     account_balance: Option<f64>,

@@ -67,21 +67,47 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// A body whose `secret` field is checked by `check` before anything else in it is read: a
-/// caller without the secret learns nothing of the body's schema (unparseable JSON reads as no
-/// secret).
-pub fn secret_first<T: DeserializeOwned>(
+/// A body that carries a shared secret in its `secret` field.
+pub trait Signed {
+    fn secret(&self) -> Option<&str>;
+}
+
+/// Implements `Signed` for bodies with a `secret: Option<String>` field.
+macro_rules! signed {
+    ($($t:ty),+) => {$(
+        impl $crate::server::extract::Signed for $t {
+            fn secret(&self) -> Option<&str> {
+                self.secret.as_deref()
+            }
+        }
+    )+};
+}
+pub(crate) use signed;
+
+/// A body whose `secret` is checked by `check` before anything else it says is answered: a
+/// caller without the secret learns nothing of the body's schema. One parse on the way in; only
+/// a body that does not parse is read a second time, for its secret alone (none if it is not
+/// JSON at all).
+pub fn secret_first<T: DeserializeOwned + Signed>(
     bytes: &[u8],
     check: impl FnOnce(Option<&str>) -> Result<(), ApiError>,
 ) -> Result<T, ApiError> {
-    #[derive(serde::Deserialize)]
-    struct Secret {
-        #[serde(default, deserialize_with = "de::loose_text")]
-        secret: Option<String>,
+    match parse_json::<T>(bytes) {
+        Ok(body) => {
+            check(body.secret())?;
+            Ok(body)
+        }
+        Err(invalid) => {
+            #[derive(serde::Deserialize)]
+            struct Secret {
+                #[serde(default, deserialize_with = "de::loose_text")]
+                secret: Option<String>,
+            }
+            let secret = parse_json::<Secret>(bytes).ok().and_then(|s| s.secret);
+            check(secret.as_deref())?;
+            Err(invalid)
+        }
     }
-    let secret = parse_json::<Secret>(bytes).ok().and_then(|s| s.secret);
-    check(secret.as_deref())?;
-    parse_json(bytes)
 }
 
 /// serde helpers for the seeds' loosely typed fields.

@@ -42,12 +42,29 @@ impl Default for Timeouts {
 /// What a body that missed its deadline says (and what the extractors answer 408 with).
 pub const TOO_SLOW: &str = "the request body came too slowly";
 
-/// A request body that fails once it has taken longer than its deadlines.
+type Timer = Pin<Box<tokio::time::Sleep>>;
+
+/// A request body that fails once it has taken longer than its deadlines. The timers start
+/// only when the body is first not there yet: a body that came with its headers (every webhook,
+/// most requests) never arms one.
 struct Deadline {
     inner: axum::body::Body,
     idle: Duration,
-    wait: Pin<Box<tokio::time::Sleep>>,
-    total: Pin<Box<tokio::time::Sleep>>,
+    /// The total deadline, from when the request arrived.
+    until: tokio::time::Instant,
+    /// (idle, total), armed at the first wait.
+    timers: Option<(Timer, Timer)>,
+}
+
+impl Deadline {
+    fn new(inner: axum::body::Body, limits: &Timeouts) -> Self {
+        Deadline {
+            inner,
+            idle: limits.body_idle,
+            until: tokio::time::Instant::now() + limits.body_total,
+            timers: None,
+        }
+    }
 }
 
 impl http_body::Body for Deadline {
@@ -58,15 +75,25 @@ impl http_body::Body for Deadline {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        if self.total.as_mut().poll(cx).is_ready() || self.wait.as_mut().poll(cx).is_ready() {
+        let me = &mut *self;
+        let polled = Pin::new(&mut me.inner).poll_frame(cx);
+        if polled.is_ready() {
+            if let Some((wait, _)) = me.timers.as_mut() {
+                wait.as_mut().reset(tokio::time::Instant::now() + me.idle);
+            }
+            return polled;
+        }
+        let (idle, until) = (me.idle, me.until);
+        let (wait, total) = me.timers.get_or_insert_with(|| {
+            (
+                Box::pin(tokio::time::sleep(idle)),
+                Box::pin(tokio::time::sleep_until(until)),
+            )
+        });
+        if wait.as_mut().poll(cx).is_ready() || total.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Some(Err(axum::Error::new(TOO_SLOW))));
         }
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if polled.is_ready() {
-            let next = tokio::time::Instant::now() + self.idle;
-            self.wait.as_mut().reset(next);
-        }
-        polled
+        Poll::Pending
     }
 
     fn is_end_stream(&self) -> bool {
@@ -113,12 +140,7 @@ pub async fn run(
         let service = tower::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
             let (mut parts, body) = req.into_parts();
             parts.extensions.insert(ConnectInfo(peer));
-            let body = axum::body::Body::new(Deadline {
-                inner: axum::body::Body::new(body),
-                idle: limits.body_idle,
-                wait: Box::pin(tokio::time::sleep(limits.body_idle)),
-                total: Box::pin(tokio::time::sleep(limits.body_total)),
-            });
+            let body = axum::body::Body::new(Deadline::new(axum::body::Body::new(body), &limits));
             app.clone()
                 .oneshot(axum::http::Request::from_parts(parts, body))
         });

@@ -4,7 +4,7 @@ use super::AppState;
 use super::auth::require_secret;
 use super::desk::{Ok, OrderAnswer, ok};
 use super::errors::{ApiError, ApiResult};
-use super::extract::{RawBody, de, secret_first};
+use super::extract::{RawBody, de, secret_first, signed};
 use crate::engine::model::{BrickSize, Color};
 use crate::engine::{BrickInput, HeartbeatInput};
 use axum::extract::State;
@@ -23,6 +23,8 @@ pub const BRICK_ROUTES: [(&str, BrickSize); 7] = [
     ("/tv_renko_high", BrickSize::High),
     ("/tv_renko_macro", BrickSize::Macro),
 ];
+
+signed!(BrickBody, HeartbeatBody, AssetBody);
 
 pub fn routes() -> Router<AppState> {
     let mut r = Router::new()
@@ -44,6 +46,8 @@ fn check_tv(state: &AppState, secret: Option<&str>) -> ApiResult<()> {
 /// Unknown fields are ignored.
 #[derive(Deserialize)]
 struct BrickBody {
+    #[serde(default, deserialize_with = "de::loose_text")]
+    secret: Option<String>,
     #[serde(default, deserialize_with = "de::loose_text")]
     asset: Option<String>,
     #[serde(default, deserialize_with = "de::loose_text")]
@@ -85,6 +89,8 @@ async fn brick(
 #[derive(Deserialize)]
 struct HeartbeatBody {
     #[serde(default, deserialize_with = "de::loose_text")]
+    secret: Option<String>,
+    #[serde(default, deserialize_with = "de::loose_text")]
     asset: Option<String>,
     #[serde(default, deserialize_with = "de::loose_text")]
     symbol: Option<String>,
@@ -111,6 +117,8 @@ async fn heartbeat(
 
 #[derive(Deserialize)]
 struct AssetBody {
+    #[serde(default, deserialize_with = "de::loose_text")]
+    secret: Option<String>,
     #[serde(default, deserialize_with = "de::loose_text")]
     asset: Option<String>,
     #[serde(default, deserialize_with = "de::loose_text")]
