@@ -189,14 +189,19 @@ async fn ema_strategy_aligns_with_enough_warmup_and_reports_the_first_mismatch_o
     );
 }
 
+/// A replay against an artifact whose EMA is off by 0.5 at bar 200 alone.
+async fn perturbed_run(d: &TestDesk) -> Value {
+    let ds = dataset(d).await;
+    let mut pine = pine_ema(&closes());
+    pine[200] = pine[200].map(|v| v + 0.5);
+    let bridge = artifact(d, pine).await;
+    replay(d, run_body(&ds, &bridge, 100, EMA_STRATEGY, true)).await
+}
+
 #[tokio::test]
 async fn a_single_perturbed_artifact_value_is_found_exactly_and_names_match_across_styles() {
     let d = TestDesk::start().await;
-    let ds = dataset(&d).await;
-    let mut pine = pine_ema(&closes());
-    pine[200] = pine[200].map(|v| v + 0.5);
-    let bridge = artifact(&d, pine).await;
-    let r = replay(&d, run_body(&ds, &bridge, 100, EMA_STRATEGY, true)).await;
+    let r = perturbed_run(&d).await;
     let c = &r["comparison"];
     assert_eq!(c["summary"]["mismatched_series"], 1);
     let ema = &c["series_mismatches"][0];
@@ -653,11 +658,7 @@ async fn the_console_runs_tab_shows_a_run_and_plays_it_live() {
     use brickdesk::tui::app::{App, Effect, RunCommand, Tab};
     use brickdesk::tui::link::Link;
     let d = TestDesk::start().await;
-    let ds = dataset(&d).await;
-    let mut pine = pine_ema(&closes());
-    pine[200] = pine[200].map(|v| v + 0.5);
-    let bridge = artifact(&d, pine).await;
-    let r = replay(&d, run_body(&ds, &bridge, 100, EMA_STRATEGY, true)).await;
+    let r = perturbed_run(&d).await;
     let run_id = r["run_id"].as_str().unwrap().to_string();
 
     let link = Link::local(d.engine.clone()).unwrap();
@@ -695,7 +696,7 @@ async fn the_console_runs_tab_shows_a_run_and_plays_it_live() {
     )) else {
         panic!("l should start a live run")
     };
-    assert_eq!(req.dataset_id, ds);
+    assert_eq!(req.dataset_id, r["dataset_id"].as_str().unwrap());
     assert!(app.follow);
     let mut slow = *req.clone();
     slow.run_config.bars_per_second = Some(10.0);

@@ -1,7 +1,7 @@
 //! Connections as a careless or hostile client makes them: thousands of WebSocket clients that
 //! connect and leave, more sockets than a route takes, a client that never finishes its headers
 //! or its body. The server frees what each one held at once and keeps serving.
-use crate::support::{PASSWORD, TV, login, read, spawn_serve};
+use crate::support::{TV, login, read, session_cookie, spawn_serve};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -11,18 +11,6 @@ fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
         .count()
-}
-
-/// A logged-in operator's session cookie.
-async fn cookie(base: &str) -> String {
-    let resp = reqwest::Client::new()
-        .post(format!("{base}/api/login"))
-        .json(&json!({ "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    let c = resp.headers()["set-cookie"].to_str().unwrap();
-    c.split(';').next().unwrap().to_string()
 }
 
 async fn ws(
@@ -41,7 +29,7 @@ async fn ws(
 async fn twenty_thousand_websocket_rounds_leave_the_descriptors_flat() {
     let dir = tempfile::tempdir().unwrap();
     let (serve, base) = spawn_serve(&dir.path().join("data"), "/dev/null".as_ref());
-    let cookie = cookie(&base).await;
+    let cookie = session_cookie(&base).await;
     // warm up: the server's pools and the first client's handshake
     for _ in 0..20 {
         ws(&base, "/ws/stream", &cookie)
@@ -113,7 +101,7 @@ async fn a_route_takes_its_cap_of_websockets_and_refuses_the_next_in_its_shape()
     let config = dir.path().join("config.toml");
     std::fs::write(&config, "[server]\nmax_websockets = 3\n").unwrap();
     let (_serve, base) = spawn_serve(&dir.path().join("data"), &config);
-    let cookie = cookie(&base).await;
+    let cookie = session_cookie(&base).await;
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(ws(&base, "/ws/stream", &cookie).await);

@@ -184,15 +184,7 @@ impl TestDesk {
 
     /// A fresh operator session as a `Cookie` header value (for WebSocket clients).
     pub async fn session_cookie(&self) -> String {
-        let resp = self
-            .anon
-            .post(self.url("/api/login"))
-            .json(&json!({ "password": PASSWORD }))
-            .send()
-            .await
-            .unwrap();
-        let set = resp.headers()["set-cookie"].to_str().unwrap().to_string();
-        set.split(';').next().unwrap().to_string()
+        session_cookie(&self.base).await
     }
 
     /// Moves the clock, then runs the engine's 1 Hz housekeeping as the server would (lock
@@ -467,6 +459,18 @@ pub fn spawn_serve_with(
     };
     std::thread::spawn(move || for _ in lines {}); // keep draining the log
     (Serve(child), base)
+}
+
+/// A fresh operator session on the server at `base`, as a `Cookie` header value.
+pub async fn session_cookie(base: &str) -> String {
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/login"))
+        .json(&json!({ "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let set = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    set.split(';').next().unwrap().to_string()
 }
 
 /// A client logged in as the operator on a server at `base`.
