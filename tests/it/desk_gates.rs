@@ -26,13 +26,7 @@ async fn auth_login_logout_status_and_cookie() {
         .await;
     assert_eq!(c, StatusCode::UNAUTHORIZED);
     assert_eq!(err(&b), "invalid password");
-    let resp = d
-        .anon
-        .post(d.url("/api/login"))
-        .json(&json!({ "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
+    let resp = d.login_with(PASSWORD).await;
     let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(
         cookie.starts_with("brickdesk_session=") && cookie.contains("HttpOnly"),

@@ -3,16 +3,9 @@
 //! server; a session from before a restart still works.
 use crate::support::*;
 use reqwest::StatusCode;
-use serde_json::json;
 
 async fn try_login(d: &TestDesk, password: &str) -> (StatusCode, Option<u64>) {
-    let resp = d
-        .anon
-        .post(d.url("/api/login"))
-        .json(&json!({ "password": password }))
-        .send()
-        .await
-        .unwrap();
+    let resp = d.login_with(password).await;
     let retry = resp
         .headers()
         .get("retry-after")
@@ -63,14 +56,7 @@ async fn wrong_passwords_in_a_row_lock_the_address_out_for_longer_each_time() {
     );
     // after the lock, the operator gets in, and the count starts again
     d.clock.advance(chrono::Duration::seconds(64));
-    let resp = d
-        .anon
-        .post(d.url("/api/login"))
-        .json(&json!({ "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(d.login_with(PASSWORD).await.status(), StatusCode::OK);
     let (c, _) = try_login(&d, "guess").await;
     assert_eq!(c, StatusCode::UNAUTHORIZED);
 }

@@ -182,6 +182,16 @@ impl TestDesk {
         desk
     }
 
+    /// `POST /api/login` with `password`, from a client with no session; the raw answer.
+    pub async fn login_with(&self, password: &str) -> reqwest::Response {
+        self.anon
+            .post(self.url("/api/login"))
+            .json(&json!({ "password": password }))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// A fresh operator session as a `Cookie` header value (for WebSocket clients).
     pub async fn session_cookie(&self) -> String {
         session_cookie(&self.base).await
