@@ -266,9 +266,9 @@ impl Config {
             bail!("at least one [[assets]] entry is required");
         }
         for a in &self.assets {
-            if !(a.tick > 0.0 && a.point_value > 0.0 && a.default_qty > 0) {
+            if !(a.tick > 0.0 && a.point_value > 0.0 && a.default_qty > 0 && a.nine_pt_qty > 0) {
                 bail!(
-                    "asset {}: tick, point_value and default_qty must be positive",
+                    "asset {}: tick, point_value, default_qty and nine_pt_qty must be positive",
                     a.name
                 );
             }
@@ -304,6 +304,28 @@ impl Config {
         }
         if self.server.upload_limit_mb == 0 {
             bail!("server.upload_limit_mb must be at least 1");
+        }
+        let d = &self.desk;
+        if !(d.daily_stop_pct > 0.0 && d.daily_stop_pct <= 100.0) {
+            bail!(
+                "desk.daily_stop_pct must be in (0, 100] (got {})",
+                d.daily_stop_pct
+            );
+        }
+        if d.daily_stop_usd.is_some_and(|u| u.is_nan() || u <= 0.0) {
+            bail!("desk.daily_stop_usd must be positive when set");
+        }
+        if !(d.points_tp_default > 0.0 && d.points_tp_default <= 200.0) {
+            bail!("desk.points_tp_default must be in (0, 200]");
+        }
+        if d.cooldown_secs < 0
+            || d.candle_lock_secs < 1
+            || d.scale_in_qty == 0
+            || d.trade_limit == 0
+        {
+            bail!(
+                "desk: cooldown_secs must be 0 or more, candle_lock_secs, scale_in_qty and trade_limit at least 1"
+            );
         }
         if self.desk.timezone.parse::<chrono_tz::Tz>().is_err() {
             bail!(

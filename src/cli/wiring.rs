@@ -34,6 +34,11 @@ pub fn start_engine(
     let db = data_dir.join(DB_FILE);
     let store =
         Store::open(&db).with_context(|| format!("cannot open database {}", db.display()))?;
+    for key in cfg.desk.retired_keys() {
+        tracing::warn!(
+            "config [desk] {key} is no longer used: the desk follows the original's rules (see the README's [desk] table)"
+        );
+    }
     let engine = Engine::new(cfg.assets.clone(), cfg.desk.clone(), store, clock)
         .context("cannot start the engine")?;
     Ok(EngineHandle::spawn(engine))

@@ -3,8 +3,10 @@
 use super::Engine;
 use super::error::{DeskError, DeskResult};
 use super::model::Side;
-use super::orders::{Order, OrderKind, OrderStatus};
-use super::state::{Mismatch, PnlSnapshot, Position, PositionMismatch, SnapshotSymbol};
+use super::orders::{Order, OrderKind, OrderStatus, source};
+use super::state::{
+    Mismatch, PnlSnapshot, Position, PositionMismatch, ScaleInStage, SnapshotSymbol, Zone,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -27,9 +29,11 @@ pub struct ClaimedOrder {
     /// The trade mode (`SCALP` | `RUNNER`).
     pub trade_mode: String,
     pub env: String,
+    /// `ENTRY` or `EXIT` (a scale-in is an `ENTRY` with source `SCALE_IN`).
     pub kind: String,
+    /// `UI`, `PREORDER`, `SCALE_IN`, or an exit's reason.
+    pub source: String,
     pub entry_size_mode: String,
-    pub reason: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -48,7 +52,7 @@ impl From<&Order> for ClaimedOrder {
             env: o.env.as_str().into(),
             kind: o.kind.as_str().into(),
             entry_size_mode: o.entry_size_mode.as_str().into(),
-            reason: o.reason.clone(),
+            source: o.source.clone(),
             created_at: o.created_at,
         }
     }
@@ -179,15 +183,21 @@ impl Engine {
                 super::limits::text(what, v)?;
             }
         }
+        let a = self.asset_index(&order.asset)?;
         let price = match (to, report.fill_price) {
             (OrderStatus::Filled, Some(p)) if p.is_finite() && p > 0.0 => {
-                let a = self.asset_index(&order.asset)?;
                 self.check_price(a, "extra.fill_price", p)?;
                 Some(p)
             }
-            (OrderStatus::Filled, _) => {
+            // a FILLED report without a price fills at the last price (SPEC §2 Positions)
+            (OrderStatus::Filled, None) => Some(self.desk[a].last_price.ok_or_else(|| {
+                DeskError::Invalid(
+                    "a FILLED report without extra.fill_price needs a last price, and there is none yet".into(),
+                )
+            })?),
+            (OrderStatus::Filled, Some(_)) => {
                 return Err(DeskError::Invalid(
-                    "a FILLED report needs extra.fill_price, a positive number".into(),
+                    "extra.fill_price must be a positive number".into(),
                 ));
             }
             _ => None,
@@ -305,92 +315,112 @@ impl Engine {
         )?;
         if let Some(p) = price {
             self.apply_fill(a, &order, p)?;
+        } else if matches!(to, OrderStatus::Rejected | OrderStatus::Cancelled) {
+            if order.is_trade_entry() {
+                self.give_back_entry(a, &order)?;
+            } else if order.source == source::SCALE_IN {
+                self.emit(
+                    "scale_in",
+                    Some(a),
+                    format!("scale-in {}: available again", to.as_str()),
+                )?;
+            }
         }
         Ok(order)
     }
 
-    /// A fill changes the position: opens, grows (average price), shrinks or closes it.
+    /// A fill changes the position: opens, grows (average price), shrinks or closes it. An
+    /// entry fill counts a trade and arms the trade's exits; a close resets them.
     fn apply_fill(&mut self, a: usize, order: &Order, price: f64) -> DeskResult<()> {
         let now = self.now();
         self.store
             .insert_fill(&order.id, &order.asset, order.side, order.qty, price, now)?;
         let pv = self.assets[a].point_value;
         let fill_signed = order.qty as i64 * order.side.sign() as i64;
-        // field by field: the account is changed below while `st` is held
-        let st = std::sync::Arc::make_mut(&mut self.desk[a]);
-        match st.position.take() {
+        let fresh = |side, qty, free_zone| Position {
+            side,
+            qty,
+            avg_price: price,
+            opened_at: now,
+            bars_since_entry: 0,
+            highs_since_entry: 0,
+            max_favorable_points: 0.0,
+            scale_in: ScaleInStage::Wait,
+            entry_size_mode: order.entry_size_mode,
+            trade_mode: order.trade_mode,
+            exit_lock_released: false,
+            two_half_lock: None,
+            free_zone,
+        };
+        let free_zone = self.desk[a].entry_zone == Some(Zone::Free);
+        let (msg, armed, closed) = match self.asset_mut(a).position.take() {
             None if order.kind == OrderKind::Exit => {
-                self.emit(
-                    "mismatch",
-                    Some(a),
-                    format!("exit {} filled with no position open", order.id),
-                )?;
+                let m = format!("exit {} filled with no position open", order.id);
+                self.emit("mismatch", Some(a), m)?;
+                (None, false, None)
             }
             None => {
-                st.position = Some(Position {
-                    side: order.side,
-                    qty: order.qty,
-                    avg_price: price,
-                    opened_at: now,
-                    bars_since_entry: 0,
-                    max_favorable_points: 0.0,
-                    scaled_in: order.kind == OrderKind::ScaleIn,
-                    entry_size_mode: order.entry_size_mode,
-                    trade_mode: order.trade_mode,
-                });
-                st.exits.signal_tp.count = 0;
-                let msg = format!("position opened {} {} @ {price}", order.side, order.qty);
-                self.emit("position", Some(a), msg)?;
+                let pos = fresh(order.side, order.qty, free_zone);
+                self.asset_mut(a).position = Some(pos);
+                let m = format!("position opened {} {} @ {price}", order.side, order.qty);
+                (Some(m), true, None)
             }
             Some(mut pos) if pos.side == order.side => {
                 let total = pos.qty + order.qty;
                 pos.avg_price =
                     (pos.avg_price * pos.qty as f64 + price * order.qty as f64) / total as f64;
                 pos.qty = total;
-                pos.scaled_in |= order.kind == OrderKind::ScaleIn;
-                let msg = format!(
+                if order.source == source::SCALE_IN {
+                    pos.scale_in = ScaleInStage::Done;
+                }
+                let m = format!(
                     "position now {} {} @ {:.2}",
                     pos.side, pos.qty, pos.avg_price
                 );
-                st.position = Some(pos);
-                self.emit("position", Some(a), msg)?;
+                self.asset_mut(a).position = Some(pos);
+                (Some(m), true, None)
             }
-            Some(mut pos) => {
+            Some(pos) => {
                 let closed = pos.qty.min(order.qty);
                 let pnl = (price - pos.avg_price) * pos.side.sign() * closed as f64 * pv;
                 self.account.realized_today += pnl;
                 let remaining = pos.signed_qty() + fill_signed;
-                let msg = if remaining == 0 {
-                    st.last_exit_at = Some(now);
-                    format!("position closed @ {price}: {pnl:+.2} USD")
+                let saw_main = pos.bars_since_entry > 0;
+                if remaining == 0 {
+                    let m = format!("position closed @ {price}: {pnl:+.2} USD");
+                    (Some(m), false, Some(saw_main))
                 } else if remaining.signum() == pos.side.sign() as i64 {
-                    pos.qty = remaining.unsigned_abs() as u32;
-                    let m = format!(
-                        "position reduced to {} {}: {pnl:+.2} USD",
-                        pos.side, pos.qty
-                    );
-                    st.position = Some(pos);
-                    m
+                    let qty = remaining.unsigned_abs() as u32;
+                    let m = format!("position reduced to {} {qty}: {pnl:+.2} USD", pos.side);
+                    self.asset_mut(a).position = Some(Position { qty, ..pos });
+                    (Some(m), false, None)
                 } else {
                     let side = pos.side.opposite();
-                    st.position = Some(Position {
-                        side,
-                        qty: remaining.unsigned_abs() as u32,
-                        avg_price: price,
-                        opened_at: now,
-                        bars_since_entry: 0,
-                        max_favorable_points: 0.0,
-                        scaled_in: false,
-                        entry_size_mode: order.entry_size_mode,
-                        trade_mode: order.trade_mode,
-                    });
-                    format!(
-                        "position flipped to {side} {}: {pnl:+.2} USD",
-                        remaining.abs()
-                    )
-                };
-                self.emit("position", Some(a), msg)?;
+                    let qty = remaining.unsigned_abs() as u32;
+                    self.asset_mut(a).position = Some(fresh(side, qty, false));
+                    let m = format!("position flipped to {side} {qty}: {pnl:+.2} USD");
+                    (Some(m), true, None)
+                }
             }
+        };
+        if let Some(m) = msg {
+            self.emit("position", Some(a), m)?;
+        }
+        if let Some(saw_main) = closed {
+            self.reset_on_close(a, saw_main);
+        }
+        if armed {
+            self.arm_on_fill(a);
+            self.asset_mut(a).entry_zone = None;
+        }
+        if order.is_trade_entry() {
+            self.account.trade_count += 1;
+            let (n, limit) = (self.account.trade_count, self.settings.trade_limit);
+            self.emit(
+                "trade_limit",
+                Some(a),
+                format!("trade {n} of {limit} filled today"),
+            )?;
         }
         self.touch(a);
         self.mark_dirty();
@@ -477,6 +507,9 @@ impl Engine {
                     bridge_position: bridge_pos,
                 });
             }
+        }
+        if self.account.day_start_balance.is_none() {
+            self.account.day_start_balance = input.account_balance;
         }
         self.account.pnl_snapshot = Some(PnlSnapshot {
             at: now,

@@ -22,8 +22,9 @@ pub enum DeskCommand {
         #[serde(default)]
         force: bool,
     },
+    /// `force` defaults to true (the seed's example): exit-all is the emergency flatten.
     ExitAll {
-        #[serde(default)]
+        #[serde(default = "wire::yes")]
         force: bool,
     },
     ScaleIn {
@@ -391,8 +392,8 @@ pub mod wire {
         parse(&s).ok_or_else(|| D::Error::custom(format!("{s:?} is not one of {expected}")))
     }
 
-    pub fn scalp() -> TradeMode {
-        TradeMode::Scalp
+    pub fn yes() -> bool {
+        true
     }
     pub fn six() -> EntrySizeMode {
         EntrySizeMode::Six
@@ -529,9 +530,16 @@ mod tests {
         // unknown fields are ignored, as the original desk ignores them; `command` too
         assert_eq!(
             entry
-                .parse(br#"{"asset":"ES","sidee":"BUY","command":"exit"}"#)
+                .parse(br#"{"asset":"ES","trade_mode":"scalp","sidee":"BUY","command":"exit"}"#)
                 .unwrap(),
             DeskCommand::Entry(EntryRequest::market("ES", None))
+        );
+        // the trade mode is required (SPEC §2 Entry gates: "`trade_mode` SCALP|RUNNER is required")
+        assert!(
+            entry
+                .parse(br#"{"asset":"ES"}"#)
+                .unwrap_err()
+                .contains("missing field `trade_mode`")
         );
         assert!(entry.parse(b"[1]").unwrap_err().contains("JSON object"));
         assert!(

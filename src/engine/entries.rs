@@ -1,12 +1,13 @@
-//! Entries: the eight gates (first failure wins), the daily trade limit, market entries,
-//! preorders released at the next `main` brick, the intent, and the DEMO/LIVE switch.
+//! Entries: the gates in the seed's order (first failure wins) with the original desk's
+//! messages, market entries, preorders fired by the next `main` brick of their color, the
+//! intent, what a rejected entry gives back, and the DEMO/LIVE switch.
 use super::Engine;
 use super::command::wire;
 use super::error::{DeskError, DeskResult};
 use super::exits::fmt_mmss;
-use super::model::{EntrySizeMode, Env, Side, TradeMode};
-use super::orders::{Order, OrderKind};
-use super::state::{Intent, IntentStatus, Preorder, Zone};
+use super::model::{BrickSize, Color, EntrySizeMode, Env, Side, TradeMode};
+use super::orders::{Order, OrderKind, source};
+use super::state::{Intent, IntentStatus, Preorder, PreorderStatus, Shade, Zone};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +24,8 @@ pub enum OrderType {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntryRequest {
     pub asset: String,
-    #[serde(default = "wire::scalp", deserialize_with = "wire::trade_mode")]
+    /// Required, as the original desk requires it.
+    #[serde(deserialize_with = "wire::trade_mode")]
     pub trade_mode: TradeMode,
     #[serde(default, deserialize_with = "wire::order_type")]
     pub order_type: OrderType,
@@ -55,35 +57,44 @@ pub enum EntryOutcome {
     Preorder(Preorder),
 }
 
-/// What an entry that passed the gates spends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Token {
-    Tempo,
-    Intent,
-    /// `entry_override` skipped gates 7–8.
-    Override,
-}
-
-/// Which gates to check: a preorder checks the hard locks when armed and every gate when released.
+/// Which gates a request passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum GateSet {
-    All,
-    ArmPreorder,
+    /// A market entry: every gate.
+    Entry,
+    /// Arming a preorder: gates 1–7.
+    Preorder,
+    /// Arming an intent: the daily stop, cooldown, pending order or preorder, position, heartbeat.
+    Intent,
+}
+
+/// The original desk's refusal messages.
+pub mod refusal {
+    pub const DAILY_STOP: &str = "Daily stop TRIGGERED — entries blocked for today";
+    pub const PENDING: &str = "Pending order already exists";
+    pub const IN_TRADE: &str = "Asset already in a trade";
+    pub const HEARTBEAT: &str = "Heartbeat stale or missing – cannot trade";
+    pub const BRIDGE: &str = "Bridge stale or disconnected – cannot trade LIVE";
+    pub const TEMPO: &str = "Tempo token WAIT — need a new 6pt bar";
+    pub const NO_STRUCTURE: &str = "8pt/12pt structure unavailable – cannot trade";
+    pub const FREE_ZONE: &str = "Free zone: choose direction=BUY/SELL";
+    pub const OVERRIDE: &str = "Override entry requires direction=BUY/SELL";
+    pub const PREORDER: &str = "Preorder requires direction=BUY/SELL";
 }
 
 impl Engine {
-    /// Seconds left on the 5-minute candle lock (one entry per wall-clock candle).
-    pub fn candle_lock_remaining(&self, a: usize) -> Option<i64> {
-        let last = self.desk[a].last_entry_at?;
+    /// Seconds left on the candle lock: one entry per wall-clock candle, account-wide.
+    pub fn candle_lock_remaining(&self) -> Option<i64> {
+        let last = self.account.last_entry_at?;
         let len = self.settings.candle_lock_secs.max(1);
         let now = self.now();
         let candle = |t: DateTime<Utc>| t.timestamp().div_euclid(len);
         (candle(last) == candle(now)).then(|| (candle(now) + 1) * len - now.timestamp())
     }
 
-    /// Seconds left on the post-exit cooldown.
-    pub fn cooldown_remaining(&self, a: usize) -> Option<i64> {
-        let last = self.desk[a].last_exit_at?;
+    /// Seconds left on the post-exit cooldown (after any position closed).
+    pub fn cooldown_remaining(&self) -> Option<i64> {
+        let last = self.account.last_exit_at?;
         let left =
             (last + Duration::seconds(self.settings.cooldown_secs) - self.now()).num_milliseconds();
         (left > 0).then(|| (left + 999) / 1000)
@@ -111,53 +122,31 @@ impl Engine {
                 .is_some_and(|age| age < self.settings.bridge_fresh_secs)
     }
 
-    /// The entry gates in the documented order; the first failure wins.
-    fn check_gates(
-        &self,
-        a: usize,
-        direction: Option<Side>,
-        entry_override: bool,
-        set: GateSet,
-    ) -> DeskResult<(Side, Token)> {
-        let name = &self.assets[a].name;
+    pub(crate) fn trade_limit_reached(&self) -> bool {
+        self.account.trade_count >= self.settings.trade_limit
+    }
+
+    fn trade_limit_message(&self) -> String {
+        format!(
+            "Daily trade limit reached — {} of {} trades used today",
+            self.account.trade_count, self.settings.trade_limit
+        )
+    }
+
+    /// Gates 1–7 (and the trade limit before gate 4) in the seed's order; the first failure wins.
+    fn check_gates(&self, a: usize, set: GateSet) -> DeskResult<()> {
         let st = &self.desk[a];
-        // 1. daily stop
+        let entry = set != GateSet::Intent;
         if self.account.daily_stop_triggered {
-            return Err(DeskError::gate(
-                "daily_stop",
-                format!(
-                    "DAILY STOP HIT — day PnL {:.2} reached -{:.2}; entries locked until the trading day rolls",
-                    self.day_pnl(),
-                    self.settings.daily_stop_usd
-                ),
-            ));
+            return Err(DeskError::gate("daily_stop", refusal::DAILY_STOP));
         }
-        // the account-wide trade limit sits with the daily stop
-        if self.account.trade_count >= self.settings.trade_limit {
-            return Err(DeskError::gate(
-                "trade_limit",
-                format!(
-                    "DAILY TRADE LIMIT — {} of {} entries used today",
-                    self.account.trade_count, self.settings.trade_limit
-                ),
-            ));
-        }
-        // 2. post-exit cooldown
-        if set == GateSet::All
-            && let Some(left) = self.cooldown_remaining(a)
-        {
+        if let Some(left) = self.cooldown_remaining() {
             return Err(DeskError::gate(
                 "cooldown",
-                format!(
-                    "COOLDOWN ACTIVE — position closed recently ({} remaining)",
-                    fmt_mmss(left)
-                ),
+                format!("POST-EXIT 5 MIN LOCK ACTIVE ({} remaining)", fmt_mmss(left)),
             ));
         }
-        // 3. 5-minute candle lock
-        if set == GateSet::All
-            && let Some(left) = self.candle_lock_remaining(a)
-        {
+        if entry && let Some(left) = self.candle_lock_remaining() {
             return Err(DeskError::gate(
                 "candle_lock",
                 format!(
@@ -166,131 +155,110 @@ impl Engine {
                 ),
             ));
         }
-        // 4. pending or unfinished order (an armed preorder counts when arming another)
-        if let Some(o) = self.unfinished_order(a) {
-            return Err(DeskError::gate(
-                "pending_order",
-                format!(
-                    "ORDER PENDING — {name} already has order {} {}",
-                    o.id,
-                    o.status.as_str()
-                ),
-            ));
+        if entry && self.trade_limit_reached() {
+            return Err(DeskError::gate("trade_limit", self.trade_limit_message()));
         }
-        if set == GateSet::ArmPreorder && st.preorder.is_some() {
-            return Err(DeskError::gate(
-                "pending_order",
-                format!("ORDER PENDING — {name} already has an armed preorder"),
-            ));
+        if self.unfinished_order(a).is_some() || st.preorder_pending() {
+            return Err(DeskError::gate("pending_order", refusal::PENDING));
         }
-        // 5. open position
-        if let Some(p) = &st.position {
-            return Err(DeskError::gate(
-                "position",
-                format!(
-                    "POSITION OPEN — {name} is {} {} (no pyramiding; use scale-in)",
-                    p.side, p.qty
-                ),
-            ));
+        if st.position.is_some() {
+            return Err(DeskError::gate("position", refusal::IN_TRADE));
         }
-        if set == GateSet::ArmPreorder {
-            return Ok((direction.unwrap_or(Side::Buy), Token::Override));
-        }
-        // 6. heartbeat (and bridge in LIVE)
         if !self.heartbeat_fresh(a) {
-            let age = self
-                .heartbeat_age(a)
-                .map(|s| format!("last one {} ago", fmt_mmss(s)))
-                .unwrap_or_else(|| "none received yet".into());
-            return Err(DeskError::gate(
-                "heartbeat",
-                format!(
-                    "HEARTBEAT STALE — {name} price heartbeat {age} (must be under {})",
-                    fmt_mmss(self.settings.heartbeat_fresh_secs)
-                ),
-            ));
+            return Err(DeskError::gate("heartbeat", refusal::HEARTBEAT));
         }
-        if self.account.env == Env::Live && !self.bridge_fresh() {
-            return Err(DeskError::gate(
-                "bridge",
-                "BRIDGE STALE — LIVE entries need a bridge heartbeat under 60s with tsConnected and mdConnected",
-            ));
+        if entry && self.account.env == Env::Live && !self.bridge_fresh() {
+            return Err(DeskError::gate("bridge", refusal::BRIDGE));
         }
-        let (zone, structural) = st.zone();
-        if entry_override {
-            let side = direction.or(structural).ok_or_else(|| {
-                DeskError::Invalid(
-                    "direction is required: the zone gives no structural direction".into(),
-                )
-            })?;
-            return Ok((side, Token::Override));
+        if entry && !st.tempo_ready {
+            return Err(DeskError::gate("tempo", refusal::TEMPO));
         }
-        // 7. tempo token (or a READY intent)
-        let token = if st.tempo_ready {
-            Token::Tempo
-        } else if st
-            .intent
-            .as_ref()
-            .is_some_and(|i| i.status == IntentStatus::Ready)
-        {
-            Token::Intent
-        } else {
-            return Err(DeskError::gate(
-                "tempo",
-                "TEMPO SPENT — wait for the next 6pt (main) brick",
-            ));
-        };
-        // 8. zone gate
-        let side = match (zone, structural, direction) {
-            (Zone::Normal, Some(s), None) => s,
-            (Zone::Normal, Some(s), Some(d)) if d == s => s,
-            (Zone::Normal, Some(s), Some(d)) => {
-                return Err(DeskError::gate(
-                    "zone",
-                    format!("ZONE GATE — NORMAL zone is {s}; a {d} entry is against the structure"),
-                ));
-            }
-            (_, _, Some(d)) => d,
-            (_, _, None) => {
-                return Err(DeskError::gate(
-                    "zone",
-                    "ZONE GATE — FREE zone (8pt and 12pt disagree): direction required",
-                ));
-            }
-        };
-        Ok((side, token))
+        Ok(())
     }
 
-    /// What would refuse a market entry right now (for the console), None if it would pass.
-    pub fn entry_block(&self, a: usize, direction: Option<Side>) -> Option<String> {
-        self.check_gates(a, direction, false, GateSet::All)
-            .err()
-            .map(|e| e.to_string())
+    /// Gate 8: the zone gives (or checks) the side, then the 2.5pt filter.
+    fn check_zone(&self, a: usize, direction: Option<Side>) -> DeskResult<(Side, Zone)> {
+        let st = &self.desk[a];
+        let (zone, structural) = st.zone();
+        let shade = |size| st.shade(size).map_or("none", Shade::as_str).to_string();
+        let side = match (zone, structural, direction) {
+            (Zone::Unavailable, ..) => {
+                return Err(DeskError::gate("structure", refusal::NO_STRUCTURE));
+            }
+            (Zone::Normal, Some(s), Some(d)) if d != s => {
+                let (high, mac) = (shade(BrickSize::High), shade(BrickSize::Macro));
+                return Err(DeskError::Structure {
+                    message: format!(
+                        "Structure is {s} (8pt {high}, 12pt {mac}): {d} entry refused"
+                    ),
+                    colors: vec![("high", high), ("macro", mac)],
+                });
+            }
+            (Zone::Normal, Some(s), _) => s,
+            (_, _, Some(d)) => d,
+            (_, _, None) => return Err(DeskError::Invalid(refusal::FREE_ZONE.into())),
+        };
+        let two_half = st.shade(BrickSize::TwoHalf);
+        if two_half != Some(Shade::of(Some(side_color(side)))) {
+            let seen = shade(BrickSize::TwoHalf);
+            return Err(DeskError::Structure {
+                message: format!("Blocked by 2.5pt Renko: {seen}"),
+                colors: vec![("two_half", seen)],
+            });
+        }
+        Ok((side, zone))
+    }
+
+    /// What would refuse a market entry now (None: it would pass), for the console: the gates
+    /// in order, then the structure; in a FREE zone only a missing or neutral 2.5pt color
+    /// blocks, since the operator picks the side.
+    pub fn entry_block(&self, a: usize) -> Option<String> {
+        if let Err(e) = self.check_gates(a, GateSet::Entry) {
+            return Some(e.to_string());
+        }
+        let st = &self.desk[a];
+        match st.zone() {
+            (Zone::Free, _) => match st.shade(BrickSize::TwoHalf) {
+                Some(Shade::Green | Shade::Red) => None,
+                s => Some(format!(
+                    "Blocked by 2.5pt Renko: {}",
+                    s.map_or("none", Shade::as_str)
+                )),
+            },
+            _ => self.check_zone(a, None).err().map(|e| e.to_string()),
+        }
     }
 
     /// `POST /api/orders`: a market entry or a preorder.
     pub fn place_entry(&mut self, req: EntryRequest) -> DeskResult<EntryOutcome> {
         self.roll_day()?;
         let a = self.asset_index(&req.asset)?;
+        if req.entry_override && req.direction.is_none() {
+            return Err(DeskError::Invalid(refusal::OVERRIDE.into()));
+        }
         match req.order_type {
             OrderType::Market => {
-                let (side, token) =
-                    self.check_gates(a, req.direction, req.entry_override, GateSet::All)?;
-                let order = self.send_entry(
-                    a,
-                    side,
-                    token,
-                    &req.trade_mode,
-                    req.entry_size_mode,
-                    req.entry_override,
-                )?;
+                self.check_gates(a, GateSet::Entry)?;
+                let (side, zone) = if req.entry_override {
+                    let side = req.direction.expect("checked above");
+                    (side, self.desk[a].zone().0)
+                } else {
+                    self.check_zone(a, req.direction)?
+                };
+                let order = self.send_entry(a, side, &req, zone, source::UI)?;
                 Ok(EntryOutcome::Order(order))
             }
             OrderType::Preorder => {
-                self.check_gates(a, req.direction, req.entry_override, GateSet::ArmPreorder)?;
+                let Some(direction) = req.direction else {
+                    return Err(DeskError::Invalid(refusal::PREORDER.into()));
+                };
+                self.check_gates(a, GateSet::Preorder)?;
                 let p = Preorder {
+                    status: PreorderStatus::Pending,
+                    reason: None,
+                    order_id: None,
                     trade_mode: req.trade_mode,
-                    direction: req.direction,
+                    direction: Some(direction),
                     entry_size_mode: req.entry_size_mode,
                     entry_override: req.entry_override,
                     created_at: self.now(),
@@ -301,10 +269,8 @@ impl Engine {
                     "preorder",
                     Some(a),
                     format!(
-                        "preorder armed {} — sent at the next 6pt brick if every gate passes",
-                        p.direction
-                            .map(|d| d.as_str())
-                            .unwrap_or("(structural direction)")
+                        "preorder {direction} armed — sent at the next 6pt brick if it is {}",
+                        side_color(direction).as_str()
                     ),
                 )?;
                 Ok(EntryOutcome::Preorder(p))
@@ -312,94 +278,148 @@ impl Engine {
         }
     }
 
+    /// Sends an entry that passed its gates: it spends the tempo token and the candle, and
+    /// clears the intent. The trade count moves when it fills.
     fn send_entry(
         &mut self,
         a: usize,
         side: Side,
-        token: Token,
-        trade_mode: &TradeMode,
-        entry_size_mode: EntrySizeMode,
-        entry_override: bool,
+        req: &EntryRequest,
+        zone: Zone,
+        source: &str,
     ) -> DeskResult<Order> {
-        let qty = self.assets[a].default_qty;
+        let qty = self.assets[a].entry_qty(req.entry_size_mode);
         let order = self.create_order(
             a,
             side,
             qty,
             OrderKind::Entry,
-            *trade_mode,
-            entry_size_mode,
-            entry_override,
-            None,
+            req.trade_mode,
+            req.entry_size_mode,
+            req.entry_override,
+            source,
         )?;
-        let now = self.now();
+        self.account.last_entry_at = Some(order.created_at);
+        self.mark_dirty();
         let st = self.asset_mut(a);
-        st.last_entry_at = Some(now);
-        match token {
-            Token::Tempo => st.tempo_ready = false,
-            Token::Intent => st.intent = None,
-            Token::Override => st.tempo_ready = false,
-        }
-        self.account.trade_count += 1;
+        st.tempo_ready = false;
+        st.tempo_rearm_on_four = false;
+        st.intent = None;
+        st.entry_zone = Some(zone);
         self.touch(a);
         Ok(order)
     }
 
-    /// At a `main` brick: an armed preorder becomes PENDING if every gate passes, else it is dropped.
-    pub(crate) fn release_preorder(&mut self, a: usize) -> DeskResult<Option<Order>> {
-        let Some(p) = self.asset_mut(a).preorder.take() else {
-            return Ok(None);
-        };
+    /// A trade entry came back REJECTED or CANCELLED: its tempo token and its candle are given
+    /// back (the candle only if no later entry took it).
+    pub(crate) fn give_back_entry(&mut self, a: usize, order: &Order) -> DeskResult<()> {
+        let st = self.asset_mut(a);
+        st.tempo_ready = true;
+        st.entry_zone = None;
         self.touch(a);
-        match self.check_gates(a, p.direction, p.entry_override, GateSet::All) {
-            Ok((side, token)) => {
-                let order = self.send_entry(
-                    a,
-                    side,
-                    token,
-                    &p.trade_mode,
-                    p.entry_size_mode,
-                    p.entry_override,
-                )?;
-                self.emit(
-                    "preorder",
-                    Some(a),
-                    format!("preorder released as {}", order.id),
-                )?;
-                Ok(Some(order))
-            }
-            Err(e) => {
-                self.emit("preorder", Some(a), format!("preorder dropped: {e}"))?;
-                Ok(None)
-            }
+        let candle = self.account.last_entry_at == Some(order.created_at);
+        if candle {
+            self.account.last_entry_at = None;
+            self.mark_dirty();
         }
+        self.emit(
+            "tempo",
+            Some(a),
+            format!(
+                "entry {} {}: tempo token{} given back",
+                order.id,
+                order.status.as_str(),
+                if candle { " and candle" } else { "" }
+            ),
+        )
+    }
+
+    /// At a `main` brick: an armed preorder becomes a PENDING entry if the brick is its color
+    /// and nothing holds the asset (position, order, daily stop, trade limit); else CANCELLED.
+    pub(crate) fn fire_preorder(&mut self, a: usize, color: Color) -> DeskResult<Option<Order>> {
+        if !self.desk[a].preorder_pending() {
+            return Ok(None);
+        }
+        let p = self.desk[a].preorder.clone().expect("pending");
+        let (zone, structural) = self.desk[a].zone();
+        let direction = p.direction.or(structural);
+        let name = &self.assets[a].name;
+        let why_not = if self.account.daily_stop_triggered {
+            Some("daily stop triggered".to_string())
+        } else if self.desk[a].position.is_some() {
+            Some(format!("{name} already in a trade"))
+        } else if self.unfinished_order(a).is_some() {
+            Some("pending order already exists".into())
+        } else if self.trade_limit_reached() {
+            Some(self.trade_limit_message())
+        } else {
+            match direction {
+                Some(d) if d == color.side() => None,
+                Some(d) => Some(format!("6pt brick is {}, preorder is {d}", color.as_str())),
+                None => Some("no direction".into()),
+            }
+        };
+        let (status, reason, order) = match why_not {
+            Some(r) => (PreorderStatus::Cancelled, r, None),
+            None => {
+                let side = direction.expect("matched");
+                let req = EntryRequest {
+                    asset: self.assets[a].name.clone(),
+                    trade_mode: p.trade_mode,
+                    order_type: OrderType::Market,
+                    direction: Some(side),
+                    entry_size_mode: p.entry_size_mode,
+                    entry_override: p.entry_override,
+                };
+                let order = self.send_entry(a, side, &req, zone, source::PREORDER)?;
+                let r = format!("6pt {} brick: sent as {}", color.as_str(), order.id);
+                (PreorderStatus::Filled, r, Some(order))
+            }
+        };
+        let pre = self.asset_mut(a).preorder.as_mut().expect("pending");
+        pre.status = status;
+        pre.reason = Some(reason.clone());
+        pre.order_id = order.as_ref().map(|o| o.id.clone());
+        self.touch(a);
+        self.emit(
+            "preorder",
+            Some(a),
+            format!("preorder {}: {reason}", status.as_str()),
+        )?;
+        Ok(order)
     }
 
     pub fn cancel_preorder(&mut self, asset: &str) -> DeskResult<Preorder> {
         let a = self.asset_index(asset)?;
-        let p = self.asset_mut(a).preorder.take().ok_or_else(|| {
-            DeskError::Conflict(format!("no preorder is armed for {}", self.assets[a].name))
-        })?;
-        self.touch(a);
-        self.mark_dirty();
-        self.emit("preorder", Some(a), "preorder cancelled by the operator")?;
-        Ok(p)
-    }
-
-    /// `/api/intent`: READY at the next `main` brick, expires one `main` brick later if unused.
-    pub fn set_intent(&mut self, asset: &str) -> DeskResult<Intent> {
-        let a = self.asset_index(asset)?;
-        if let Some(i) = &self.desk[a].intent {
+        if !self.desk[a].preorder_pending() {
             return Err(DeskError::Conflict(format!(
-                "an intent is already {} for {}",
-                if i.status == IntentStatus::Ready {
-                    "READY"
-                } else {
-                    "armed"
-                },
+                "no preorder is armed for {}",
                 self.assets[a].name
             )));
         }
+        let p = self.asset_mut(a).preorder.as_mut().expect("pending");
+        p.status = PreorderStatus::Cancelled;
+        p.reason = Some("cancelled by the operator".into());
+        let p = p.clone();
+        self.touch(a);
+        self.emit("preorder", Some(a), "preorder CANCELLED by the operator")?;
+        Ok(p)
+    }
+
+    /// `/api/intent`: READY at the next `main` brick, EXPIRED one `main` brick later. It tells
+    /// the operator when to act; the entry still needs the tempo token.
+    pub fn set_intent(&mut self, asset: &str) -> DeskResult<Intent> {
+        let a = self.asset_index(asset)?;
+        if let Some(i) = &self.desk[a].intent
+            && i.status != IntentStatus::Expired
+        {
+            return Err(DeskError::Conflict(format!(
+                "an intent is already {} for {}",
+                i.status.as_str(),
+                self.assets[a].name
+            )));
+        }
+        self.check_gates(a, GateSet::Intent)?;
         let intent = Intent {
             status: IntentStatus::Armed,
             created_at: self.now(),
@@ -409,16 +429,24 @@ impl Engine {
         self.emit(
             "intent",
             Some(a),
-            "intent armed: READY at the next 6pt brick",
+            "intent ARMED: READY at the next 6pt brick",
         )?;
         Ok(intent)
     }
 
     pub fn cancel_intent(&mut self, asset: &str) -> DeskResult<Intent> {
         let a = self.asset_index(asset)?;
-        let i = self.asset_mut(a).intent.take().ok_or_else(|| {
-            DeskError::Conflict(format!("no intent is active for {}", self.assets[a].name))
-        })?;
+        let active = self.desk[a]
+            .intent
+            .as_ref()
+            .is_some_and(|i| i.status != IntentStatus::Expired);
+        if !active {
+            return Err(DeskError::Conflict(format!(
+                "no intent is active for {}",
+                self.assets[a].name
+            )));
+        }
+        let i = self.asset_mut(a).intent.take().expect("active");
         self.touch(a);
         self.emit("intent", Some(a), "intent cancelled by the operator")?;
         Ok(i)
@@ -428,11 +456,8 @@ impl Engine {
     pub fn consume_trade_slot(&mut self) -> DeskResult<(u32, u32)> {
         self.roll_day()?;
         let limit = self.settings.trade_limit;
-        if self.account.trade_count >= limit {
-            return Err(DeskError::gate(
-                "trade_limit",
-                format!("DAILY TRADE LIMIT — {limit} of {limit} entries already used today"),
-            ));
+        if self.trade_limit_reached() {
+            return Err(DeskError::gate("trade_limit", self.trade_limit_message()));
         }
         self.account.trade_count += 1;
         self.mark_dirty();
@@ -468,5 +493,13 @@ impl Engine {
             self.emit("env", None, format!("environment is now {}", env.as_str()))?;
         }
         Ok(env)
+    }
+}
+
+/// The brick color of a side (BUY → green).
+pub(crate) fn side_color(side: Side) -> Color {
+    match side {
+        Side::Buy => Color::Green,
+        Side::Sell => Color::Red,
     }
 }

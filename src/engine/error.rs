@@ -3,9 +3,17 @@ use super::orders::IllegalTransition;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeskError {
-    /// An entry gate (or another desk lock) refused; the message is shown to the operator verbatim.
+    /// An entry gate (or another desk lock) refused (HTTP 403); the message is the original
+    /// desk's, shown to the operator verbatim.
     #[error("{message}")]
     GateRefused { gate: &'static str, message: String },
+    /// The 8pt/12pt structure or the 2.5pt filter refused an entry (HTTP 409); `colors` are the
+    /// brick colors that decided it (`high`, `macro`, `two_half`).
+    #[error("{message}")]
+    Structure {
+        message: String,
+        colors: Vec<(&'static str, String)>,
+    },
     /// The request is malformed or out of range (HTTP 400).
     #[error("{0}")]
     Invalid(String),

@@ -1,12 +1,13 @@
-//! Exits: the operator's (manual, force, exit-all, level) and the automatic triggers (protective
-//! stop, protect, points TP, signal-count TP, next-bar, flip, 4pt invalidation, 2.5pt lock, daily
-//! stop). An asset has at most one unfinished EXIT order, so each trigger fires exactly once.
+//! Exits: the operator's (manual, force, exit-all, level) and the automatic triggers (protect,
+//! points TP, signal-count TP, 8pt next-bar, 8pt and 6pt flips, 4pt invalidation, daily stop, and
+//! the optional server-side stop), the 2.5pt management lock, scale-in, and what a fill arms and
+//! a close resets. An asset has at most one unfinished order, so each trigger fires exactly once.
 use super::Engine;
+use super::entries::refusal;
 use super::error::{DeskError, DeskResult};
 use super::model::{BrickSize, Color};
-use super::orders::{Order, OrderKind};
-use super::state::{PointsTp, Protect, SignalTp};
-use chrono::Duration;
+use super::orders::{Order, OrderKind, source};
+use super::state::{ExitSettings, PointsTp, Protect, ScaleInStage, Shade, SignalTp};
 use serde::{Deserialize, Serialize};
 
 /// Thresholds the protect soft stop accepts.
@@ -52,13 +53,13 @@ pub(crate) fn fmt_mmss(secs: i64) -> String {
 }
 
 impl Engine {
-    /// Sends one EXIT order for the whole position, unless there is no position or an exit is
-    /// already on its way. Returns the order it created.
+    /// Sends one EXIT order for the whole position, unless there is no position or another
+    /// order of the asset is unfinished. Returns the order it created.
     pub(crate) fn fire_exit(&mut self, a: usize, reason: &str) -> DeskResult<Option<Order>> {
         let Some(pos) = self.desk[a].position.clone() else {
             return Ok(None);
         };
-        if self.unfinished_exit(a).is_some() {
+        if self.unfinished_order(a).is_some() {
             return Ok(None);
         }
         let order = self.create_order(
@@ -69,7 +70,7 @@ impl Engine {
             pos.trade_mode,
             pos.entry_size_mode,
             false,
-            Some(reason.to_string()),
+            reason,
         )?;
         self.emit(
             "exit",
@@ -82,12 +83,20 @@ impl Engine {
         Ok(Some(order))
     }
 
-    /// Seconds left on the initial exit lock of the asset's position.
-    pub fn exit_lock_remaining(&self, a: usize) -> Option<i64> {
-        let pos = self.desk[a].position.as_ref()?;
-        let left = (pos.opened_at + Duration::seconds(self.settings.exit_lock_secs) - self.now())
-            .num_milliseconds();
-        (left > 0).then(|| (left + 999) / 1000)
+    /// The initial exit lock holds: no fresh `main` brick since the last fill.
+    pub fn exit_lock_active(&self, a: usize) -> bool {
+        self.desk[a]
+            .position
+            .as_ref()
+            .is_some_and(|p| !p.exit_lock_released)
+    }
+
+    /// The 2.5pt management lock holds on the asset's trade.
+    pub fn two_half_locked(&self, a: usize) -> bool {
+        self.desk[a]
+            .position
+            .as_ref()
+            .is_some_and(|p| p.two_half_lock.is_some())
     }
 
     /// The operator's exit. Refused within the initial exit lock unless forced.
@@ -100,32 +109,24 @@ impl Engine {
             .ok_or_else(|| DeskError::Conflict("exit could not be sent".into()))
     }
 
+    fn no_position(&self, a: usize) -> DeskError {
+        DeskError::gate(
+            "no_position",
+            format!("No open position for {}", self.assets[a].name),
+        )
+    }
+
     fn check_manual_exit(&self, a: usize, force: bool) -> DeskResult<()> {
-        let name = &self.assets[a].name;
         if self.desk[a].position.is_none() {
-            return Err(DeskError::gate(
-                "no_position",
-                format!("NO POSITION — {name} is flat"),
-            ));
+            return Err(self.no_position(a));
         }
-        if let Some(o) = self.unfinished_exit(a) {
-            return Err(DeskError::gate(
-                "exit_pending",
-                format!(
-                    "EXIT ALREADY SENT — order {} is {}",
-                    o.id,
-                    o.status.as_str()
-                ),
-            ));
+        if self.unfinished_order(a).is_some() {
+            return Err(DeskError::gate("pending_order", refusal::PENDING));
         }
-        if !force && let Some(left) = self.exit_lock_remaining(a) {
+        if !force && self.exit_lock_active(a) {
             return Err(DeskError::gate(
                 "exit_lock",
-                format!(
-                    "EXIT LOCK ACTIVE — position opened under {}s ago ({} remaining); use force to override",
-                    self.settings.exit_lock_secs,
-                    fmt_mmss(left)
-                ),
+                "Initial exit lock active — wait for a new 6pt bar (or use force)",
             ));
         }
         Ok(())
@@ -162,38 +163,52 @@ impl Engine {
         Ok(out)
     }
 
-    /// `/tv_level_exit`: a horizontal level was hit; exit the asset (no exit lock: it is automatic).
+    /// `/tv_level_exit`: a horizontal level was hit; exit the asset unless an order is pending
+    /// (no exit lock: it is automatic).
     #[tracing::instrument(level = "debug", skip(self))]
     pub fn level_exit(&mut self, asset: &str) -> DeskResult<Option<Order>> {
         self.roll_day()?;
         let a = self.asset_index(asset)?;
         let order = self.fire_exit(a, "level_exit")?;
         if order.is_none() {
-            self.emit("exit", Some(a), "level exit received with nothing to exit")?;
+            let why = if self.desk[a].position.is_none() {
+                "nothing to exit"
+            } else {
+                "an order is already pending"
+            };
+            self.emit("exit", Some(a), format!("level exit received: {why}"))?;
         }
         Ok(order)
     }
 
+    /// The brick-driven exits and the 2.5pt lock. `exit_lock_held`: the initial exit lock
+    /// held before this brick (it holds the signal-count TP).
     pub(crate) fn exits_on_brick(
         &mut self,
         a: usize,
         size: BrickSize,
-        color: Color,
+        color: Option<Color>,
+        exit_lock_held: bool,
     ) -> DeskResult<Option<Order>> {
         let Some(pos) = self.desk[a].position.clone() else {
             return Ok(None);
         };
+        if size == BrickSize::TwoHalf {
+            return self.two_half_brick(a, Shade::of(color)).map(|()| None);
+        }
+        let Some(color) = color else {
+            return Ok(None);
+        };
         let opposed = pos.side.is_opposed_by(color);
-        let lock_points = self.settings.two_half_lock_points;
         let ex = &mut self.asset_mut(a).exits;
         let reason = match size {
             BrickSize::Four if ex.four_pt_invalidation && opposed => Some("four_pt_invalidation"),
             BrickSize::Main if opposed => {
                 let tp = &mut ex.signal_tp;
-                if tp.armed {
+                if tp.armed && !exit_lock_held {
                     tp.count += 1;
                 }
-                if tp.armed && tp.count >= tp.target {
+                if tp.armed && !exit_lock_held && tp.count >= tp.target {
                     tp.armed = false;
                     tp.count = 0;
                     Some("signal_count_tp")
@@ -207,9 +222,7 @@ impl Engine {
                 ex.high_next_bar = false;
                 Some("high_next_bar")
             }
-            BrickSize::TwoHalf if opposed && pos.max_favorable_points >= lock_points => {
-                Some("two_half_tp_lock")
-            }
+            BrickSize::High if ex.high_flip && opposed => Some("high_flip"),
             _ => None,
         };
         self.touch(a);
@@ -219,8 +232,51 @@ impl Engine {
         }
     }
 
+    /// A 2.5pt brick in the trade's color (or neutral) locks management; one against it unlocks.
+    fn two_half_brick(&mut self, a: usize, shade: Shade) -> DeskResult<()> {
+        let pos = self.asset_mut(a).position.as_mut().expect("position");
+        let against = match shade {
+            Shade::Neutral => false,
+            Shade::Green => pos.side.is_opposed_by(Color::Green),
+            Shade::Red => pos.side.is_opposed_by(Color::Red),
+        };
+        let now = (!against).then_some(shade);
+        let changed = pos.two_half_lock.is_some() != now.is_some();
+        pos.two_half_lock = now;
+        self.touch(a);
+        if !changed {
+            return Ok(());
+        }
+        let msg = match now {
+            Some(s) => format!(
+                "2.5pt lock ON ({} brick): protect held, TP target locked",
+                s.as_str()
+            ),
+            None => format!("2.5pt lock OFF ({} brick)", shade.as_str()),
+        };
+        self.emit("two_half", Some(a), msg)
+    }
+
+    /// Open points of the asset's position: from the bridge's `openPnl` when its newest PnL
+    /// snapshot (newer than the last price) agrees on the position, else from the last price.
+    pub fn open_points(&self, a: usize) -> Option<f64> {
+        let st = &self.desk[a];
+        let pos = st.position.as_ref()?;
+        let cfg = &self.assets[a];
+        let from_bridge = self.account.pnl_snapshot.as_ref().and_then(|s| {
+            if st.last_price_at.is_some_and(|t| t > s.at) {
+                return None;
+            }
+            let sym = s.symbols.iter().find(|x| {
+                x.symbol.eq_ignore_ascii_case(&cfg.symbol) && x.position == pos.signed_qty()
+            })?;
+            Some(sym.open_pnl? / (pos.qty as f64 * cfg.point_value))
+        });
+        from_bridge.or_else(|| Some(pos.open_points(st.last_price?)))
+    }
+
     pub(crate) fn exits_on_price(&mut self, a: usize) -> DeskResult<Option<Order>> {
-        let Some(points) = self.desk[a].open_points() else {
+        let Some(points) = self.open_points(a) else {
             return Ok(None);
         };
         let pos = self.asset_mut(a).position.as_mut().expect("position");
@@ -230,9 +286,14 @@ impl Engine {
         }
         let pos = self.desk[a].position.as_ref().expect("position");
         let ex = &self.desk[a].exits;
-        let reason = if points <= -pos.entry_size_mode.stop_points() {
+        let reason = if self.account.daily_stop_triggered {
+            Some("daily_stop")
+        } else if self.settings.server_side_stop && points <= -pos.entry_size_mode.stop_points() {
             Some("protective_stop")
-        } else if ex.protect.enabled && points <= ex.protect.threshold {
+        } else if ex.protect.enabled
+            && pos.two_half_lock.is_none()
+            && points <= ex.protect.threshold
+        {
             Some("protect")
         } else if ex.points_tp.enabled && points >= ex.points_tp.target {
             Some("points_tp")
@@ -246,14 +307,14 @@ impl Engine {
     }
 
     /// Day PnL: the bridge's snapshot when one came this trading day, else the engine's own
-    /// realized fills plus open PnL at the last prices.
+    /// realized fills plus open PnL.
     pub fn day_pnl(&self) -> f64 {
         if let Some(s) = &self.account.pnl_snapshot {
             return s.realized + s.unrealized;
         }
         let open: f64 = (0..self.assets.len())
             .filter_map(|a| {
-                let points = self.desk[a].open_points()?;
+                let points = self.open_points(a)?;
                 let qty = self.desk[a].position.as_ref()?.qty as f64;
                 Some(points * qty * self.assets[a].point_value)
             })
@@ -261,22 +322,46 @@ impl Engine {
         self.account.realized_today + open
     }
 
-    /// Triggers the daily stop when day PnL reaches −daily_stop_usd: every position exits.
-    pub(crate) fn check_daily_stop(&mut self) -> DeskResult<Vec<Order>> {
+    /// The account's drawdown (%) from the day's starting balance, when both are known.
+    pub fn drawdown_pct(&self) -> Option<f64> {
+        let start = self.account.day_start_balance.filter(|b| *b > 0.0)?;
+        let now = self.account.pnl_snapshot.as_ref()?.account_balance?;
+        Some((start - now) / start * 100.0)
+    }
+
+    /// Why the daily stop should trigger now, if it should.
+    fn daily_stop_breach(&self) -> Option<String> {
+        let pct = self.settings.daily_stop_pct;
+        if let Some(dd) = self.drawdown_pct()
+            && dd >= pct
+        {
+            let start = self.account.day_start_balance.unwrap_or_default();
+            return Some(format!(
+                "drawdown {dd:.1}% of the day's starting balance {start:.2} (limit {pct}%)"
+            ));
+        }
+        let usd = self.settings.daily_stop_usd?;
         let pnl = self.day_pnl();
+        (pnl <= -usd).then(|| format!("day PnL {pnl:.2} reached -{usd:.2}"))
+    }
+
+    /// Triggers the daily stop (drawdown, or day PnL if `daily_stop_usd` is set): every
+    /// position exits and entries are blocked until the day rolls.
+    pub(crate) fn check_daily_stop(&mut self) -> DeskResult<Vec<Order>> {
         let mut orders = Vec::new();
-        if self.account.daily_stop_triggered || pnl > -self.settings.daily_stop_usd {
+        if self.account.daily_stop_triggered {
             return Ok(orders);
         }
+        let Some(why) = self.daily_stop_breach() else {
+            return Ok(orders);
+        };
         self.account.daily_stop_triggered = true;
+        self.account.daily_stop_reason = Some(why.clone());
         self.mark_dirty();
         self.emit(
             "daily_stop",
             None,
-            format!(
-                "DAILY STOP — day PnL {pnl:.2} ≤ -{:.2}; exiting every position, entries locked until the day rolls",
-                self.settings.daily_stop_usd
-            ),
+            format!("{} — {why}; exiting every position", refusal::DAILY_STOP),
         )?;
         for a in 0..self.assets.len() {
             orders.extend(self.fire_exit(a, "daily_stop")?);
@@ -284,7 +369,39 @@ impl Engine {
         Ok(orders)
     }
 
-    // ---- armed exit settings ----
+    // ---- what a fill arms and a close resets ----
+
+    /// A fill that opened or added to the trade: the initial exit lock starts again, the points
+    /// TP is armed, the 8pt flip (and, for a FREE-zone entry, the 6pt flip) is on, the other
+    /// toggles are off.
+    pub(crate) fn arm_on_fill(&mut self, a: usize) {
+        let settings = self.settings.clone();
+        let st = self.asset_mut(a);
+        let Some(pos) = st.position.as_mut() else {
+            return;
+        };
+        pos.exit_lock_released = false;
+        st.exits = ExitSettings::on_fill(&settings, pos.free_zone);
+        self.touch(a);
+    }
+
+    /// The trade closed: every exit toggle and lock resets, the cooldown starts, and the tempo
+    /// token waits for the next `main` brick, or for a `four` color change if the trade saw a
+    /// fresh `main` brick (early re-arm).
+    pub(crate) fn reset_on_close(&mut self, a: usize, saw_main: bool) {
+        let now = self.now();
+        let settings = self.settings.clone();
+        let st = self.asset_mut(a);
+        st.exits = ExitSettings::new(&settings);
+        st.tempo_ready = false;
+        st.tempo_rearm_on_four = saw_main;
+        st.entry_zone = None;
+        self.touch(a);
+        self.account.last_exit_at = Some(now);
+        self.mark_dirty();
+    }
+
+    // ---- exit settings ----
 
     pub fn set_protect(
         &mut self,
@@ -299,13 +416,24 @@ impl Engine {
                 "threshold must be -2.0 or 0.5 (got {threshold})"
             )));
         }
+        if self.desk[a].position.is_none() {
+            return Err(self.no_position(a));
+        }
+        if self.unfinished_order(a).is_some() {
+            return Err(DeskError::gate("pending_order", refusal::PENDING));
+        }
         let p = Protect { enabled, threshold };
         self.asset_mut(a).exits.protect = p.clone();
         self.touch(a);
+        let held = if self.two_half_locked(a) {
+            " (held while the 2.5pt lock is on)"
+        } else {
+            ""
+        };
         self.emit(
             "exit_setting",
             Some(a),
-            format!("protect {} at {threshold:+.1} pts", on_off(enabled)),
+            format!("protect {} at {threshold:+.1} pts{held}", on_off(enabled)),
         )?;
         self.exits_on_price(a)?;
         Ok(p)
@@ -318,11 +446,17 @@ impl Engine {
         target: Option<f64>,
     ) -> DeskResult<PointsTp> {
         let a = self.asset_index(asset)?;
-        let target = target.unwrap_or(self.desk[a].exits.points_tp.target);
-        if !(target.is_finite() && target > 0.0 && target <= 1000.0) {
+        let current = self.desk[a].exits.points_tp.target;
+        let target = target.unwrap_or(current);
+        if !(target.is_finite() && target > 0.0 && target <= 200.0) {
             return Err(DeskError::Invalid(format!(
-                "target must be a number of points in (0, 1000] (got {target})"
+                "target must be a number of points in (0, 200] (got {target})"
             )));
+        }
+        if target != current && self.two_half_locked(a) {
+            return Err(DeskError::Locked(
+                "2.5pt lock active — the TP target cannot change until a 2.5pt brick against the trade".into(),
+            ));
         }
         let p = PointsTp { enabled, target };
         self.asset_mut(a).exits.points_tp = p.clone();
@@ -384,26 +518,48 @@ impl Engine {
     }
 
     pub fn toggle_high_next_bar(&mut self, asset: &str) -> DeskResult<bool> {
-        self.toggle_exit(asset, "8pt next-bar exit", |e| &mut e.high_next_bar)
+        let a = self.asset_index(asset)?;
+        self.check_next_bar_arming(a, BrickSize::High, self.desk[a].exits.high_next_bar)?;
+        self.toggle_exit(a, "8pt next-bar exit", |e| &mut e.high_next_bar)
     }
 
     pub fn toggle_main_flip(&mut self, asset: &str) -> DeskResult<bool> {
-        self.toggle_exit(asset, "6pt flip exit", |e| &mut e.main_flip)
+        let a = self.asset_index(asset)?;
+        self.check_next_bar_arming(a, BrickSize::Main, self.desk[a].exits.main_flip)?;
+        self.toggle_exit(a, "6pt flip exit", |e| &mut e.main_flip)
     }
 
     pub fn toggle_four_pt(&mut self, asset: &str) -> DeskResult<bool> {
-        self.toggle_exit(asset, "4pt invalidation exit", |e| {
-            &mut e.four_pt_invalidation
-        })
+        let a = self.asset_index(asset)?;
+        self.toggle_exit(a, "4pt invalidation exit", |e| &mut e.four_pt_invalidation)
+    }
+
+    /// While the 2.5pt lock holds, the 6pt and 8pt bar exits can be armed only before the
+    /// first fresh brick of their size after the entry (disarming is always allowed).
+    fn check_next_bar_arming(&self, a: usize, size: BrickSize, on: bool) -> DeskResult<()> {
+        let Some(pos) = &self.desk[a].position else {
+            return Ok(());
+        };
+        let seen = match size {
+            BrickSize::High => pos.highs_since_entry,
+            _ => pos.bars_since_entry,
+        };
+        if !on && pos.two_half_lock.is_some() && seen > 0 {
+            return Err(DeskError::Locked(format!(
+                "2.5pt lock active — the {} exit can be armed only before the first new {} bar",
+                size.label(),
+                size.label()
+            )));
+        }
+        Ok(())
     }
 
     fn toggle_exit(
         &mut self,
-        asset: &str,
+        a: usize,
         what: &str,
-        field: impl FnOnce(&mut super::state::ExitSettings) -> &mut bool,
+        field: impl FnOnce(&mut ExitSettings) -> &mut bool,
     ) -> DeskResult<bool> {
-        let a = self.asset_index(asset)?;
         let f = field(&mut self.asset_mut(a).exits);
         *f = !*f;
         let now_on = *f;
@@ -416,53 +572,48 @@ impl Engine {
         Ok(now_on)
     }
 
-    /// Scale-in: one more default-qty order on the position's side, once it is at least one
-    /// `main` brick (6 points) in profit and has not scaled in yet.
+    /// Scale-in: once per trade, when READY (a fresh 6pt brick in the trade's color, or a 4pt
+    /// pullback). Not an entry: no gate applies and it spends no tempo, candle or trade slot.
+    /// The bridge gets an `ENTRY` with source `SCALE_IN`.
     pub fn scale_in(&mut self, asset: &str) -> DeskResult<Order> {
         self.roll_day()?;
         let a = self.asset_index(asset)?;
-        if let Some(msg) = self.scale_in_block(a) {
-            return Err(DeskError::gate("scale_in", msg));
+        if let Some(e) = self.scale_in_refusal(a) {
+            return Err(e);
         }
         let pos = self.desk[a].position.clone().expect("checked");
-        let qty = self.assets[a].default_qty;
         self.create_order(
             a,
             pos.side,
-            qty,
-            OrderKind::ScaleIn,
+            self.settings.scale_in_qty,
+            OrderKind::Entry,
             pos.trade_mode,
             pos.entry_size_mode,
             false,
-            None,
+            source::SCALE_IN,
         )
     }
 
     /// Why a scale-in is not available now (None: it is).
     pub fn scale_in_block(&self, a: usize) -> Option<String> {
-        let name = &self.assets[a].name;
+        self.scale_in_refusal(a).map(|e| e.to_string())
+    }
+
+    fn scale_in_refusal(&self, a: usize) -> Option<DeskError> {
         let Some(pos) = &self.desk[a].position else {
-            return Some(format!("SCALE-IN UNAVAILABLE — {name} is flat"));
+            return Some(self.no_position(a));
         };
-        if pos.scaled_in {
-            return Some("SCALE-IN UNAVAILABLE — this position already scaled in".into());
+        if self.unfinished_order(a).is_some() {
+            return Some(DeskError::gate("pending_order", refusal::PENDING));
         }
-        if let Some(o) = self.unfinished_order(a) {
-            return Some(format!(
-                "SCALE-IN UNAVAILABLE — order {} is {}",
-                o.id,
-                o.status.as_str()
-            ));
-        }
-        let need = BrickSize::Main.points();
-        match self.desk[a].open_points() {
-            Some(p) if p >= need => None,
-            p => Some(format!(
-                "SCALE-IN UNAVAILABLE — position is {} pts, needs ≥ {need} pts (one 6pt brick) in profit",
-                p.map(|p| format!("{p:+.2}"))
-                    .unwrap_or_else(|| "n/a".into())
-            )),
-        }
+        let msg = match pos.scale_in {
+            ScaleInStage::Done => "Scale-in already used for this trade",
+            ScaleInStage::Wait => {
+                "Scale-in not available — wait for a new 6pt bar in the trade's color or a 4pt pullback"
+            }
+            _ => return None,
+        };
+        Some(DeskError::gate("scale_in", msg))
     }
 }
 

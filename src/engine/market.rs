@@ -1,11 +1,12 @@
 //! Market data into the desk: TradingView bricks, price heartbeats, and bricks the engine builds
-//! from prices. A brick updates zone, tempo, intent and preorders, then the exits are evaluated.
+//! from prices. A brick updates zone, tempo, intent, the trade's locks and scale-in, then the
+//! exits are evaluated and a preorder may fire.
 use super::Engine;
 use super::error::DeskResult;
 use super::model::{BrickSize, BrickSource, Color};
 use super::orders::Order;
 use super::renko::BuiltBrick;
-use super::state::{Brick, IntentStatus};
+use super::state::{Brick, IntentStatus, ScaleInStage};
 use serde::{Deserialize, Serialize};
 
 /// A brick as a TradingView alert sends it.
@@ -101,11 +102,26 @@ impl Engine {
             orders: Vec::new(),
         };
         let Some(color) = input.color else {
+            // a neutral 8pt/12pt brick leaves no zone; a neutral 2.5pt brick locks management
+            let applied = matches!(
+                input.size,
+                BrickSize::High | BrickSize::Macro | BrickSize::TwoHalf
+            );
             let msg = format!(
-                "neutral {} brick on {asset} (color {:?}): logged, not applied",
-                input.size, input.sent_color
+                "neutral {} brick on {asset} (color {:?}): {}",
+                input.size,
+                input.sent_color,
+                if applied {
+                    "applied as neutral"
+                } else {
+                    "logged, not applied"
+                }
             );
             self.emit("brick", Some(a), msg.clone())?;
+            if applied {
+                out.orders = self.apply_neutral(a, input.size)?;
+                out.applied = true;
+            }
             out.note = Some(match no_key {
                 Some(k) => format!("{msg}; {k}"),
                 None => msg,
@@ -225,6 +241,37 @@ impl Engine {
         Ok(orders)
     }
 
+    /// A neutral 8pt, 12pt or 2.5pt alert: the size's color is neutral until its next brick.
+    fn apply_neutral(&mut self, a: usize, size: BrickSize) -> DeskResult<Vec<Order>> {
+        let (zone_before, _) = self.desk[a].zone();
+        self.asset_mut(a).neutral[size.index()] = true;
+        self.touch(a);
+        self.zone_changed(a, zone_before, size)?;
+        let held = self.exit_lock_active(a);
+        let mut orders: Vec<Order> = self
+            .exits_on_brick(a, size, None, held)?
+            .into_iter()
+            .collect();
+        if orders.is_empty() {
+            orders.extend(self.exits_on_price(a)?);
+        }
+        Ok(orders)
+    }
+
+    fn zone_changed(
+        &mut self,
+        a: usize,
+        before: super::state::Zone,
+        size: BrickSize,
+    ) -> DeskResult<()> {
+        let (after, dir) = self.desk[a].zone();
+        if after != before && matches!(size, BrickSize::High | BrickSize::Macro) {
+            let dir = dir.map(|d| format!(" {d}")).unwrap_or_default();
+            self.emit("zone", Some(a), format!("zone {}{dir}", after.as_str()))?;
+        }
+        Ok(())
+    }
+
     /// Applies a new confirmed brick to the desk state and runs what it triggers.
     fn apply_brick(&mut self, a: usize, brick: Brick) -> DeskResult<Vec<Order>> {
         let size = brick.size;
@@ -241,44 +288,111 @@ impl Engine {
                 self.assets[a].name
             ),
         )?;
-        self.asset_mut(a).last_bricks[size.index()] = Some(brick);
+        let prev = self.desk[a].last_color(size);
+        let st = self.asset_mut(a);
+        st.last_bricks[size.index()] = Some(brick);
+        st.neutral[size.index()] = false;
         self.touch(a);
-        let (zone_after, dir) = self.desk[a].zone();
-        if zone_after != zone_before && matches!(size, BrickSize::High | BrickSize::Macro) {
-            let dir = dir.map(|d| format!(" {d}")).unwrap_or_default();
-            self.emit(
-                "zone",
-                Some(a),
-                format!("zone {zone_after:?}{dir}").to_uppercase(),
-            )?;
+        self.zone_changed(a, zone_before, size)?;
+        let exit_lock_held = self.exit_lock_active(a);
+        match size {
+            BrickSize::Main => self.on_main_brick(a, color)?,
+            BrickSize::Four => self.on_four_brick(a, color, prev)?,
+            BrickSize::High => {
+                if let Some(p) = self.asset_mut(a).position.as_mut() {
+                    p.highs_since_entry += 1;
+                }
+            }
+            _ => {}
+        }
+        let mut orders: Vec<Order> = self
+            .exits_on_brick(a, size, Some(color), exit_lock_held)?
+            .into_iter()
+            .collect();
+        // a brick can lift a lock (the 2.5pt lock): the price exits are evaluated too
+        if orders.is_empty() {
+            orders.extend(self.exits_on_price(a)?);
         }
         if size == BrickSize::Main {
-            self.on_main_brick(a)?;
-        }
-        let mut orders: Vec<Order> = self.exits_on_brick(a, size, color)?.into_iter().collect();
-        if size == BrickSize::Main {
-            orders.extend(self.release_preorder(a)?);
+            orders.extend(self.fire_preorder(a, color)?);
         }
         Ok(orders)
     }
 
-    /// A `main` brick: the tempo token is READY again, intents advance, positions age.
-    fn on_main_brick(&mut self, a: usize) -> DeskResult<()> {
+    /// A `main` brick: the tempo token is READY again, the intent advances, and the trade ages:
+    /// the initial exit lock is released, and a brick in the trade's color readies the scale-in.
+    fn on_main_brick(&mut self, a: usize, color: Color) -> DeskResult<()> {
         let st = self.asset_mut(a);
         st.tempo_ready = true;
+        st.tempo_rearm_on_four = false;
+        let mut notes = Vec::new();
         if let Some(p) = st.position.as_mut() {
             p.bars_since_entry += 1;
+            if !p.exit_lock_released {
+                p.exit_lock_released = true;
+                notes.push((
+                    "exit_lock",
+                    "initial exit lock released: new 6pt bar".to_string(),
+                ));
+            }
+            if p.scale_in == ScaleInStage::Wait && color.side() == p.side {
+                p.scale_in = ScaleInStage::Ready6pt;
+                notes.push((
+                    "scale_in",
+                    "scale-in READY_6PT: new 6pt bar in the trade's color".into(),
+                ));
+            }
         }
         match st.intent.as_ref().map(|i| i.status) {
             Some(IntentStatus::Armed) => {
                 st.intent.as_mut().expect("intent").status = IntentStatus::Ready;
-                self.emit("intent", Some(a), "intent READY for this 6pt brick")?;
+                notes.push(("intent", "intent READY for this 6pt bar".into()));
             }
             Some(IntentStatus::Ready) => {
-                st.intent = None;
-                self.emit("intent", Some(a), "intent expired unused")?;
+                st.intent.as_mut().expect("intent").status = IntentStatus::Expired;
+                notes.push(("intent", "intent EXPIRED unused".into()));
             }
-            None => {}
+            _ => {}
+        }
+        for (kind, msg) in notes {
+            self.emit(kind, Some(a), msg)?;
+        }
+        Ok(())
+    }
+
+    /// A `four` brick: a flip against the trade readies the scale-in (pullback); while flat
+    /// after a trade that saw a fresh `main` brick, a color change re-arms the tempo token.
+    fn on_four_brick(&mut self, a: usize, color: Color, prev: Option<Color>) -> DeskResult<()> {
+        let flipped = prev.is_some_and(|p| p != color);
+        let st = self.asset_mut(a);
+        let note = match st.position.as_mut() {
+            Some(p) => {
+                if p.scale_in == ScaleInStage::Wait && flipped && p.side.is_opposed_by(color) {
+                    p.scale_in = ScaleInStage::Ready4ptPullback;
+                    Some((
+                        "scale_in",
+                        "scale-in READY_4PT_PULLBACK: 4pt bar turned against the trade".to_string(),
+                    ))
+                } else {
+                    None
+                }
+            }
+            None if flipped && st.tempo_rearm_on_four && !st.tempo_ready => {
+                st.tempo_ready = true;
+                st.tempo_rearm_on_four = false;
+                Some((
+                    "tempo",
+                    format!(
+                        "tempo READY: 4pt bar turned {} after the exit",
+                        color.as_str()
+                    ),
+                ))
+            }
+            None => None,
+        };
+        self.touch(a);
+        if let Some((kind, msg)) = note {
+            self.emit(kind, Some(a), msg)?;
         }
         Ok(())
     }

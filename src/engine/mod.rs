@@ -20,6 +20,7 @@ mod bridge;
 mod entries;
 mod exits;
 mod market;
+mod migrate;
 mod registry;
 
 pub use bridge::{BridgeHeartbeat, ClaimedOrder, ExecutionReport, PnlSnapshotInput, Resolution};
@@ -148,21 +149,31 @@ impl Engine {
             DeskError::Storage(format!("stored desk state is unreadable: {e}"))
         };
         self.desk.clear();
+        let mut legacy = migrate::Legacy::default();
+        let mut upgraded = Vec::new();
         for a in &self.assets {
-            let st = match self.store.load_asset_state(&a.name)? {
-                Some(json) => serde_json::from_str(&json).map_err(unreadable)?,
-                None => AssetState::new(&self.settings),
+            let (st, old) = match self.store.load_asset_state(&a.name)? {
+                Some(json) => {
+                    migrate::asset(&json, &self.settings, &mut legacy).map_err(unreadable)?
+                }
+                None => (AssetState::new(&self.settings), false),
             };
+            upgraded.push(old);
             self.desk.push(std::sync::Arc::new(st));
         }
         self.account = match self.store.load_account()? {
             Some(json) => serde_json::from_str(&json).map_err(unreadable)?,
             None => Account::default(),
         };
+        let moved = legacy.apply(&mut self.account);
         self.load_orders()?;
         self.events.clear();
-        self.dirty = false;
-        self.dirty_assets = vec![false; self.assets.len()];
+        // an upgraded state is saved in the new format with the next batch
+        self.dirty = moved;
+        self.dirty_assets = upgraded;
+        if self.dirty_assets.iter().any(|u| *u) {
+            tracing::info!(target: "brickdesk::desk", "desk state upgraded to the original desk's rules");
+        }
         Ok(())
     }
 
@@ -405,8 +416,8 @@ impl Engine {
             .unwrap_or_else(|| Utc.from_utc_datetime(&naive))
     }
 
-    /// Starts a new trading day when the roll hour has passed: trade count, realized PnL and
-    /// the daily stop reset.
+    /// Starts a new trading day when the roll hour has passed: trade count, realized PnL, the
+    /// day's starting balance and the daily stop reset.
     pub(crate) fn roll_day(&mut self) -> DeskResult<()> {
         let today = self.trading_day(self.now());
         if self.account.trading_day != Some(today) {
@@ -415,6 +426,8 @@ impl Engine {
             self.account.trade_count = 0;
             self.account.realized_today = 0.0;
             self.account.daily_stop_triggered = false;
+            self.account.daily_stop_reason = None;
+            self.account.day_start_balance = None;
             self.account.pnl_snapshot = None;
             self.mark_dirty();
             if !first {
@@ -452,19 +465,11 @@ impl Engine {
         self.orders.get_mut(&seq)
     }
 
-    /// The unfinished order of an asset, if any (at most one by the entry gates, but an exit
-    /// may coexist with a scale-in).
+    /// The unfinished order of an asset, if any (an asset has at most one).
     pub fn unfinished_order(&self, asset: usize) -> Option<&Order> {
         self.unfinished[asset]
             .first()
             .and_then(|s| self.orders.get(s))
-    }
-
-    pub(crate) fn unfinished_exit(&self, asset: usize) -> Option<&Order> {
-        self.unfinished[asset]
-            .iter()
-            .filter_map(|s| self.orders.get(s))
-            .find(|o| o.kind == OrderKind::Exit)
     }
 
     /// Creates and stores a new PENDING order.
@@ -478,7 +483,7 @@ impl Engine {
         trade_mode: TradeMode,
         entry_size_mode: EntrySizeMode,
         entry_override: bool,
-        reason: Option<String>,
+        source: &str,
     ) -> DeskResult<Order> {
         let now = self.now();
         let a = &self.assets[asset];
@@ -495,7 +500,7 @@ impl Engine {
             env: self.account.env,
             status: OrderStatus::Pending,
             entry_override,
-            reason,
+            source: source.to_string(),
             owner: None,
             stale: false,
             fill_price: None,
@@ -506,17 +511,13 @@ impl Engine {
         };
         order.seq = self.store.insert_order(&order)?;
         let msg = format!(
-            "{} {} {} {} x{}{}{}",
+            "{} {} {} {} x{} ({}){}",
             order.kind.as_str(),
             order.side,
             order.asset,
             order.symbol,
             order.qty,
-            order
-                .reason
-                .as_deref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default(),
+            order.source,
             if entry_override { " [override]" } else { "" }
         );
         self.remember_order(order.clone());

@@ -167,7 +167,7 @@ impl TradeMode {
     }
 }
 
-/// The protective stop distance of an entry.
+/// The size of an entry: its stop distance and its contracts (6pt → 5, 9pt → 3 by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EntrySizeMode {
     #[serde(rename = "6pt")]
@@ -317,7 +317,11 @@ pub struct AssetConfig {
     pub exchange: String,
     pub tick: f64,
     pub point_value: f64,
+    /// Contracts of a 6pt entry.
     pub default_qty: u32,
+    /// Contracts of a 9pt entry (wider stop, fewer contracts).
+    #[serde(default = "nine_pt_qty")]
+    pub nine_pt_qty: u32,
     #[serde(default)]
     pub source: BrickSource,
     /// Other names senders use for this asset (`CME_MINI:MES1!`, `ES1!`); matched like TradingView
@@ -327,7 +331,19 @@ pub struct AssetConfig {
     pub aliases: Vec<String>,
 }
 
+fn nine_pt_qty() -> u32 {
+    3
+}
+
 impl AssetConfig {
+    /// Contracts an entry of this size mode sends.
+    pub fn entry_qty(&self, mode: EntrySizeMode) -> u32 {
+        match mode {
+            EntrySizeMode::Six => self.default_qty,
+            EntrySizeMode::Nine => self.nine_pt_qty,
+        }
+    }
+
     pub fn defaults() -> Vec<AssetConfig> {
         vec![
             AssetConfig {
@@ -337,6 +353,7 @@ impl AssetConfig {
                 tick: 0.25,
                 point_value: 5.0,
                 default_qty: 5,
+                nine_pt_qty: 3,
                 source: BrickSource::Webhook,
                 aliases: Vec::new(),
             },
@@ -347,6 +364,7 @@ impl AssetConfig {
                 tick: 0.25,
                 point_value: 2.0,
                 default_qty: 5,
+                nine_pt_qty: 3,
                 source: BrickSource::Webhook,
                 aliases: Vec::new(),
             },

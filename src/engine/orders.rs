@@ -84,12 +84,12 @@ pub struct IllegalTransition {
     pub to: OrderStatus,
 }
 
+/// What the bridge does with an order: open or add (`ENTRY`, scale-ins too) or close (`EXIT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderKind {
     Entry,
     Exit,
-    ScaleIn,
 }
 
 impl OrderKind {
@@ -97,17 +97,23 @@ impl OrderKind {
         match self {
             OrderKind::Entry => "ENTRY",
             OrderKind::Exit => "EXIT",
-            OrderKind::ScaleIn => "SCALE_IN",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "ENTRY" => Some(OrderKind::Entry),
             "EXIT" => Some(OrderKind::Exit),
-            "SCALE_IN" => Some(OrderKind::ScaleIn),
             _ => None,
         }
     }
+}
+
+/// Where an order comes from (`source`): the operator's entry, a released preorder, a scale-in;
+/// an exit's source is its reason (`manual`, `protect`, `main_flip`, …).
+pub mod source {
+    pub const UI: &str = "UI";
+    pub const PREORDER: &str = "PREORDER";
+    pub const SCALE_IN: &str = "SCALE_IN";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,8 +132,8 @@ pub struct Order {
     pub env: Env,
     pub status: OrderStatus,
     pub entry_override: bool,
-    /// Why an EXIT was sent (`manual`, `protect`, `main_flip`, …); null for entries.
-    pub reason: Option<String>,
+    /// `UI`, `PREORDER`, `SCALE_IN`, or an exit's reason (`manual`, `protect`, `main_flip`, …).
+    pub source: String,
     pub owner: Option<String>,
     pub stale: bool,
     pub fill_price: Option<f64>,
@@ -140,6 +146,11 @@ pub struct Order {
 }
 
 impl Order {
+    /// An entry that opens a trade (not a scale-in).
+    pub fn is_trade_entry(&self) -> bool {
+        self.kind == OrderKind::Entry && self.source != source::SCALE_IN
+    }
+
     /// `ENTRY BUY ES x5`: how the log, the console and its answers name an order.
     pub fn label(&self) -> String {
         format!(

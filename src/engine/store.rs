@@ -77,6 +77,12 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE parity_runs ADD COLUMN queue_position INTEGER;
      CREATE TABLE sessions(
         token_hash TEXT PRIMARY KEY, created_at INTEGER NOT NULL, last_seen INTEGER NOT NULL);",
+    // 6: the original desk's order source: a scale-in is an ENTRY with source SCALE_IN, an
+    // operator entry has source UI, an exit's reason is its source
+    "ALTER TABLE orders RENAME COLUMN reason TO source;
+     UPDATE orders SET source = 'SCALE_IN', kind = 'ENTRY' WHERE kind = 'SCALE_IN';
+     UPDATE orders SET source = 'UI' WHERE kind = 'ENTRY' AND source IS NULL;
+     UPDATE orders SET source = 'manual' WHERE source IS NULL;",
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -314,7 +320,7 @@ impl Store {
     pub fn insert_order(&self, o: &Order) -> DeskResult<i64> {
         let mut st = self.conn.prepare_cached(
             "INSERT INTO orders(id, asset, symbol, exchange, side, qty, kind, trade_mode,
-                entry_size_mode, env, status, entry_override, reason, owner, stale, fill_price,
+                entry_size_mode, env, status, entry_override, source, owner, stale, fill_price,
                 created_at, claimed_at, updated_at)
              VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)",
         )?;
@@ -331,7 +337,7 @@ impl Store {
             o.env.as_str(),
             o.status.as_str(),
             o.entry_override,
-            o.reason,
+            o.source,
             o.owner,
             o.stale,
             o.fill_price,
@@ -601,7 +607,7 @@ impl Store {
 
 const ORDER_COLS: &str =
     "seq, id, asset, symbol, exchange, side, qty, kind, trade_mode, entry_size_mode, env,
-    status, entry_override, reason, owner, stale, fill_price, created_at, claimed_at, updated_at";
+    status, entry_override, source, owner, stale, fill_price, created_at, claimed_at, updated_at";
 
 fn bad(col: usize, what: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -632,7 +638,7 @@ fn row_to_order(r: &Row<'_>) -> rusqlite::Result<Order> {
         env: Env::parse(&env).ok_or_else(|| bad(10, "env"))?,
         status: OrderStatus::parse(&status).ok_or_else(|| bad(11, "status"))?,
         entry_override: r.get(12)?,
-        reason: r.get(13)?,
+        source: r.get::<_, Option<String>>(13)?.unwrap_or_default(),
         owner: r.get(14)?,
         stale: r.get(15)?,
         fill_price: r.get(16)?,

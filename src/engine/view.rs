@@ -3,7 +3,10 @@
 use super::Engine;
 use super::model::{BrickSize, BrickSource, Env, Side};
 use super::orders::Order;
-use super::state::{Brick, BridgeStatus, ExitSettings, Intent, PositionMismatch, Preorder, Zone};
+use super::state::{
+    Brick, BridgeStatus, ExitSettings, Intent, PositionMismatch, Preorder, ScaleInStage, Shade,
+    Zone,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -36,11 +39,31 @@ impl LockView {
     }
 }
 
+/// The initial exit lock of the asset's trade.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExitLockView {
+    /// Manual exits need `force` (and the signal-count TP is held) until a fresh 6pt brick.
+    pub active: bool,
+    /// A fresh 6pt brick came after the last fill.
+    pub released: bool,
+}
+
+/// The 2.5pt management lock of the asset's trade.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TwoHalfLockView {
+    pub locked: bool,
+    /// The brick that set it (the trade's color or neutral); null when unlocked.
+    pub color: Option<Shade>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LocksView {
+    /// Account-wide: the same on every asset.
     pub candle_lock: LockView,
+    /// Account-wide: the same on every asset.
     pub cooldown: LockView,
-    pub exit_lock: LockView,
+    pub exit_lock: ExitLockView,
+    pub two_half_lock: TwoHalfLockView,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -53,19 +76,21 @@ pub struct PositionView {
     pub bars_since_entry: u32,
     pub opened_at: DateTime<Utc>,
     pub max_favorable_points: f64,
-    pub scaled_in: bool,
+    pub scale_in: ScaleInStage,
     pub entry_size_mode: String,
     pub trade_mode: String,
-    /// Price at which the automatic protective stop (entry_size_mode) exits.
+    /// The stop at the entry size's distance (6 or 9 points): held by the broker, and by the
+    /// server too when `server_side_stop` is on.
     pub protective_stop_price: f64,
+    /// The trade was entered in a FREE zone (its 6pt flip was armed).
+    pub free_zone: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ArmedExitsView {
     #[serde(flatten)]
     pub settings: ExitSettings,
-    /// The 2.5pt TP lock is live: the position has gained ≥ 2.5 points.
-    pub two_half_lock_armed: bool,
+    /// The server-side stop distance, when `server_side_stop` is on and a trade is open.
     pub protective_stop_points: Option<f64>,
 }
 
@@ -80,8 +105,12 @@ pub struct AssetView {
     pub source: BrickSource,
     /// Last brick of each size, by size name (`one`, `two_half`, `four`, `main`, `high`, `macro`).
     pub bricks: BTreeMap<String, Option<Brick>>,
+    /// NORMAL, FREE, or NONE (an 8pt or 12pt color missing or neutral: no market entries).
     pub zone: Zone,
+    /// The zone is FREE: 8pt and 12pt disagree, the operator chooses the direction.
+    pub conflict_mode: bool,
     pub structural_direction: Option<Side>,
+    /// `READY` or `WAIT` (the original's words).
     pub tempo_token: String,
     pub intent: Option<Intent>,
     pub preorder: Option<Preorder>,
@@ -89,12 +118,14 @@ pub struct AssetView {
     pub pending_order: Option<Order>,
     pub position: Option<PositionView>,
     pub exits: ArmedExitsView,
+    /// The trade's scale-in stage (null when flat).
+    pub scale_in_stage: Option<ScaleInStage>,
     pub scale_in_available: bool,
     pub last_price: Option<f64>,
     pub last_price_age_secs: Option<i64>,
     pub heartbeat_age_secs: Option<i64>,
     pub heartbeat_fresh: bool,
-    /// What would refuse a market entry now (null: the gates pass).
+    /// What would refuse a market entry now: the first failing gate (null: the gates pass).
     pub entry_block: Option<String>,
 }
 
@@ -106,8 +137,19 @@ pub struct AccountView {
     pub trade_limit: u32,
     pub day_pnl: f64,
     pub realized_today: f64,
-    pub daily_stop_usd: f64,
+    /// The daily stop: a drawdown of this many percent from the day's starting balance ...
+    pub daily_stop_pct: f64,
+    /// ... or, if set, a day PnL of −this USD.
+    pub daily_stop_usd: Option<f64>,
     pub daily_stop_triggered: bool,
+    pub daily_stop_reason: Option<String>,
+    /// The first `accountBalance` of the trading day, and the latest.
+    pub day_start_balance: Option<f64>,
+    pub account_balance: Option<f64>,
+    /// How far the balance is below the day's start (%), when both are known.
+    pub drawdown_pct: Option<f64>,
+    pub candle_lock: LockView,
+    pub cooldown: LockView,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -128,15 +170,13 @@ pub struct FlagsView {
 impl Engine {
     /// Forgets locks whose time is over (the 1 Hz tick).
     pub(crate) fn release_expired_locks(&mut self) {
-        for a in 0..self.assets.len() {
-            if self.desk[a].last_entry_at.is_some() && self.candle_lock_remaining(a).is_none() {
-                self.asset_mut(a).last_entry_at = None;
-                self.touch(a);
-            }
-            if self.desk[a].last_exit_at.is_some() && self.cooldown_remaining(a).is_none() {
-                self.asset_mut(a).last_exit_at = None;
-                self.touch(a);
-            }
+        if self.account.last_entry_at.is_some() && self.candle_lock_remaining().is_none() {
+            self.account.last_entry_at = None;
+            self.mark_dirty();
+        }
+        if self.account.last_exit_at.is_some() && self.cooldown_remaining().is_none() {
+            self.account.last_exit_at = None;
+            self.mark_dirty();
         }
     }
 
@@ -156,8 +196,19 @@ impl Engine {
                 trade_limit: self.settings.trade_limit,
                 day_pnl: self.day_pnl(),
                 realized_today: self.account.realized_today,
+                daily_stop_pct: self.settings.daily_stop_pct,
                 daily_stop_usd: self.settings.daily_stop_usd,
                 daily_stop_triggered: self.account.daily_stop_triggered,
+                daily_stop_reason: self.account.daily_stop_reason.clone(),
+                day_start_balance: self.account.day_start_balance,
+                account_balance: self
+                    .account
+                    .pnl_snapshot
+                    .as_ref()
+                    .and_then(|s| s.account_balance),
+                drawdown_pct: self.drawdown_pct(),
+                candle_lock: LockView::from_remaining(self.candle_lock_remaining()),
+                cooldown: LockView::from_remaining(self.cooldown_remaining()),
             },
             bridge: BridgeView {
                 fresh: self.bridge_fresh(),
@@ -182,7 +233,7 @@ impl Engine {
         let st = &self.desk[a];
         let now = self.now();
         let (zone, structural_direction) = st.zone();
-        let open_points = st.open_points();
+        let open_points = self.open_points(a);
         let position = st.position.as_ref().map(|p| PositionView {
             side: p.side,
             qty: p.qty,
@@ -192,10 +243,11 @@ impl Engine {
             bars_since_entry: p.bars_since_entry,
             opened_at: p.opened_at,
             max_favorable_points: p.max_favorable_points,
-            scaled_in: p.scaled_in,
+            scale_in: p.scale_in,
             entry_size_mode: p.entry_size_mode.as_str().into(),
             trade_mode: p.trade_mode.as_str().into(),
             protective_stop_price: p.avg_price - p.side.sign() * p.entry_size_mode.stop_points(),
+            free_zone: p.free_zone,
         });
         AssetView {
             asset: cfg.name.clone(),
@@ -210,34 +262,40 @@ impl Engine {
                 .map(|s| (s.name().to_string(), st.last_bricks[s.index()].clone()))
                 .collect(),
             zone,
+            conflict_mode: zone == Zone::Free,
             structural_direction,
-            tempo_token: if st.tempo_ready { "READY" } else { "SPENT" }.into(),
+            tempo_token: if st.tempo_ready { "READY" } else { "WAIT" }.into(),
             intent: st.intent.clone(),
             preorder: st.preorder.clone(),
             locks: LocksView {
-                candle_lock: LockView::from_remaining(self.candle_lock_remaining(a)),
-                cooldown: LockView::from_remaining(self.cooldown_remaining(a)),
-                exit_lock: LockView::from_remaining(self.exit_lock_remaining(a)),
+                candle_lock: LockView::from_remaining(self.candle_lock_remaining()),
+                cooldown: LockView::from_remaining(self.cooldown_remaining()),
+                exit_lock: ExitLockView {
+                    active: self.exit_lock_active(a),
+                    released: st.position.as_ref().is_some_and(|p| p.exit_lock_released),
+                },
+                two_half_lock: TwoHalfLockView {
+                    locked: self.two_half_locked(a),
+                    color: st.position.as_ref().and_then(|p| p.two_half_lock),
+                },
             },
             pending_order: self.unfinished_order(a).cloned(),
             exits: ArmedExitsView {
                 settings: st.exits.clone(),
-                two_half_lock_armed: st
-                    .position
-                    .as_ref()
-                    .is_some_and(|p| p.max_favorable_points >= self.settings.two_half_lock_points),
                 protective_stop_points: st
                     .position
                     .as_ref()
+                    .filter(|_| self.settings.server_side_stop)
                     .map(|p| p.entry_size_mode.stop_points()),
             },
+            scale_in_stage: st.position.as_ref().map(|p| p.scale_in),
             position,
             scale_in_available: self.scale_in_block(a).is_none(),
             last_price: st.last_price,
             last_price_age_secs: st.last_price_at.map(|t| (now - t).num_seconds()),
             heartbeat_age_secs: self.heartbeat_age(a),
             heartbeat_fresh: self.heartbeat_fresh(a),
-            entry_block: self.entry_block(a, None),
+            entry_block: self.entry_block(a),
         }
     }
 }

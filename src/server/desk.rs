@@ -56,22 +56,22 @@ async fn state_view(State(s): State<AppState>) -> Json<Arc<StateView>> {
     Json(s.engine.snapshot())
 }
 
-/// Runs the operator command of `route` with the request's body.
+/// Runs the operator command of `route` with the request's body. A created entry (an order or
+/// an armed preorder) answers 201, as the original desk does.
 async fn command(
     State(s): State<AppState>,
     route: &'static CommandRoute,
     RawBody(body): RawBody,
-) -> ApiResult<Json<Ok<CommandAnswer>>> {
+) -> ApiResult<(StatusCode, Json<Ok<CommandAnswer>>)> {
     let cmd: DeskCommand = route.parse(&body).map_err(ApiError::bad_request)?;
     let entry = matches!(cmd, DeskCommand::Entry(_));
     let answer = s.engine.call(move |e| e.execute(cmd)).await?;
     // the snapshot published with this command's commit (or a newer one)
-    let answer = if entry {
-        answer.with_state((*s.engine.snapshot()).clone())
-    } else {
-        answer
-    };
-    Ok(ok(answer))
+    if entry {
+        let answer = answer.with_state((*s.engine.snapshot()).clone());
+        return Ok((StatusCode::CREATED, ok(answer)));
+    }
+    Ok((StatusCode::OK, ok(answer)))
 }
 
 #[derive(Deserialize)]

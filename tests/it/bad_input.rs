@@ -56,6 +56,7 @@ async fn bad_input_table_gets_4xx_and_changes_nothing() {
     let d = TestDesk::start().await;
     // Some state to protect: a position, an armed exit, a claimed order elsewhere.
     d.open_position("ES", "BUY", 5000.0).await;
+    d.advance(300).await; // the candle lock is account-wide
     d.make_ready("NQ", "green", 20000.0).await;
     d.entry(json!({ "asset": "NQ" })).await;
     let nq_order = d.poll().await[0]["id"].as_str().unwrap().to_string();
@@ -113,7 +114,7 @@ async fn bad_input_table_gets_4xx_and_changes_nothing() {
         case(
             "unknown asset order",
             "/api/orders",
-            json!({ "asset": "CL" }),
+            json!({ "asset": "CL", "trade_mode": "SCALP" }),
             S::BAD_REQUEST,
             "unknown asset: CL",
         ),

@@ -327,6 +327,8 @@ async fn run_table(d: &TestDesk, password: bool) {
         .unwrap()
         .to_ascii_lowercase();
     assert!(allowed_headers.contains("authorization") && allowed_headers.contains("content-type"));
+    // an intent needs a fresh price heartbeat (SPEC §2 Intent)
+    d.heartbeat("NQ", 20000.0).await;
     // … and its request goes through with a Bearer token (a browser client's cookie is not
     // sent cross-site), answered with the CORS header
     let resp = d

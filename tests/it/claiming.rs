@@ -11,7 +11,8 @@ const POLLERS: usize = 8;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_pollers_claim_a_thousand_orders_exactly_once() {
-    // One order per asset is what the gates allow, so 1,000 assets hold one PENDING entry each.
+    // One order per asset is what the gates allow, so 1,000 assets hold one PENDING entry each;
+    // the account-wide candle lock is one second long, and a second passes between entries.
     let assets: Vec<AssetConfig> = (0..ORDERS)
         .map(|i| AssetConfig {
             name: format!("A{i:04}"),
@@ -20,27 +21,36 @@ async fn eight_pollers_claim_a_thousand_orders_exactly_once() {
             tick: 0.25,
             point_value: 5.0,
             default_qty: 1,
+            nine_pt_qty: 1,
             source: Default::default(),
             aliases: Vec::new(),
         })
         .collect();
     let settings = DeskSettings {
         trade_limit: 10_000,
+        candle_lock_secs: 1,
         ..DeskSettings::default()
     };
     let d = TestDesk::start_with(assets.clone(), settings).await;
     let names: Vec<String> = assets.iter().map(|a| a.name.clone()).collect();
+    let clock = d.clock.clone();
     let created = d
         .engine
         .call(move |e| {
             let mut ids = Vec::new();
             for name in names {
+                clock.advance_secs(1);
                 e.heartbeat(HeartbeatInput {
                     asset: name.clone(),
                     price: 100.0,
                     timestamp: None,
                 })?;
-                for size in [BrickSize::High, BrickSize::Macro, BrickSize::Main] {
+                for size in [
+                    BrickSize::High,
+                    BrickSize::Macro,
+                    BrickSize::TwoHalf,
+                    BrickSize::Main,
+                ] {
                     e.webhook_brick(BrickInput::new(&name, size, Color::Green, "1"))?;
                 }
                 match e.place_entry(EntryRequest::market(&name, None))? {

@@ -124,14 +124,15 @@ async fn kill_9_mid_burst_loses_nothing_acknowledged() {
             if ok(post("/tv_heartbeat", json!({ "secret": crate::support::TV, "symbol": asset, "price": 100.0 })).await).is_none() {
                 return;
             }
-            for path in ["/tv_renko_high", "/tv_renko_macro", "/tv_renko_main"] {
+            for path in ["/tv_renko_high", "/tv_renko_macro", "/tv_renko_two_half", "/tv_renko_main"] {
                 let body = json!({ "secret": crate::support::TV, "asset": asset, "color": "green", "bar_id": "ready" });
                 if ok(post(path, body).await).is_none() {
                     return;
                 }
                 bricks.lock().unwrap().push((path.to_string(), format!("{asset}/ready")));
             }
-            if let Some(r) = ok(post("/api/orders", json!({ "asset": asset })).await) {
+            // the candle lock is account-wide: one writer's entry goes through
+            if let Some(r) = ok(post("/api/orders", json!({ "asset": asset, "trade_mode": "SCALP" })).await) {
                 let v: serde_json::Value = r.json().await.unwrap();
                 orders.lock().unwrap().push(v["order"]["id"].as_str().unwrap().to_string());
             }

@@ -118,6 +118,7 @@ async fn order_status_machine_refuses_illegal_transitions_with_409() {
     assert_eq!(o["qty"], 5);
     assert_eq!(o["env"], "DEMO");
     assert_eq!(o["kind"], "ENTRY");
+    assert_eq!(o["source"], "UI");
     assert_eq!(
         o["mode"], "A",
         "mode is the exit mode, as the original desk sends it"
@@ -127,8 +128,11 @@ async fn order_status_machine_refuses_illegal_transitions_with_409() {
     // WORKING is optional (the bridge may report the outcome straight away); here it is sent
     let (c, _) = d.report(&id, json!({ "status": "WORKING" })).await;
     assert_eq!(c, StatusCode::OK);
+    // a fill without a price fills at the last price
     let (c, b) = d.report(&id, json!({ "status": "FILLED" })).await;
-    assert_eq!(c, StatusCode::BAD_REQUEST, "a fill needs a price: {b}");
+    assert_eq!(c, StatusCode::OK, "{b}");
+    assert_eq!(b["order"]["fill_price"], 5000.0);
+    // the same fill with its price is a repeat: acknowledged, nothing changes
     let (c, b) = d
         .report(&id, json!({ "status": "FILLED", "extra": { "fill_price": 5000.0, "symbol": "MESM6", "side": "BUY", "qty": 5 } }))
         .await;
@@ -192,8 +196,9 @@ async fn claimed_order_without_report_is_flagged_stale_not_resent() {
 async fn pending_poll_honours_limit_and_owner() {
     let d = TestDesk::start().await;
     d.make_ready("ES", "green", 5000.0).await;
-    d.make_ready("NQ", "green", 20000.0).await;
     d.entry(json!({ "asset": "ES" })).await;
+    d.advance(300).await; // the candle lock is account-wide
+    d.make_ready("NQ", "green", 20000.0).await;
     d.entry(json!({ "asset": "NQ" })).await;
     let (c, b) = read(
         d.anon
@@ -277,7 +282,7 @@ async fn bricks_built_from_heartbeat_prices_drive_the_desk() {
         (Some("NORMAL"), Some("READY"))
     );
     let (c, b) = d.entry(json!({ "asset": "ES" })).await;
-    assert_eq!(c, StatusCode::OK, "{b}");
+    assert_eq!(c, StatusCode::CREATED, "{b}");
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
-//! Every exit trigger of SPEC §2 over real HTTP: it fires exactly once (a repeated trigger makes
-//! no second order) and the EXIT order records its reason.
+//! Exit triggers of SPEC §2 over real HTTP: each fires exactly once (a repeated trigger makes no
+//! second order) and the EXIT order records its reason as its `source`. Every trigger's rule
+//! and its reset on close are rows of `desk_rules`; these follow a trigger through its repeats.
 use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -14,7 +15,7 @@ async fn long_es() -> TestDesk {
 async fn assert_one_exit(d: &TestDesk, reason: &str) -> Value {
     let exits = d.exit_orders("ES").await;
     assert_eq!(exits.len(), 1, "exactly one exit order: {exits:?}");
-    assert_eq!(exits[0]["reason"], reason);
+    assert_eq!(exits[0]["source"], reason);
     assert_eq!(exits[0]["side"], "SELL");
     assert_eq!(exits[0]["qty"], 5);
     exits[0].clone()
@@ -24,32 +25,25 @@ async fn assert_no_exit(d: &TestDesk) {
     assert!(d.exit_orders("ES").await.is_empty());
 }
 
+/// Releases the initial exit lock with a fresh 6pt brick in the trade's color.
+async fn release_exit_lock(d: &TestDesk) {
+    d.main_brick("ES", "green").await;
+}
+
 #[tokio::test]
-async fn manual_exit_respects_the_initial_exit_lock_unless_forced() {
+async fn a_manual_exit_goes_once_and_realizes_the_pnl() {
     let d = long_es().await;
-    d.advance(3).await;
+    release_exit_lock(&d).await;
     let (c, b) = d.post("/api/exit", json!({ "asset": "ES" })).await;
-    assert_eq!(c, StatusCode::CONFLICT);
-    assert_eq!(
-        b["error"],
-        "EXIT LOCK ACTIVE — position opened under 10s ago (00:07 remaining); use force to override"
-    );
-    assert_no_exit(&d).await;
-    let (c, b) = d
-        .post("/api/exit", json!({ "asset": "ES", "force": true }))
-        .await;
     assert_eq!(c, StatusCode::OK, "{b}");
     let (c, b) = d
         .post("/api/exit", json!({ "asset": "ES", "force": true }))
         .await;
-    assert_eq!(c, StatusCode::CONFLICT);
-    assert!(
-        b["error"]
-            .as_str()
-            .unwrap()
-            .starts_with("EXIT ALREADY SENT")
+    assert_eq!(
+        (c, b["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("Pending order already exists"))
     );
-    assert_one_exit(&d, "manual_force").await;
+    assert_one_exit(&d, "manual").await;
     d.fill_all(5002.0).await;
     let s = d.state().await;
     assert!(s["assets"][0]["position"].is_null());
@@ -57,7 +51,7 @@ async fn manual_exit_respects_the_initial_exit_lock_unless_forced() {
     let (c, b) = d.post("/api/exit", json!({ "asset": "ES" })).await;
     assert_eq!(
         (c, b["error"].as_str().unwrap()),
-        (StatusCode::CONFLICT, "NO POSITION — ES is flat")
+        (StatusCode::FORBIDDEN, "No open position for ES")
     );
 }
 
@@ -65,19 +59,21 @@ async fn manual_exit_respects_the_initial_exit_lock_unless_forced() {
 async fn exit_all_exits_every_position_and_reports_skips() {
     let d = TestDesk::start().await;
     d.open_position("ES", "BUY", 5000.0).await;
+    d.advance(300).await; // the candle lock is account-wide
     d.open_position("NQ", "SELL", 20000.0).await;
     let (c, b) = d.post("/api/exit-all", json!({ "force": false })).await;
     assert_eq!(c, StatusCode::OK);
     assert_eq!(b["orders"].as_array().unwrap().len(), 0);
+    let skipped = b["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 2, "both inside the exit lock: {b}");
     assert_eq!(
-        b["skipped"].as_array().unwrap().len(),
-        2,
-        "both inside the exit lock: {b}"
+        skipped[0]["reason"],
+        "Initial exit lock active — wait for a new 6pt bar (or use force)"
     );
-    let (c, b) = d.post("/api/exit-all", json!({ "force": true })).await;
+    let (c, b) = d.post("/api/exit-all", json!({})).await;
     assert_eq!(c, StatusCode::OK);
     let orders = b["orders"].as_array().unwrap();
-    assert_eq!(orders.len(), 2);
+    assert_eq!(orders.len(), 2, "force is the default: {b}");
     assert_eq!(orders[0]["asset"], "ES");
     assert_eq!(orders[0]["side"], "SELL");
     assert_eq!(orders[1]["asset"], "NQ");
@@ -89,48 +85,20 @@ async fn exit_all_exits_every_position_and_reports_skips() {
         0,
         "nothing twice: {b}"
     );
-}
-
-#[tokio::test]
-async fn protective_stop_from_entry_size_mode() {
-    let d = long_es().await;
-    d.heartbeat("ES", 4994.25).await;
-    assert_no_exit(&d).await;
-    assert_eq!(
-        d.asset("ES").await["position"]["protective_stop_price"],
-        4994.0
-    );
-    d.heartbeat("ES", 4994.0).await;
-    d.heartbeat("ES", 4990.0).await;
-    assert_one_exit(&d, "protective_stop").await;
-}
-
-#[tokio::test]
-async fn protect_soft_stop_at_minus_two() {
-    let d = long_es().await;
-    let (c, b) = d
-        .post(
-            "/api/protect",
-            json!({ "asset": "ES", "enabled": true, "threshold": -2.0 }),
-        )
-        .await;
-    assert_eq!(c, StatusCode::OK, "{b}");
-    d.heartbeat("ES", 4998.25).await;
-    assert_no_exit(&d).await;
-    d.heartbeat("ES", 4998.0).await;
-    d.heartbeat("ES", 4997.0).await;
-    assert_one_exit(&d, "protect").await;
+    assert_eq!(b["skipped"][0]["reason"], "Pending order already exists");
 }
 
 #[tokio::test]
 async fn protect_at_half_a_point_locks_in_profit() {
     let d = long_es().await;
     d.heartbeat("ES", 5003.0).await;
-    d.post(
-        "/api/protect",
-        json!({ "asset": "ES", "enabled": true, "threshold": 0.5 }),
-    )
-    .await;
+    let (c, b) = d
+        .post(
+            "/api/protect",
+            json!({ "asset": "ES", "enabled": true, "threshold": 0.5 }),
+        )
+        .await;
+    assert_eq!(c, StatusCode::OK, "{b}");
     assert_no_exit(&d).await;
     d.heartbeat("ES", 5000.5).await;
     d.heartbeat("ES", 5000.25).await;
@@ -140,6 +108,12 @@ async fn protect_at_half_a_point_locks_in_profit() {
 #[tokio::test]
 async fn points_take_profit() {
     let d = long_es().await;
+    let p = &d.asset("ES").await["exits"]["points_tp"];
+    assert_eq!(
+        *p,
+        json!({ "enabled": true, "target": 15.0 }),
+        "armed by the fill"
+    );
     let (c, b) = d
         .post(
             "/api/points-take-profit",
@@ -178,7 +152,7 @@ async fn signal_count_take_profit_after_n_opposite_main_bricks() {
         )
         .await;
     assert_eq!(b["take_profit"]["armed"], true);
-    d.brick("/tv_renko_main", "ES", "green", "s1").await; // with the position: not counted
+    d.brick("/tv_renko_main", "ES", "green", "s1").await; // with the position; releases the lock
     d.brick("/tv_renko_main", "ES", "red", "s2").await;
     assert_eq!(d.asset("ES").await["exits"]["signal_tp"]["count"], 1);
     assert_no_exit(&d).await;
@@ -189,22 +163,13 @@ async fn signal_count_take_profit_after_n_opposite_main_bricks() {
 }
 
 #[tokio::test]
-async fn high_next_bar_exit() {
+async fn main_flip_exit_toggles() {
     let d = long_es().await;
-    let (_, b) = d
-        .post("/api/high-next-bar-exit", json!({ "asset": "ES" }))
-        .await;
-    assert_eq!(b["enabled"], true);
-    d.brick("/tv_renko_main", "ES", "red", "x1").await;
-    assert_no_exit(&d).await;
-    d.brick("/tv_renko_high", "ES", "green", "hb1").await;
-    d.brick("/tv_renko_high", "ES", "red", "hb2").await;
-    assert_one_exit(&d, "high_next_bar").await;
-}
-
-#[tokio::test]
-async fn main_flip_exit() {
-    let d = long_es().await;
+    assert_eq!(
+        d.asset("ES").await["exits"]["main_flip"],
+        false,
+        "NORMAL entry"
+    );
     let (_, b) = d
         .post("/api/main-flip-exit", json!({ "asset": "ES" }))
         .await;
@@ -221,35 +186,13 @@ async fn main_flip_exit() {
 }
 
 #[tokio::test]
-async fn four_pt_invalidation_exit() {
+async fn the_eight_point_flip_fires_once() {
     let d = long_es().await;
-    d.post("/api/four-pt-invalidation", json!({ "asset": "ES" }))
-        .await;
-    d.brick("/tv_renko", "ES", "green", "q1").await;
+    d.brick("/tv_renko_high", "ES", "green", "hf1").await;
     assert_no_exit(&d).await;
-    d.brick("/tv_renko", "ES", "red", "q2").await;
-    d.brick("/tv_renko", "ES", "red", "q3").await;
-    assert_one_exit(&d, "four_pt_invalidation").await;
-}
-
-#[tokio::test]
-async fn two_half_tp_lock_is_automatic() {
-    let d = long_es().await;
-    let (c, b) = d
-        .post("/api/two-half-tp-lock", json!({ "asset": "ES" }))
-        .await;
-    assert_eq!(c, StatusCode::LOCKED);
-    assert_eq!(b["ok"], false);
-    d.brick("/tv_renko_two_half", "ES", "red", "t1").await;
-    assert_no_exit(&d).await; // no gain yet
-    d.heartbeat("ES", 5002.5).await;
-    assert_eq!(d.asset("ES").await["exits"]["two_half_lock_armed"], true);
-    d.heartbeat("ES", 5001.0).await;
-    d.brick("/tv_renko_two_half", "ES", "green", "t2").await;
-    assert_no_exit(&d).await;
-    d.brick("/tv_renko_two_half", "ES", "red", "t3").await;
-    d.brick("/tv_renko_two_half", "ES", "red", "t4").await;
-    assert_one_exit(&d, "two_half_tp_lock").await;
+    d.brick("/tv_renko_high", "ES", "red", "hf2").await;
+    d.brick("/tv_renko_high", "ES", "red", "hf3").await;
+    assert_one_exit(&d, "high_flip").await;
 }
 
 #[tokio::test]
@@ -259,7 +202,7 @@ async fn level_exit_webhook() {
         .post_anon("/tv_level_exit", json!({ "secret": TV, "asset": "ES" }))
         .await;
     assert_eq!(c, StatusCode::OK);
-    assert_eq!(b["order"]["reason"], "level_exit");
+    assert_eq!(b["order"]["source"], "level_exit");
     let (_, b) = d
         .post_anon("/tv_level_exit", json!({ "secret": TV, "asset": "ES" }))
         .await;
@@ -270,62 +213,31 @@ async fn level_exit_webhook() {
 #[tokio::test]
 async fn daily_stop_exits_everything() {
     let d = long_es().await;
+    d.advance(300).await; // the candle lock is account-wide
     d.open_position("NQ", "BUY", 20000.0).await;
-    let snap = json!({ "secret": BRIDGE, "realized": -100.0, "unrealized": -420.0,
-        "symbols": [{ "symbol": "MESM6", "position": 5, "openPnl": -300.0 }, { "symbol": "MNQM6", "position": 5, "openPnl": -120.0 }] });
-    let (c, b) = d.post_anon("/api/rithmic/pnl-snapshot", snap.clone()).await;
+    let snap = |balance: f64| {
+        json!({ "secret": BRIDGE, "realized": -100.0, "unrealized": -420.0, "accountBalance": balance,
+            "symbols": [{ "symbol": "MESM6", "position": 5, "openPnl": -300.0 }, { "symbol": "MNQM6", "position": 5, "openPnl": -120.0 }] })
+    };
+    let (c, b) = d
+        .post_anon("/api/rithmic/pnl-snapshot", snap(1_000.0))
+        .await;
     assert_eq!(c, StatusCode::OK, "{b}");
-    d.post_anon("/api/rithmic/pnl-snapshot", snap).await;
+    assert_no_exit(&d).await;
+    // the bridge's openPnl is the position's open points: -300 USD on 5 MES = -12 points
+    assert_eq!(d.asset("ES").await["position"]["open_points"], -12.0);
+    d.post_anon("/api/rithmic/pnl-snapshot", snap(690.0)).await;
+    d.post_anon("/api/rithmic/pnl-snapshot", snap(680.0)).await;
     assert_one_exit(&d, "daily_stop").await;
     let nq: Vec<_> = d.exit_orders("NQ").await;
     assert_eq!(nq.len(), 1);
-    assert_eq!(nq[0]["reason"], "daily_stop");
-    assert_eq!(d.state().await["flags"]["daily_stop_triggered"], true);
-}
-
-#[tokio::test]
-async fn daily_stop_from_engine_pnl_without_a_snapshot() {
-    let d = long_es().await; // 5 MES, $5/pt: -20 pts = -$500
-    d.post("/api/protect", json!({ "asset": "ES", "enabled": false }))
-        .await;
-    let s = d.asset("ES").await;
-    assert_eq!(s["exits"]["protective_stop_points"], 6.0);
-    // a 9pt stop would not save it either; the daily stop fires first on a gap
-    d.heartbeat("ES", 4980.0).await;
-    let exits = d.exit_orders("ES").await;
-    assert_eq!(exits.len(), 1, "{exits:?}");
+    assert_eq!(nq[0]["source"], "daily_stop");
+    let s = d.state().await;
+    assert_eq!(s["flags"]["daily_stop_triggered"], true);
     assert_eq!(
-        exits[0]["reason"], "protective_stop",
-        "the per-position stop wins the same price"
+        s["account"]["daily_stop_reason"],
+        "drawdown 31.0% of the day's starting balance 1000.00 (limit 30%)"
     );
-    assert_eq!(d.state().await["account"]["daily_stop_triggered"], true);
-}
-
-#[tokio::test]
-async fn scale_in_once_a_main_brick_in_profit() {
-    let d = long_es().await;
-    let (c, b) = d.post("/api/scale-in", json!({ "asset": "ES" })).await;
-    assert_eq!(c, StatusCode::CONFLICT);
-    assert!(
-        b["error"].as_str().unwrap().contains("needs ≥ 6 pts"),
-        "{b}"
-    );
-    d.heartbeat("ES", 5006.0).await;
-    assert_eq!(d.asset("ES").await["scale_in_available"], true);
-    let (c, b) = d.post("/api/scale-in", json!({ "asset": "ES" })).await;
-    assert_eq!(c, StatusCode::OK, "{b}");
-    assert_eq!(b["order"]["kind"], "SCALE_IN");
-    assert_eq!(b["order"]["side"], "BUY");
-    d.fill_all(5006.0).await;
-    let p = d.asset("ES").await["position"].clone();
-    assert_eq!(
-        (p["qty"].as_u64(), p["avg_price"].as_f64()),
-        (Some(10), Some(5003.0))
-    );
-    assert_eq!(p["scaled_in"], true);
-    let (c, b) = d.post("/api/scale-in", json!({ "asset": "ES" })).await;
-    assert_eq!(c, StatusCode::CONFLICT);
-    assert!(b["error"].as_str().unwrap().contains("already scaled in"));
 }
 
 #[tokio::test]

@@ -38,12 +38,13 @@ async fn the_original_alert_message_feeds_every_brick_route() {
         assert_eq!(b["asset"], "ES", "{path}: {b}");
         assert_eq!(b["size"], *size, "{path}");
         assert_eq!(b["color"], "neutral", "{path}");
-        assert_eq!(
-            b["applied"], false,
-            "a neutral brick is logged, not applied"
-        );
+        // a neutral 8pt/12pt brick leaves no zone, a neutral 2.5pt brick holds the 2.5pt lock;
+        // the other sizes are logged, not applied
+        let applied = matches!(*size, "high" | "macro" | "two_half");
+        assert_eq!(b["applied"], applied, "{path}: {b}");
         assert_eq!(b["duplicate_check"], true, "bar_ts is the bar key");
     }
+    assert_eq!(d.asset("ES").await["zone"], "NONE", "neutral 8pt and 12pt");
     let (_, ev) = d.get("/api/events?limit=20").await;
     let neutral: Vec<&Value> = ev["events"]
         .as_array()
@@ -126,7 +127,7 @@ async fn a_bridge_reports_filled_straight_after_claiming_and_repeats_itself() {
     let d = TestDesk::start().await;
     d.make_ready("ES", "green", 5000.0).await;
     let (c, b) = d.entry(json!({ "asset": "ES", "some_new_field": 1 })).await;
-    assert_eq!(c, StatusCode::OK, "unknown fields are ignored: {b}");
+    assert_eq!(c, StatusCode::CREATED, "unknown fields are ignored: {b}");
     let claimed = d.poll().await;
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0]["mode"], "A");
@@ -166,7 +167,7 @@ async fn a_bridge_reports_filled_straight_after_claiming_and_repeats_itself() {
         d.make_ready("NQ", "green", 20000.0).await;
         d.advance(400).await; // past the candle lock of the previous entry
         let (c, b) = d.entry(json!({ "asset": "NQ" })).await;
-        assert_eq!(c, StatusCode::OK, "{b}");
+        assert_eq!(c, StatusCode::CREATED, "{b}");
         let id = d.poll().await[0]["id"].as_str().unwrap().to_string();
         let (c, b) = d.report(&id, json!({ "status": outcome })).await;
         assert_eq!(
@@ -183,7 +184,7 @@ async fn a_bridge_reports_filled_straight_after_claiming_and_repeats_itself() {
 async fn stale_order(d: &TestDesk, asset: &str, price: f64) -> String {
     d.make_ready(asset, "green", price).await;
     let (c, b) = d.entry(json!({ "asset": asset })).await;
-    assert_eq!(c, StatusCode::OK, "{b}");
+    assert_eq!(c, StatusCode::CREATED, "{b}");
     let id = d.poll().await[0]["id"].as_str().unwrap().to_string();
     d.advance(31).await;
     let s = d.state().await;
@@ -202,10 +203,11 @@ async fn stale_order(d: &TestDesk, asset: &str, price: f64) -> String {
 async fn a_stale_order_is_resolved_from_the_route() {
     let d = TestDesk::start().await;
     let id = stale_order(&d, "ES", 5000.0).await;
+    d.advance(300).await; // past the candle lock
     let (c, b) = d.entry(json!({ "asset": "ES" })).await;
     assert_eq!(
-        c,
-        StatusCode::CONFLICT,
+        (c, b["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("Pending order already exists")),
         "the stale order blocks its asset: {b}"
     );
     let (c, b) = d
@@ -223,8 +225,15 @@ async fn a_stale_order_is_resolved_from_the_route() {
         "{}",
         s["assets"][0]
     );
+    // the cancelled entry gives back its tempo token (the candle went by 300 s ago)
+    assert_eq!(s["assets"][0]["tempo_token"], "READY");
     let (_, ev) = d.get("/api/events?limit=5").await;
-    let last = ev["events"].as_array().unwrap().last().unwrap().clone(); // oldest first
+    let events = ev["events"].as_array().unwrap();
+    let last = events
+        .iter()
+        .rev()
+        .find(|e| e["kind"] == "resolve")
+        .unwrap();
     let line = last["message"].as_str().unwrap();
     assert!(
         line.contains(&id)
@@ -233,12 +242,10 @@ async fn a_stale_order_is_resolved_from_the_route() {
         "{line}"
     );
     assert_eq!(last["kind"], "resolve");
-    // the asset is free again: a new entry passes the pending-order gate (the candle lock
-    // of the first entry still holds for this candle)
-    d.advance(300).await;
+    // the asset is free again: a new entry passes the pending-order gate
     d.make_ready("ES", "green", 5000.0).await;
     let (c, b) = d.entry(json!({ "asset": "ES" })).await;
-    assert_eq!(c, StatusCode::OK, "{b}");
+    assert_eq!(c, StatusCode::CREATED, "{b}");
     // a late report for the resolved order is refused and changes nothing
     let (c, _) = d
         .report(

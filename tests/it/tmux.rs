@@ -182,6 +182,7 @@ async fn consoles_attached_to_serve_show_the_api_state_and_new_orders() {
     for (path, id) in [
         ("/tv_renko_high", "h1"),
         ("/tv_renko_macro", "m1"),
+        ("/tv_renko_two_half", "q1"),
         ("/tv_renko_main", "t1"),
     ] {
         post(
@@ -239,12 +240,15 @@ async fn consoles_attached_to_serve_show_the_api_state_and_new_orders() {
     );
     assert!(s.contains("attached to") || s.contains(&base), "{s}");
     // an order placed through the API appears in both attached consoles
-    let placed: serde_json::Value = post("/api/orders", json!({ "asset": "ES" }))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let placed: serde_json::Value = post(
+        "/api/orders",
+        json!({ "asset": "ES", "trade_mode": "SCALP" }),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     assert_eq!(placed["ok"], true, "{placed}");
     assert_eq!(placed["order"]["side"], "SELL");
     for target in ["main:0", "main:1"] {

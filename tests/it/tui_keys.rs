@@ -182,11 +182,12 @@ async fn armed_exit_keys() {
             threshold: Some(0.5)
         })
     );
+    // the fill armed the 15-point TP: `t` turns it off
     assert_eq!(
         press(&mut app, "t"),
         Effect::Send(DeskCommand::PointsTp {
             asset: es(),
-            enabled: true,
+            enabled: false,
             target: None
         })
     );
@@ -377,7 +378,19 @@ async fn a_sent_key_reaches_the_engine_with_the_same_refusal_as_the_api() {
         panic!()
     };
     assert_eq!(link.send(cmd).await.unwrap(), "ES 6pt flip exit OFF");
-    f.clock.advance_secs(10);
+    // a fresh 6pt brick releases the initial exit lock
+    f.engine
+        .call(|e| {
+            e.webhook_brick(brickdesk::engine::BrickInput::new(
+                "ES",
+                brickdesk::engine::model::BrickSize::Main,
+                brickdesk::engine::model::Color::Green,
+                "fresh-main",
+            ))
+            .map(|_| ())
+        })
+        .await
+        .unwrap();
     press(&mut app, "x");
     let Effect::Send(cmd) = press(&mut app, "y") else {
         panic!()

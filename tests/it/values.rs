@@ -121,14 +121,16 @@ async fn absurd_values_get_a_4xx_and_change_nothing() {
             .contains("price refused")),
         "out-of-band ticks are logged: {logged:?}"
     );
-    // the daily stop still triggers on a real loss
-    let (c, b) = d
-        .post_anon(
-            "/api/rithmic/pnl-snapshot",
-            snapshot(json!(-600.0), json!(0.0)),
-        )
-        .await;
-    assert_eq!(c, StatusCode::OK, "{b}");
+    // the daily stop still triggers on a real loss: a 32 % drawdown of the day's balance
+    for balance in [50_000.0, 34_000.0] {
+        let (c, b) = d
+            .post_anon(
+                "/api/rithmic/pnl-snapshot",
+                json!({ "secret": BRIDGE, "realized": -600.0, "unrealized": 0.0, "accountBalance": balance }),
+            )
+            .await;
+        assert_eq!(c, StatusCode::OK, "{b}");
+    }
     assert_eq!(d.state().await["account"]["daily_stop_triggered"], true);
 }
 
@@ -137,7 +139,7 @@ async fn a_fill_far_from_the_market_is_refused_and_the_order_waits() {
     let d = TestDesk::start().await;
     d.make_ready("ES", "green", 5000.0).await;
     let (c, b) = d.entry(json!({ "asset": "ES" })).await;
-    assert_eq!(c, StatusCode::OK, "{b}");
+    assert_eq!(c, StatusCode::CREATED, "{b}");
     let claimed = d.poll().await;
     let id = claimed[0]["id"].as_str().unwrap();
     for price in [1e12, 1e308, 9000.0] {

@@ -1,21 +1,26 @@
-//! The desk surface's error shape (seed 001): `{ "ok": false, "error": "…" }` with a 4xx code.
+//! The desk surface's error shape (seed 001): `{ "ok": false, "error": "…" }` with a 4xx code;
+//! a structure or 2.5pt refusal adds the brick colors that decided it (`"colors": {"high": …}`).
 use super::classify;
 use crate::engine::error::DeskError;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    pub colors: Option<BTreeMap<&'static str, String>>,
 }
 
 #[derive(Serialize)]
 struct Body<'a> {
     ok: bool,
     error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    colors: Option<&'a BTreeMap<&'static str, String>>,
 }
 
 impl ApiError {
@@ -23,6 +28,7 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            colors: None,
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -36,7 +42,11 @@ impl ApiError {
 impl From<DeskError> for ApiError {
     fn from(e: DeskError) -> Self {
         let (status, message) = classify(&e);
-        ApiError::new(status, message)
+        let mut err = ApiError::new(status, message);
+        if let DeskError::Structure { colors, .. } = e {
+            err.colors = Some(colors.into_iter().collect());
+        }
+        err
     }
 }
 
@@ -45,6 +55,7 @@ impl IntoResponse for ApiError {
         let body = Body {
             ok: false,
             error: &self.message,
+            colors: self.colors.as_ref(),
         };
         (self.status, Json(body)).into_response()
     }

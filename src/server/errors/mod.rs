@@ -18,13 +18,13 @@ use axum::response::{IntoResponse, Response};
 /// are logged here in full and answered with a fixed sentence.
 pub fn classify(e: &DeskError) -> (StatusCode, String) {
     let status = match e {
-        DeskError::GateRefused { .. }
-        | DeskError::Conflict(_)
-        | DeskError::IllegalTransition(_) => StatusCode::CONFLICT,
+        DeskError::GateRefused { .. } | DeskError::Forbidden(_) => StatusCode::FORBIDDEN,
+        DeskError::Structure { .. } | DeskError::Conflict(_) | DeskError::IllegalTransition(_) => {
+            StatusCode::CONFLICT
+        }
         DeskError::Invalid(_) | DeskError::UnknownAsset(_) => StatusCode::BAD_REQUEST,
         DeskError::OutOfRange(_) => StatusCode::UNPROCESSABLE_ENTITY,
         DeskError::UnknownOrder(_) | DeskError::NotFound(_) => StatusCode::NOT_FOUND,
-        DeskError::Forbidden(_) => StatusCode::FORBIDDEN,
         DeskError::Locked(_) => StatusCode::LOCKED,
         DeskError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         DeskError::Storage(detail) => {

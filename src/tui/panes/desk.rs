@@ -2,8 +2,8 @@
 //! the right; the position with its armed exits below that; the orders underneath.
 use super::{age, mmss};
 use crate::engine::model::Side;
-use crate::engine::state::{IntentStatus, Zone};
-use crate::engine::view::{AssetView, LockView, StateView};
+use crate::engine::state::{IntentStatus, PreorderStatus, Zone};
+use crate::engine::view::{AccountView, AssetView, LockView, StateView};
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
 use ratatui::Frame;
@@ -81,6 +81,7 @@ fn info_lines(app: &App, s: &StateView, a: &AssetView) -> Vec<Line<'static>> {
     let zone = match a.zone {
         Zone::Normal => Span::styled("NORMAL ", t.accent()),
         Zone::Free => Span::styled("FREE ", t.warn()),
+        Zone::Unavailable => Span::styled("NONE ", t.refused()),
     };
     let tempo = if a.tempo_token == "READY" {
         t.up()
@@ -89,19 +90,29 @@ fn info_lines(app: &App, s: &StateView, a: &AssetView) -> Vec<Line<'static>> {
     };
     let intent = match a.intent.as_ref().map(|i| i.status) {
         Some(IntentStatus::Ready) => Span::styled("READY", t.up()),
-        Some(IntentStatus::Armed) => Span::styled("armed", t.accent()),
+        Some(IntentStatus::Armed) => Span::styled("ARMED", t.accent()),
+        Some(IntentStatus::Expired) => Span::styled("EXPIRED", t.dim()),
         None => Span::styled("—", t.dim()),
     };
     let preorder = match &a.preorder {
-        Some(p) => Span::styled(
-            format!(
-                "armed {}",
-                p.direction.map(|d| d.as_str()).unwrap_or("struct")
-            ),
-            t.accent(),
-        ),
+        Some(p) => {
+            let dir = p.direction.map(|d| d.as_str()).unwrap_or("");
+            let style = match p.status {
+                PreorderStatus::Pending => t.accent(),
+                PreorderStatus::Filled => t.up(),
+                PreorderStatus::Cancelled => t.dim(),
+            };
+            Span::styled(format!("{} {dir}", p.status.as_str()), style)
+        }
         None => Span::styled("—", t.dim()),
     };
+    // why the preorder was sent or dropped, when it was
+    let preorder_reason = a
+        .preorder
+        .as_ref()
+        .filter(|p| p.status != PreorderStatus::Pending)
+        .and_then(|p| p.reason.clone())
+        .map(|r| Span::styled(format!(" ({r})"), t.dim()));
     let acct = &s.account;
     let mut next = vec![
         Span::styled("next ", t.dim()),
@@ -116,7 +127,14 @@ fn info_lines(app: &App, s: &StateView, a: &AssetView) -> Vec<Line<'static>> {
     }
     let mut locks = lock(t, "candle", &a.locks.candle_lock);
     locks.extend(lock(t, "cool", &a.locks.cooldown));
-    locks.extend(lock(t, "exit", &a.locks.exit_lock));
+    if a.position.is_some() {
+        locks.push(Span::styled("exit ", t.dim()));
+        locks.push(if a.locks.exit_lock.active {
+            Span::styled("LOCK", t.warn())
+        } else {
+            Span::styled("free", t.dim())
+        });
+    }
     let bridge = if s.bridge.fresh {
         Span::styled(format!("✓ {}", age(s.bridge.age_secs)), t.up())
     } else {
@@ -146,12 +164,17 @@ fn info_lines(app: &App, s: &StateView, a: &AssetView) -> Vec<Line<'static>> {
             Span::styled("  tempo ", t.dim()),
             Span::styled(a.tempo_token.clone(), tempo),
         ]),
-        Line::from(vec![
-            Span::styled("intent ", t.dim()),
-            intent,
-            Span::styled("  preorder ", t.dim()),
-            preorder,
-        ]),
+        Line::from(
+            vec![
+                Span::styled("intent ", t.dim()),
+                intent,
+                Span::styled("  preorder ", t.dim()),
+                preorder,
+            ]
+            .into_iter()
+            .chain(preorder_reason)
+            .collect::<Vec<_>>(),
+        ),
         Line::from(next),
         Line::from(locks),
         Line::from(vec![
@@ -163,7 +186,7 @@ fn info_lines(app: &App, s: &StateView, a: &AssetView) -> Vec<Line<'static>> {
                 t.signed(acct.day_pnl >= 0.0),
             ),
             Span::styled(
-                format!("  stop -{:.0}", acct.daily_stop_usd),
+                daily_stop(acct),
                 if acct.daily_stop_triggered {
                     t.refused()
                 } else {
@@ -181,6 +204,23 @@ fn info_lines(app: &App, s: &StateView, a: &AssetView) -> Vec<Line<'static>> {
         ]),
         block,
     ]
+}
+
+/// The daily stop as the desk reads it: `dd 3.1/30%` (drawdown of the day's starting balance),
+/// plus the USD stop when one is set; `STOP HIT` once triggered.
+pub fn daily_stop(acct: &AccountView) -> String {
+    if acct.daily_stop_triggered {
+        return "  STOP HIT".into();
+    }
+    let dd = acct
+        .drawdown_pct
+        .map(|d| format!("{:.1}", d.max(0.0)))
+        .unwrap_or_else(|| "—".into());
+    let usd = acct
+        .daily_stop_usd
+        .map(|u| format!(" -{u:.0}$"))
+        .unwrap_or_default();
+    format!("  dd {dd}/{:.0}%{usd}", acct.daily_stop_pct)
 }
 
 fn position_lines(t: &Theme, a: &AssetView) -> Vec<Line<'static>> {
@@ -245,10 +285,22 @@ fn position_lines(t: &Theme, a: &AssetView) -> Vec<Line<'static>> {
             format!("sig {}/{} ", ex.signal_tp.count, ex.signal_tp.target),
         ),
         on(ex.high_next_bar, "next8 ".into()),
-        on(ex.main_flip, "flip ".into()),
-        on(ex.four_pt_invalidation, "4pt ".into()),
-        on(a.exits.two_half_lock_armed, "2.5lock ".into()),
-        on(a.scale_in_available, "scale".into()),
+        on(ex.high_flip, "flip8 ".into()),
+        on(ex.main_flip, "flip6 ".into()),
+        on(ex.four_pt_invalidation, "4pt".into()),
     ]));
+    if a.position.is_some() {
+        let lock = &a.locks.two_half_lock;
+        let two_half = match (lock.locked, lock.color) {
+            (true, Some(c)) => Span::styled(format!("2.5 LOCK {}  ", c.as_str()), t.warn()),
+            _ => Span::styled("2.5 free  ", t.dim()),
+        };
+        let stage = a.scale_in_stage.map(|s| s.as_str()).unwrap_or("—");
+        lines.push(Line::from(vec![
+            two_half,
+            Span::styled("scale ", t.dim()),
+            on(a.scale_in_available, stage.to_string()),
+        ]));
+    }
     lines
 }

@@ -1,4 +1,5 @@
-//! The orders table: newest first, status and stale flag, exit reasons.
+//! The orders table: newest first, status and stale flag, each order's source (UI, PREORDER,
+//! SCALE_IN, or an exit's reason).
 use super::desk::titled;
 use crate::tui::app::App;
 use ratatui::Frame;
@@ -19,7 +20,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             "REJECTED" | "CANCELLED" => t.down(),
             _ => t.accent(),
         };
-        let mut note = o.reason.clone().unwrap_or_default();
+        let mut note = o.source.clone();
         if o.entry_override {
             note.push_str(" override");
         }
@@ -53,7 +54,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         "side",
         "qty",
         "status",
-        "fill / reason",
+        "fill / source",
     ])
     .style(t.dim());
     let widths = [

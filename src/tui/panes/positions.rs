@@ -14,12 +14,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     };
     let a = &s.account;
     let title = format!(
-        " positions · trades {}/{} · day {:+.2} · stop -{:.0}{} ",
+        " positions · trades {}/{} · day {:+.2} ·{} ",
         a.trade_count,
         a.trade_limit,
         a.day_pnl,
-        a.daily_stop_usd,
-        if a.daily_stop_triggered { " HIT" } else { "" }
+        super::desk::daily_stop(a).trim_end()
     );
     let rows = s.assets.iter().map(|x| {
         let last = x

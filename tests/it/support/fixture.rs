@@ -1,5 +1,6 @@
-//! A desk in a rich, deterministic state for console tests: ES long 5 with armed exits and an
-//! active candle lock, bricks of every size, a bridge heartbeat, NQ flat.
+//! A desk in a rich, deterministic state for console tests: ES long 5 with armed exits, the
+//! initial exit lock and the 2.5pt lock on, an active candle lock, bricks of every size, a
+//! bridge heartbeat, NQ flat.
 use super::start_time;
 use brickdesk::engine::Engine;
 use brickdesk::engine::clock::ManualClock;
@@ -87,6 +88,13 @@ pub async fn rich_desk() -> Fixture {
             };
             e.execution_report(&id, report("WORKING", None))?;
             e.execution_report(&id, report("FILLED", Some(5250.0)))?;
+            // a 2.5pt brick in the trade's color: the 2.5pt lock holds
+            e.webhook_brick(BrickInput::new(
+                "ES",
+                BrickSize::TwoHalf,
+                Color::Green,
+                "two_half-lock",
+            ))?;
             Ok(())
         })
         .await

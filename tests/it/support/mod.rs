@@ -296,20 +296,34 @@ impl TestDesk {
         body
     }
 
-    /// Heartbeat at `price`, a NORMAL zone of `color` and a fresh tempo token.
+    /// A fresh heartbeat, and 8pt, 12pt, 2.5pt and 6pt bricks of `color`: a NORMAL zone that
+    /// passes the 2.5pt filter, and the tempo token READY.
     pub async fn make_ready(&self, asset: &str, color: &str, price: f64) {
         self.heartbeat(asset, price).await;
         let n = next_id();
-        self.brick("/tv_renko_high", asset, color, &format!("h{n}"))
-            .await;
-        self.brick("/tv_renko_macro", asset, color, &format!("m{n}"))
-            .await;
-        self.brick("/tv_renko_main", asset, color, &format!("t{n}"))
-            .await;
+        for (path, key) in [
+            ("/tv_renko_high", "h"),
+            ("/tv_renko_macro", "m"),
+            ("/tv_renko_two_half", "q"),
+            ("/tv_renko_main", "t"),
+        ] {
+            self.brick(path, asset, color, &format!("{key}{n}")).await;
+        }
     }
 
-    pub async fn entry(&self, body: Value) -> (StatusCode, Value) {
+    /// `POST /api/orders`; a body without `trade_mode` gets `SCALP` (the route requires one).
+    pub async fn entry(&self, mut body: Value) -> (StatusCode, Value) {
+        if body.get("trade_mode").is_none() {
+            body["trade_mode"] = json!("SCALP");
+        }
         self.post("/api/orders", body).await
+    }
+
+    /// A fresh 6pt brick: releases the initial exit lock of an open trade.
+    pub async fn main_brick(&self, asset: &str, color: &str) -> Value {
+        let n = next_id();
+        self.brick("/tv_renko_main", asset, color, &format!("mb{n}"))
+            .await
     }
 
     /// Claims every PENDING order as the bridge would.
@@ -357,7 +371,7 @@ impl TestDesk {
         let color = if side == "BUY" { "green" } else { "red" };
         self.make_ready(asset, color, price).await;
         let (code, body) = self.entry(json!({ "asset": asset })).await;
-        assert_eq!(code, StatusCode::OK, "{body}");
+        assert_eq!(code, StatusCode::CREATED, "{body}");
         assert_eq!(self.fill_all(price).await.len(), 1);
         let a = self.asset(asset).await;
         assert_eq!(a["position"]["side"], side, "{a}");
