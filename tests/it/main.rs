@@ -11,6 +11,7 @@ mod datasets;
 mod desk_bridge;
 mod desk_exits;
 mod desk_gates;
+mod desk_props;
 mod desk_rules;
 mod engine_faults;
 mod import_paths;
