@@ -27,4 +27,5 @@ mod tmux;
 mod tui_keys;
 mod tui_loop;
 mod tui_snapshots;
+mod upgrade;
 mod values;
