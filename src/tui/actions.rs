@@ -23,7 +23,7 @@ impl App {
         if cmd.is_destructive() {
             return self.confirm(
                 cmd,
-                format!("OVERRIDE tempo and zone gates: {dir} entry on {asset}?"),
+                format!("OVERRIDE the zone and 2.5pt gates: {dir} entry on {asset}?"),
             );
         }
         if self.is_live() && !self.one_click {
@@ -92,7 +92,7 @@ impl App {
             Action::ToggleOverride => {
                 self.override_next = !self.override_next;
                 let msg = if self.override_next {
-                    "next entry OVERRIDES the tempo and zone gates (you will be asked)"
+                    "next entry OVERRIDES the zone and 2.5pt gates; it still needs the tempo token (you will be asked)"
                 } else {
                     "override off"
                 };
@@ -188,7 +188,12 @@ impl App {
             Action::Buy => self.entry(asset, Some(Side::Buy), OrderType::Market),
             Action::Sell => self.entry(asset, Some(Side::Sell), OrderType::Market),
             Action::EnterStructure => self.entry(asset, None, OrderType::Market),
-            Action::Preorder => self.entry(asset, None, OrderType::Preorder),
+            // a preorder needs a direction: the structural one (in a FREE zone, or with no zone,
+            // the engine answers that a direction is required)
+            Action::Preorder => {
+                let dir = self.current().and_then(|a| a.structural_direction);
+                self.entry(asset, dir, OrderType::Preorder)
+            }
             Action::CancelPreorder => Effect::Send(DeskCommand::CancelPreorder { asset }),
             Action::Intent => Effect::Send(DeskCommand::Intent { asset }),
             Action::CancelIntent => Effect::Send(DeskCommand::CancelIntent { asset }),

@@ -116,7 +116,7 @@ pub const BINDINGS: &[Binding] = &[
         "p",
         Preorder,
         "Entries",
-        "preorder at the next 6pt brick",
+        "preorder, structural direction",
         None,
     ),
     k(
@@ -148,7 +148,7 @@ pub const BINDINGS: &[Binding] = &[
         "o",
         ToggleOverride,
         "Entries",
-        "override tempo+zone (asks)",
+        "override zone+2.5pt (asks)",
         None,
     ),
     k(

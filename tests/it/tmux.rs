@@ -118,7 +118,7 @@ fn demo_from_start_to_quit() {
     // a buy: override the tempo/zone gates (the simulated structure is random), confirm
     t.send("main", &["o", "b"]);
     t.wait_for("main", "the confirmation", 5, |s| {
-        s.contains("OVERRIDE tempo and zone gates: BUY entry on ES?")
+        s.contains("OVERRIDE the zone and 2.5pt gates: BUY entry on ES?")
     });
     t.send("main", &["y"]);
     t.wait_for("main", "the order", 10, |s| {

@@ -62,9 +62,17 @@ async fn entry_keys() {
         press(&mut app, "e"),
         entry("ES", None, OrderType::Market, Scalp, Six, false)
     );
+    // a preorder needs a direction: the fixture's NORMAL zone gives BUY
     assert_eq!(
         press(&mut app, "p"),
-        entry("ES", None, OrderType::Preorder, Scalp, Six, false)
+        entry(
+            "ES",
+            Some(Side::Buy),
+            OrderType::Preorder,
+            Scalp,
+            Six,
+            false
+        )
     );
     assert_eq!(
         press(&mut app, "mzb"),

@@ -175,7 +175,6 @@ fn info_lines(app: &App, s: &StateView, a: &AssetView) -> Vec<Line<'static>> {
             .chain(preorder_reason)
             .collect::<Vec<_>>(),
         ),
-        Line::from(next),
         Line::from(locks),
         Line::from(vec![
             Span::styled("trades ", t.dim()),
@@ -202,7 +201,10 @@ fn info_lines(app: &App, s: &StateView, a: &AssetView) -> Vec<Line<'static>> {
             Span::styled("  ollama ", t.dim()),
             ollama,
         ]),
+        // why an entry would be refused now, then the next entry's modes: at 80×24 a reason
+        // that wraps pushes the modes (also in the status line when changed) out of the box
         block,
+        Line::from(next),
     ]
 }
 
