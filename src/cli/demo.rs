@@ -50,6 +50,8 @@ async fn run_demo(mut cfg: Config, args: DemoArgs, app: Option<App>) -> anyhow::
         .clone()
         .unwrap_or_else(|| temp.path().to_path_buf());
     cfg.server.host = args.host.clone();
+    // the paper bridge holds no stop, as a broker would: the desk's server-side stop stands in
+    cfg.desk.server_side_stop = true;
     let s = &mut cfg.secrets;
     s.tv_webhook_secret.get_or_insert_with(random_secret);
     s.bridge_heartbeat_secret.get_or_insert_with(random_secret);

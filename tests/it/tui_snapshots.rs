@@ -29,7 +29,7 @@ async fn desk_80x24_and_160x48_in_dark_and_light() {
                 "2.5 LOCK green",
                 "scale WAIT",
                 "dd —/30%",
-                "stop 5244.00",
+                "bkr 5244.00",
                 "protect -2.0",
                 "sig 0/3",
                 "flip8",

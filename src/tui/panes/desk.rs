@@ -266,12 +266,17 @@ fn position_lines(t: &Theme, a: &AssetView) -> Vec<Line<'static>> {
     };
     let ex = &a.exits.settings;
     let on = |b: bool, s: String| Span::styled(s, if b { t.accent() } else { t.dim() });
+    // the stop at the entry size's distance: the desk's own when server_side_stop is on, else
+    // the one the broker holds ("bkr")
     let stop = match &a.position {
-        Some(p) => format!("stop {:.2}  ", p.protective_stop_price),
-        None => String::new(),
+        Some(p) if a.exits.protective_stop_points.is_some() => {
+            Span::styled(format!("stop {:.2}  ", p.protective_stop_price), t.warn())
+        }
+        Some(p) => Span::styled(format!("bkr {:.2}  ", p.protective_stop_price), t.dim()),
+        None => Span::raw(""),
     };
     lines.push(Line::from(vec![
-        Span::styled(stop, t.warn()),
+        stop,
         on(
             ex.protect.enabled,
             format!("protect {:+.1}  ", ex.protect.threshold),
