@@ -326,6 +326,9 @@ impl Engine {
                 )?;
             }
         }
+        if !to.is_unfinished() {
+            self.send_waiting_exit(a)?;
+        }
         Ok(order)
     }
 

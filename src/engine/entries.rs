@@ -60,10 +60,9 @@ pub enum EntryOutcome {
 /// Which gates a request passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum GateSet {
-    /// A market entry: every gate.
+    /// A market entry or a preorder: gates 1–7 and the trade limit (a market entry then passes
+    /// gate 8, `check_zone`).
     Entry,
-    /// Arming a preorder: gates 1–7.
-    Preorder,
     /// Arming an intent: the daily stop, cooldown, pending order or preorder, position, heartbeat.
     Intent,
 }
@@ -252,7 +251,7 @@ impl Engine {
                 let Some(direction) = req.direction else {
                     return Err(DeskError::Invalid(refusal::PREORDER.into()));
                 };
-                self.check_gates(a, GateSet::Preorder)?;
+                self.check_gates(a, GateSet::Entry)?;
                 let p = Preorder {
                     status: PreorderStatus::Pending,
                     reason: None,

@@ -53,13 +53,20 @@ pub(crate) fn fmt_mmss(secs: i64) -> String {
 }
 
 impl Engine {
-    /// Sends one EXIT order for the whole position, unless there is no position or another
-    /// order of the asset is unfinished. Returns the order it created.
+    /// Sends one EXIT order for the whole position, unless there is no position. While another
+    /// order of the asset is unfinished (a scale-in) the exit waits, and is sent when that order
+    /// settles (`send_waiting_exit`). Returns the order it created.
     pub(crate) fn fire_exit(&mut self, a: usize, reason: &str) -> DeskResult<Option<Order>> {
         let Some(pos) = self.desk[a].position.clone() else {
             return Ok(None);
         };
-        if self.unfinished_order(a).is_some() {
+        if let Some(o) = self.unfinished_order(a) {
+            if o.kind == OrderKind::Entry && self.desk[a].exit_waiting.is_none() {
+                let msg = format!("exit ({reason}) waits for order {} to settle", o.id);
+                self.asset_mut(a).exit_waiting = Some(reason.to_string());
+                self.touch(a);
+                self.emit("exit", Some(a), msg)?;
+            }
             return Ok(None);
         }
         let order = self.create_order(
@@ -81,6 +88,18 @@ impl Engine {
             ),
         )?;
         Ok(Some(order))
+    }
+
+    /// An order of the asset settled: an exit that waited for it is sent now.
+    pub(crate) fn send_waiting_exit(&mut self, a: usize) -> DeskResult<Option<Order>> {
+        if self.unfinished_order(a).is_some() {
+            return Ok(None);
+        }
+        let Some(reason) = self.asset_mut(a).exit_waiting.take() else {
+            return Ok(None);
+        };
+        self.touch(a);
+        self.fire_exit(a, &reason)
     }
 
     /// The initial exit lock holds: no fresh `main` brick since the last fill.
@@ -169,7 +188,10 @@ impl Engine {
     pub fn level_exit(&mut self, asset: &str) -> DeskResult<Option<Order>> {
         self.roll_day()?;
         let a = self.asset_index(asset)?;
-        let order = self.fire_exit(a, "level_exit")?;
+        let order = match self.unfinished_order(a) {
+            Some(_) => None,
+            None => self.fire_exit(a, "level_exit")?,
+        };
         if order.is_none() {
             let why = if self.desk[a].position.is_none() {
                 "nothing to exit"
@@ -396,6 +418,7 @@ impl Engine {
         st.tempo_ready = false;
         st.tempo_rearm_on_four = saw_main;
         st.entry_zone = None;
+        st.exit_waiting = None;
         self.touch(a);
         self.account.last_exit_at = Some(now);
         self.mark_dirty();

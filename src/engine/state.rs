@@ -355,6 +355,10 @@ pub struct AssetState {
     /// The zone the entry in flight was made in (read when it fills).
     #[serde(default)]
     pub entry_zone: Option<Zone>,
+    /// An automatic exit met while another order of the asset was unfinished (a scale-in): sent
+    /// when that order settles.
+    #[serde(default)]
+    pub exit_waiting: Option<String>,
     pub position: Option<Position>,
     pub exits: ExitSettings,
     pub last_price: Option<f64>,
@@ -376,6 +380,7 @@ impl AssetState {
             intent: None,
             preorder: None,
             entry_zone: None,
+            exit_waiting: None,
             position: None,
             exits: ExitSettings::new(settings),
             last_price: None,

@@ -120,6 +120,8 @@ pub struct AssetView {
     pub exits: ArmedExitsView,
     /// The trade's scale-in stage (null when flat).
     pub scale_in_stage: Option<ScaleInStage>,
+    /// An automatic exit (its reason) waiting for the asset's unfinished order to settle.
+    pub exit_waiting: Option<String>,
     pub scale_in_available: bool,
     pub last_price: Option<f64>,
     pub last_price_age_secs: Option<i64>,
@@ -289,6 +291,7 @@ impl Engine {
                     .map(|p| p.entry_size_mode.stop_points()),
             },
             scale_in_stage: st.position.as_ref().map(|p| p.scale_in),
+            exit_waiting: st.exit_waiting.clone(),
             position,
             scale_in_available: self.scale_in_block(a).is_none(),
             last_price: st.last_price,

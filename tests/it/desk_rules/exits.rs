@@ -271,6 +271,24 @@ pub(super) fn rows() -> Vec<Row> {
             ("event", json!("level exit received: an order is already pending")),
         ]),
         row(
+            "an exit met while a scale-in is in flight waits for it, then goes",
+            vec![
+                open(),
+                Brick("main", "ES", "green"),
+                Post("/api/scale-in", json!({ "asset": "ES" })),
+                Brick("high", "ES", "red"),
+            ],
+            A::Report("REJECTED"),
+            200,
+            "",
+        )
+        .then(vec![
+            ("orders/0/kind", json!("EXIT")),
+            ("orders/0/source", json!("high_flip")),
+            ("/assets/0/exit_waiting", Value::Null),
+            ("event", json!("exit (high_flip) waits for order")),
+        ]),
+        row(
             "the broker holds the stop: no server-side stop by default",
             vec![open()],
             price(4990.0),
