@@ -213,12 +213,6 @@ impl ScaleInStage {
             ScaleInStage::Done => "DONE",
         }
     }
-    pub fn is_ready(self) -> bool {
-        matches!(
-            self,
-            ScaleInStage::Ready6pt | ScaleInStage::Ready4ptPullback
-        )
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
