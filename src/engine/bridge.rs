@@ -10,9 +10,6 @@ use super::state::{
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The exit mode the original desk puts in each pending order's `mode`.
-pub const EXIT_MODE: &str = "A";
-
 /// An order as the bridge receives it from `GET /api/orders/pending`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ClaimedOrder {
@@ -47,7 +44,7 @@ impl From<&Order> for ClaimedOrder {
             exchange: o.exchange.clone(),
             side: o.side,
             qty: o.qty,
-            mode: EXIT_MODE.into(),
+            mode: o.mode.clone(),
             trade_mode: o.trade_mode.as_str().into(),
             env: o.env.as_str().into(),
             kind: o.kind.as_str().into(),

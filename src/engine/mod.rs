@@ -495,6 +495,7 @@ impl Engine {
             side,
             qty,
             kind,
+            mode: orders::exit_mode(),
             trade_mode,
             entry_size_mode,
             env: self.account.env,

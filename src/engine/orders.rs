@@ -127,6 +127,9 @@ pub struct Order {
     pub side: Side,
     pub qty: u32,
     pub kind: OrderKind,
+    /// The exit mode, always `"A"` as the original desk sends it (not stored).
+    #[serde(default = "exit_mode")]
+    pub mode: String,
     pub trade_mode: TradeMode,
     pub entry_size_mode: EntrySizeMode,
     pub env: Env,
@@ -143,6 +146,13 @@ pub struct Order {
     /// Store insertion order; the bridge claims oldest first.
     #[serde(skip)]
     pub seq: i64,
+}
+
+/// The exit mode of every order (CONTRACTS.md: the original's `mode` is the exit mode).
+pub const EXIT_MODE: &str = "A";
+
+pub fn exit_mode() -> String {
+    EXIT_MODE.into()
 }
 
 impl Order {

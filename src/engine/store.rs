@@ -633,6 +633,7 @@ fn row_to_order(r: &Row<'_>) -> rusqlite::Result<Order> {
         side: Side::parse(&side).ok_or_else(|| bad(5, "side"))?,
         qty: r.get(6)?,
         kind: OrderKind::parse(&kind).ok_or_else(|| bad(7, "kind"))?,
+        mode: super::orders::exit_mode(),
         trade_mode: TradeMode::parse(&mode).ok_or_else(|| bad(8, "trade_mode"))?,
         entry_size_mode: EntrySizeMode::parse(&size).ok_or_else(|| bad(9, "entry_size_mode"))?,
         env: Env::parse(&env).ok_or_else(|| bad(10, "env"))?,

@@ -188,6 +188,7 @@ pub(super) fn rows() -> Vec<Row> {
             ("resp/order/side", json!("BUY")),
             ("resp/order/qty", json!(5)),
             ("resp/order/source", json!("UI")),
+            ("resp/order/mode", json!("A")),
             ("/assets/0/tempo_token", json!("WAIT")),
             ("/account/candle_lock/active", json!(true)),
             ("/assets/0/intent", Value::Null),
