@@ -198,7 +198,7 @@ impl Engine {
             (_, _, None) => return Err(DeskError::Invalid(refusal::FREE_ZONE.into())),
         };
         let two_half = st.shade(BrickSize::TwoHalf);
-        if two_half != Some(Shade::of(Some(side_color(side)))) {
+        if two_half != Some(Shade::of(Some(side.color()))) {
             let seen = shade(BrickSize::TwoHalf);
             return Err(DeskError::Structure {
                 message: format!("Blocked by 2.5pt Renko: {seen}"),
@@ -269,7 +269,7 @@ impl Engine {
                     Some(a),
                     format!(
                         "preorder {direction} armed — sent at the next 6pt brick if it is {}",
-                        side_color(direction).as_str()
+                        direction.color().as_str()
                     ),
                 )?;
                 Ok(EntryOutcome::Preorder(p))
@@ -492,13 +492,5 @@ impl Engine {
             self.emit("env", None, format!("environment is now {}", env.as_str()))?;
         }
         Ok(env)
-    }
-}
-
-/// The brick color of a side (BUY → green).
-pub(crate) fn side_color(side: Side) -> Color {
-    match side {
-        Side::Buy => Color::Green,
-        Side::Sell => Color::Red,
     }
 }

@@ -132,6 +132,13 @@ impl Side {
             Side::Sell => -1.0,
         }
     }
+    /// The brick color that points this way (BUY → green).
+    pub fn color(self) -> Color {
+        match self {
+            Side::Buy => Color::Green,
+            Side::Sell => Color::Red,
+        }
+    }
     /// Does a brick of this color go against a position on this side?
     pub fn is_opposed_by(self, color: Color) -> bool {
         color.side() != self
