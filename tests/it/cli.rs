@@ -77,11 +77,7 @@ fn start_server(data: &std::path::Path, config: &std::path::Path) -> Server {
 
 const ASSETS: usize = 12;
 
-async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
-    client.get(url).send().await.unwrap().json().await.unwrap()
-}
-
-use crate::support::login;
+use crate::support::{get_json, login};
 
 fn config_file(dir: &std::path::Path) -> std::path::PathBuf {
     let mut toml = String::from("[desk]\ntrade_limit = 1000\n");

@@ -25,15 +25,10 @@ async fn assert_no_exit(d: &TestDesk) {
     assert!(d.exit_orders("ES").await.is_empty());
 }
 
-/// Releases the initial exit lock with a fresh 6pt brick in the trade's color.
-async fn release_exit_lock(d: &TestDesk) {
-    d.main_brick("ES", "green").await;
-}
-
 #[tokio::test]
 async fn a_manual_exit_goes_once_and_realizes_the_pnl() {
     let d = long_es().await;
-    release_exit_lock(&d).await;
+    d.main_brick("ES", "green").await; // releases the initial exit lock
     let (c, b) = d.post("/api/exit", json!({ "asset": "ES" })).await;
     assert_eq!(c, StatusCode::OK, "{b}");
     let (c, b) = d

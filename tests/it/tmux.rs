@@ -209,14 +209,7 @@ async fn consoles_attached_to_serve_show_the_api_state_and_new_orders() {
         s.contains("ES MESM6 · desk")
     });
     // what the API reports is what the console shows
-    let state: serde_json::Value = api
-        .get(format!("{base}/api/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = crate::support::get_json(&api, &format!("{base}/api/state")).await;
     let es = &state["assets"][0];
     assert_eq!(es["zone"], "NORMAL");
     assert_eq!(es["structural_direction"], "SELL");

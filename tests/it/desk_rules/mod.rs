@@ -108,16 +108,13 @@ fn post(path: &'static str, body: Value) -> A {
     A::Post(path, body)
 }
 
+/// The webhook of a brick size (`main` → `/tv_renko_main`).
 fn brick_path(size: &str) -> &'static str {
-    match size {
-        "one" => "/tv_renko_one",
-        "two_half" => "/tv_renko_two_half",
-        "four" => "/tv_renko",
-        "main" => "/tv_renko_main",
-        "high" => "/tv_renko_high",
-        "macro" => "/tv_renko_macro",
-        other => panic!("no brick size {other}"),
-    }
+    BRICK_ROUTES
+        .iter()
+        .find(|(_, s)| *s == size)
+        .unwrap_or_else(|| panic!("no brick size {size}"))
+        .0
 }
 
 const NO_STRUCTURE: &str = "8pt/12pt structure unavailable – cannot trade";

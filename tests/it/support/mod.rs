@@ -497,6 +497,11 @@ pub async fn session_cookie(base: &str) -> String {
     set.split(';').next().unwrap().to_string()
 }
 
+/// `GET url` read as JSON, whatever its status.
+pub async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// A client logged in as the operator on a server at `base`.
 pub async fn login(base: &str) -> reqwest::Client {
     let client = reqwest::Client::builder()
