@@ -301,8 +301,14 @@ impl Engine {
         let Some(points) = self.open_points(a) else {
             return Ok(None);
         };
-        let pos = self.asset_mut(a).position.as_mut().expect("position");
-        if points > pos.max_favorable_points {
+        // the state is copied (copy-on-write) only when the best open points move
+        let best = self.desk[a]
+            .position
+            .as_ref()
+            .expect("position")
+            .max_favorable_points;
+        if points > best {
+            let pos = self.asset_mut(a).position.as_mut().expect("position");
             pos.max_favorable_points = points;
             self.touch(a);
         }
