@@ -1,5 +1,7 @@
 //! Simulated market: a seeded random walk per asset on its tick grid. Every step posts a price
 //! heartbeat; every brick the walk completes (six sizes, traditional rule) is posted to its webhook.
+//! The walk first runs at full speed until every asset has 8pt and 12pt bricks (a zone), then at
+//! the configured pace.
 use super::PriceBoard;
 use crate::engine::model::{AssetConfig, BrickSize};
 use crate::engine::renko::RenkoBuilder;
@@ -55,33 +57,67 @@ pub async fn run(opts: MarketOptions, assets: Vec<AssetConfig>, board: PriceBoar
             (start_price(a), builders)
         })
         .collect();
+    // warm-up: the walk runs at full speed until every asset has 8pt and 12pt bricks, so the
+    // desk has a zone (entries need one) when the live pace begins
+    let structure = [BrickSize::High.index(), BrickSize::Macro.index()];
+    for _ in 0..WARM_UP_MAX_STEPS {
+        let ready = walks
+            .iter()
+            .all(|(_, b)| structure.iter().all(|&s| b[s].last_close().is_some()));
+        if ready {
+            break;
+        }
+        step(
+            &client, &opts, &assets, &mut walks, &mut rng, &board, run_id,
+        )
+        .await;
+    }
     let mut every = tokio::time::interval(opts.step);
     loop {
         every.tick().await;
-        for (asset, (price, builders)) in assets.iter().zip(walks.iter_mut()) {
-            let ticks = rng.random_range(-opts.max_ticks_per_step..=opts.max_ticks_per_step);
-            *price = (*price + ticks as f64 * asset.tick).max(asset.tick);
-            board.set(&asset.name, *price);
-            let ts = chrono::Utc::now().timestamp_millis();
-            post(&client, &opts, "/tv_heartbeat", json!({
-                "secret": opts.tv_secret, "symbol": asset.name, "price": *price, "timestamp": ts / 1000,
-            }))
-            .await;
-            for (size, b) in BrickSize::ALL.iter().zip(builders.iter_mut()) {
-                for brick in b.push(*price, ts) {
-                    post(
-                        &client,
-                        &opts,
-                        webhook_path(*size),
-                        json!({
-                            "secret": opts.tv_secret,
-                            "asset": asset.name,
-                            "color": brick.color.as_str(),
-                            "bar_id": format!("demo-{run_id}-{}-{}", size.name(), brick.index),
-                        }),
-                    )
-                    .await;
-                }
+        step(
+            &client, &opts, &assets, &mut walks, &mut rng, &board, run_id,
+        )
+        .await;
+    }
+}
+
+/// At most this many steps of warm-up.
+const WARM_UP_MAX_STEPS: usize = 20_000;
+
+/// One price step of every asset: a heartbeat, then every brick the step completes.
+async fn step(
+    client: &reqwest::Client,
+    opts: &MarketOptions,
+    assets: &[AssetConfig],
+    walks: &mut [(f64, Vec<RenkoBuilder>)],
+    rng: &mut ChaCha8Rng,
+    board: &PriceBoard,
+    run_id: i64,
+) {
+    for (asset, (price, builders)) in assets.iter().zip(walks.iter_mut()) {
+        let ticks = rng.random_range(-opts.max_ticks_per_step..=opts.max_ticks_per_step);
+        *price = (*price + ticks as f64 * asset.tick).max(asset.tick);
+        board.set(&asset.name, *price);
+        let ts = chrono::Utc::now().timestamp_millis();
+        post(client, opts, "/tv_heartbeat", json!({
+            "secret": opts.tv_secret, "symbol": asset.name, "price": *price, "timestamp": ts / 1000,
+        }))
+        .await;
+        for (size, b) in BrickSize::ALL.iter().zip(builders.iter_mut()) {
+            for brick in b.push(*price, ts) {
+                post(
+                    client,
+                    opts,
+                    webhook_path(*size),
+                    json!({
+                        "secret": opts.tv_secret,
+                        "asset": asset.name,
+                        "color": brick.color.as_str(),
+                        "bar_id": format!("demo-{run_id}-{}-{}", size.name(), brick.index),
+                    }),
+                )
+                .await;
             }
         }
     }
