@@ -336,11 +336,12 @@ fn the_rules_hold_on_any_sequence() {
     if let Err(e) = result {
         panic!("{e}");
     }
-    // the sequences reached what the properties are about, not only refusals
+    // the sequences reached what the properties are about, not only refusals (a generator that
+    // degenerates reaches none; seven runs of 200 sequences reached 17 to 40 closes)
     let seen = seen.into_inner();
     eprintln!("{seen:?}");
     assert!(
-        seen.entries >= 20 && seen.closes >= 10 && seen.refused_entries >= 20,
+        seen.entries >= 20 && seen.closes >= 5 && seen.refused_entries >= 20,
         "{seen:?}"
     );
 }
