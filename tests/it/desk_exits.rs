@@ -31,23 +31,23 @@ async fn a_manual_exit_goes_once_and_realizes_the_pnl() {
     d.main_brick("ES", "green").await; // releases the initial exit lock
     let (c, b) = d.post("/api/exit", json!({ "asset": "ES" })).await;
     assert_eq!(c, StatusCode::OK, "{b}");
-    let (c, b) = d
-        .post("/api/exit", json!({ "asset": "ES", "force": true }))
+    let msg = d
+        .refused(
+            "/api/exit",
+            json!({ "asset": "ES", "force": true }),
+            StatusCode::FORBIDDEN,
+        )
         .await;
-    assert_eq!(
-        (c, b["error"].as_str()),
-        (StatusCode::FORBIDDEN, Some("Pending order already exists"))
-    );
+    assert_eq!(msg, "Pending order already exists");
     assert_one_exit(&d, "manual").await;
     d.fill_all(5002.0).await;
     let s = d.state().await;
     assert!(s["assets"][0]["position"].is_null());
     assert_eq!(s["account"]["realized_today"], 2.0 * 5.0 * 5.0);
-    let (c, b) = d.post("/api/exit", json!({ "asset": "ES" })).await;
-    assert_eq!(
-        (c, b["error"].as_str().unwrap()),
-        (StatusCode::FORBIDDEN, "No open position for ES")
-    );
+    let msg = d
+        .refused("/api/exit", json!({ "asset": "ES" }), StatusCode::FORBIDDEN)
+        .await;
+    assert_eq!(msg, "No open position for ES");
 }
 
 #[tokio::test]

@@ -49,7 +49,7 @@ async fn auth_login_logout_status_and_cookie() {
 async fn refusals_change_nothing() {
     let d = TestDesk::start().await;
     d.heartbeat("ES", 5000.0).await;
-    let before = d.state_without_clock().await;
+    let before = d.desk().await;
     for (body, code) in [
         // the tempo token WAIT (403), an override or a preorder without a direction (400), a
         // preorder without the tempo token (403)
@@ -71,10 +71,11 @@ async fn refusals_change_nothing() {
             StatusCode::FORBIDDEN,
         ),
     ] {
-        let (c, b) = d.entry(body.clone()).await;
-        assert_eq!(c, code, "{body}: {b}");
+        let mut body = body;
+        body["trade_mode"] = json!("SCALP");
+        d.refused("/api/orders", body, code).await;
     }
-    assert_eq!(d.state_without_clock().await, before, "the whole state");
+    assert_eq!(d.desk().await, before, "the whole state and every order");
 }
 
 #[tokio::test]
@@ -86,19 +87,20 @@ async fn daily_trade_limit_and_manual_consume() {
         assert_eq!(b["trade_count"], n);
         assert_eq!(b["trade_limit"], 6);
     }
-    let (c, b) = d.post("/api/trade-limit/consume", json!({})).await;
-    assert_eq!(c, StatusCode::FORBIDDEN);
-    assert_eq!(
-        err(&b),
-        "Daily trade limit reached — 6 of 6 trades used today"
-    );
+    let full = "Daily trade limit reached — 6 of 6 trades used today";
+    let msg = d
+        .refused("/api/trade-limit/consume", json!({}), StatusCode::FORBIDDEN)
+        .await;
+    assert_eq!(msg, full);
     d.make_ready("ES", "green", 5000.0).await;
-    let (c, b) = d.entry(json!({ "asset": "ES" })).await;
-    assert_eq!(c, StatusCode::FORBIDDEN);
-    assert_eq!(
-        err(&b),
-        "Daily trade limit reached — 6 of 6 trades used today"
-    );
+    let msg = d
+        .refused(
+            "/api/orders",
+            json!({ "asset": "ES", "trade_mode": "SCALP" }),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    assert_eq!(msg, full);
 }
 
 #[tokio::test]
@@ -110,24 +112,34 @@ async fn an_intent_is_cancelled_once() {
         (c, &b["intent"]["status"]),
         (StatusCode::OK, &json!("ARMED"))
     );
-    let (c, b) = d.post("/api/intent", json!({ "asset": "NQ" })).await;
-    assert_eq!(c, StatusCode::CONFLICT);
-    assert_eq!(err(&b), "an intent is already ARMED for NQ");
+    let msg = d
+        .refused(
+            "/api/intent",
+            json!({ "asset": "NQ" }),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert_eq!(msg, "an intent is already ARMED for NQ");
     let (c, _) = d.post("/api/intent/cancel", json!({ "asset": "NQ" })).await;
     assert_eq!(c, StatusCode::OK);
     assert!(d.asset("NQ").await["intent"].is_null());
-    let (c, b) = d.post("/api/intent/cancel", json!({ "asset": "NQ" })).await;
-    assert_eq!(c, StatusCode::CONFLICT);
-    assert_eq!(err(&b), "no intent is active for NQ");
+    let msg = d
+        .refused(
+            "/api/intent/cancel",
+            json!({ "asset": "NQ" }),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert_eq!(msg, "no intent is active for NQ");
 }
 
 #[tokio::test]
 async fn env_switch_refused_with_exposure_and_live_needs_a_fresh_bridge() {
     let d = TestDesk::start().await;
     d.open_position("ES", "BUY", 5000.0).await;
-    let (c, b) = d.post("/api/env", json!({ "env": "LIVE" })).await;
-    assert_eq!(c, StatusCode::CONFLICT);
-    assert_eq!(err(&b), "cannot switch to LIVE: ES has an open position");
+    let live = || json!({ "env": "LIVE" });
+    let msg = d.refused("/api/env", live(), StatusCode::CONFLICT).await;
+    assert_eq!(msg, "cannot switch to LIVE: ES has an open position");
     d.post("/api/exit", json!({ "asset": "ES", "force": true }))
         .await;
     d.fill_all(5000.0).await;
@@ -136,9 +148,8 @@ async fn env_switch_refused_with_exposure_and_live_needs_a_fresh_bridge() {
     d.make_ready("NQ", "green", 20000.0).await;
     let (c, b) = d.entry(json!({ "asset": "NQ" })).await;
     assert_eq!(c, StatusCode::CREATED, "{b}");
-    let (c, b) = d.post("/api/env", json!({ "env": "LIVE" })).await;
-    assert_eq!(c, StatusCode::CONFLICT);
-    assert!(err(&b).contains("is PENDING"), "{b}");
+    let msg = d.refused("/api/env", live(), StatusCode::CONFLICT).await;
+    assert!(msg.contains("is PENDING"), "{msg}");
     let id = d.poll().await[0]["id"].as_str().unwrap().to_string();
     d.report(&id, json!({ "status": "WORKING" })).await;
     let (c, b) = d.report(&id, json!({ "status": "REJECTED" })).await;
@@ -151,8 +162,14 @@ async fn env_switch_refused_with_exposure_and_live_needs_a_fresh_bridge() {
     assert_eq!((c, &b["env"]), (StatusCode::OK, &json!("LIVE")));
     d.advance(400).await;
     d.make_ready("NQ", "green", 20000.0).await;
-    let (_, b) = d.entry(json!({ "asset": "NQ" })).await;
-    assert_eq!(err(&b), "Bridge stale or disconnected – cannot trade LIVE");
+    let msg = d
+        .refused(
+            "/api/orders",
+            json!({ "asset": "NQ", "trade_mode": "SCALP" }),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    assert_eq!(msg, "Bridge stale or disconnected – cannot trade LIVE");
     let (c, b) = d
         .post_anon(
             "/api/bridge/heartbeat",

@@ -1,5 +1,5 @@
 //! Rows of the rules table: every exit and its reset on close, the 2.5pt lock, the daily stop,
-//! the day roll, scale-in.
+//! the day roll, scale-in. `closes` follows each exit trigger through its fill.
 use super::{A, Row, S, brick, e, post, price, row};
 use serde_json::{Value, json};
 
@@ -480,4 +480,127 @@ pub(super) fn rows() -> Vec<Row> {
             ("/account/trade_count", json!(1)),
         ]),
     ]
+}
+
+/// Each exit trigger fires, the bridge fills the exit, and the close resets the trade's state:
+/// every toggle off (the TP targets back to their defaults), no lock, no scale-in stage, the
+/// tempo token spent, the account-wide cooldown started and the trade counted.
+pub(super) fn closes() -> Vec<Row> {
+    use S::*;
+    let open = || Open("ES", "BUY", 5000.0);
+    let on = |path: &'static str, body: Value| Post(path, body);
+    let es = || json!({ "asset": "ES" });
+    let mut rows = Vec::new();
+    let cases: Vec<(&'static str, Vec<S>, f64)> = vec![
+        (
+            "protect",
+            vec![
+                open(),
+                on("/api/protect", json!({ "asset": "ES", "enabled": true })),
+                Hb("ES", 4998.0),
+            ],
+            4998.0,
+        ),
+        (
+            "protect",
+            vec![
+                open(),
+                Hb("ES", 5001.0),
+                on(
+                    "/api/protect",
+                    json!({ "asset": "ES", "enabled": true, "threshold": 0.5 }),
+                ),
+                Hb("ES", 5000.5),
+            ],
+            5000.5,
+        ),
+        ("points_tp", vec![open(), Hb("ES", 5015.0)], 5015.0),
+        (
+            "signal_count_tp",
+            vec![
+                open(),
+                on(
+                    "/api/take-profit",
+                    json!({ "asset": "ES", "tp_target": 2, "tp_arm": "toggle" }),
+                ),
+                Brick("main", "ES", "green"),
+                Brick("main", "ES", "red"),
+                Brick("main", "ES", "red"),
+            ],
+            4999.0,
+        ),
+        (
+            "high_flip",
+            vec![open(), Brick("high", "ES", "red")],
+            4999.0,
+        ),
+        (
+            "high_next_bar",
+            vec![
+                open(),
+                on("/api/high-next-bar-exit", es()),
+                Brick("high", "ES", "green"),
+            ],
+            5008.0,
+        ),
+        (
+            "main_flip",
+            vec![
+                FreeEs,
+                Entry(super::e("ES", json!({ "direction": "BUY" }))),
+                Fill(5000.0),
+                Brick("main", "ES", "red"),
+            ],
+            4994.0,
+        ),
+        (
+            "four_pt_invalidation",
+            vec![
+                open(),
+                on("/api/four-pt-invalidation", es()),
+                Brick("four", "ES", "red"),
+            ],
+            4996.0,
+        ),
+        (
+            "level_exit",
+            vec![open(), Do(post("/tv_level_exit", es()))],
+            5002.0,
+        ),
+        (
+            "manual",
+            vec![open(), Brick("main", "ES", "green"), on("/api/exit", es())],
+            5006.0,
+        ),
+        (
+            "manual_force",
+            vec![
+                open(),
+                on("/api/exit", json!({ "asset": "ES", "force": true })),
+            ],
+            5000.0,
+        ),
+    ];
+    for (reason, setup, fill) in cases {
+        rows.push(row(reason, setup, A::Fill(fill), 200, "").then(vec![
+            ("orders/0/source", json!(reason)),
+            ("orders/0/status", json!("FILLED")),
+            ("/assets/0/position", Value::Null),
+            (
+                "/assets/0/exits",
+                json!({ "protect": { "enabled": false, "threshold": -2.0 },
+                            "points_tp": { "enabled": false, "target": 15.0 },
+                            "signal_tp": { "armed": false, "target": 3, "count": 0 },
+                            "high_next_bar": false, "high_flip": false, "main_flip": false,
+                            "four_pt_invalidation": false, "protective_stop_points": null }),
+            ),
+            ("/assets/0/locks/exit_lock/active", json!(false)),
+            ("/assets/0/locks/two_half_lock/locked", json!(false)),
+            ("/assets/0/scale_in_stage", Value::Null),
+            ("/assets/0/tempo_token", json!("WAIT")),
+            ("/account/cooldown/seconds_remaining", json!(180)),
+            ("/account/trade_count", json!(1)),
+        ]));
+    }
+    rows
 }

@@ -1,6 +1,9 @@
 //! The desk's rules (SPEC §2, the original desk's behaviour) as one table over real HTTP. Each
 //! row builds a scenario on a fresh desk, sends one request, and checks the answer (code and
-//! message) and the state after it. Every failing row is reported, not only the first.
+//! message) and the state after it. Every row also runs mirrored: the other side of the market,
+//! every color, side and price reflected, so a sign error on shorts fails as surely as on longs.
+//! After a refusal the whole state (minus the clock) and the order book are what they were.
+//! Every failing row is reported, not only the first.
 mod entries;
 mod exits;
 
@@ -35,6 +38,8 @@ enum S {
     Balance(f64),
     /// The clock moves on (seconds).
     Wait(i64),
+    /// A request as a row would send it (webhook secrets and bar ids added); it must succeed.
+    Do(A),
 }
 
 /// The request a row checks.
@@ -124,18 +129,120 @@ const PENDING: &str = "Pending order already exists";
 fn rows() -> Vec<Row> {
     let mut rows = entries::rows();
     rows.extend(exits::rows());
+    rows.extend(exits::closes());
     rows
+}
+
+/// The words a mirrored row swaps: colors and sides.
+const MIRRORED: [(&str, &str); 4] = [
+    ("green", "red"),
+    ("red", "green"),
+    ("BUY", "SELL"),
+    ("SELL", "BUY"),
+];
+
+/// `text` with every whole word of `MIRRORED` swapped (`entered` keeps its `red`); the choice
+/// `BUY/SELL` names both sides and stays.
+fn mirror_words(text: &str) -> String {
+    const BOTH: &str = "BUY/SELL";
+    if text.contains(BOTH) {
+        let parts: Vec<String> = text.split(BOTH).map(mirror_words).collect();
+        return parts.join(BOTH);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let swapped = MIRRORED.iter().find(|(a, _)| a == word).map(|(_, b)| *b);
+        out.push_str(swapped.unwrap_or(word));
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// A price reflected about the scenario's centre (5000 for ES, 20000 for NQ).
+fn mirror_price(p: f64) -> f64 {
+    if p > 10_000.0 {
+        40_000.0 - p
+    } else {
+        10_000.0 - p
+    }
+}
+
+/// A JSON value mirrored: strings word by word, numbers only under a price key.
+fn mirror_json(v: &Value, price: bool) -> Value {
+    match v {
+        Value::String(s) => Value::String(mirror_words(s)),
+        Value::Number(n) if price => json!(mirror_price(n.as_f64().unwrap())),
+        Value::Array(a) => Value::Array(a.iter().map(|x| mirror_json(x, price)).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), mirror_json(x, price || k.contains("price"))))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 /// What a scenario keeps between its steps.
 #[derive(Default)]
 struct Run {
+    /// Play the row on the other side of the market.
+    mirror: bool,
     /// Orders the bridge claimed and has not reported yet.
     held: Vec<String>,
     last_poll: Value,
 }
 
 impl Run {
+    fn color(&self, c: &'static str) -> &'static str {
+        match (self.mirror, c) {
+            (true, "green") => "red",
+            (true, "red") => "green",
+            _ => c,
+        }
+    }
+    fn side(&self, s: &'static str) -> &'static str {
+        match (self.mirror, s) {
+            (true, "BUY") => "SELL",
+            (true, "SELL") => "BUY",
+            _ => s,
+        }
+    }
+    fn price(&self, p: f64) -> f64 {
+        if self.mirror { mirror_price(p) } else { p }
+    }
+    fn json(&self, v: &Value) -> Value {
+        if self.mirror {
+            mirror_json(v, false)
+        } else {
+            v.clone()
+        }
+    }
+    /// An expected value at `key` (a pointer naming a price mirrors its numbers).
+    fn expect(&self, key: &str, v: &Value) -> Value {
+        if self.mirror {
+            mirror_json(v, key.contains("price"))
+        } else {
+            v.clone()
+        }
+    }
+    fn text(&self, s: &str) -> String {
+        if self.mirror {
+            mirror_words(s)
+        } else {
+            s.to_string()
+        }
+    }
+
     /// Claims what is pending; the answer of a poll that claimed something is kept.
     async fn poll(&mut self, d: &TestDesk) {
         let claimed = d.poll().await;
@@ -181,13 +288,14 @@ impl Run {
         };
         match s {
             S::Hb(asset, p) => {
-                d.heartbeat(asset, *p).await;
+                d.heartbeat(asset, self.price(*p)).await;
             }
             S::Brick(size, asset, color) => {
+                let color = self.color(color);
                 d.brick(brick_path(size), asset, color, &format!("b{}", next_id()))
                     .await;
             }
-            S::Ready(asset, color, p) => d.make_ready(asset, color, *p).await,
+            S::Ready(asset, color, p) => d.make_ready(asset, self.color(color), self.price(*p)).await,
             S::FreeEs => {
                 d.heartbeat("ES", 5000.0).await;
                 for (size, color) in [
@@ -196,22 +304,28 @@ impl Run {
                     ("two_half", "green"),
                     ("main", "green"),
                 ] {
+                    let color = self.color(color);
                     d.brick(brick_path(size), "ES", color, &format!("f{}", next_id()))
                         .await;
                 }
             }
             S::Entry(body) => {
+                let body = self.json(body);
                 let (c, b) = d.post("/api/orders", body.clone()).await;
                 if c != StatusCode::CREATED {
                     return Err(format!("setup entry {body}: {c} {b}"));
                 }
             }
-            S::Open(asset, side, p) => d.open_position(asset, side, *p).await,
+            S::Open(asset, side, p) => d.open_position(asset, self.side(side), self.price(*p)).await,
             S::Fill(p) => {
-                expect("fill".into(), self.report(d, "FILLED", Some(*p)).await)?;
+                let p = self.price(*p);
+                expect("fill".into(), self.report(d, "FILLED", Some(p)).await)?;
             }
             S::Poll => self.poll(d).await,
-            S::Post(path, body) => expect(format!("{path} {body}"), d.post(path, body.clone()).await)?,
+            S::Post(path, body) => {
+                let body = self.json(body);
+                expect(format!("{path} {body}"), d.post(path, body.clone()).await)?
+            }
             S::Balance(b) => expect(
                 "balance".into(),
                 d.post_anon(
@@ -221,6 +335,10 @@ impl Run {
                 .await,
             )?,
             S::Wait(secs) => d.advance(*secs).await,
+            S::Do(a) => {
+                let answer = self.act(d, a).await;
+                expect(format!("{a:?}"), answer)?
+            }
         }
         Ok(())
     }
@@ -228,7 +346,7 @@ impl Run {
     async fn act(&mut self, d: &TestDesk, a: &A) -> (StatusCode, Value) {
         match a {
             A::Post(path, body) => {
-                let mut body = body.clone();
+                let mut body = self.json(body);
                 if path.starts_with("/tv_") {
                     body["secret"] = json!(TV);
                     if path.starts_with("/tv_renko") {
@@ -243,19 +361,23 @@ impl Run {
                 }
             }
             A::Report(status) => self.report(d, status, None).await,
-            A::Fill(p) => self.report(d, "FILLED", Some(*p)).await,
+            A::Fill(p) => self.report(d, "FILLED", Some(self.price(*p))).await,
         }
     }
 }
 
-async fn check(r: &Row) -> Result<(), String> {
+async fn check(r: &Row, mirror: bool) -> Result<(), String> {
     let mut settings = DeskSettings::default();
     (r.settings)(&mut settings);
     let d = TestDesk::start_with(AssetConfig::defaults(), settings).await;
-    let mut run = Run::default();
+    let mut run = Run {
+        mirror,
+        ..Run::default()
+    };
     for s in &r.setup {
         run.step(&d, s).await?;
     }
+    let before = d.desk().await;
     let (code, body) = run.act(&d, &r.act).await;
     let mut problems = Vec::new();
     if code.as_u16() != r.code {
@@ -263,17 +385,26 @@ async fn check(r: &Row) -> Result<(), String> {
     }
     if r.code >= 400 {
         let msg = body["error"].as_str().unwrap_or_default();
-        let ok = match r.says.strip_suffix('…') {
+        let says = run.text(r.says);
+        let ok = match says.strip_suffix('…') {
             Some(prefix) => msg.starts_with(prefix),
-            None => msg == r.says,
+            None => msg == says,
         };
         if !ok {
-            problems.push(format!("error {msg:?}, want {:?}", r.says));
+            problems.push(format!("error {msg:?}, want {says:?}"));
+        }
+        // a refusal changes nothing: not a counter, not a lock, not an order
+        let after = d.desk().await;
+        if after != before {
+            problems.push(format!(
+                "the refusal changed the desk:\n    before {before}\n    after  {after}"
+            ));
         }
     }
     let state = d.state().await;
     let orders = Value::Array(d.orders("ES").await);
     for (key, want) in &r.then {
+        let want = &run.expect(key, want);
         let got = if let Some(ptr) = key.strip_prefix("resp") {
             body.pointer(ptr).cloned()
         } else if let Some(ptr) = key.strip_prefix("orders") {
@@ -311,20 +442,23 @@ async fn check(r: &Row) -> Result<(), String> {
     }
 }
 
+/// Every row as written (mostly longs), and mirrored (shorts).
 #[tokio::test]
 async fn the_rules_table() {
     let rows = rows();
     let mut failures = Vec::new();
     for r in &rows {
-        if let Err(e) = check(r).await {
-            failures.push(format!("{}:\n    {e}", r.name));
+        for (mirror, side) in [(false, "as written"), (true, "mirrored")] {
+            if let Err(e) = check(r, mirror).await {
+                failures.push(format!("{} ({side}):\n    {e}", r.name));
+            }
         }
     }
     assert!(
         failures.is_empty(),
-        "{} of {} rows failed:\n{}",
+        "{} of {} runs failed:\n{}",
         failures.len(),
-        rows.len(),
+        2 * rows.len(),
         failures.join("\n")
     );
 }

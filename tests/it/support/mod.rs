@@ -252,6 +252,31 @@ impl TestDesk {
         s
     }
 
+    /// The state (minus the clock) and every asset's orders: what a refusal leaves as it was.
+    pub async fn desk(&self) -> Value {
+        let state = self.state_without_clock().await;
+        let mut orders = serde_json::Map::new();
+        for a in state["assets"].as_array().unwrap() {
+            let name = a["asset"].as_str().unwrap();
+            orders.insert(name.into(), Value::Array(self.orders(name).await));
+        }
+        json!({ "state": state, "orders": orders })
+    }
+
+    /// POSTs what must be refused with `code`; asserts the desk is unchanged. The message.
+    pub async fn refused(&self, path: &str, body: Value, code: StatusCode) -> String {
+        let before = self.desk().await;
+        let (c, b) = self.post(path, body.clone()).await;
+        assert_eq!(c, code, "{path} {body}: {b}");
+        assert_eq!(b["ok"], false, "{b}");
+        assert_eq!(
+            self.desk().await,
+            before,
+            "{path} {body} was refused, yet the desk changed"
+        );
+        b["error"].as_str().unwrap().to_string()
+    }
+
     /// Is there a line in the event log (the newest 200) containing `needle`?
     pub async fn logged(&self, needle: &str) -> bool {
         let (_, events) = self.get("/api/events?limit=200").await;
