@@ -25,6 +25,7 @@ mod senders;
 mod sockets;
 mod tmux;
 mod tui_keys;
+mod tui_link;
 mod tui_loop;
 mod tui_snapshots;
 mod upgrade;
