@@ -70,10 +70,21 @@ impl Theme {
 
     /// The theme by name: the user's file first, then the embedded one. `NO_COLOR` wins over both.
     pub fn load(name: &str) -> anyhow::Result<Theme> {
-        if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Self::load_from(name, no_color, dirs::config_dir().as_deref())
+    }
+
+    /// `load` with the environment spelled out: `no_color` (a non-empty `NO_COLOR`) and the
+    /// config dir whose `brickdesk/themes/NAME.toml` overrides or adds a theme.
+    pub fn load_from(
+        name: &str,
+        no_color: bool,
+        config_dir: Option<&std::path::Path>,
+    ) -> anyhow::Result<Theme> {
+        if no_color {
             return Self::embedded("monochrome");
         }
-        if let Some(dir) = dirs::config_dir() {
+        if let Some(dir) = config_dir {
             let path = dir
                 .join("brickdesk")
                 .join("themes")

@@ -4,6 +4,7 @@ use super::app::{App, Tab, Tone, View};
 use super::keys::bindings_for;
 use super::panes;
 use crate::engine::model::Env;
+use crate::engine::view::StateView;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -75,40 +76,33 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
         spans.push(Span::raw(" "));
         spans.push(Span::styled(format!(" {} ", a.asset), style));
     }
-    if app.view.is_none() {
-        spans.push(Span::styled(" │", if live { other } else { t.border() }));
-        for tab in Tab::ALL {
+    // the flags always show: when the row is narrow the tabs go first (the selected one
+    // stays), then the flags take their short forms
+    let tabs = |all: bool| -> Vec<Span<'static>> {
+        if app.view.is_some() {
+            return Vec::new();
+        }
+        let mut v = vec![Span::styled(" │", if live { other } else { t.border() })];
+        for tab in Tab::ALL.into_iter().filter(|tab| all || *tab == app.tab) {
             let style = match (live, tab == app.tab) {
                 (true, true) => t.live_banner().add_modifier(Modifier::UNDERLINED),
                 (true, false) => other,
                 (false, true) => t.accent().add_modifier(Modifier::UNDERLINED),
                 (false, false) => t.dim(),
             };
-            spans.push(Span::styled(format!(" {}", tab.title()), style));
+            v.push(Span::styled(format!(" {}", tab.title()), style));
         }
-    }
-    let flags = &state.flags;
-    if flags.position_mismatch.is_some() {
-        spans.push(Span::styled(" ⚠ POSITION MISMATCH", t.warn()));
-    }
-    if !flags.stale_orders.is_empty() {
-        spans.push(Span::styled(
-            format!(" ⚠ {} STALE", flags.stale_orders.len()),
-            t.warn(),
-        ));
-    }
-    if flags.daily_stop_triggered {
-        spans.push(Span::styled(" ⛔ DAILY STOP", t.refused()));
-    }
-    if !app.link_ok {
-        spans.push(Span::styled(" ⚠ LINK DOWN", t.warn()));
-    }
-    match app.sandbox.as_deref() {
-        Some("unsandboxed") => spans.push(Span::styled(" ⚠ py:UNSANDBOXED", t.warn())),
-        Some("refused") => spans.push(Span::styled(" py:off", t.warn())),
-        Some(_) => spans.push(Span::styled(" py:bwrap", t.dim())),
-        None => {}
-    }
+        v
+    };
+    let width = |v: &[Span]| -> usize { v.iter().map(|s| s.width()).sum() };
+    let room = (area.width as usize).saturating_sub(width(&spans));
+    let choice = [(true, false), (false, false), (false, true)]
+        .into_iter()
+        .map(|(all, short)| (tabs(all), flags(app, state, short)))
+        .find(|(tabs, flags)| width(tabs) + width(flags) <= room)
+        .unwrap_or_else(|| (Vec::new(), flags(app, state, true)));
+    spans.extend(choice.0);
+    spans.extend(choice.1);
     let used: usize = spans.iter().map(|s| s.width()).sum();
     // the clock shortens rather than being cut (LIVE's banner is wider at 80 columns)
     let room = (area.width as usize).saturating_sub(used);
@@ -127,6 +121,40 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
         Style::default()
     };
     f.render_widget(Paragraph::new(line).style(style), area);
+}
+
+/// The header's flags in their long (`⚠ POSITION MISMATCH`) or short (`⚠ MISMATCH`) forms.
+fn flags(app: &App, state: &StateView, short: bool) -> Vec<Span<'static>> {
+    let t = &app.theme;
+    let pick = |long: String, brief: String| if short { brief } else { long };
+    let mut spans = Vec::new();
+    let flags = &state.flags;
+    if flags.position_mismatch.is_some() {
+        let text = pick(" ⚠ POSITION MISMATCH".into(), " ⚠ MISMATCH".into());
+        spans.push(Span::styled(text, t.warn()));
+    }
+    if !flags.stale_orders.is_empty() {
+        let n = flags.stale_orders.len();
+        spans.push(Span::styled(format!(" ⚠ {n} STALE"), t.warn()));
+    }
+    if flags.daily_stop_triggered {
+        let text = pick(" ⛔ DAILY STOP".into(), " ⛔ STOP".into());
+        spans.push(Span::styled(text, t.refused()));
+    }
+    if !app.link_ok {
+        let text = pick(" ⚠ LINK DOWN".into(), " ⚠ LINK".into());
+        spans.push(Span::styled(text, t.warn()));
+    }
+    match app.sandbox.as_deref() {
+        Some("unsandboxed") => {
+            let text = pick(" ⚠ py:UNSANDBOXED".into(), " ⚠ py:UNSAFE".into());
+            spans.push(Span::styled(text, t.warn()));
+        }
+        Some("refused") => spans.push(Span::styled(" py:off", t.warn())),
+        Some(_) => spans.push(Span::styled(" py:bwrap", t.dim())),
+        None => {}
+    }
+    spans
 }
 
 fn status(f: &mut Frame, app: &App, area: Rect) {
