@@ -289,25 +289,39 @@ async fn bricks_built_from_heartbeat_prices_drive_the_desk() {
 async fn restart_resumes_the_exact_state() {
     let d = TestDesk::start().await;
     d.open_position("ES", "BUY", 5000.0).await;
-    d.post(
+    let ok = |(c, b): (StatusCode, serde_json::Value)| {
+        assert!(c.is_success(), "{c} {b}");
+        b
+    };
+    ok(d.post(
         "/api/protect",
         json!({ "asset": "ES", "enabled": true, "threshold": 0.5 }),
     )
-    .await;
-    d.post("/api/main-flip-exit", json!({ "asset": "ES" }))
-        .await;
-    d.post(
+    .await);
+    ok(d.post("/api/main-flip-exit", json!({ "asset": "ES" }))
+        .await);
+    ok(d.post(
         "/api/take-profit",
         json!({ "asset": "ES", "tp_target": 4, "tp_arm": true }),
     )
-    .await;
-    d.post("/api/intent", json!({ "asset": "NQ" })).await;
-    d.post("/api/trade-limit/consume", json!({})).await;
+    .await);
+    d.heartbeat("NQ", 20000.0).await;
+    ok(d.post("/api/intent", json!({ "asset": "NQ" })).await);
+    ok(d.post("/api/trade-limit/consume", json!({})).await);
+    d.advance(300).await; // the next candle
     d.make_ready("NQ", "red", 20000.0).await;
-    d.entry(json!({ "asset": "NQ", "order_type": "preorder" }))
-        .await;
+    ok(
+        d.entry(json!({ "asset": "NQ", "order_type": "preorder", "direction": "SELL" }))
+            .await,
+    );
     d.brick("/tv_renko_one", "NQ", "red", "r1").await;
     let before = d.state().await;
+    assert_eq!(before["assets"][0]["exits"]["protect"]["threshold"], 0.5);
+    assert_eq!(before["assets"][0]["exits"]["main_flip"], true);
+    assert_eq!(before["assets"][0]["exits"]["signal_tp"]["target"], 4);
+    assert_eq!(before["assets"][1]["intent"]["status"], "READY");
+    assert_eq!(before["assets"][1]["preorder"]["status"], "PENDING");
+    assert_eq!(before["account"]["trade_count"], 2);
     let d = d.restart().await;
     let after = d.state().await;
     assert_eq!(before, after);
