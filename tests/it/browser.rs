@@ -414,7 +414,12 @@ async fn ws_status(url: String, origin: Option<&str>, cookie: Option<String>) ->
     if let Some(c) = cookie {
         req.headers_mut().insert("cookie", c.parse().unwrap());
     }
-    match tokio_tungstenite::connect_async(req).await {
+    match crate::support::within(
+        "a WebSocket handshake",
+        tokio_tungstenite::connect_async(req),
+    )
+    .await
+    {
         Ok((_, resp)) => resp.status().as_u16(),
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
         Err(e) => panic!("{e}"),

@@ -66,7 +66,7 @@ async fn eight_pollers_claim_a_thousand_orders_exactly_once() {
 
     let mut tasks = Vec::new();
     for p in 0..POLLERS {
-        let client = reqwest::Client::new();
+        let client = crate::support::http();
         let url = d.url(&format!(
             "/api/orders/pending?secret={BRIDGE}&limit=7&owner=poller-{p}"
         ));

@@ -2,7 +2,7 @@
 //! losing nothing it acknowledged.
 use serde_json::json;
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -143,11 +143,17 @@ async fn kill_9_mid_burst_loses_nothing_acknowledged() {
         }));
     }
     // Let the burst run, then SIGKILL mid-flight.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        if acked_bricks.lock().unwrap().len() > 1500 {
+        let acked = acked_bricks.lock().unwrap().len();
+        if acked > 1500 {
             break;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {acked} bricks acknowledged in 60 s"
+        );
     }
     server.child.kill().unwrap(); // SIGKILL
     server.child.wait().unwrap();
@@ -236,19 +242,14 @@ fn serve_stops_gracefully_on_sigterm() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    assert!(
-        lines
-            .by_ref()
-            .map_while(Result::ok)
-            .any(|l| l.contains("listening on http://"))
-    );
+    let lines = crate::support::Lines::of(child.stdout.take().unwrap());
+    lines.until("listening on http://", 30);
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let rest = lines.rest(10);
     assert!(child.wait().unwrap().success());
     assert!(
         rest.iter().any(|l| l.contains("SIGTERM: shutting down")),

@@ -166,7 +166,7 @@ async fn armed_state_survives_sigkill_of_serve() {
     let api = Api {
         cookie: session_cookie(&base).await,
         base,
-        http: reqwest::Client::new(),
+        http: crate::support::http(),
     };
     // ES long 5 @ 5000 with protect, the 6pt flip and the signal-count TP armed; a 2.5pt brick
     // of its color holds the 2.5pt lock; no fresh 6pt brick, so the exit lock holds too

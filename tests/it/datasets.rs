@@ -162,69 +162,80 @@ async fn unnamed_timestamp_column_with_offsets_infers_its_mapping() {
 async fn every_bad_file_yields_its_validation_issue() {
     let d = TestDesk::start().await;
     let good = "dt,open,high,low,close\n2025-01-02 09:00,1,2,0.5,1.5\n2025-01-02 09:05,1.5,2,1,1.8\n2025-01-02 09:10,1.8,2.2,1.7,2\n";
-    let cases: Vec<(&str, String, &str, StatusCode)> = vec![
+    // (what, file, issue, status, the closes the dataset keeps, oldest first)
+    let cases: Vec<(&str, String, &str, StatusCode, &[f64])> = vec![
         (
             "empty",
             String::new(),
             "empty_file",
             StatusCode::UNPROCESSABLE_ENTITY,
+            &[],
         ),
         (
             "header only",
             "dt,close\n".into(),
             "empty_file",
             StatusCode::UNPROCESSABLE_ENTITY,
+            &[],
         ),
         (
             "no timestamp",
             "a,close\nfoo,1\nbar,2\n".into(),
             "no_timestamp_column",
             StatusCode::UNPROCESSABLE_ENTITY,
+            &[],
         ),
         (
             "no close",
             "dt,volume,note\n2025-01-02 09:00,5,x\n".into(),
             "no_close_column",
             StatusCode::UNPROCESSABLE_ENTITY,
+            &[],
         ),
         (
             "unparseable",
             format!("{good}someday,1,2,0.5,1.5\n"),
             "unparseable_timestamps",
             StatusCode::OK,
+            &[1.5, 1.8, 2.0],
         ),
         (
             "duplicate",
             format!("{good}2025-01-02 09:10,9,9,9,9\n"),
             "duplicate_timestamps",
             StatusCode::OK,
+            &[1.5, 1.8, 2.0],
         ),
         (
             "unsorted",
-            format!("{good}2025-01-02 08:55,1,2,0.5,1.5\n"),
+            format!("{good}2025-01-02 08:55,1,2,0.5,1.25\n"),
             "unsorted_timestamps",
             StatusCode::OK,
+            &[1.25, 1.5, 1.8, 2.0],
         ),
         (
             "high < low",
             format!("{good}2025-01-02 09:15,2,1,3,2\n"),
             "high_below_low",
             StatusCode::OK,
+            &[1.5, 1.8, 2.0, 2.0],
         ),
         (
             "non-numeric",
             format!("{good}2025-01-02 09:15,2,abc,1,2\n"),
             "non_numeric_cells",
             StatusCode::OK,
+            &[1.5, 1.8, 2.0],
         ),
         (
             "empty cell",
             format!("{good}2025-01-02 09:15,2,3,1,\n"),
             "non_numeric_cells",
             StatusCode::OK,
+            &[1.5, 1.8, 2.0],
         ),
     ];
-    for (what, content, code, status) in cases {
+    for (what, content, code, status, closes) in cases {
         let path = d.dir.path().join(format!("{}.csv", what.replace(' ', "_")));
         std::fs::write(&path, content).unwrap();
         let p = preview(&d, source(&path, "csv")).await;
@@ -239,7 +250,25 @@ async fn every_bad_file_yields_its_validation_issue() {
             let issues = b["validation_issues"].as_array().unwrap();
             let i = issues.iter().find(|i| i["code"] == code).unwrap();
             assert!(!i["message"].as_str().unwrap().is_empty());
-            assert!(i["count"].as_u64().unwrap() >= 1);
+            // the bad line is data row 4, and only it
+            assert_eq!(
+                (&i["rows"], &i["count"]),
+                (&json!([4]), &json!(1)),
+                "{what}: {i}"
+            );
+            // which rows the dataset kept, in time order
+            let dir = d.dir.path().join("datasets");
+            let bars = columnar::read(&dir.join(b["dataset_id"].as_str().unwrap())).unwrap();
+            assert_eq!(bars.close, closes, "{what}: the closes kept");
+            assert!(
+                bars.ts.windows(2).all(|w| w[0] < w[1]),
+                "{what}: {:?}",
+                bars.ts
+            );
+            assert_eq!(b["row_count"], closes.len(), "{what}");
+            if code == "high_below_low" {
+                assert_eq!((bars.high[3], bars.low[3]), (1.0, 3.0), "kept as it is");
+            }
         } else {
             assert!(
                 b["validation_issues"]

@@ -23,7 +23,7 @@ async fn metrics_count_webhooks_by_route_and_status_and_time_them() {
         std::path::Path::new("/dev/null"),
         &[("BRICKDESK_API_TOKENS", TOKEN)],
     );
-    let anon = reqwest::Client::new();
+    let anon = crate::support::http();
     for i in 0..100 {
         let body =
             json!({ "secret": TV, "asset": "ES", "color": "green", "bar_id": format!("m{i}") });
@@ -177,7 +177,7 @@ async fn sigterm_with_a_live_run_playing_stops_within_2s_and_the_run_reads_inter
     let id = run["run_id"].as_str().unwrap().to_string();
     // a client attached to the event stream must not hold the stop up either
     let cookie = {
-        let r = reqwest::Client::new()
+        let r = crate::support::http()
             .post(format!("{base}/api/login"))
             .json(&json!({ "password": crate::support::PASSWORD }))
             .send()
@@ -191,7 +191,12 @@ async fn sigterm_with_a_live_run_playing_stops_within_2s_and_the_run_reads_inter
     )
     .unwrap();
     req.headers_mut().insert("cookie", cookie.parse().unwrap());
-    let (_ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let (_ws, _) = crate::support::within(
+        "a WebSocket handshake",
+        tokio_tungstenite::connect_async(req),
+    )
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let started = Instant::now();
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -237,7 +242,12 @@ async fn the_websocket_pushes_the_published_state_when_asked() {
     .unwrap();
     req.headers_mut()
         .insert("cookie", d.session_cookie().await.parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let (mut ws, _) = crate::support::within(
+        "a WebSocket handshake",
+        tokio_tungstenite::connect_async(req),
+    )
+    .await
+    .unwrap();
     let mut next_state = async || loop {
         let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
             .await

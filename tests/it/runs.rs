@@ -464,9 +464,14 @@ pub(crate) async fn ws_events(url: String, cookie: String, max: usize) -> Vec<Va
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut req = url.into_client_request().unwrap();
     req.headers_mut().insert("cookie", cookie.parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let (mut ws, _) = crate::support::within(
+        "a WebSocket handshake",
+        tokio_tungstenite::connect_async(req),
+    )
+    .await
+    .unwrap();
     let mut out = Vec::new();
-    while let Some(Ok(m)) = ws.next().await {
+    while let Some(Ok(m)) = crate::support::within("the next WebSocket message", ws.next()).await {
         if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
             out.push(serde_json::from_str::<Value>(&t).unwrap());
             if out.len() >= max {

@@ -352,7 +352,12 @@ async fn twenty_replays_queue_and_all_finish(d: &Desk) {
         })
         .collect();
     let mut most_queued = 0;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while runs.iter().any(|r| !r.is_finished()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the runs did not finish in 120 s"
+        );
         let (list, _) = d.get("/runs?summary=true").await;
         let queued = list
             .as_array()

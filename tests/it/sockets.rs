@@ -22,7 +22,13 @@ async fn ws(
         .into_client_request()
         .unwrap();
     req.headers_mut().insert("cookie", cookie.parse().unwrap());
-    tokio_tungstenite::connect_async(req).await.unwrap().0
+    crate::support::within(
+        "a WebSocket handshake",
+        tokio_tungstenite::connect_async(req),
+    )
+    .await
+    .unwrap()
+    .0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,7 +90,7 @@ async fn twenty_thousand_websocket_rounds_leave_the_descriptors_flat() {
         "{before} descriptors before 20,000 rounds, {after} after"
     );
     let (code, b) = read(
-        reqwest::Client::new()
+        crate::support::http()
             .post(format!("{base}/tv_renko"))
             .json(&json!({ "secret": TV, "asset": "ES", "color": "green", "bar_id": "churn-1" }))
             .send()
@@ -138,7 +144,10 @@ async fn a_route_takes_its_cap_of_websockets_and_refuses_the_next_in_its_shape()
     // a client that leaves gives its place back at once
     let mut gone = held.pop().unwrap();
     gone.close(None).await.unwrap();
-    while gone.next().await.is_some() {}
+    crate::support::within("the server's close", async {
+        while gone.next().await.is_some() {}
+    })
+    .await;
     let mut again = None;
     for _ in 0..50 {
         let (code, _) = refused("/ws/stream").await;

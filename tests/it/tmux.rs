@@ -162,10 +162,7 @@ async fn consoles_attached_to_serve_show_the_api_state_and_new_orders() {
     let dir = tempfile::tempdir().unwrap();
     let (mut server, base) =
         crate::support::spawn_serve(dir.path(), std::path::Path::new("/dev/null"));
-    let api = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
+    let api = crate::support::http_with_cookies();
     api.post(format!("{base}/api/login"))
         .json(&json!({ "password": crate::support::PASSWORD }))
         .send()

@@ -298,8 +298,45 @@ async fn quit_help_and_tabs() {
     );
 }
 
+/// The keys of the README's "Desk keys" table (its first column), as written there.
+fn readme_desk_keys() -> std::collections::BTreeSet<String> {
+    let readme = include_str!("../../README.md");
+    let table = readme
+        .split("Desk keys:")
+        .nth(1)
+        .expect("the README has a Desk keys table");
+    table
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2) // the header and its rule
+        .flat_map(|row| {
+            let first = row.split('|').nth(1).unwrap();
+            first
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 #[test]
 fn the_key_table_is_consistent() {
+    use brickdesk::tui::app::Tab;
+    // the README documents exactly the keys the Desk answers to (its own and the global ones)
+    let mut bound: std::collections::BTreeSet<String> = BINDINGS
+        .iter()
+        .filter(|b| matches!(b.scope, Scope::Global | Scope::Tab(Tab::Desk)))
+        .map(|b| b.label.to_string())
+        .collect();
+    bound.insert("Ctrl-C".into());
+    assert_eq!(
+        readme_desk_keys(),
+        bound,
+        "README's Desk keys vs the key table"
+    );
     // a key is bound once per scope, and a tab's keys never shadow a global one
     let mut seen = std::collections::HashSet::new();
     for b in BINDINGS {
@@ -317,16 +354,45 @@ fn the_key_table_is_consistent() {
                 b.label
             );
         }
-        assert_eq!(
-            action_for(&code(b.code), b.scope),
-            Some(b.action),
-            "{}",
-            b.label
-        );
         assert!(
             b.help.chars().count() <= 30,
             "help of {} too long for 80 columns",
             b.label
+        );
+    }
+    // scoping: a tab's key does nothing on another tab; a global key works on every tab
+    let tabs = [
+        Tab::Desk,
+        Tab::Runs,
+        Tab::Backtests,
+        Tab::Research,
+        Tab::Chat,
+        Tab::Log,
+    ];
+    for b in BINDINGS {
+        for tab in tabs {
+            let got = action_for(&code(b.code), Scope::Tab(tab));
+            match b.scope {
+                Scope::Global => assert_eq!(got, Some(b.action), "{} on {tab:?}", b.label),
+                Scope::Tab(own) if own == tab => {
+                    assert_eq!(got, Some(b.action), "{} on {tab:?}", b.label)
+                }
+                Scope::Tab(_) => assert!(
+                    got.is_none_or(|a| BINDINGS
+                        .iter()
+                        .any(|o| o.scope == Scope::Tab(tab) && o.code == b.code && o.action == a)),
+                    "{} of another tab acts on {tab:?}: {got:?}",
+                    b.label
+                ),
+            }
+        }
+    }
+    // Ctrl-C quits everywhere, even where `c` means something
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    for tab in tabs {
+        assert_eq!(
+            action_for(&ctrl_c, Scope::Tab(tab)),
+            Some(brickdesk::tui::keys::Action::Quit)
         );
     }
 }

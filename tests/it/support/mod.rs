@@ -25,6 +25,85 @@ thread_local! {
     static ROOTS: std::cell::RefCell<Option<Vec<std::path::PathBuf>>> = const { std::cell::RefCell::new(None) };
 }
 
+/// Every test request and socket read gives up after this long: a hung server fails its test
+/// instead of hanging the suite.
+pub const IO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// An HTTP client with `IO_TIMEOUT` on every request, without cookies.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(IO_TIMEOUT)
+        .build()
+        .unwrap()
+}
+
+/// An HTTP client with `IO_TIMEOUT` that keeps the cookies it is given (a session).
+pub fn http_with_cookies() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(IO_TIMEOUT)
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+/// `fut`, or a failure naming `what` after `IO_TIMEOUT`.
+pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(IO_TIMEOUT, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: nothing within {IO_TIMEOUT:?}"))
+}
+
+/// A child's output, read line by line on a thread of its own, so every wait has a deadline.
+pub struct Lines(std::sync::mpsc::Receiver<String>);
+
+impl Lines {
+    pub fn of(out: impl std::io::Read + Send + 'static) -> Lines {
+        use std::io::BufRead;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // keeps draining after the reader is gone, so the child never blocks on its pipe
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Lines(rx)
+    }
+
+    /// The lines up to the first that contains `needle`, which is the last; fails after `secs`
+    /// or when the output ends first.
+    pub fn until(&self, needle: &str, secs: u64) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    seen.push(line);
+                    if found {
+                        return seen;
+                    }
+                }
+                Err(e) => panic!("no line with {needle:?} ({e}); output so far: {seen:#?}"),
+            }
+        }
+    }
+
+    /// Every line until the output ends; fails after `secs`.
+    pub fn rest(&self, secs: u64) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(line) => seen.push(line),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return seen,
+                Err(e) => panic!("the output did not end within {secs} s ({e}): {seen:#?}"),
+            }
+        }
+    }
+}
+
 pub const PASSWORD: &str = "operator-pw";
 pub const BRIDGE: &str = "bridge-secret";
 pub const TV: &str = "tv-secret";
@@ -162,16 +241,13 @@ impl TestDesk {
         tokio::spawn(server::serve(listener, state, async {
             let _ = rx.await;
         }));
-        let client = reqwest::Client::builder()
-            .cookie_store(true)
-            .build()
-            .unwrap();
+        let client = http_with_cookies();
         let desk = TestDesk {
             base,
             clock,
             engine,
             client,
-            anon: reqwest::Client::new(),
+            anon: http(),
             dir,
             shutdown: Some(tx),
         };
@@ -481,7 +557,6 @@ pub fn spawn_serve_with(
     config: &std::path::Path,
     env: &[(&str, &str)],
 ) -> (Serve, String) {
-    use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_brickdesk"))
         .envs(env.iter().copied())
         .env("BRICKDESK_CONFIG", config)
@@ -496,23 +571,17 @@ pub fn spawn_serve_with(
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("serve exited before listening")
-            .unwrap();
-        if let Some(i) = line.find("listening on http://") {
-            break line[i + "listening on ".len()..].trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {}); // keep draining the log
+    let lines = Lines::of(child.stdout.take().unwrap());
+    let seen = lines.until("listening on http://", 30);
+    let line = seen.last().unwrap();
+    let i = line.find("listening on http://").unwrap();
+    let base = line[i + "listening on ".len()..].trim().to_string();
     (Serve(child), base)
 }
 
 /// A fresh operator session on the server at `base`, as a `Cookie` header value.
 pub async fn session_cookie(base: &str) -> String {
-    let resp = reqwest::Client::new()
+    let resp = http()
         .post(format!("{base}/api/login"))
         .json(&json!({ "password": PASSWORD }))
         .send()
@@ -529,10 +598,7 @@ pub async fn get_json(client: &reqwest::Client, url: &str) -> Value {
 
 /// A client logged in as the operator on a server at `base`.
 pub async fn login(base: &str) -> reqwest::Client {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
+    let client = http_with_cookies();
     let resp = client
         .post(format!("{base}/api/login"))
         .json(&json!({ "password": PASSWORD }))
