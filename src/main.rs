@@ -52,7 +52,8 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(cfg, args),
         Command::Demo(args) => demo::run(cfg, args),
         Command::Import(args) => import::run(cfg, args),
-        Command::Replay(args) => replay::run(cfg, args),
+        // its exit status is its verdict (0 aligned, 1 mismatch, 2 trouble)
+        Command::Replay(args) => std::process::exit(replay::run(cfg, args) as i32),
         Command::Renko(args) => renko::run(args),
     }
 }

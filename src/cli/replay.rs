@@ -1,5 +1,7 @@
 //! `brickdesk replay`: one replay run from the shell (a Python strategy on a dataset, compared
-//! with a Pine bridge artifact), stored like any other, summarised on stdout.
+//! with a Pine bridge artifact), stored like any other, summarised on stdout (or, with `--json`,
+//! the comparison alone). The exit status says the verdict, as `diff` does: 0 aligned,
+//! 1 a mismatch, 2 the run could not be done.
 use super::wiring;
 use crate::config::Config;
 use crate::engine::runs::artifacts::BridgeArtifact;
@@ -37,15 +39,31 @@ pub struct ReplayArgs {
     /// Allow several open positions when deriving trade events
     #[arg(long)]
     no_one_open_position: bool,
-    /// Print the whole comparison as JSON
+    /// Print only the whole comparison, as JSON, instead of the summary
     #[arg(long)]
     json: bool,
 }
 
-pub fn run(cfg: Config, args: ReplayArgs) -> anyhow::Result<()> {
+/// Exit statuses: the verdict, or trouble.
+pub const ALIGNED: u8 = 0;
+pub const MISMATCH: u8 = 1;
+pub const TROUBLE: u8 = 2;
+
+/// The run, its summary (or JSON) on stdout; the exit status: `ALIGNED`, `MISMATCH`, or
+/// `TROUBLE` after the error on stderr.
+pub fn run(cfg: Config, args: ReplayArgs) -> u8 {
     let as_json = args.json;
-    let (req, export) = request(args)?;
-    wiring::tokio_main(replay(cfg, req, export, as_json))
+    let verdict = request(args)
+        .and_then(|(req, export)| wiring::tokio_main(replay(cfg, req, export, as_json)));
+    std::io::Write::flush(&mut std::io::stdout()).ok();
+    match verdict {
+        Ok(true) => ALIGNED,
+        Ok(false) => MISMATCH,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            TROUBLE
+        }
+    }
 }
 
 /// The run request and the Pine export (if any) the flags name, read before the engine starts.
@@ -78,7 +96,7 @@ async fn replay(
     mut req: RunRequest,
     export: Option<Value>,
     as_json: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let data_dir = cfg.data_dir();
     let (engine, thread) = wiring::start_engine(&cfg, &data_dir, wiring::system_clock())?;
     if let Some(export) = export {
@@ -98,14 +116,16 @@ async fn replay(
     drop(service);
     drop(engine);
     thread.join().ok();
-    if as_json {
-        println!("{}", serde_json::to_string_pretty(&run.comparison)?);
-    }
     if let Some(e) = &run.error {
         anyhow::bail!("run {} failed: {e}", run.run_id);
     }
-    print_summary(&run);
-    Ok(())
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&run.comparison)?);
+    } else {
+        print_summary(&run);
+    }
+    let aligned = run.comparison.as_ref().map(|c| &c["summary"]["aligned"]);
+    Ok(aligned == Some(&Value::Bool(true)))
 }
 
 /// The verdict, one line per series, the first mismatch, trade events, warnings, what to do next.

@@ -85,7 +85,9 @@ pub async fn run_server(
 }
 
 /// Runs a command's async body on a multi-threaded tokio runtime.
-pub fn tokio_main<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
+pub fn tokio_main<T, F: std::future::Future<Output = anyhow::Result<T>>>(
+    f: F,
+) -> anyhow::Result<T> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?

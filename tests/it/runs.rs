@@ -648,6 +648,7 @@ fn replay_from_the_shell_imports_runs_and_summarises() {
             && stdout.contains("200 compared"),
         "{stdout}"
     );
+    assert_eq!(out.status.code(), Some(0), "aligned");
     let out = replay_with_warmup("5");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -655,6 +656,57 @@ fn replay_from_the_shell_imports_runs_and_summarises() {
             && stdout.contains("first mismatch")
             && stdout.contains("warmup_bars to at least"),
         "{stdout}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a mismatch exits 1, as diff does"
+    );
+    // --json: stdout is the comparison and nothing else, and the status is the same verdict
+    for (warmup, aligned, status) in [("100", true, 0), ("5", false, 1)] {
+        let mut args = vec![
+            "replay",
+            "--dataset",
+            &id,
+            "--python",
+            py.to_str().unwrap(),
+            "--pine-export",
+            export.to_str().unwrap(),
+            "--warmup",
+            warmup,
+        ];
+        args.push("--json");
+        let out = run(&args);
+        let c: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "--json stdout is not one JSON value ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+        assert_eq!(c["summary"]["aligned"], aligned, "{c}");
+        assert_eq!(c["series_results"][0]["series"], "ema_fast", "{c}");
+        assert_eq!(out.status.code(), Some(status), "warmup {warmup}");
+        if !aligned {
+            assert!(c["first_mismatch"]["bar_index"].is_number(), "{c}");
+        }
+    }
+    // a run that cannot be done: 2, and why on stderr
+    let out = run(&[
+        "replay",
+        "--dataset",
+        "dataset-nope",
+        "--python",
+        py.to_str().unwrap(),
+        "--pine-export",
+        export.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "no JSON for a run that was not done");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Error:") && err.contains("dataset-nope"),
+        "{err}"
     );
 }
 
