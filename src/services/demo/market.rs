@@ -99,6 +99,7 @@ async fn step(
         let ticks = rng.random_range(-opts.max_ticks_per_step..=opts.max_ticks_per_step);
         *price = (*price + ticks as f64 * asset.tick).max(asset.tick);
         board.set(&asset.name, *price);
+        tracing::debug!(target: "brickdesk::demo", asset = %asset.name, price = *price, "price step");
         let ts = chrono::Utc::now().timestamp_millis();
         post(client, opts, "/tv_heartbeat", json!({
             "secret": opts.tv_secret, "symbol": asset.name, "price": *price, "timestamp": ts / 1000,
