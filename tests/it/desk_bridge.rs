@@ -331,3 +331,59 @@ async fn restart_resumes_the_exact_state() {
         true
     );
 }
+
+#[tokio::test]
+async fn api_bricks_answers_each_size_newest_last_within_its_limit() {
+    let d = TestDesk::start().await;
+    for (i, color) in ["green", "green", "red", "green"].iter().enumerate() {
+        d.brick("/tv_renko_main", "ES", color, &format!("m{i}"))
+            .await;
+    }
+    d.brick("/tv_renko_high", "ES", "red", "h0").await;
+    // a retried alert is stored once
+    d.brick("/tv_renko_main", "ES", "green", "m3").await;
+    d.brick("/tv_renko_main", "NQ", "red", "nq0").await;
+    let (c, b) = d.get("/api/bricks?asset=ES&limit=3").await;
+    assert_eq!(c, StatusCode::OK, "{b}");
+    assert_eq!((&b["ok"], &b["asset"]), (&json!(true), &json!("ES")));
+    let main: Vec<(&str, &str)> = b["bricks"]["main"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["bar_id"].as_str().unwrap(), x["color"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        main,
+        [("m1", "green"), ("m2", "red"), ("m3", "green")],
+        "{b}"
+    );
+    assert_eq!(b["bricks"]["high"][0]["color"], "red");
+    assert_eq!(b["bricks"]["one"], json!([]));
+    // a TradingView ticker names the asset too; the limit is clamped, not refused
+    let (c, b) = d.get("/api/bricks?asset=CME_MINI:MES1!&limit=100000").await;
+    assert_eq!(c, StatusCode::OK, "{b}");
+    assert_eq!(b["bricks"]["main"].as_array().unwrap().len(), 4);
+    // refusals in the desk's shape
+    for (path, code) in [
+        ("/api/bricks?asset=ZZ", StatusCode::BAD_REQUEST),
+        ("/api/bricks", StatusCode::BAD_REQUEST),
+        ("/api/bricks?asset=ES&limit=-1", StatusCode::BAD_REQUEST),
+    ] {
+        let (c, b) = d.get(path).await;
+        assert_eq!(c, code, "{path}: {b}");
+        assert_eq!(b["ok"], false, "{path}: {b}");
+    }
+    let (c, b) = read(
+        d.anon
+            .get(d.url("/api/bricks?asset=ES"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (c, &b["ok"]),
+        (StatusCode::UNAUTHORIZED, &json!(false)),
+        "{b}"
+    );
+}

@@ -7,6 +7,7 @@ mod bad_input;
 mod browser;
 mod claiming;
 mod cli;
+mod commands;
 mod crash;
 mod datasets;
 mod desk_bridge;

@@ -220,3 +220,78 @@ async fn a_client_that_stalls_its_headers_or_its_body_is_dropped() {
         "{answer}"
     );
 }
+
+/// The status of a WebSocket handshake to `path` with these extra headers.
+async fn handshake(base: &str, path: &str, headers: &[(&'static str, String)]) -> u16 {
+    let mut req = format!("{}{path}", base.replace("http", "ws"))
+        .into_client_request()
+        .unwrap();
+    for (k, v) in headers {
+        req.headers_mut().insert(*k, v.parse().unwrap());
+    }
+    match crate::support::within(
+        "a WebSocket handshake",
+        tokio_tungstenite::connect_async(req),
+    )
+    .await
+    {
+        Ok((_, resp)) => resp.status().as_u16(),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+        Err(e) => panic!("{path}: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn websockets_refuse_a_client_without_a_session_or_token() {
+    let d = crate::support::TestDesk::start().await;
+    let cookie = d.session_cookie().await;
+    for path in [
+        "/api/ws",
+        "/api/ws?snapshots=true",
+        "/ws/stream",
+        "/runs/run-x/stream",
+    ] {
+        assert_eq!(
+            handshake(&d.base, path, &[]).await,
+            401,
+            "{path}: no session"
+        );
+        let forged = ("cookie", "brickdesk_session=forged".to_string());
+        assert_eq!(
+            handshake(&d.base, path, &[forged]).await,
+            401,
+            "{path}: forged"
+        );
+        let wrong = ("authorization", "Bearer not-a-token".to_string());
+        assert_eq!(
+            handshake(&d.base, path, &[wrong]).await,
+            401,
+            "{path}: bad token"
+        );
+        let token = ("authorization", format!("Bearer {}", crate::support::TOKEN));
+        assert_eq!(
+            handshake(&d.base, path, &[token]).await,
+            101,
+            "{path}: token"
+        );
+        assert_eq!(
+            handshake(&d.base, path, &[("cookie", cookie.clone())]).await,
+            101,
+            "{path}"
+        );
+    }
+    // after that session logs out, its cookie opens nothing
+    let out = d
+        .anon
+        .post(d.url("/api/logout"))
+        .header("cookie", &cookie)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 200);
+    assert_eq!(
+        handshake(&d.base, "/api/ws", &[("cookie", cookie)]).await,
+        401
+    );
+}

@@ -58,6 +58,11 @@ impl Tmux {
         self.tmux(&["capture-pane", "-p", "-t", target])
     }
 
+    /// The screen with its escape sequences (colors, bold, reverse).
+    fn styled(&self, target: &str) -> String {
+        self.tmux(&["capture-pane", "-e", "-p", "-t", target])
+    }
+
     /// Polls the screen until `ok` holds, or fails with the last screen.
     fn wait_for(&self, target: &str, what: &str, secs: u64, ok: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(secs);
@@ -82,6 +87,21 @@ impl Drop for Tmux {
             .arg("kill-server")
             .output();
     }
+}
+
+/// Does any SGR sequence of a styled capture set a foreground or background color?
+fn colored(styled: &str) -> bool {
+    styled.split("\x1b[").skip(1).any(|seq| {
+        let Some(end) = seq.find('m') else {
+            return false;
+        };
+        seq[..end].split(';').any(|p| {
+            matches!(
+                p.parse::<u32>(),
+                Ok(30..=38 | 40..=48 | 90..=97 | 100..=107)
+            )
+        })
+    })
 }
 
 fn bin() -> String {
@@ -248,6 +268,23 @@ async fn consoles_attached_to_serve_show_the_api_state_and_new_orders() {
                 .any(|r| r.contains("ENTRY") && r.contains("SELL") && r.contains("PENDING"))
         });
     }
+    // `--view orders --theme monochrome`: the orders pane alone, without a color
+    let orders_view = t.screen("main:1");
+    for other in ["· desk", "bricks", "┌ position", "Backtests", "? help"] {
+        assert!(
+            !orders_view.contains(other),
+            "{other:?} in --view orders:\n{orders_view}"
+        );
+    }
+    assert!(orders_view.contains("┌ orders"), "{orders_view}");
+    assert!(
+        !colored(&t.styled("main:1")),
+        "--theme monochrome has no colors"
+    );
+    assert!(
+        colored(&t.styled("main:0")),
+        "the default dark theme has colors"
+    );
     // and a key in an attached console goes through the server's gates
     t.send("main:0", &["s"]);
     t.wait_for("main:0", "the refusal", 10, |s| {
@@ -299,5 +336,60 @@ fn sigterm_and_sighup_restore_the_terminal() {
         // raw mode is off again: a typed line echoes and runs
         t.type_line("main", "echo restored-$((40+2))");
         t.wait_for("main", "cooked mode", 5, |s| s.contains("restored-42"));
+    }
+}
+
+#[test]
+fn the_console_logs_to_its_file_never_to_the_screen_and_honours_no_color_and_the_user_theme() {
+    let t = Tmux::start("themes");
+    t.new_window();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let themes = home.join("brickdesk").join("themes");
+    std::fs::create_dir_all(&themes).unwrap();
+    let mine = include_str!("../../themes/dark.toml")
+        .replace("up_glyph = \"█\"", "up_glyph = \"▲\"")
+        .replace("down_glyph = \"█\"", "down_glyph = \"▼\"");
+    std::fs::write(themes.join("dark.toml"), mine).unwrap();
+    let run = |target: &str, data: &str, env: &str| {
+        t.type_line(
+            target,
+            &format!(
+                "{env} BRICKDESK_LOG=debug XDG_CONFIG_HOME={} BRICKDESK_CONFIG=/dev/null {} --data-dir {} demo --port 0 --view renko --theme dark",
+                home.display(),
+                bin(),
+                dir.path().join(data).display()
+            ),
+        );
+    };
+    run("main:0", "a", "");
+    run("main:1", "b", "NO_COLOR=1");
+    // the user's dark.toml: its glyphs draw the bricks
+    let s = t.wait_for("main:0", "the user's glyphs", 30, |s| {
+        s.contains("1pt") && s.contains('▲') && s.contains('▼')
+    });
+    assert!(colored(&t.styled("main:0")), "dark has colors");
+    // NO_COLOR: monochrome, whatever --theme says; up and down differ by glyph; no color at all
+    let mono = t.wait_for("main:1", "monochrome bricks", 30, |s| {
+        s.contains("1pt") && s.contains('█') && s.contains('░')
+    });
+    assert!(!mono.contains('▲'), "{mono}");
+    assert!(!colored(&t.styled("main:1")), "NO_COLOR: no color codes");
+    // debug logging is on, and none of it reaches the screen: it goes to the data dir's log
+    for screen in [&s, &mono] {
+        for noise in ["DEBUG", "INFO", "WARN", "brickdesk::"] {
+            assert!(
+                !screen.contains(noise),
+                "{noise:?} on the screen:\n{screen}"
+            );
+        }
+    }
+    let log = std::fs::read_to_string(dir.path().join("a").join("brickdesk.log")).unwrap();
+    assert!(log.contains("DEBUG"), "the log file has the debug lines");
+    for target in ["main:0", "main:1"] {
+        t.send(target, &["q"]);
+        t.wait_for(target, "the prompt", 10, |s| {
+            s.trim_end().ends_with("prompt$")
+        });
     }
 }

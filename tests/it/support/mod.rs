@@ -89,6 +89,15 @@ impl Lines {
         }
     }
 
+    /// The next line within `secs`; `None` when the output has ended.
+    pub fn next(&self, secs: u64) -> Option<String> {
+        match self.0.recv_timeout(std::time::Duration::from_secs(secs)) {
+            Ok(line) => Some(line),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+            Err(e) => panic!("no output line within {secs} s ({e})"),
+        }
+    }
+
     /// Every line until the output ends; fails after `secs`.
     pub fn rest(&self, secs: u64) -> Vec<String> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
@@ -557,8 +566,8 @@ pub fn spawn_serve_with(
     config: &std::path::Path,
     env: &[(&str, &str)],
 ) -> (Serve, String) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_brickdesk"))
-        .envs(env.iter().copied())
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_brickdesk"));
+    cmd.envs(env.iter().copied())
         .env("BRICKDESK_CONFIG", config)
         .env("NO_COLOR", "1")
         .env("DASHBOARD_PASSWORD", PASSWORD)
@@ -567,16 +576,22 @@ pub fn spawn_serve_with(
         .env_remove("BRICKDESK_DATA_DIR")
         .arg("--data-dir")
         .arg(data)
-        .args(["serve", "--port", "0"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .args(["serve", "--port", "0"]);
+    let (child, base, _) = spawn_listening(cmd);
+    (child, base)
+}
+
+/// Starts `cmd` (a `serve` or a headless `demo`) and waits (at most 30 s) for its "listening on"
+/// line: the child, its base URL, and the rest of its output.
+pub fn spawn_listening(mut cmd: std::process::Command) -> (Serve, String, Lines) {
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
     let lines = Lines::of(child.stdout.take().unwrap());
+    let child = Serve(child);
     let seen = lines.until("listening on http://", 30);
     let line = seen.last().unwrap();
     let i = line.find("listening on http://").unwrap();
     let base = line[i + "listening on ".len()..].trim().to_string();
-    (Serve(child), base)
+    (child, base, lines)
 }
 
 /// A fresh operator session on the server at `base`, as a `Cookie` header value.
