@@ -406,24 +406,14 @@ async fn the_browser_table_without_a_password() {
 
 /// A WebSocket upgrade with `origin`: the HTTP status of the handshake's answer.
 async fn ws_status(url: String, origin: Option<&str>, cookie: Option<String>) -> u16 {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut req = url.into_client_request().unwrap();
+    let mut headers = Vec::new();
     if let Some(o) = origin {
-        req.headers_mut().insert("origin", o.parse().unwrap());
+        headers.push(("origin", o.to_string()));
     }
     if let Some(c) = cookie {
-        req.headers_mut().insert("cookie", c.parse().unwrap());
+        headers.push(("cookie", c));
     }
-    match crate::support::within(
-        "a WebSocket handshake",
-        tokio_tungstenite::connect_async(req),
-    )
-    .await
-    {
-        Ok((_, resp)) => resp.status().as_u16(),
-        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
-        Err(e) => panic!("{e}"),
-    }
+    crate::support::ws_handshake(&url, &headers).await
 }
 
 #[tokio::test]

@@ -49,9 +49,13 @@ fn largest_step(p: &[f64]) -> f64 {
         .fold(0.0, f64::max)
 }
 
-fn sigint(child: &Serve) {
+fn signal(child: &Serve, sig: i32) {
     // SAFETY: a signal to our own child's pid.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+}
+
+fn sigint(child: &Serve) {
+    signal(child, libc::SIGINT);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,25 +101,22 @@ async fn demo_headless_seed_and_ticks() {
 }
 
 #[test]
-fn serve_stops_cleanly_on_sigint() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = bin();
-    cmd.env("BRICKDESK_CONFIG", "/dev/null")
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["serve", "--port", "0"]);
-    let (mut child, _, lines) = spawn_listening(cmd);
-    sigint(&child);
-    let rest = lines.rest(15);
-    assert!(child.wait().unwrap().success());
-    assert!(
-        rest.iter().any(|l| l.contains("SIGINT: shutting down")),
-        "{rest:?}"
-    );
-    assert!(
-        rest.iter().any(|l| l.contains("stopped cleanly")),
-        "{rest:?}"
-    );
+fn serve_stops_cleanly_on_sigterm_and_sigint() {
+    for (sig, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = bin();
+        cmd.env("BRICKDESK_CONFIG", "/dev/null")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["serve", "--port", "0"]);
+        let (mut child, _, lines) = spawn_listening(cmd);
+        signal(&child, sig);
+        let rest = lines.rest(15);
+        assert!(child.wait().unwrap().success(), "{name}");
+        for says in [format!("{name}: shutting down"), "stopped cleanly".into()] {
+            assert!(rest.iter().any(|l| l.contains(&says)), "{name}: {rest:?}");
+        }
+    }
 }
 
 /// A `serve` started with this `--config` (if any), `$BRICKDESK_CONFIG` (if any) and config home;
@@ -200,36 +201,17 @@ async fn the_environment_wins_over_the_config_file() {
         .arg(dir.path().join("data"))
         .args(["serve", "--port", "0"]);
     let (_serve, base, _) = spawn_listening(cmd);
-    let status = |token: &'static str| {
-        let url = format!("{base}/api/state");
-        async move {
-            http()
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
+    let code = async |req: reqwest::RequestBuilder| req.send().await.unwrap().status().as_u16();
+    let state = || http().get(format!("{base}/api/state"));
+    assert_eq!(code(state().bearer_auth("env-token")).await, 200);
+    assert_eq!(code(state().bearer_auth("file-token")).await, 401);
+    let login = |pw: &str| {
+        http()
+            .post(format!("{base}/api/login"))
+            .json(&serde_json::json!({ "password": pw }))
     };
-    assert_eq!(status("env-token").await, 200);
-    assert_eq!(status("file-token").await, 401);
-    let login = |pw: &'static str| {
-        let url = format!("{base}/api/login");
-        async move {
-            http()
-                .post(url)
-                .json(&serde_json::json!({ "password": pw }))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
-    };
-    assert_eq!(login("env-pw").await, 200);
-    assert_eq!(login("file-pw").await, 401);
+    assert_eq!(code(login("env-pw")).await, 200);
+    assert_eq!(code(login("file-pw")).await, 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

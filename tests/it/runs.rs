@@ -620,8 +620,8 @@ fn replay_from_the_shell_imports_runs_and_summarises() {
         .map(|(i, v)| json!({ "timestamp": stamp(i), "value": v }))
         .collect();
     std::fs::write(&export, json!({ "name": "export", "source_code": "ta.ema(close, 21)", "indicator_series": [{ "name": "emaFast", "values": ema }] }).to_string()).unwrap();
-    let replay_with_warmup = |warmup: &str| {
-        run(&[
+    let replay_with = |warmup: &str, more: &[&str]| {
+        let mut args = vec![
             "replay",
             "--dataset",
             &id,
@@ -633,8 +633,11 @@ fn replay_from_the_shell_imports_runs_and_summarises() {
             "ema_fast",
             "--warmup",
             warmup,
-        ])
+        ];
+        args.extend_from_slice(more);
+        run(&args)
     };
+    let replay_with_warmup = |warmup: &str| replay_with(warmup, &[]);
     let out = replay_with_warmup("100");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -664,19 +667,7 @@ fn replay_from_the_shell_imports_runs_and_summarises() {
     );
     // --json: stdout is the comparison and nothing else, and the status is the same verdict
     for (warmup, aligned, status) in [("100", true, 0), ("5", false, 1)] {
-        let mut args = vec![
-            "replay",
-            "--dataset",
-            &id,
-            "--python",
-            py.to_str().unwrap(),
-            "--pine-export",
-            export.to_str().unwrap(),
-            "--warmup",
-            warmup,
-        ];
-        args.push("--json");
-        let out = run(&args);
+        let out = replay_with(warmup, &["--json"]);
         let c: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!(
                 "--json stdout is not one JSON value ({e}): {}",

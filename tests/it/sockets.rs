@@ -223,22 +223,8 @@ async fn a_client_that_stalls_its_headers_or_its_body_is_dropped() {
 
 /// The status of a WebSocket handshake to `path` with these extra headers.
 async fn handshake(base: &str, path: &str, headers: &[(&'static str, String)]) -> u16 {
-    let mut req = format!("{}{path}", base.replace("http", "ws"))
-        .into_client_request()
-        .unwrap();
-    for (k, v) in headers {
-        req.headers_mut().insert(*k, v.parse().unwrap());
-    }
-    match crate::support::within(
-        "a WebSocket handshake",
-        tokio_tungstenite::connect_async(req),
-    )
-    .await
-    {
-        Ok((_, resp)) => resp.status().as_u16(),
-        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
-        Err(e) => panic!("{path}: {e}"),
-    }
+    let url = format!("{}{path}", base.replace("http", "ws"));
+    crate::support::ws_handshake(&url, headers).await
 }
 
 #[tokio::test]

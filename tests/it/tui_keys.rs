@@ -361,14 +361,7 @@ fn the_key_table_is_consistent() {
         );
     }
     // scoping: a tab's key does nothing on another tab; a global key works on every tab
-    let tabs = [
-        Tab::Desk,
-        Tab::Runs,
-        Tab::Backtests,
-        Tab::Research,
-        Tab::Chat,
-        Tab::Log,
-    ];
+    let tabs = Tab::ALL;
     for b in BINDINGS {
         for tab in tabs {
             let got = action_for(&code(b.code), Scope::Tab(tab));

@@ -53,6 +53,26 @@ pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) ->
         .unwrap_or_else(|_| panic!("{what}: nothing within {IO_TIMEOUT:?}"))
 }
 
+/// The HTTP status a WebSocket handshake to `url` with these extra headers gets (101 when it is
+/// upgraded).
+pub async fn ws_handshake(url: &str, headers: &[(&'static str, String)]) -> u16 {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = url.into_client_request().unwrap();
+    for (k, v) in headers {
+        req.headers_mut().insert(*k, v.parse().unwrap());
+    }
+    match within(
+        "a WebSocket handshake",
+        tokio_tungstenite::connect_async(req),
+    )
+    .await
+    {
+        Ok((_, resp)) => resp.status().as_u16(),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+        Err(e) => panic!("{url}: {e}"),
+    }
+}
+
 /// A child's output, read line by line on a thread of its own, so every wait has a deadline.
 pub struct Lines(std::sync::mpsc::Receiver<String>);
 
