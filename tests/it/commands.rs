@@ -1,9 +1,8 @@
 //! The README's command-line claims, on the real binary: `demo --headless --seed --ticks`,
 //! SIGINT, the config lookup order (and the environment winning over the file), `BRICKDESK_LOG`,
 //! and `import --timezone --sheet --map`.
-use crate::support::{Lines, Serve, http, spawn_listening};
+use crate::support::{Lines, Serve, get_json, http, spawn_listening};
 use brickdesk::engine::datasets::columnar;
-use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
@@ -70,14 +69,7 @@ async fn demo_headless_seed_and_ticks() {
         "on the tick grid"
     );
     // --headless: no console, the server answers (loopback, no password), bricks arrive
-    let state: Value = http()
-        .get(format!("{base}/api/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = get_json(&http(), &format!("{base}/api/state")).await;
     assert_eq!(state["env"], "DEMO", "{state}");
     assert_eq!(state["assets"][0]["asset"], "ES");
     // SIGINT stops it cleanly
@@ -146,14 +138,7 @@ async fn trade_limit(
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
     let (_serve, base, _) = spawn_listening(cmd);
-    let state: Value = http()
-        .get(format!("{base}/api/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = get_json(&http(), &format!("{base}/api/state")).await;
     Ok(state["account"]["trade_limit"].as_u64().unwrap())
 }
 
