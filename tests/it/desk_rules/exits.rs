@@ -58,6 +58,20 @@ pub(super) fn rows() -> Vec<Row> {
             "No open position for ES",
         ),
         row(
+            "protect armed, and the log says so",
+            vec![open()],
+            post(
+                "/api/protect",
+                json!({ "asset": "ES", "enabled": true, "threshold": -2.0 }),
+            ),
+            200,
+            "",
+        )
+        .then(vec![
+            ("resp/protect", json!({ "enabled": true, "threshold": -2.0 })),
+            ("event", json!("protect ON at -2.0 pts")),
+        ]),
+        row(
             "protect takes only -2.0 or 0.5",
             vec![open()],
             post(
@@ -155,6 +169,75 @@ pub(super) fn rows() -> Vec<Row> {
             400,
             "target must be a number of points in (0, 200] (got 250)",
         ),
+        row(
+            "a TP target of no points",
+            vec![open()],
+            post(
+                "/api/points-take-profit",
+                json!({ "asset": "ES", "enabled": true, "target": 0.0 }),
+            ),
+            400,
+            "target must be a number of points in (0, 200] (got 0)",
+        ),
+        row(
+            "the signal-count TP route needs something to do",
+            vec![open()],
+            post("/api/take-profit", json!({ "asset": "ES" })),
+            400,
+            "nothing to do: give tp_arm, tp_target or reset",
+        ),
+        row(
+            "arming the armed signal-count TP keeps its count",
+            vec![
+                open(),
+                Post(
+                    "/api/take-profit",
+                    json!({ "asset": "ES", "tp_target": 3, "tp_arm": "toggle" }),
+                ),
+                Brick("main", "ES", "green"),
+                Brick("main", "ES", "red"),
+            ],
+            post("/api/take-profit", json!({ "asset": "ES", "tp_arm": true })),
+            200,
+            "",
+        )
+        .then(vec![
+            ("resp/take_profit", json!({ "armed": true, "target": 3, "count": 1 })),
+            ("/assets/0/exits/signal_tp/count", json!(1)),
+        ]),
+        row(
+            "arming a disarmed signal-count TP counts from zero",
+            vec![
+                open(),
+                Post(
+                    "/api/take-profit",
+                    json!({ "asset": "ES", "tp_target": 3, "tp_arm": "toggle" }),
+                ),
+                Brick("main", "ES", "green"),
+                Brick("main", "ES", "red"),
+                Post("/api/take-profit", json!({ "asset": "ES", "tp_arm": false })),
+            ],
+            post("/api/take-profit", json!({ "asset": "ES", "tp_arm": true })),
+            200,
+            "",
+        )
+        .then(vec![("resp/take_profit", json!({ "armed": true, "target": 3, "count": 0 }))]),
+        row(
+            "the signal-count TP's count resets alone",
+            vec![
+                open(),
+                Post(
+                    "/api/take-profit",
+                    json!({ "asset": "ES", "tp_target": 3, "tp_arm": "toggle" }),
+                ),
+                Brick("main", "ES", "green"),
+                Brick("main", "ES", "red"),
+            ],
+            post("/api/take-profit", json!({ "asset": "ES", "reset": true })),
+            200,
+            "",
+        )
+        .then(vec![("resp/take_profit", json!({ "armed": true, "target": 3, "count": 0 }))]),
         row(
             "the exit lock holds the signal-count TP",
             vec![
@@ -287,6 +370,113 @@ pub(super) fn rows() -> Vec<Row> {
             ("orders/0/source", json!("high_flip")),
             ("/assets/0/exit_waiting", Value::Null),
             ("event", json!("exit (high_flip) waits for order")),
+        ]),
+        row(
+            "server_side_stop holds a quarter point short of its distance",
+            vec![open()],
+            price(4994.25),
+            200,
+            "",
+        )
+        .with(|s| s.server_side_stop = true)
+        .then(vec![("exits", json!(0))]),
+        row(
+            "a trigger met while an exit is pending leaves nothing waiting",
+            vec![open(), Post("/api/exit", json!({ "asset": "ES", "force": true }))],
+            brick("high", "red"),
+            200,
+            "",
+        )
+        .then(vec![
+            ("exits", json!(1)),
+            ("orders/0/source", json!("manual_force")),
+            ("/assets/0/exit_waiting", Value::Null),
+        ]),
+        row(
+            "a second trigger while a scale-in is in flight keeps the first reason",
+            vec![
+                open(),
+                Brick("main", "ES", "green"),
+                Post("/api/four-pt-invalidation", json!({ "asset": "ES" })),
+                Post("/api/scale-in", json!({ "asset": "ES" })),
+                Brick("high", "ES", "red"),
+            ],
+            brick("four", "red"),
+            200,
+            "",
+        )
+        .then(vec![
+            ("/assets/0/exit_waiting", json!("high_flip")),
+            ("exits", json!(0)),
+        ]),
+        row(
+            "a 2.5pt brick of the trade's color locks, and the log says so",
+            vec![open()],
+            brick("two_half", "green"),
+            200,
+            "",
+        )
+        .then(vec![(
+            "event",
+            json!("2.5pt lock ON (green brick): protect held, TP target locked"),
+        )]),
+        row(
+            "a 2.5pt brick against the trade lifts the lock, and the log says so",
+            vec![open(), Brick("two_half", "ES", "green")],
+            brick("two_half", "red"),
+            200,
+            "",
+        )
+        .then(vec![("event", json!("2.5pt lock OFF (red brick)"))]),
+        row(
+            "the bridge's openPnl gives the open points when it is as new as the last price",
+            vec![open()],
+            post("/api/rithmic/pnl-snapshot", snapshot(5, -60.0)),
+            200,
+            "",
+        )
+        .then(vec![("/assets/0/position/open_points", json!(-2.4))]),
+        row(
+            "a price newer than the bridge's snapshot gives the open points",
+            vec![open(), Do(post("/api/rithmic/pnl-snapshot", snapshot(5, -60.0))), Wait(1)],
+            price(5001.0),
+            200,
+            "",
+        )
+        .then(vec![("/assets/0/position/open_points", json!(1.0))]),
+        row(
+            "a snapshot that disagrees on the position is not the open points",
+            vec![open()],
+            post("/api/rithmic/pnl-snapshot", snapshot(3, -60.0)),
+            200,
+            "",
+        )
+        .then(vec![("/assets/0/position/open_points", json!(0.0))]),
+        row(
+            "the best open points of the trade are kept",
+            vec![open(), Hb("ES", 5003.0)],
+            price(5001.0),
+            200,
+            "",
+        )
+        .then(vec![
+            ("/assets/0/position/max_favorable_points", json!(3.0)),
+            ("/assets/0/position/open_points", json!(1.0)),
+        ]),
+        row(
+            "a day that starts at a zero balance has no drawdown stop",
+            vec![open(), Balance(0.0)],
+            post(
+                "/api/rithmic/pnl-snapshot",
+                json!({ "realized": 0.0, "unrealized": 0.0, "accountBalance": -100.0 }),
+            ),
+            200,
+            "",
+        )
+        .then(vec![
+            ("/account/daily_stop_triggered", json!(false)),
+            ("/account/drawdown_pct", Value::Null),
+            ("exits", json!(0)),
         ]),
         row(
             "the broker holds the stop: no server-side stop by default",
@@ -485,6 +675,12 @@ pub(super) fn rows() -> Vec<Row> {
 /// Each exit trigger fires, the bridge fills the exit, and the close resets the trade's state:
 /// every toggle off (the TP targets back to their defaults), no lock, no scale-in stage, the
 /// tempo token spent, the account-wide cooldown started and the trade counted.
+/// A PnL snapshot of the bridge with ES's signed position and open PnL (USD).
+fn snapshot(position: i64, open_pnl: f64) -> Value {
+    json!({ "realized": 0.0, "unrealized": open_pnl, "accountBalance": 50_000.0,
+            "symbols": [{ "symbol": "MESM6", "position": position, "openPnl": open_pnl }] })
+}
+
 pub(super) fn closes() -> Vec<Row> {
     use S::*;
     let open = || Open("ES", "BUY", 5000.0);

@@ -177,7 +177,8 @@ fn mirror_price(p: f64) -> f64 {
     }
 }
 
-/// A JSON value mirrored: strings word by word, numbers only under a price key.
+/// A JSON value mirrored: strings word by word, numbers under a price key reflected, and a
+/// bridge's signed `position` negated.
 fn mirror_json(v: &Value, price: bool) -> Value {
     match v {
         Value::String(s) => Value::String(mirror_words(s)),
@@ -185,7 +186,13 @@ fn mirror_json(v: &Value, price: bool) -> Value {
         Value::Array(a) => Value::Array(a.iter().map(|x| mirror_json(x, price)).collect()),
         Value::Object(m) => Value::Object(
             m.iter()
-                .map(|(k, x)| (k.clone(), mirror_json(x, price || k.contains("price"))))
+                .map(|(k, x)| {
+                    let x = match (k.as_str(), x.as_i64()) {
+                        ("position", Some(q)) => json!(-q),
+                        _ => mirror_json(x, price || k.contains("price")),
+                    };
+                    (k.clone(), x)
+                })
                 .collect(),
         ),
         other => other.clone(),
