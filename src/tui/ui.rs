@@ -126,11 +126,11 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
 /// The header's flags in their long (`⚠ POSITION MISMATCH`) or short (`⚠ MISMATCH`) forms.
 fn flags(app: &App, state: &StateView, short: bool) -> Vec<Span<'static>> {
     let t = &app.theme;
-    let pick = |long: String, brief: String| if short { brief } else { long };
+    let pick = |long: &'static str, brief: &'static str| if short { brief } else { long };
     let mut spans = Vec::new();
     let flags = &state.flags;
     if flags.position_mismatch.is_some() {
-        let text = pick(" ⚠ POSITION MISMATCH".into(), " ⚠ MISMATCH".into());
+        let text = pick(" ⚠ POSITION MISMATCH", " ⚠ MISMATCH");
         spans.push(Span::styled(text, t.warn()));
     }
     if !flags.stale_orders.is_empty() {
@@ -138,16 +138,17 @@ fn flags(app: &App, state: &StateView, short: bool) -> Vec<Span<'static>> {
         spans.push(Span::styled(format!(" ⚠ {n} STALE"), t.warn()));
     }
     if flags.daily_stop_triggered {
-        let text = pick(" ⛔ DAILY STOP".into(), " ⛔ STOP".into());
-        spans.push(Span::styled(text, t.refused()));
+        spans.push(Span::styled(
+            pick(" ⛔ DAILY STOP", " ⛔ STOP"),
+            t.refused(),
+        ));
     }
     if !app.link_ok {
-        let text = pick(" ⚠ LINK DOWN".into(), " ⚠ LINK".into());
-        spans.push(Span::styled(text, t.warn()));
+        spans.push(Span::styled(pick(" ⚠ LINK DOWN", " ⚠ LINK"), t.warn()));
     }
     match app.sandbox.as_deref() {
         Some("unsandboxed") => {
-            let text = pick(" ⚠ py:UNSANDBOXED".into(), " ⚠ py:UNSAFE".into());
+            let text = pick(" ⚠ py:UNSANDBOXED", " ⚠ py:UNSAFE");
             spans.push(Span::styled(text, t.warn()));
         }
         Some("refused") => spans.push(Span::styled(" py:off", t.warn())),
