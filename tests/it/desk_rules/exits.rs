@@ -7,6 +7,19 @@ pub(super) fn rows() -> Vec<Row> {
     use S::*;
     let es = |extra: Value| e("ES", extra);
     let open = || Open("ES", "BUY", 5000.0);
+    // the signal-count TP armed (N = 3) and one opposite 6pt brick counted (the first 6pt brick
+    // only releases the exit lock)
+    let counted_one = || {
+        vec![
+            open(),
+            Post(
+                "/api/take-profit",
+                json!({ "asset": "ES", "tp_target": 3, "tp_arm": "toggle" }),
+            ),
+            Brick("main", "ES", "green"),
+            Brick("main", "ES", "red"),
+        ]
+    };
     vec![
         // ---- exits ----
         row(
@@ -188,15 +201,7 @@ pub(super) fn rows() -> Vec<Row> {
         ),
         row(
             "arming the armed signal-count TP keeps its count",
-            vec![
-                open(),
-                Post(
-                    "/api/take-profit",
-                    json!({ "asset": "ES", "tp_target": 3, "tp_arm": "toggle" }),
-                ),
-                Brick("main", "ES", "green"),
-                Brick("main", "ES", "red"),
-            ],
+            counted_one(),
             post("/api/take-profit", json!({ "asset": "ES", "tp_arm": true })),
             200,
             "",
@@ -207,16 +212,11 @@ pub(super) fn rows() -> Vec<Row> {
         ]),
         row(
             "arming a disarmed signal-count TP counts from zero",
-            vec![
-                open(),
-                Post(
-                    "/api/take-profit",
-                    json!({ "asset": "ES", "tp_target": 3, "tp_arm": "toggle" }),
-                ),
-                Brick("main", "ES", "green"),
-                Brick("main", "ES", "red"),
-                Post("/api/take-profit", json!({ "asset": "ES", "tp_arm": false })),
-            ],
+            [
+                counted_one(),
+                vec![Post("/api/take-profit", json!({ "asset": "ES", "tp_arm": false }))],
+            ]
+            .concat(),
             post("/api/take-profit", json!({ "asset": "ES", "tp_arm": true })),
             200,
             "",
@@ -224,15 +224,7 @@ pub(super) fn rows() -> Vec<Row> {
         .then(vec![("resp/take_profit", json!({ "armed": true, "target": 3, "count": 0 }))]),
         row(
             "the signal-count TP's count resets alone",
-            vec![
-                open(),
-                Post(
-                    "/api/take-profit",
-                    json!({ "asset": "ES", "tp_target": 3, "tp_arm": "toggle" }),
-                ),
-                Brick("main", "ES", "green"),
-                Brick("main", "ES", "red"),
-            ],
+            counted_one(),
             post("/api/take-profit", json!({ "asset": "ES", "reset": true })),
             200,
             "",
