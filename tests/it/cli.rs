@@ -17,12 +17,7 @@ fn bin() -> Command {
 }
 
 fn renko(path: &std::path::Path, size: &str) -> std::process::Output {
-    bin()
-        .arg("renko")
-        .arg(path)
-        .args(["--size", size])
-        .output()
-        .unwrap()
+    crate::support::output_within(bin().arg("renko").arg(path).args(["--size", size]), 60)
 }
 
 #[test]
@@ -217,13 +212,14 @@ async fn kill_9_mid_burst_loses_nothing_acknowledged() {
 #[test]
 fn serve_refuses_off_loopback_without_a_password() {
     let dir = tempfile::tempdir().unwrap();
-    let out = bin()
-        .env_remove("DASHBOARD_PASSWORD")
-        .args(["--data-dir"])
-        .arg(dir.path())
-        .args(["serve", "--host", "0.0.0.0", "--port", "0"])
-        .output()
-        .unwrap();
+    let out = crate::support::output_within(
+        bin()
+            .env_remove("DASHBOARD_PASSWORD")
+            .args(["--data-dir"])
+            .arg(dir.path())
+            .args(["serve", "--host", "0.0.0.0", "--port", "0"]),
+        30,
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

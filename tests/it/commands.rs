@@ -1,7 +1,7 @@
 //! The README's command-line claims, on the real binary: `demo --headless --seed --ticks`,
 //! SIGINT, the config lookup order (and the environment winning over the file), `BRICKDESK_LOG`,
 //! and `import --timezone --sheet --map`.
-use crate::support::{Lines, Serve, get_json, http, spawn_listening};
+use crate::support::{Lines, Serve, get_json, http, output_within, spawn_listening};
 use brickdesk::engine::datasets::columnar;
 use std::path::Path;
 use std::process::Command;
@@ -133,7 +133,7 @@ async fn trade_limit(
         .args(["serve", "--port", "0"]);
     if config.is_some_and(|p| !p.exists()) {
         // a named config that cannot be read stops serve before it listens; stderr says why
-        let out = cmd.output().unwrap();
+        let out = output_within(&mut cmd, 30);
         assert!(!out.status.success());
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
@@ -246,14 +246,13 @@ async fn brickdesk_log_filters_what_serve_logs() {
 
 /// `brickdesk import` with `args`: (success, stdout, stderr).
 fn import(data: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = bin()
-        .env("BRICKDESK_CONFIG", "/dev/null")
+    let mut cmd = bin();
+    cmd.env("BRICKDESK_CONFIG", "/dev/null")
         .arg("--data-dir")
         .arg(data)
         .arg("import")
-        .args(args)
-        .output()
-        .unwrap();
+        .args(args);
+    let out = output_within(&mut cmd, 60);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -593,13 +593,14 @@ fn replay_from_the_shell_imports_runs_and_summarises() {
     std::fs::write(&csv, text).unwrap();
     let bin = env!("CARGO_BIN_EXE_brickdesk");
     let run = |args: &[&str]| {
-        std::process::Command::new(bin)
-            .env("BRICKDESK_CONFIG", "/dev/null")
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args(args)
-            .output()
-            .unwrap()
+        crate::support::output_within(
+            std::process::Command::new(bin)
+                .env("BRICKDESK_CONFIG", "/dev/null")
+                .arg("--data-dir")
+                .arg(dir.path())
+                .args(args),
+            120,
+        )
     };
     let out = run(&["import", csv.to_str().unwrap()]);
     assert!(

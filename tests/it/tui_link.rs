@@ -307,7 +307,7 @@ fn attach(base: &str, password: Option<&str>) -> (bool, String) {
     if let Some(pw) = password {
         cmd.args(["--password", pw]);
     }
-    let out = cmd.output().unwrap();
+    let out = output_within(&mut cmd, 30);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
