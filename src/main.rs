@@ -40,20 +40,23 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let mut cfg = Config::load(cli.config.as_deref())?;
-    if let Some(d) = cli.data_dir {
-        cfg.data_dir = Some(d);
-    }
     let command = cli
         .command
         .unwrap_or_else(|| Command::Console(Default::default()));
+    let cfg = Config::load(cli.config.as_deref()).map(|mut cfg| {
+        if let Some(d) = cli.data_dir {
+            cfg.data_dir = Some(d);
+        }
+        cfg
+    });
     match command {
-        Command::Console(args) => console::run(cfg, args),
-        Command::Serve(args) => serve::run(cfg, args),
-        Command::Demo(args) => demo::run(cfg, args),
-        Command::Import(args) => import::run(cfg, args),
-        // its exit status is its verdict (0 aligned, 1 mismatch, 2 trouble)
+        // its exit status is its verdict (0 aligned, 1 mismatch, 2 trouble), a config that
+        // cannot be read included
         Command::Replay(args) => std::process::exit(replay::run(cfg, args) as i32),
+        Command::Console(args) => console::run(cfg?, args),
+        Command::Serve(args) => serve::run(cfg?, args),
+        Command::Demo(args) => demo::run(cfg?, args),
+        Command::Import(args) => import::run(cfg?, args),
         Command::Renko(args) => renko::run(args),
     }
 }

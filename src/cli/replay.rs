@@ -50,11 +50,13 @@ pub const MISMATCH: u8 = 1;
 pub const TROUBLE: u8 = 2;
 
 /// The run, its summary (or JSON) on stdout; the exit status: `ALIGNED`, `MISMATCH`, or
-/// `TROUBLE` after the error on stderr.
-pub fn run(cfg: Config, args: ReplayArgs) -> u8 {
+/// `TROUBLE` after the error on stderr (a config that could not be read is trouble too).
+pub fn run(cfg: anyhow::Result<Config>, args: ReplayArgs) -> u8 {
     let as_json = args.json;
-    let verdict = request(args)
-        .and_then(|(req, export)| wiring::tokio_main(replay(cfg, req, export, as_json)));
+    let verdict = cfg.and_then(|cfg| {
+        let (req, export) = request(args)?;
+        wiring::tokio_main(replay(cfg, req, export, as_json))
+    });
     std::io::Write::flush(&mut std::io::stdout()).ok();
     match verdict {
         Ok(true) => ALIGNED,

@@ -700,6 +700,25 @@ fn replay_from_the_shell_imports_runs_and_summarises() {
         err.contains("Error:") && err.contains("dataset-nope"),
         "{err}"
     );
+    // so is a config file that cannot be read: trouble, not a mismatch
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, "[desk\n").unwrap();
+    let broken = broken.to_str().unwrap();
+    let py = py.to_str().unwrap();
+    let out = run(&[
+        "--config",
+        broken,
+        "replay",
+        "--dataset",
+        &id,
+        "--python",
+        py,
+        "--bridge",
+        "x",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("broken.toml"), "{err}");
 }
 
 #[tokio::test]
