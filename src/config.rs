@@ -336,13 +336,18 @@ impl Config {
         Ok(())
     }
 
-    /// Where imports may read files from (`server.import_roots`, or the defaults).
+    /// Where imports may read files from: the data dir's `uploads/` (where the server stores a
+    /// multipart upload before importing it) always, then `server.import_roots`, or by default
+    /// the data dir's `imports/` and the home dir.
     pub fn import_roots(&self) -> Vec<PathBuf> {
-        if !self.server.import_roots.is_empty() {
-            return self.server.import_roots.clone();
-        }
         let data = self.data_dir();
-        [data.join("imports"), data.join("uploads")]
+        let uploads = data.join("uploads");
+        if !self.server.import_roots.is_empty() {
+            return std::iter::once(uploads)
+                .chain(self.server.import_roots.iter().cloned())
+                .collect();
+        }
+        [uploads, data.join("imports")]
             .into_iter()
             .chain(dirs::home_dir())
             .collect()
@@ -392,6 +397,23 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configured_import_roots_keep_the_upload_dir() {
+        let mut c = Config::from_toml("[server]\nimport_roots = [\"/srv/data\"]\n").unwrap();
+        c.data_dir = Some("/d".into());
+        let roots = c.import_roots();
+        assert_eq!(
+            roots,
+            [PathBuf::from("/d/uploads"), PathBuf::from("/srv/data")]
+        );
+        c.server.import_roots.clear();
+        let roots = c.import_roots();
+        assert!(
+            roots.contains(&PathBuf::from("/d/uploads"))
+                && roots.contains(&PathBuf::from("/d/imports"))
+        );
+    }
 
     #[test]
     fn env_wins_over_file_and_non_loopback_needs_secrets() {

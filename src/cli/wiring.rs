@@ -29,8 +29,11 @@ pub fn start_engine(
             .create(data_dir)
             .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
     }
-    // where `/data-sources/save` reads files by path (server.import_roots)
-    let _ = std::fs::create_dir_all(data_dir.join("imports"));
+    // where `/data-sources/save` reads files by path, and where uploads land (import roots
+    // that exist are resolved through their symlinks)
+    for dir in ["imports", "uploads"] {
+        let _ = std::fs::create_dir_all(data_dir.join(dir));
+    }
     let db = data_dir.join(DB_FILE);
     let store =
         Store::open(&db).with_context(|| format!("cannot open database {}", db.display()))?;
