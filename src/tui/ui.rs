@@ -76,8 +76,8 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
         spans.push(Span::raw(" "));
         spans.push(Span::styled(format!(" {} ", a.asset), style));
     }
-    // the flags always show: when the row is narrow the tabs go first (the selected one
-    // stays), then the flags take their short forms
+    // the flags always show: when the row is narrow the tab bar shrinks to the selected tab,
+    // then the flags take their short forms, then the selected tab goes too
     let tabs = |all: bool| -> Vec<Span<'static>> {
         if app.view.is_some() {
             return Vec::new();
@@ -96,13 +96,15 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
     };
     let width = |v: &[Span]| -> usize { v.iter().map(|s| s.width()).sum() };
     let room = (area.width as usize).saturating_sub(width(&spans));
-    let choice = [(true, false), (false, false), (false, true)]
+    let (all, one) = (tabs(true), tabs(false));
+    let (long, short) = (flags(app, state, false), flags(app, state, true));
+    let none = Vec::new();
+    let (tabs, flags) = [(&all, &long), (&one, &long), (&one, &short)]
         .into_iter()
-        .map(|(all, short)| (tabs(all), flags(app, state, short)))
         .find(|(tabs, flags)| width(tabs) + width(flags) <= room)
-        .unwrap_or_else(|| (Vec::new(), flags(app, state, true)));
-    spans.extend(choice.0);
-    spans.extend(choice.1);
+        .unwrap_or((&none, &short));
+    spans.extend(tabs.iter().cloned());
+    spans.extend(flags.iter().cloned());
     let used: usize = spans.iter().map(|s| s.width()).sum();
     // the clock shortens rather than being cut (LIVE's banner is wider at 80 columns)
     let room = (area.width as usize).saturating_sub(used);

@@ -278,8 +278,10 @@ async fn every_flag_is_visible_at_80x24_and_in_full_when_wide() {
                     "{env:?} {theme} {tab:?} {w}: no {flag:?} in\n{header}"
                 );
             }
-            // the selected tab stays named
-            assert!(env == Env::Live || header.contains(tab.title()), "{header}");
+            // the selected tab stays named, except in LIVE at 80 columns: the wide banner
+            // leaves room for the flags alone
+            let crowded = env == Env::Live && w == 80;
+            assert_eq!(header.contains(tab.title()), !crowded, "{header}");
             if w == 160 {
                 assert!(header.contains("Backtests Research Chat Log"), "{header}");
             }
