@@ -154,7 +154,9 @@ fn flags(app: &App, state: &StateView, short: bool) -> Vec<Span<'static>> {
             spans.push(Span::styled(text, t.warn()));
         }
         Some("refused") => spans.push(Span::styled(" py:off", t.warn())),
-        Some(_) => spans.push(Span::styled(" py:bwrap", t.dim())),
+        Some("bubblewrap") => spans.push(Span::styled(" py:bwrap", t.dim())),
+        // a mode this console does not know is not shown as confined
+        Some(_) => spans.push(Span::styled(" ⚠ py:?", t.warn())),
         None => {}
     }
     spans

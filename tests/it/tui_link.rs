@@ -141,6 +141,16 @@ async fn local_and_attached_consoles_agree_on_every_command_key() {
         d.fill_all(5000.0).await;
         d.heartbeat("NQ", 20000.0).await;
     }
+    let attached = Remote::connect(&remote.base, Some(PASSWORD)).await.unwrap();
+    // the header's sandbox chip reads the server's mode by name
+    let mode = attached.sandbox_mode().await;
+    assert!(
+        matches!(
+            mode.as_deref(),
+            Some("bubblewrap" | "unsandboxed" | "refused")
+        ),
+        "{mode:?}"
+    );
     let theme = || Theme::embedded("dark").unwrap();
     let mut consoles = [
         Console {
@@ -149,7 +159,7 @@ async fn local_and_attached_consoles_agree_on_every_command_key() {
         },
         Console {
             app: App::new(theme(), "attached".into()),
-            link: Link::Remote(Remote::connect(&remote.base, Some(PASSWORD)).await.unwrap()),
+            link: Link::Remote(attached.clone()),
         },
     ];
     for c in &mut consoles {

@@ -101,6 +101,9 @@ async fn single_pane_views_fill_the_screen() {
         term.draw(|fr| brickdesk::tui::ui::draw(fr, &app)).unwrap();
         let text = term.backend().to_string();
         assert!(text.contains(needle), "{view} lacks {needle:?}:\n{text}");
+        if view == "positions" {
+            assert!(text.contains("day +81.25 · dd —/30% "), "{text}");
+        }
         for pane in PANES {
             assert_eq!(
                 text.contains(pane),
@@ -128,6 +131,7 @@ async fn the_header_says_how_python_strategies_run() {
         ("bubblewrap", "py:bwrap"),
         ("unsandboxed", "⚠ py:UNSANDBOXED"),
         ("refused", "py:off"),
+        ("a-mode-from-a-newer-server", "⚠ py:?"),
     ] {
         app.sandbox = Some(mode.into());
         let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();

@@ -14,11 +14,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     };
     let a = &s.account;
     let title = format!(
-        " positions · trades {}/{} · day {:+.2} ·{} ",
+        " positions · trades {}/{} · day {:+.2} · {} ",
         a.trade_count,
         a.trade_limit,
         a.day_pnl,
-        super::desk::daily_stop(a).trim_end()
+        super::desk::daily_stop(a).trim_start()
     );
     let rows = s.assets.iter().map(|x| {
         let last = x
