@@ -182,7 +182,8 @@ impl Engine {
         }
         let a = self.asset_index(&order.asset)?;
         let price = match (to, report.fill_price) {
-            (OrderStatus::Filled, Some(p)) if p.is_finite() && p > 0.0 => {
+            // a price that is not a positive number is refused (and logged) with the rest
+            (OrderStatus::Filled, Some(p)) => {
                 self.check_price(a, "extra.fill_price", p)?;
                 Some(p)
             }
@@ -192,11 +193,6 @@ impl Engine {
                     "a FILLED report without extra.fill_price needs a last price, and there is none yet".into(),
                 )
             })?),
-            (OrderStatus::Filled, Some(_)) => {
-                return Err(DeskError::Invalid(
-                    "extra.fill_price must be a positive number".into(),
-                ));
-            }
             _ => None,
         };
         if let Some(sym) = &report.symbol
@@ -262,12 +258,12 @@ impl Engine {
             (Resolution::Filled, _) => OrderStatus::Filled,
         };
         let price = match (action, fill_price) {
-            (Resolution::Filled, Some(p)) if p.is_finite() && p > 0.0 => {
+            (Resolution::Filled, Some(p)) => {
                 let a = self.asset_index(&order.asset)?;
                 self.check_price(a, "fill_price", p)?;
                 Some(p)
             }
-            (Resolution::Filled, _) => {
+            (Resolution::Filled, None) => {
                 return Err(DeskError::Invalid(
                     "marking an order filled needs fill_price, a positive number".into(),
                 ));

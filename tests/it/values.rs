@@ -103,7 +103,7 @@ async fn absurd_values_get_a_4xx_and_change_nothing() {
             msg.len()
         );
     }
-    // a fill far from the market, from the bridge and from the operator
+    // an entry on an asset whose only price was refused: nothing to trade on
     let (c, b) = d.entry(json!({ "asset": "NQ" })).await;
     assert!(c.is_client_error(), "{b}");
     assert_eq!(d.state_without_clock().await, before, "nothing changed");
@@ -142,17 +142,34 @@ async fn a_fill_far_from_the_market_is_refused_and_the_order_waits() {
     assert_eq!(c, StatusCode::CREATED, "{b}");
     let claimed = d.poll().await;
     let id = claimed[0]["id"].as_str().unwrap();
-    for price in [1e12, 1e308, 9000.0] {
+    // the bridge cannot fill it far from the market, nor at a price that is no price
+    let far = StatusCode::UNPROCESSABLE_ENTITY;
+    let bad = StatusCode::BAD_REQUEST;
+    for (price, code) in [
+        (1e12, far),
+        (1e308, far),
+        (9000.0, far),
+        (-5.0, bad),
+        (0.0, bad),
+    ] {
         let (c, b) = d
             .report(
                 id,
                 json!({ "status": "FILLED", "extra": { "fill_price": price } }),
             )
             .await;
-        assert_eq!(c, StatusCode::UNPROCESSABLE_ENTITY, "{price}: {b}");
+        assert_eq!(c, code, "{price}: {b}");
     }
     let order = &d.orders("ES").await[0];
     assert_eq!(order["status"], "CLAIMED");
+    // nor can the operator, resolving it by hand: refused, nothing changed, logged
+    for (price, code) in [(1e12, far), (9000.0, far), (-5.0, bad)] {
+        let body =
+            json!({ "order_id": id, "action": "filled", "fill_price": price, "confirm": true });
+        d.refused("/api/orders/resolve", body, code).await;
+    }
+    assert!(d.logged("ES fill_price refused").await);
+    assert!(d.logged("ES extra.fill_price refused").await);
     let (c, b) = d
         .report(
             id,
