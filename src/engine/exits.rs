@@ -403,13 +403,15 @@ impl Engine {
     /// TP is armed, the 8pt flip (and, for a FREE-zone entry, the 6pt flip) is on, the other
     /// toggles are off.
     pub(crate) fn arm_on_fill(&mut self, a: usize) {
-        let settings = self.settings.clone();
-        let st = self.asset_mut(a);
-        let Some(pos) = st.position.as_mut() else {
+        let Some(free_zone) = self.desk[a].position.as_ref().map(|p| p.free_zone) else {
             return;
         };
-        pos.exit_lock_released = false;
-        st.exits = ExitSettings::on_fill(&settings, pos.free_zone);
+        let exits = ExitSettings::on_fill(&self.settings, free_zone);
+        let st = self.asset_mut(a);
+        st.exits = exits;
+        if let Some(pos) = st.position.as_mut() {
+            pos.exit_lock_released = false;
+        }
         self.touch(a);
     }
 
@@ -418,9 +420,9 @@ impl Engine {
     /// fresh `main` brick (early re-arm).
     pub(crate) fn reset_on_close(&mut self, a: usize, saw_main: bool) {
         let now = self.now();
-        let settings = self.settings.clone();
+        let exits = ExitSettings::new(&self.settings);
         let st = self.asset_mut(a);
-        st.exits = ExitSettings::new(&settings);
+        st.exits = exits;
         st.tempo_ready = false;
         st.tempo_rearm_on_four = saw_main;
         st.entry_zone = None;
@@ -623,9 +625,9 @@ impl Engine {
         )
     }
 
-    /// Why a scale-in is not available now (None: it is).
-    pub fn scale_in_block(&self, a: usize) -> Option<String> {
-        self.scale_in_refusal(a).map(|e| e.to_string())
+    /// A scale-in would be taken now (the snapshot's `scale_in_available`).
+    pub(crate) fn scale_in_available(&self, a: usize) -> bool {
+        self.desk[a].position.is_some() && self.scale_in_refusal(a).is_none()
     }
 
     fn scale_in_refusal(&self, a: usize) -> Option<DeskError> {

@@ -293,7 +293,7 @@ impl Engine {
             scale_in_stage: st.position.as_ref().map(|p| p.scale_in),
             exit_waiting: st.exit_waiting.clone(),
             position,
-            scale_in_available: self.scale_in_block(a).is_none(),
+            scale_in_available: self.scale_in_available(a),
             last_price: st.last_price,
             last_price_age_secs: st.last_price_at.map(|t| (now - t).num_seconds()),
             heartbeat_age_secs: self.heartbeat_age(a),
