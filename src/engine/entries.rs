@@ -216,16 +216,15 @@ impl Engine {
             return Some(e.to_string());
         }
         let st = &self.desk[a];
-        match st.zone() {
-            (Zone::Free, _) => match st.shade(BrickSize::TwoHalf) {
-                Some(Shade::Green | Shade::Red) => None,
-                s => Some(format!(
-                    "Blocked by 2.5pt Renko: {}",
-                    s.map_or("none", Shade::as_str)
-                )),
-            },
-            _ => self.check_zone(a, None).err().map(|e| e.to_string()),
-        }
+        // in a FREE zone the operator picks the side: the one the 2.5pt color allows, if any
+        let direction = match st.zone() {
+            (Zone::Free, _) => Some(match st.shade(BrickSize::TwoHalf) {
+                Some(Shade::Red) => Side::Sell,
+                _ => Side::Buy,
+            }),
+            _ => None,
+        };
+        self.check_zone(a, direction).err().map(|e| e.to_string())
     }
 
     /// `POST /api/orders`: a market entry or a preorder.

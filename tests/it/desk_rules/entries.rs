@@ -158,7 +158,20 @@ pub(super) fn rows() -> Vec<Row> {
         .then(vec![
             ("/assets/0/zone", json!("FREE")),
             ("/assets/0/conflict_mode", json!(true)),
+            // the console: an entry in the 2.5pt color's direction would pass
+            ("/assets/0/entry_block", Value::Null),
         ]),
+        row(
+            "the console: a FREE zone with a neutral 2.5pt brick blocks either side",
+            vec![FreeEs],
+            brick("two_half", "neutral"),
+            200,
+            "",
+        )
+        .then(vec![(
+            "/assets/0/entry_block",
+            json!("Blocked by 2.5pt Renko: neutral"),
+        )]),
         row(
             "gate 8: the 2.5pt filter, NORMAL zone",
             vec![Ready("ES", "green", 5000.0), Brick("two_half", "ES", "red")],
