@@ -18,8 +18,7 @@ pub fn init_stdout() {
 pub fn init_file(path: &Path) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
         // the data dir when it is the log's home: the operator's alone, as `start_engine` makes it
-        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
-            .create(dir)?;
+        super::wiring::private_dir(dir)?;
     }
     let file = std::fs::OpenOptions::new()
         .create(true)

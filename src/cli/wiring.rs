@@ -15,20 +15,23 @@ use tokio::net::TcpListener;
 
 pub const DB_FILE: &str = "brickdesk.sqlite3";
 
+/// Creates `dir` (and its parents) if it is missing, as the operator's alone (0700): a strategy
+/// run as another user cannot look inside. An existing directory is left as it is.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 /// Opens (creating if needed) the data dir and its database, and starts the engine.
 pub fn start_engine(
     cfg: &Config,
     data_dir: &Path,
     clock: SharedClock,
 ) -> anyhow::Result<(EngineHandle, std::thread::JoinHandle<()>)> {
-    if !data_dir.exists() {
-        // the operator's alone: a strategy run as another user cannot look inside
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(data_dir)
-            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-    }
+    private_dir(data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
     // where `/data-sources/save` reads files by path, and where uploads land (import roots
     // that exist are resolved through their symlinks)
     for dir in ["imports", "uploads"] {

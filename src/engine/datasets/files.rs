@@ -6,11 +6,11 @@ use std::fs::File;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
-/// A file the policy let through: opened, with the path it was asked by and where it really is.
+/// A file the policy let through: opened (through the path it really is at), with the path it
+/// was asked by.
 #[derive(Debug)]
 pub struct Opened {
     pub path: PathBuf,
-    pub real: PathBuf,
     pub file: File,
 }
 
@@ -149,7 +149,6 @@ impl FilePolicy {
         self.within_budget(&shown, now.len())?;
         Ok(Opened {
             path: path.to_path_buf(),
-            real,
             file,
         })
     }

@@ -425,13 +425,13 @@ impl RunService {
         }
     }
 
-    /// Stops every live player (their runs read `interrupted`) and waits for them, at most
-    /// `within`.
     /// The server is stopping: runs waiting in line are interrupted, live players stop.
     pub fn stopping(&self) {
         self.cancel.cancel();
     }
 
+    /// Stops every live player (their runs read `interrupted`) and waits for them, at most
+    /// `within`.
     pub async fn shutdown(&self, within: Duration) {
         self.cancel.cancel();
         let mut players = std::mem::take(&mut *self.players.lock().expect("players"));

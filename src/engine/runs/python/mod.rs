@@ -240,10 +240,7 @@ pub fn run_strategy(
     let mut child = match sandbox::spawn(&mut cmd) {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(PyError::Missing(format!(
-                "{} was not found: install Python 3 (Debian: apt-get install python3) or set the runner's python",
-                limits.python
-            )));
+            return Err(sandbox::missing(&limits.python));
         }
         Err(e) => return Err(runner(e)),
     };

@@ -92,7 +92,7 @@ pub struct Interpreter {
     pub roots: Vec<PathBuf>,
 }
 
-fn missing(python: &str) -> PyError {
+pub(super) fn missing(python: &str) -> PyError {
     PyError::Missing(format!(
         "{python} was not found: install Python 3 (Debian: apt-get install python3) or set the runner's python"
     ))
