@@ -144,9 +144,8 @@ impl Default for RunnerConfig {
 impl Config {
     /// The Python runner's limits; `redact` lists what no error may show (the secrets).
     pub fn runner_limits(&self) -> crate::engine::runs::python::Limits {
-        use crate::engine::runs::python::{Limits, sandbox};
+        use crate::engine::runs::python::{Limits, default_concurrency, sandbox};
         let (r, secrets) = (&self.runner, &self.secrets);
-        let d = Limits::default();
         Limits {
             timeout: std::time::Duration::from_secs(r.timeout_s),
             memory_bytes: r.memory_mb << 20,
@@ -162,7 +161,7 @@ impl Config {
             work_bytes: r.work_dir_mb << 20,
             output_cap: r.output_cap_kb << 10,
             concurrency: if r.concurrency == 0 {
-                d.concurrency
+                default_concurrency()
             } else {
                 r.concurrency
             },

@@ -6,10 +6,3 @@ pub mod demo;
 pub mod providers;
 pub mod runs;
 pub mod sessions;
-
-/// How many CPU-heavy jobs (a Python run, a comparison) a service runs at once.
-pub fn workers() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-}

@@ -46,6 +46,13 @@ pub struct Limits {
     pub redact: Vec<String>,
 }
 
+/// Runs at once when the config says 0: one per core.
+pub fn default_concurrency() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -58,9 +65,7 @@ impl Default for Limits {
             max_file_bytes: 64 << 20,
             work_bytes: 64 << 20,
             output_cap: 1 << 20,
-            concurrency: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2),
+            concurrency: default_concurrency(),
             redact: Vec::new(),
         }
     }
