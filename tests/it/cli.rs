@@ -3,18 +3,10 @@
 use serde_json::json;
 use std::collections::HashSet;
 use std::io::Write;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_brickdesk"));
-    // never read the developer's own config file
-    c.env("BRICKDESK_CONFIG", "/dev/null")
-        .env("NO_COLOR", "1")
-        .env_remove("BRICKDESK_DATA_DIR");
-    c
-}
+use crate::support::bin;
 
 fn renko(path: &std::path::Path, size: &str) -> std::process::Output {
     crate::support::output_within(bin().arg("renko").arg(path).args(["--size", size]), 60)

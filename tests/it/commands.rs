@@ -1,20 +1,9 @@
 //! The README's command-line claims, on the real binary: `demo --headless --seed --ticks`,
 //! SIGINT, the config lookup order (and the environment winning over the file), `BRICKDESK_LOG`,
 //! and `import --timezone --sheet --map`.
-use crate::support::{Lines, Serve, get_json, http, output_within, spawn_listening};
+use crate::support::{Lines, Serve, bin, get_json, http, output_within, spawn_listening};
 use brickdesk::engine::datasets::columnar;
 use std::path::Path;
-use std::process::Command;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_brickdesk"));
-    c.env("NO_COLOR", "1")
-        .env_remove("DASHBOARD_PASSWORD")
-        .env_remove("BRICKDESK_LOG")
-        .env_remove("BRICKDESK_API_TOKENS")
-        .env_remove("BRICKDESK_DATA_DIR");
-    c
-}
 
 /// A headless demo with the price steps in its log.
 fn demo(data: &Path, seed: u64, ticks: i64) -> (Serve, String, Lines) {
@@ -72,6 +61,10 @@ async fn demo_headless_seed_and_ticks() {
     let state = get_json(&http(), &format!("{base}/api/state")).await;
     assert_eq!(state["env"], "DEMO", "{state}");
     assert_eq!(state["assets"][0]["asset"], "ES");
+    for size in ["one", "high", "macro"] {
+        let brick = &state["assets"][0]["bricks"][size];
+        assert!(brick["color"].is_string(), "no {size} brick yet: {state}");
+    }
     // SIGINT stops it cleanly
     sigint(&a);
     let rest = lines.rest(15);

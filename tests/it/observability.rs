@@ -176,27 +176,9 @@ async fn sigterm_with_a_live_run_playing_stops_within_2s_and_the_run_reads_inter
     assert_eq!(run["lifecycle"], "live", "{run}");
     let id = run["run_id"].as_str().unwrap().to_string();
     // a client attached to the event stream must not hold the stop up either
-    let cookie = {
-        let r = crate::support::http()
-            .post(format!("{base}/api/login"))
-            .json(&json!({ "password": crate::support::PASSWORD }))
-            .send()
-            .await
-            .unwrap();
-        let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
-        set.split(';').next().unwrap().to_string()
-    };
-    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-        format!("{}/ws/stream", base.replacen("http", "ws", 1)),
-    )
-    .unwrap();
-    req.headers_mut().insert("cookie", cookie.parse().unwrap());
-    let (_ws, _) = crate::support::within(
-        "a WebSocket handshake",
-        tokio_tungstenite::connect_async(req),
-    )
-    .await
-    .unwrap();
+    let cookie = crate::support::session_cookie(&base).await;
+    let url = format!("{}/ws/stream", base.replacen("http", "ws", 1));
+    let _ws = crate::support::ws_connect(&url, &cookie).await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let started = Instant::now();
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -236,18 +218,8 @@ async fn sigterm_with_a_live_run_playing_stops_within_2s_and_the_run_reads_inter
 async fn the_websocket_pushes_the_published_state_when_asked() {
     use futures_util::StreamExt;
     let d = TestDesk::start().await;
-    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-        format!("{}/api/ws?snapshots=true", d.base.replacen("http", "ws", 1)),
-    )
-    .unwrap();
-    req.headers_mut()
-        .insert("cookie", d.session_cookie().await.parse().unwrap());
-    let (mut ws, _) = crate::support::within(
-        "a WebSocket handshake",
-        tokio_tungstenite::connect_async(req),
-    )
-    .await
-    .unwrap();
+    let url = format!("{}/api/ws?snapshots=true", d.base.replacen("http", "ws", 1));
+    let mut ws = crate::support::ws_connect(&url, &d.session_cookie().await).await;
     let mut next_state = async || loop {
         let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
             .await

@@ -461,15 +461,7 @@ async fn trade_events_from_python_signals_compare_with_the_artifact() {
 
 pub(crate) async fn ws_events(url: String, cookie: String, max: usize) -> Vec<Value> {
     use futures_util::StreamExt;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut req = url.into_client_request().unwrap();
-    req.headers_mut().insert("cookie", cookie.parse().unwrap());
-    let (mut ws, _) = crate::support::within(
-        "a WebSocket handshake",
-        tokio_tungstenite::connect_async(req),
-    )
-    .await
-    .unwrap();
+    let mut ws = crate::support::ws_connect(&url, &cookie).await;
     let mut out = Vec::new();
     while let Some(Ok(m)) = crate::support::within("the next WebSocket message", ws.next()).await {
         if let tokio_tungstenite::tungstenite::Message::Text(t) = m {

@@ -5,7 +5,6 @@ use crate::support::{TV, login, read, session_cookie, spawn_serve};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -18,17 +17,8 @@ async fn ws(
     path: &str,
     cookie: &str,
 ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    let mut req = format!("{}{path}", base.replace("http", "ws"))
-        .into_client_request()
-        .unwrap();
-    req.headers_mut().insert("cookie", cookie.parse().unwrap());
-    crate::support::within(
-        "a WebSocket handshake",
-        tokio_tungstenite::connect_async(req),
-    )
-    .await
-    .unwrap()
-    .0
+    let url = format!("{}{path}", base.replace("http", "ws"));
+    crate::support::ws_connect(&url, cookie).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,7 +178,7 @@ async fn a_client_that_stalls_its_headers_or_its_body_is_dropped() {
     .await
     .expect("a stalled request line was never dropped");
     assert!(n.is_ok());
-    // an idle keep-alive connection too
+    // a connection that never sends a byte
     let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let n = tokio::time::timeout(
         std::time::Duration::from_secs(10),
@@ -197,6 +187,21 @@ async fn a_client_that_stalls_its_headers_or_its_body_is_dropped() {
     .await
     .expect("an idle connection was never dropped");
     assert!(n.is_ok());
+    // a keep-alive connection left idle after its answer
+    let mut kept = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    kept.write_all(format!("GET /health HTTP/1.1\r\nhost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        kept.read_to_end(&mut answer),
+    )
+    .await
+    .expect("an idle keep-alive connection was never closed")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     // a body promised and never sent: refused in the surface's JSON shape
     let mut body = tokio::net::TcpStream::connect(&addr).await.unwrap();
     body.write_all(

@@ -182,12 +182,7 @@ async fn consoles_attached_to_serve_show_the_api_state_and_new_orders() {
     let dir = tempfile::tempdir().unwrap();
     let (mut server, base) =
         crate::support::spawn_serve(dir.path(), std::path::Path::new("/dev/null"));
-    let api = crate::support::http_with_cookies();
-    api.post(format!("{base}/api/login"))
-        .json(&json!({ "password": crate::support::PASSWORD }))
-        .send()
-        .await
-        .unwrap();
+    let api = crate::support::login(&base).await;
     let post =
         |path: &str, body: serde_json::Value| api.post(format!("{base}{path}")).json(&body).send();
     post(

@@ -306,14 +306,12 @@ async fn local_and_attached_consoles_agree_on_every_command_key() {
 
 /// `brickdesk console --connect …` as the operator runs it; its exit status and stderr.
 fn attach(base: &str, password: Option<&str>) -> (bool, String) {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_brickdesk"));
-    cmd.env("BRICKDESK_CONFIG", "/dev/null")
-        .env_remove("DASHBOARD_PASSWORD")
-        .env(
-            "XDG_STATE_HOME",
-            std::env::temp_dir().join("brickdesk-attach-test"),
-        )
-        .args(["console", "--connect", base]);
+    let mut cmd = bin();
+    cmd.env(
+        "XDG_STATE_HOME",
+        std::env::temp_dir().join("brickdesk-attach-test"),
+    )
+    .args(["console", "--connect", base]);
     if let Some(pw) = password {
         cmd.args(["--password", pw]);
     }

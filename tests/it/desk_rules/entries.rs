@@ -321,12 +321,16 @@ pub(super) fn rows() -> Vec<Row> {
         .then(vec![("/account/trade_count", json!(1))]),
         row(
             "a FILLED report without a price fills at the last price",
-            vec![Ready("ES", "green", 5000.0), Entry(es(json!({})))],
+            vec![
+                Ready("ES", "green", 5000.0),
+                Entry(es(json!({}))),
+                Hb("ES", 5002.0),
+            ],
             A::Report("FILLED"),
             200,
             "",
         )
-        .then(vec![("/assets/0/position/avg_price", json!(5000.0))]),
+        .then(vec![("/assets/0/position/avg_price", json!(5002.0))]),
         // ---- preorder ----
         row(
             "a preorder needs a direction",

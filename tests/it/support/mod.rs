@@ -53,6 +53,37 @@ pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) ->
         .unwrap_or_else(|_| panic!("{what}: nothing within {IO_TIMEOUT:?}"))
 }
 
+/// The `brickdesk` binary as a test runs it: no developer's config file, environment or colors
+/// reach it (`BRICKDESK_CONFIG=/dev/null`, no password, log filter, tokens or data dir).
+pub fn bin() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_brickdesk"));
+    c.env("BRICKDESK_CONFIG", "/dev/null")
+        .env("NO_COLOR", "1")
+        .env_remove("DASHBOARD_PASSWORD")
+        .env_remove("BRICKDESK_LOG")
+        .env_remove("BRICKDESK_API_TOKENS")
+        .env_remove("BRICKDESK_DATA_DIR");
+    c
+}
+
+/// A WebSocket to `url` (`ws://…`) with an operator session's `cookie`, connected within
+/// `IO_TIMEOUT`.
+pub async fn ws_connect(
+    url: &str,
+    cookie: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    within(
+        "a WebSocket handshake",
+        tokio_tungstenite::connect_async(req),
+    )
+    .await
+    .unwrap()
+    .0
+}
+
 /// The HTTP status a WebSocket handshake to `url` with these extra headers gets (101 when it is
 /// upgraded).
 pub async fn ws_handshake(url: &str, headers: &[(&'static str, String)]) -> u16 {
@@ -626,10 +657,9 @@ pub fn spawn_serve_with(
     config: &std::path::Path,
     env: &[(&str, &str)],
 ) -> (Serve, String) {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_brickdesk"));
+    let mut cmd = bin();
     cmd.envs(env.iter().copied())
         .env("BRICKDESK_CONFIG", config)
-        .env("NO_COLOR", "1")
         .env("DASHBOARD_PASSWORD", PASSWORD)
         .env("BRIDGE_HEARTBEAT_SECRET", BRIDGE)
         .env("TV_WEBHOOK_SECRET", TV)
