@@ -330,27 +330,29 @@ def run_strategy(frame):
     assert!(list < 1 << 20, "GET /runs is {list} bytes");
 }
 
-async fn twenty_replays_queue_and_all_finish(d: &Desk) {
-    let runs: Vec<_> = (0..20)
+/// `n` replays of `source` posted at once, each on a task of its own: their answers.
+fn replays(
+    d: &Desk,
+    n: usize,
+    source: &str,
+) -> Vec<tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>> {
+    (0..n)
         .map(|_| {
-            let (c, base, mut body) = (
-                d.client.clone(),
-                d.base.clone(),
-                run_body(&d.dataset, "", 0, EMA_STRATEGY, true),
-            );
+            let (c, base) = (d.client.clone(), d.base.clone());
+            let mut body = run_body(&d.dataset, "", 0, source, true);
             body.as_object_mut().unwrap().remove("bridge_artifact_id");
             tokio::spawn(async move {
-                read(
-                    c.post(format!("{base}/runs/replay"))
-                        .json(&body)
-                        .send()
-                        .await
-                        .unwrap(),
-                )
-                .await
+                c.post(format!("{base}/runs/replay"))
+                    .json(&body)
+                    .send()
+                    .await
             })
         })
-        .collect();
+        .collect()
+}
+
+async fn twenty_replays_queue_and_all_finish(d: &Desk) {
+    let runs = replays(d, 20, EMA_STRATEGY);
     let mut most_queued = 0;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while runs.iter().any(|r| !r.is_finished()) {
@@ -369,7 +371,7 @@ async fn twenty_replays_queue_and_all_finish(d: &Desk) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     for r in runs {
-        let (code, run) = r.await.unwrap();
+        let (code, run) = read(r.await.unwrap().unwrap()).await;
         assert_eq!(code, 200);
         assert_eq!(run["lifecycle"], "completed", "{run}");
         assert!(run.get("queue_position").is_none());
@@ -442,22 +444,7 @@ async fn a_stop_interrupts_the_runs_waiting_in_line() {
     let mut d = Desk::start(Mode::Bubblewrap, "concurrency = 1\ntimeout_s = 20").await;
     // three slow runs for one runner: one runs, two wait
     let slow = "import time\ndef run_strategy(frame):\n    time.sleep(2)\n    return frame\n";
-    let runs: Vec<_> = (0..3)
-        .map(|_| {
-            let (c, base, mut body) = (
-                d.client.clone(),
-                d.base.clone(),
-                run_body(&d.dataset, "", 0, slow, true),
-            );
-            body.as_object_mut().unwrap().remove("bridge_artifact_id");
-            tokio::spawn(async move {
-                c.post(format!("{base}/runs/replay"))
-                    .json(&body)
-                    .send()
-                    .await
-            })
-        })
-        .collect();
+    let runs = replays(&d, 3, slow);
     let mut queued = 0;
     for _ in 0..100 {
         let (list, _) = d.get("/runs?summary=true").await;
