@@ -157,7 +157,9 @@ fn excel_range(
     // from the checked handle, not the path: what was checked is what is read
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut from_start(&src.file)?, &mut bytes)?;
-    let mut wb = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes))
+    // a cursor over a borrowed slice: the format probe clones its reader once per format it
+    // tries, and this clone copies no bytes
+    let mut wb = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes.as_slice()))
         .with_context(|| format!("cannot open workbook {}", src.path.display()))?;
     let names = wb.sheet_names();
     let active = match sheet {
