@@ -40,7 +40,7 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
                         StatusCode::PAYLOAD_TOO_LARGE,
                         format!("request body is larger than {} KiB", BODY_LIMIT / 1024),
                     )
-                } else if e.body_text().contains(super::listen::TOO_SLOW) {
+                } else if super::listen::came_too_slowly(&e) {
                     ApiError::new(StatusCode::REQUEST_TIMEOUT, super::listen::TOO_SLOW)
                 } else {
                     ApiError::bad_request(format!("could not read the request body: {e}"))

@@ -42,6 +42,13 @@ impl Default for Timeouts {
 /// What a body that missed its deadline says (and what the extractors answer 408 with).
 pub const TOO_SLOW: &str = "the request body came too slowly";
 
+/// Did reading a body fail on its deadline? `error` is the failure as a layer above the body
+/// shows it (an extractor, a JSON reader, the multipart parser): the deadline's error is
+/// somewhere in its chain of sources.
+pub fn came_too_slowly(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source()).any(|e| e.to_string().contains(TOO_SLOW))
+}
+
 type Timer = Pin<Box<tokio::time::Sleep>>;
 
 /// A request body that fails once it has taken longer than its deadlines. The timers start

@@ -62,6 +62,9 @@ pub async fn json_streamed<T: DeserializeOwned + Send + 'static>(
             if e.io_error_kind() == Some(std::io::ErrorKind::FileTooLarge) {
                 return too_large(limit);
             }
+            if super::listen::came_too_slowly(&e) {
+                return too_slow();
+            }
             return Detail::new(
                 StatusCode::BAD_REQUEST,
                 format!("could not read the request body: {e}"),
@@ -221,12 +224,19 @@ fn safe_name(name: &str) -> String {
 fn part_error(e: &axum::extract::multipart::MultipartError, limit: usize) -> Detail {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         too_large(limit)
+    } else if super::listen::came_too_slowly(e) {
+        too_slow()
     } else {
         Detail::new(
             StatusCode::BAD_REQUEST,
             format!("could not read the upload: {}", e.body_text()),
         )
     }
+}
+
+/// A body that missed its deadline (`[server] body_idle_timeout_s` / `body_timeout_s`).
+fn too_slow() -> Detail {
+    Detail::new(StatusCode::REQUEST_TIMEOUT, super::listen::TOO_SLOW)
 }
 
 fn io_error(e: std::io::Error) -> Detail {

@@ -202,28 +202,46 @@ async fn a_client_that_stalls_its_headers_or_its_body_is_dropped() {
     .unwrap();
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    // a body promised and never sent: refused in the surface's JSON shape
-    let mut body = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    body.write_all(
-        format!("POST /tv_renko HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"secret\":")
-            .as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        body.read_to_end(&mut answer),
-    )
-    .await
-    .expect("a stalled body was never dropped")
-    .unwrap();
-    let answer = String::from_utf8_lossy(&answer);
-    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(
-        answer.contains("\"error\":\"the request body came too slowly\""),
-        "{answer}"
-    );
+    // a body promised and never sent: 408 in each surface's JSON shape, the uploads included
+    let cookie = crate::support::session_cookie(&base).await;
+    let multipart = "--x\r\ncontent-disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\n\r\nts,close\n";
+    for (path, kind, start, shape) in [
+        ("/tv_renko", "application/json", "{\"secret\":", "error"),
+        (
+            "/pine-bridge/artifacts",
+            "application/json",
+            "{\"name\":",
+            "detail",
+        ),
+        (
+            "/data-sources/save",
+            "multipart/form-data; boundary=x",
+            multipart,
+            "detail",
+        ),
+    ] {
+        let mut body = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        body.write_all(
+            format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\ncookie: {cookie}\r\ncontent-type: {kind}\r\ncontent-length: 1000\r\n\r\n{start}")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            body.read_to_end(&mut answer),
+        )
+        .await
+        .expect("a stalled body was never dropped")
+        .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(
+            answer.contains(&format!("\"{shape}\":\"the request body came too slowly\"")),
+            "{path}: {answer}"
+        );
+    }
 }
 
 /// The status of a WebSocket handshake to `path` with these extra headers.
