@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Failures in a row before the first lockout, and the count logged as a lockout.
 pub const FREE_FAILURES: u32 = 4;
@@ -47,16 +47,29 @@ pub struct Sessions {
     clock: SharedClock,
     idle: Duration,
     max: Duration,
-    db: Option<Mutex<Connection>>,
+    db: Option<Arc<Mutex<Connection>>>,
     live: Mutex<HashMap<String, Session>>,
     failures: Mutex<HashMap<IpAddr, Failures>>,
 }
 
+/// Lower-case hex of `bytes`, in one allocation.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
 fn hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+fn write(db: &Mutex<Connection>, sql: &str, p: impl rusqlite::Params) {
+    if let Err(e) = db.lock().expect("sessions db").execute(sql, p) {
+        tracing::error!(error = %e, "session not saved");
+    }
 }
 
 impl Sessions {
@@ -112,17 +125,28 @@ impl Sessions {
             clock,
             idle,
             max,
-            db: conn.map(Mutex::new),
+            db: conn.map(|c| Arc::new(Mutex::new(c))),
             live: Mutex::new(live),
             failures: Mutex::default(),
         }
     }
 
     fn store(&self, sql: &str, p: impl rusqlite::Params) {
-        if let Some(db) = &self.db
-            && let Err(e) = db.lock().expect("sessions db").execute(sql, p)
-        {
-            tracing::error!(error = %e, "session not saved");
+        if let Some(db) = &self.db {
+            write(db, sql, p);
+        }
+    }
+
+    /// `store` off the async workers when there are some (a request's keep-alive write must not
+    /// wait behind the desk's commits); logins and logouts stay synchronous, so they are on disk
+    /// before they are answered.
+    fn store_later(&self, sql: &'static str, hash: String, at: i64) {
+        let Some(db) = self.db.clone() else { return };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn_blocking(move || write(&db, sql, params![hash, at]));
+            }
+            Err(_) => write(&db, sql, params![hash, at]),
         }
     }
 
@@ -130,7 +154,7 @@ impl Sessions {
     pub fn create(&self) -> String {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
-        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let token = hex(&bytes);
         let now = self.clock.now();
         let h = hash(&token);
         self.store(
@@ -166,9 +190,10 @@ impl Sessions {
         if now - s.saved > Duration::minutes(1) {
             s.saved = now;
             drop(live);
-            self.store(
+            self.store_later(
                 "UPDATE sessions SET last_seen = ?2 WHERE token_hash = ?1",
-                params![h, now.timestamp_millis()],
+                h,
+                now.timestamp_millis(),
             );
         }
         true
