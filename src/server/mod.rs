@@ -163,6 +163,7 @@ impl AppState {
             chrono::Duration::from_std(options.session_idle).unwrap_or(chrono::Duration::hours(12)),
             chrono::Duration::from_std(options.session_max).unwrap_or(chrono::Duration::days(7)),
         );
+        let sockets = ws::Sockets::new(options.max_websockets);
         AppState(Arc::new(Shared {
             runs,
             engine,
@@ -170,7 +171,7 @@ impl AppState {
             options,
             shutdown: CancellationToken::new(),
             sessions,
-            sockets: ws::Sockets::default(),
+            sockets,
         }))
     }
 }

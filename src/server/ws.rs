@@ -8,28 +8,32 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-/// Open WebSockets on each route.
-#[derive(Default)]
+/// The places for WebSockets on each route (`[server] max_websockets` each).
 pub struct Sockets {
-    pub desk: Arc<AtomicUsize>,
-    pub stream: Arc<AtomicUsize>,
-    pub runs: Arc<AtomicUsize>,
+    pub desk: Arc<Semaphore>,
+    pub stream: Arc<Semaphore>,
+    pub runs: Arc<Semaphore>,
+}
+
+impl Sockets {
+    pub fn new(max: usize) -> Sockets {
+        let route = || Arc::new(Semaphore::new(max));
+        Sockets {
+            desk: route(),
+            stream: route(),
+            runs: route(),
+        }
+    }
 }
 
 /// A place on a WebSocket route, given back when its socket ends.
-pub struct Slot(Arc<AtomicUsize>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
+pub type Slot = OwnedSemaphorePermit;
 
 /// A route at its cap of WebSockets: 503 in the route's surface shape.
 pub struct Busy {
@@ -49,14 +53,13 @@ impl axum::response::IntoResponse for Busy {
     }
 }
 
-/// A place on the route counted by `open`, or its refusal.
-pub fn slot(state: &AppState, open: &Arc<AtomicUsize>, path: &'static str) -> Result<Slot, Busy> {
+/// A place on the route whose places are `places`, or its refusal.
+pub fn slot(state: &AppState, places: &Arc<Semaphore>, path: &'static str) -> Result<Slot, Busy> {
     let max = state.options.max_websockets;
-    if open.fetch_add(1, Ordering::SeqCst) >= max {
-        open.fetch_sub(1, Ordering::SeqCst);
-        return Err(Busy { path, max });
-    }
-    Ok(Slot(open.clone()))
+    places
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Busy { path, max })
 }
 
 /// Has the client gone? Resolves when it closes, errs or drops the connection; a client's own
