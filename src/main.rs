@@ -1,6 +1,6 @@
 //! The `brickdesk` binary: the clap command tree (global flags, one variant per subcommand) and
 //! the dispatch; each subcommand's flags and work live in `brickdesk::cli`.
-use brickdesk::cli::{console, demo, import, renko, replay, serve};
+use brickdesk::cli::{backtest, console, demo, import, renko, replay, serve};
 use brickdesk::config::Config;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -34,6 +34,8 @@ enum Command {
     Import(import::ImportArgs),
     /// Run a Python strategy on a dataset and compare it with a Pine bridge artifact
     Replay(replay::ReplayArgs),
+    /// Backtest a strategy on a dataset; the result is stored (GET /api/backtests)
+    Backtest(backtest::BacktestArgs),
     /// Print the Renko bricks of a price CSV as index,timestamp,open,close,color
     Renko(renko::RenkoArgs),
 }
@@ -57,6 +59,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(cfg?, args),
         Command::Demo(args) => demo::run(cfg?, args),
         Command::Import(args) => import::run(cfg?, args),
+        Command::Backtest(args) => backtest::run(cfg?, args),
         Command::Renko(args) => renko::run(args),
     }
 }

@@ -126,11 +126,16 @@ pub(super) async fn with_server(
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let runs = crate::services::runs::RunService::new(engine.clone(), cfg.runner_limits())?;
     app.sandbox = Some(runs.limits().mode().name().into());
+    let backtests = crate::services::backtest::BacktestService::new(
+        engine.clone(),
+        runs.limits().clone(),
+        cfg.ollama_host.as_deref(),
+    )?;
     let link = Link::Local(engine.clone(), runs.clone());
     let server = {
         let cfg = cfg.clone();
         tokio::spawn(async move {
-            wiring::run_server(bound, engine, &cfg, Some(runs), async {
+            wiring::run_server(bound, engine, &cfg, Some((runs, backtests)), async {
                 let _ = stopped.await;
             })
             .await

@@ -1,5 +1,6 @@
 //! The `brickdesk` command line: one module per subcommand, plus the wiring they share (logging,
 //! the engine and server start-up, the tokio runtime). `src/main.rs` only parses and dispatches.
+pub mod backtest;
 pub mod console;
 pub mod demo;
 pub mod import;

@@ -73,19 +73,25 @@ pub async fn run_server(
     bound: Bound,
     engine: EngineHandle,
     cfg: &Config,
-    runs: Option<crate::services::runs::RunService>,
+    services: Option<(
+        crate::services::runs::RunService,
+        crate::services::backtest::BacktestService,
+    )>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let housekeeping = server::spawn_housekeeping(engine.clone());
     let options = crate::server::ServerOptions::from_config(cfg);
-    let state = match runs {
-        Some(runs) => AppState::with_runs(engine, cfg.secrets.clone(), options, runs),
+    let state = match services {
+        Some((runs, backtests)) => {
+            AppState::with_runs(engine, cfg.secrets.clone(), options, runs, backtests)
+        }
         None => AppState::with_options(engine, cfg.secrets.clone(), options)?,
     };
-    let runs = state.runs.clone();
+    let (runs, backtests) = (state.runs.clone(), state.backtests.clone());
     server::serve(bound.listener, state, shutdown).await?;
-    // live players stop within a second; their runs read `interrupted`
+    // live players stop within a second; their runs read `interrupted`; a paper run is saved
     runs.shutdown(std::time::Duration::from_secs(1)).await;
+    backtests.shutdown(std::time::Duration::from_secs(2)).await;
     housekeeping.abort();
     Ok(())
 }

@@ -83,6 +83,33 @@ const MIGRATIONS: &[&str] = &[
      UPDATE orders SET source = 'SCALE_IN', kind = 'ENTRY' WHERE kind = 'SCALE_IN';
      UPDATE orders SET source = 'UI' WHERE kind = 'ENTRY' AND source IS NULL;
      UPDATE orders SET source = 'manual' WHERE source IS NULL;",
+    // 7: backtests and paper runs (seed 002's integer ids; the v1 run id beside), their fills
+    // (seed 002's trades) and round trips; equity curves live in columnar files under
+    // <data dir>/backtests/<id>/
+    "CREATE TABLE backtests(
+        id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL UNIQUE, mode TEXT NOT NULL,
+        strategy TEXT NOT NULL, params_json TEXT NOT NULL, request_json TEXT NOT NULL,
+        dataset_id TEXT, asset TEXT NOT NULL, timeframe TEXT, start_date TEXT, end_date TEXT,
+        initial_capital REAL NOT NULL, final_value REAL, total_return_pct REAL,
+        total_trades INTEGER NOT NULL DEFAULT 0, backend TEXT NOT NULL, status TEXT NOT NULL,
+        error TEXT, note TEXT, metrics_json TEXT, bars INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL, finished_at TEXT);
+     CREATE INDEX backtests_recent ON backtests(status, created_at);
+     CREATE TABLE backtest_fills(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        backtest_id INTEGER NOT NULL REFERENCES backtests(id) ON DELETE CASCADE,
+        bar INTEGER NOT NULL, signal_bar INTEGER, timestamp TEXT NOT NULL, asset TEXT NOT NULL,
+        action TEXT NOT NULL, qty REAL NOT NULL, price REAL NOT NULL, commission REAL NOT NULL,
+        status TEXT NOT NULL, purpose TEXT NOT NULL, reasoning TEXT NOT NULL, confidence REAL NOT NULL);
+     CREATE INDEX backtest_fills_by_run ON backtest_fills(backtest_id, id);
+     CREATE TABLE backtest_trades(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        backtest_id INTEGER NOT NULL REFERENCES backtests(id) ON DELETE CASCADE,
+        side TEXT NOT NULL, qty REAL NOT NULL, entry_bar INTEGER NOT NULL, exit_bar INTEGER NOT NULL,
+        entry_time TEXT NOT NULL, exit_time TEXT NOT NULL, entry_price REAL NOT NULL,
+        exit_price REAL NOT NULL, commission REAL NOT NULL, pnl REAL NOT NULL, return_pct REAL NOT NULL,
+        reasoning TEXT NOT NULL, confidence REAL NOT NULL);
+     CREATE INDEX backtest_trades_by_run ON backtest_trades(backtest_id, id);",
 ];
 
 #[derive(Debug, Clone, Copy)]

@@ -63,7 +63,7 @@ fn bearer_ok(state: &AppState, headers: &HeaderMap) -> bool {
     })
 }
 
-fn is_authenticated(state: &AppState, headers: &HeaderMap) -> bool {
+pub fn is_authenticated(state: &AppState, headers: &HeaderMap) -> bool {
     state.secrets.dashboard_password.is_none()
         || session_token(headers).is_some_and(|t| state.sessions.check(&t))
         || bearer_ok(state, headers)

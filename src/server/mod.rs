@@ -2,6 +2,7 @@
 //! engine calls or service calls, each surface wrapped in its own error shape (`errors/`), with
 //! request spans and `/metrics`. `router(state)` is built once, by the CLI and by the tests.
 mod auth;
+mod backtests;
 mod bridge;
 pub mod desk;
 pub mod errors;
@@ -10,7 +11,9 @@ pub mod guard;
 pub mod listen;
 pub mod metrics;
 mod parity;
+mod ui;
 mod upload;
+pub mod v1;
 mod webhooks;
 mod ws;
 
@@ -36,6 +39,8 @@ pub struct Shared {
     pub secrets: Secrets,
     pub options: ServerOptions,
     pub runs: crate::services::runs::RunService,
+    /// Backtests and the v1 run (seeds 002, 004).
+    pub backtests: crate::services::backtest::BacktestService,
     /// Cancelled when the server stops: open WebSockets close so the graceful stop can finish.
     pub shutdown: CancellationToken,
     sessions: crate::services::sessions::Sessions,
@@ -147,15 +152,21 @@ impl AppState {
         options: ServerOptions,
     ) -> crate::engine::error::DeskResult<Self> {
         let runs = crate::services::runs::RunService::new(engine.clone(), options.python.clone())?;
-        Ok(Self::with_runs(engine, secrets, options, runs))
+        let backtests = crate::services::backtest::BacktestService::new(
+            engine.clone(),
+            options.python.clone(),
+            options.ollama_url.as_deref(),
+        )?;
+        Ok(Self::with_runs(engine, secrets, options, runs, backtests))
     }
 
-    /// With a run service shared with someone else (the in-process console).
+    /// With services shared with someone else (the in-process console).
     pub fn with_runs(
         engine: EngineHandle,
         secrets: Secrets,
         options: ServerOptions,
         runs: crate::services::runs::RunService,
+        backtests: crate::services::backtest::BacktestService,
     ) -> Self {
         let sessions = crate::services::sessions::Sessions::open(
             engine.reader().path().as_deref(),
@@ -166,6 +177,7 @@ impl AppState {
         let sockets = ws::Sockets::new(options.max_websockets);
         AppState(Arc::new(Shared {
             runs,
+            backtests,
             engine,
             secrets,
             options,
@@ -185,6 +197,8 @@ async fn observe(
     next: Next,
 ) -> axum::response::Response {
     let surface = Surface::for_path(req.uri().path());
+    let v1 = (surface == Surface::Envelope)
+        .then(|| (req.method().clone(), req.uri().path().to_string()));
     let resp = metrics::track(req, |req| async move {
         match guard::refusal(&state.options.browser, &req) {
             Some(refused) => refused,
@@ -192,7 +206,11 @@ async fn observe(
         }
     })
     .await;
-    errors::shape_rejection(surface, resp).await
+    let mut resp = errors::shape_rejection(surface, resp).await;
+    if let Some((method, path)) = v1 {
+        v1::decorate(&method, &path, &mut resp);
+    }
+    resp
 }
 
 pub fn router(state: AppState) -> Router {
@@ -212,9 +230,15 @@ pub fn router(state: AppState) -> Router {
     let parity = parity::routes(state.options.upload_limit)
         .route_layer(operator())
         .route("/health", axum::routing::get(parity::health));
+    let runs = backtests::routes()
+        .merge(v1::routes())
+        .route_layer(operator())
+        .merge(v1::public_routes())
+        .route("/ui", axum::routing::get(ui::ui));
     let app = Router::new()
         .merge(desk)
         .merge(parity)
+        .merge(runs)
         .fallback(errors::not_found)
         .method_not_allowed_fallback(errors::method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT));
@@ -292,6 +316,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let token = state.shutdown.clone();
     let runs = state.runs.clone();
+    let backtests = state.backtests.clone();
     let limits = state.options.timeouts;
     let app = router(state);
     listen::run(listener, app, limits, async move {
@@ -300,6 +325,7 @@ pub async fn serve(
         // waits for them
         token.cancel();
         runs.stopping();
+        backtests.stopping();
     })
     .await
 }

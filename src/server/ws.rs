@@ -19,6 +19,9 @@ pub struct Sockets {
     pub desk: Arc<Semaphore>,
     pub stream: Arc<Semaphore>,
     pub runs: Arc<Semaphore>,
+    /// Seed 002's `/ws` and seed 004's `/api/v1/ws/status`.
+    pub trades: Arc<Semaphore>,
+    pub status: Arc<Semaphore>,
 }
 
 impl Sockets {
@@ -28,6 +31,8 @@ impl Sockets {
             desk: route(),
             stream: route(),
             runs: route(),
+            trades: route(),
+            status: route(),
         }
     }
 }
@@ -143,6 +148,42 @@ async fn stream(
             _ = closed(&mut socket) => break,
         };
         if socket.send(Message::Text(text.into())).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// Forwards `rx` to the socket as JSON text (after `first`, if any) until the client leaves or
+/// the server stops; a client that falls behind gets `{"type":"lagged","missed":n}`.
+pub async fn forward(
+    mut socket: WebSocket,
+    mut rx: tokio::sync::broadcast::Receiver<serde_json::Value>,
+    first: Option<serde_json::Value>,
+    stop: CancellationToken,
+) {
+    if let Some(v) = first
+        && socket
+            .send(Message::Text(v.to_string().into()))
+            .await
+            .is_err()
+    {
+        return;
+    }
+    loop {
+        let msg = tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = closed(&mut socket) => break,
+            ev = rx.recv() => match ev {
+                Ok(v) => v,
+                Err(RecvError::Lagged(n)) => serde_json::json!({ "type": "lagged", "missed": n }),
+                Err(RecvError::Closed) => break,
+            },
+        };
+        if socket
+            .send(Message::Text(msg.to_string().into()))
+            .await
+            .is_err()
+        {
             break;
         }
     }

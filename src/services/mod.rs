@@ -2,6 +2,7 @@
 //! the desk's transaction), bounded workers and cancellation. Parity runs; the market-data
 //! providers; the demo's simulated market and paper bridge (which reach the desk over HTTP, like
 //! TradingView and a real bridge). Backtests, research jobs and chat join here.
+pub mod backtest;
 pub mod demo;
 pub mod providers;
 pub mod runs;

@@ -25,7 +25,7 @@ async fn a_desk_from_before_the_rules_opens_under_them() {
     let clock = ManualClock::new(at);
     let d = TestDesk::start_in(dir, clock, AssetConfig::defaults(), DeskSettings::default()).await;
     let version = d.engine.reader().with(|st| st.schema_version()).unwrap();
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
 
     let s = d.state().await;
     let es = &s["assets"][0];

@@ -205,14 +205,12 @@ pub fn normalize_side(s: &str) -> String {
     }
 }
 
-/// Trade events implied by the Python signal columns (`long_*`/`buy`, `short_*`/`sell`, `exit*`),
-/// walking the bars from `warmup`; with `one_open_position` a signal in the held direction is ignored.
-pub fn python_trades(
-    candles: &[i64],
-    cols: &[(String, bool, &[f64])],
-    warmup: usize,
-    one_open_position: bool,
-) -> Vec<TradeEvent> {
+/// The long, short and exit columns of a strategy's output (each may be missing).
+pub type Signals<'a> = (Option<&'a [f64]>, Option<&'a [f64]>, Option<&'a [f64]>);
+
+/// The Python signal columns by their names in any naming style: the long entry
+/// (`long_condition`, `buy`, …), the short entry (`short_condition`, `sell`, …) and the exit.
+pub fn signal_columns<'a>(cols: &[(String, bool, &'a [f64])]) -> Signals<'a> {
     let pick = |names: &[&str]| {
         cols.iter()
             .find(|(n, _, _)| names.contains(&canonical(n).as_str()))
@@ -244,6 +242,18 @@ pub fn python_trades(
         "shortexit",
         "exitshort",
     ]);
+    (long, short, exit)
+}
+
+/// Trade events implied by the Python signal columns (`long_*`/`buy`, `short_*`/`sell`, `exit*`),
+/// walking the bars from `warmup`; with `one_open_position` a signal in the held direction is ignored.
+pub fn python_trades(
+    candles: &[i64],
+    cols: &[(String, bool, &[f64])],
+    warmup: usize,
+    one_open_position: bool,
+) -> Vec<TradeEvent> {
+    let (long, short, exit) = signal_columns(cols);
     let on = |v: Option<&[f64]>, i: usize| {
         v.and_then(|v| v.get(i))
             .is_some_and(|x| *x != 0.0 && !x.is_nan())

@@ -127,7 +127,8 @@ pub async fn shape_rejection(surface: Surface, resp: Response) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    // JSON, or a page a route made for a browser (`/ui`'s login)
     if is_json {
         return resp;
     }

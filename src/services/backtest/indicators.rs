@@ -1,0 +1,121 @@
+//! The indicators the built-in strategies read: one pass over a column each, written into a
+//! buffer the caller owns (no allocation per bar). Values before a full window are NaN.
+
+/// Simple moving average with a running, compensated sum (pandas' `rolling().mean()` agrees to
+/// the last few bits, so crosses land on the same bars).
+pub fn sma(x: &[f64], n: usize, out: &mut Vec<f64>) {
+    out.clear();
+    out.resize(x.len(), f64::NAN);
+    if n == 0 || x.len() < n {
+        return;
+    }
+    let (mut sum, mut comp) = (0.0f64, 0.0f64);
+    let add = |v: f64, sum: &mut f64, comp: &mut f64| {
+        // Kahan–Babuška: the error of each addition is carried, not lost
+        let t = *sum + v;
+        if sum.abs() >= v.abs() {
+            *comp += (*sum - t) + v;
+        } else {
+            *comp += (v - t) + *sum;
+        }
+        *sum = t;
+    };
+    for (i, &v) in x.iter().enumerate() {
+        add(v, &mut sum, &mut comp);
+        if i >= n {
+            add(-x[i - n], &mut sum, &mut comp);
+        }
+        if i + 1 >= n {
+            out[i] = (sum + comp) / n as f64;
+        }
+    }
+}
+
+/// Exponential moving average, `alpha = 2 / (n + 1)`, seeded with the SMA of the first `n`
+/// values (the convention of TA-Lib and TradingView's `ta.ema`).
+pub fn ema(x: &[f64], n: usize, out: &mut Vec<f64>) {
+    out.clear();
+    out.resize(x.len(), f64::NAN);
+    if n == 0 || x.len() < n {
+        return;
+    }
+    let alpha = 2.0 / (n as f64 + 1.0);
+    let mut e = x[..n].iter().sum::<f64>() / n as f64;
+    out[n - 1] = e;
+    for i in n..x.len() {
+        e += alpha * (x[i] - e);
+        out[i] = e;
+    }
+}
+
+/// Wilder's RSI over `n` bars (TradingView's `ta.rsi`): the first average is a plain mean of
+/// the first `n` changes, then `avg = (avg × (n − 1) + change) / n`.
+pub fn rsi(x: &[f64], n: usize, out: &mut Vec<f64>) {
+    out.clear();
+    out.resize(x.len(), f64::NAN);
+    if n == 0 || x.len() <= n {
+        return;
+    }
+    let (mut up, mut down) = (0.0, 0.0);
+    for i in 1..=n {
+        let d = x[i] - x[i - 1];
+        up += d.max(0.0);
+        down += (-d).max(0.0);
+    }
+    up /= n as f64;
+    down /= n as f64;
+    let value = |up: f64, down: f64| {
+        if down == 0.0 {
+            if up == 0.0 { 50.0 } else { 100.0 }
+        } else {
+            100.0 - 100.0 / (1.0 + up / down)
+        }
+    };
+    out[n] = value(up, down);
+    let k = n as f64;
+    for i in n + 1..x.len() {
+        let d = x[i] - x[i - 1];
+        up = (up * (k - 1.0) + d.max(0.0)) / k;
+        down = (down * (k - 1.0) + (-d).max(0.0)) / k;
+        out[i] = value(up, down);
+    }
+}
+
+/// Renko bricks over closes: `dir[i]` is the direction of the newest brick formed by bar `i`
+/// (+1 up, −1 down, 0 before the first), and `run[i]` how many bricks in a row it has had.
+/// A brick forms when the close moves one `size` beyond the last brick's top (up) or bottom
+/// (down); a reversal needs two sizes, as on a classic Renko chart.
+pub fn renko(close: &[f64], size: f64, dir: &mut Vec<i8>, run: &mut Vec<u32>) {
+    dir.clear();
+    run.clear();
+    dir.resize(close.len(), 0);
+    run.resize(close.len(), 0);
+    let Some(&first) = close.first() else { return };
+    if size.is_nan() || size <= 0.0 {
+        return;
+    }
+    // the last brick's top and bottom; before any brick, both at the first close. An up brick
+    // forms a size above the top, a down brick a size below the bottom, whatever came before:
+    // after an up brick [b, t] a down brick needs the close at b − size, two sizes under t.
+    let (mut top, mut bottom) = (first, first);
+    let (mut d, mut r) = (0i8, 0u32);
+    for (i, &c) in close.iter().enumerate() {
+        loop {
+            if c >= top + size {
+                bottom = top;
+                top += size;
+                r = if d == 1 { r + 1 } else { 1 };
+                d = 1;
+            } else if c <= bottom - size {
+                top = bottom;
+                bottom -= size;
+                r = if d == -1 { r + 1 } else { 1 };
+                d = -1;
+            } else {
+                break;
+            }
+        }
+        dir[i] = d;
+        run[i] = r;
+    }
+}

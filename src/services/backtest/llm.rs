@@ -1,0 +1,293 @@
+//! The `llm` strategy's decisions: on each decision bar the local Ollama model is shown the last
+//! bars and asked for BUY, SELL or HOLD with a confidence and a reason (`/api/chat`, JSON format,
+//! temperature 0). When Ollama cannot be reached or has no such model, the rest of the run falls
+//! back to a stated rule, the SMA(10/20) trend, and every decision it makes says so.
+use super::indicators;
+use super::params::Params;
+use super::strategy::{BUY, Decisions, HOLD, SELL, Why};
+use crate::engine::datasets::Bars;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub const DEFAULT_HOST: &str = "http://127.0.0.1:11434";
+/// The fallback rule, in the words every fallback decision carries.
+pub const FALLBACK_RULE: &str = "fallback rule: SMA(10) above SMA(20) → BUY, below → SELL";
+
+#[derive(Debug)]
+pub enum AskError {
+    /// No answer will come for the rest of the run (Ollama down, no such model).
+    Down(String),
+    /// This answer was unusable; the next may be fine.
+    Bad(String),
+}
+
+pub struct Ollama {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Ollama {
+    pub fn new(base: Option<&str>) -> Ollama {
+        Ollama {
+            client: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .build()
+                .unwrap_or_default(),
+            base: base
+                .unwrap_or(DEFAULT_HOST)
+                .trim_end_matches('/')
+                .to_string(),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// One decision: (action, confidence 0–100, reason).
+    pub async fn ask(
+        &self,
+        model: &str,
+        prompt: &str,
+        timeout: Duration,
+    ) -> Result<(i8, f32, String), AskError> {
+        let body = json!({
+            "model": model,
+            "stream": false,
+            "format": "json",
+            "options": { "temperature": 0 },
+            "messages": [
+                { "role": "system", "content": "You are a trading agent. Answer with one JSON object only: {\"action\": \"BUY\" | \"SELL\" | \"HOLD\", \"confidence\": 0-100, \"reason\": \"one sentence\"}." },
+                { "role": "user", "content": prompt },
+            ],
+        });
+        let url = format!("{}/api/chat", self.base);
+        let resp = tokio::time::timeout(timeout, self.client.post(&url).json(&body).send())
+            .await
+            .map_err(|_| {
+                AskError::Down(format!(
+                    "Ollama at {} did not answer within {} s",
+                    self.base,
+                    timeout.as_secs()
+                ))
+            })?
+            .map_err(|e| {
+                AskError::Down(format!("Ollama unreachable at {}: {}", self.base, root(&e)))
+            })?;
+        let status = resp.status();
+        let text = tokio::time::timeout(timeout, resp.text())
+            .await
+            .map_err(|_| {
+                AskError::Down(format!(
+                    "Ollama at {} stopped answering mid-reply",
+                    self.base
+                ))
+            })?
+            .map_err(|e| {
+                AskError::Bad(format!("Ollama's reply could not be read: {}", root(&e)))
+            })?;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(AskError::Down(format!(
+                "Ollama has no model {model:?} (ollama pull {model})"
+            )));
+        }
+        if !status.is_success() {
+            return Err(AskError::Bad(format!(
+                "Ollama answered {status}: {}",
+                text.chars().take(200).collect::<String>()
+            )));
+        }
+        parse_answer(&text).map_err(AskError::Bad)
+    }
+}
+
+fn root(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s = c.to_string();
+        cur = c.source();
+    }
+    s
+}
+
+/// `/api/chat`'s reply → (action, confidence, reason).
+pub fn parse_answer(text: &str) -> Result<(i8, f32, String), String> {
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| format!("Ollama's reply is not JSON: {e}"))?;
+    if let Some(err) = v.get("error").and_then(Value::as_str) {
+        return Err(format!("Ollama: {err}"));
+    }
+    let content = v["message"]["content"]
+        .as_str()
+        .ok_or("Ollama's reply has no message content")?;
+    let d: Value = serde_json::from_str(content.trim()).map_err(|_| {
+        format!(
+            "the model did not answer JSON: {}",
+            content.chars().take(120).collect::<String>()
+        )
+    })?;
+    let action = match d["action"]
+        .as_str()
+        .map(|s| s.trim().to_ascii_uppercase())
+        .as_deref()
+    {
+        Some("BUY") => BUY,
+        Some("SELL") => SELL,
+        Some("HOLD") => HOLD,
+        other => {
+            return Err(format!(
+                "the model's action {other:?} is not BUY, SELL or HOLD"
+            ));
+        }
+    };
+    let confidence = d["confidence"]
+        .as_f64()
+        .or_else(|| {
+            d["confidence"]
+                .as_str()
+                .and_then(|s| s.trim_end_matches('%').parse().ok())
+        })
+        .unwrap_or(0.0)
+        .clamp(0.0, 100.0) as f32;
+    let reason = d["reason"].as_str().unwrap_or("").trim().to_string();
+    Ok((action, confidence, reason))
+}
+
+/// What the model is shown at bar `i`: the last `window` bars.
+pub fn prompt(bars: &Bars, i: usize, window: usize, symbol: &str) -> String {
+    let from = (i + 1).saturating_sub(window);
+    let mut s = format!(
+        "Symbol {symbol}. The last {} bars, oldest first (time UTC, open, high, low, close, volume):\n",
+        i + 1 - from
+    );
+    for k in from..=i {
+        s.push_str(&format!(
+            "{} {:.4} {:.4} {:.4} {:.4} {:.0}\n",
+            super::store::iso(bars.ts[k]),
+            bars.open[k],
+            bars.high[k],
+            bars.low[k],
+            bars.close[k],
+            bars.volume[k]
+        ));
+    }
+    s.push_str("Decide for the next bar's open: BUY (be long), SELL (be short or flat) or HOLD.");
+    s
+}
+
+/// The fallback's decision at bar `i`.
+pub fn fallback(fast: &[f64], slow: &[f64], i: usize, why_down: &str) -> (i8, String) {
+    let (f, s) = (fast[i], slow[i]);
+    if f.is_nan() || s.is_nan() {
+        return (
+            HOLD,
+            format!("{why_down}; {FALLBACK_RULE}: not enough bars yet → HOLD"),
+        );
+    }
+    let a = if f > s {
+        BUY
+    } else if f < s {
+        SELL
+    } else {
+        HOLD
+    };
+    let word = match a {
+        BUY => "above",
+        SELL => "below",
+        _ => "equal to",
+    };
+    let act = match a {
+        BUY => "BUY",
+        SELL => "SELL",
+        _ => "HOLD",
+    };
+    (
+        a,
+        format!("{why_down}; {FALLBACK_RULE}: SMA(10) {f:.4} {word} SMA(20) {s:.4} → {act}"),
+    )
+}
+
+/// Decision bars of a backtest over `n` bars: every `every` from the first full window, never
+/// the last bar (it has no next open).
+pub fn decision_bars(n: usize, window: usize, every: usize) -> impl Iterator<Item = usize> {
+    let first = window.max(1) - 1;
+    (first..n.saturating_sub(1)).step_by(every.max(1))
+}
+
+/// The whole run's decisions. `done` counts decision bars as they are decided.
+pub async fn decisions(
+    ollama: &Ollama,
+    bars: &Bars,
+    p: &Params,
+    symbol: &str,
+    done: &AtomicU64,
+    cancel: &CancellationToken,
+) -> Result<Decisions, String> {
+    let n = bars.len();
+    let (mut fast, mut slow) = (Vec::new(), Vec::new());
+    indicators::sma(&bars.close, 10, &mut fast);
+    indicators::sma(&bars.close, 20, &mut slow);
+    let mut d = Decisions::hold(n, Why::Notes(HashMap::new()));
+    let mut notes = HashMap::new();
+    let mut down: Option<String> = None;
+    let model = p.s("model").to_string();
+    let timeout = Duration::from_secs_f64(p.f("timeout_s"));
+    let min_conf = p.f("min_confidence") as f32;
+    for i in decision_bars(n, p.n("window"), p.n("every")) {
+        if cancel.is_cancelled() {
+            return Err("stopped".into());
+        }
+        let mut asked = None;
+        if down.is_none() {
+            let q = prompt(bars, i, p.n("window"), symbol);
+            tokio::select! {
+                r = ollama.ask(&model, &q, timeout) => match r {
+                    Ok(a) => asked = Some(a),
+                    Err(AskError::Down(why)) => {
+                        tracing::warn!(%why, "llm strategy: Ollama down; the rest of the run uses the fallback rule");
+                        down = Some(why);
+                    }
+                    Err(AskError::Bad(why)) => {
+                        let (a, r) = fallback(&fast, &slow, i, &format!("the model's answer was unusable ({why})"));
+                        d.action[i] = a;
+                        d.confidence[i] = 50.0;
+                        notes.insert(i, r);
+                    }
+                },
+                _ = cancel.cancelled() => return Err("stopped".into()),
+            }
+        }
+        match (asked, &down) {
+            (Some((a, conf, reason)), _) => {
+                let acted = if a != HOLD && conf < min_conf {
+                    HOLD
+                } else {
+                    a
+                };
+                d.action[i] = acted;
+                d.confidence[i] = conf;
+                let held = if acted != a {
+                    format!(" (held: confidence {conf:.0} is under min_confidence {min_conf:.0})")
+                } else {
+                    String::new()
+                };
+                notes.insert(i, format!("{model}: {reason}{held}"));
+            }
+            (None, Some(why)) => {
+                let (a, r) = fallback(&fast, &slow, i, why);
+                d.action[i] = a;
+                d.confidence[i] = 50.0;
+                notes.insert(i, r);
+            }
+            (None, None) => {}
+        }
+        done.fetch_add(1, Ordering::Relaxed);
+    }
+    d.note = down.map(|why| format!("{why}; from then on every decision used the {FALLBACK_RULE}"));
+    d.why = Why::Notes(notes);
+    Ok(d)
+}

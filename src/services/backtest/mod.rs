@@ -1,0 +1,796 @@
+//! The backtest service (SPEC §4): the strategy registry, the deterministic simulator and its
+//! figures, and the run that seed 004's `/api/v1/run/*` controls, one at a time: a backtest over
+//! a dataset, or a paper or live run on the desk's feed (`paper.rs`). Every finished run is a
+//! backtest of seed 002 in its own store; every fill is pushed to seed 002's `/ws` as it is
+//! stored, and every change of the run to `/api/v1/ws/status`.
+pub mod indicators;
+pub mod llm;
+pub mod metrics;
+mod paper;
+pub mod params;
+pub mod run;
+pub mod sim;
+pub mod store;
+pub mod strategy;
+
+use crate::engine::datasets::DatasetMeta;
+use crate::engine::error::{DeskError, DeskResult};
+use crate::engine::handle::EngineHandle;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use run::{Ctx, Job, Progress};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use store::{BacktestStore, EquityPoint, FillRow, Finish, NewRun, TradeRow};
+use tokio::sync::broadcast;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Equity points kept for `/status/detailed` and `/results` (the stored curve has every bar).
+const CURVE_POINTS: usize = 2000;
+
+/// A run refused before it starts: seed 004's envelope fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refused {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn refused(status: u16, code: &'static str, message: impl Into<String>) -> Refused {
+    Refused {
+        status,
+        code,
+        message: message.into(),
+    }
+}
+
+impl From<DeskError> for Refused {
+    fn from(e: DeskError) -> Self {
+        let (status, code) = match &e {
+            DeskError::Forbidden(_) => (403, "FORBIDDEN"),
+            DeskError::NotFound(_) => (404, "NOT_FOUND"),
+            DeskError::ShuttingDown => (503, "UNAVAILABLE"),
+            DeskError::Storage(_) | DeskError::Internal => (500, "INTERNAL_ERROR"),
+            _ => (409, "CONFLICT"),
+        };
+        let message = match &e {
+            DeskError::Storage(_) | DeskError::Internal => {
+                tracing::error!(error = %e, "backtest service");
+                "internal error: the run was not started (see the server log)".to_string()
+            }
+            _ => e.to_string(),
+        };
+        refused(status, code, message)
+    }
+}
+
+fn ten_thousand() -> f64 {
+    10_000.0
+}
+
+/// `POST /api/v1/run/backtest`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct BacktestRequest {
+    pub strategy_name: String,
+    #[serde(default)]
+    pub strategy_params: Map<String, Value>,
+    pub symbols: Vec<String>,
+    #[serde(default)]
+    pub timeframe: Option<String>,
+    #[serde(default)]
+    pub start_date: Option<String>,
+    #[serde(default)]
+    pub end_date: Option<String>,
+    #[serde(default = "ten_thousand")]
+    pub initial_cash: f64,
+    #[serde(default)]
+    pub exchange: Option<String>,
+}
+
+/// `POST /api/v1/run/live`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct LiveRequest {
+    pub strategy_name: String,
+    #[serde(default)]
+    pub strategy_params: Map<String, Value>,
+    pub symbols: Vec<String>,
+    #[serde(default)]
+    pub timeframe: Option<String>,
+    #[serde(default)]
+    pub exchange: Option<String>,
+    #[serde(default)]
+    pub exchange_config: Map<String, Value>,
+    pub mode: String,
+}
+
+/// Where runs get their data: `GET /api/v1/exchanges`.
+pub const EXCHANGES: &[(&str, &str, &[&str])] = &[
+    (
+        "datasets",
+        "backtests over the datasets of seed 000 (symbols: a dataset's id, name or symbol)",
+        &["backtest"],
+    ),
+    (
+        "desk",
+        "the desk's live feed (symbols: its assets); paper fills simulated here, live orders through the desk's order path and every gate, only in the LIVE env",
+        &["paper", "live"],
+    ),
+];
+
+/// What `/status`, `/status/detailed` and `/results` read of the run.
+#[derive(Default)]
+struct View {
+    status: &'static str,
+    ended: Option<DateTime<Utc>>,
+    errors: Vec<String>,
+    backtest_id: Option<i64>,
+    value: Option<f64>,
+    cash: Option<f64>,
+    positions: Vec<Value>,
+    orders: Vec<FillRow>,
+    trades: Vec<TradeRow>,
+    equity: Vec<EquityPoint>,
+    metrics: Option<Value>,
+    note: Option<String>,
+}
+
+/// The current run of seed 004.
+pub struct RunState {
+    pub run_id: String,
+    pub mode: &'static str,
+    pub strategy: String,
+    pub symbols: Vec<String>,
+    pub config: Value,
+    pub started: DateTime<Utc>,
+    pub initial_cash: f64,
+    pub progress: Progress,
+    pub stop: CancellationToken,
+    view: Mutex<View>,
+}
+
+impl RunState {
+    fn view(&self) -> std::sync::MutexGuard<'_, View> {
+        self.view.lock().expect("run view")
+    }
+    pub fn is_running(&self) -> bool {
+        self.view().status == "running"
+    }
+}
+
+struct Inner {
+    engine: EngineHandle,
+    store: Mutex<BacktestStore>,
+    ctx: Ctx,
+    /// Seed 002's `/ws`: `{"type":"trade","data":{…}}`.
+    trades: broadcast::Sender<Value>,
+    /// Seed 004's `/api/v1/ws/status`.
+    status: broadcast::Sender<Value>,
+    current: Mutex<Option<Arc<RunState>>>,
+    /// One start at a time: the check for an active run and the claim are one step.
+    starting: tokio::sync::Mutex<()>,
+    tasks: Mutex<JoinSet<()>>,
+    cancel: CancellationToken,
+}
+
+#[derive(Clone)]
+pub struct BacktestService(Arc<Inner>);
+
+/// `YYYY-MM-DD` (an end date means the end of that day), or a date and time (UTC unless it says).
+pub fn parse_date(s: &str, end: bool) -> Result<i64, String> {
+    let s = s.trim();
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let t = if end {
+            d.and_hms_milli_opt(23, 59, 59, 999)
+        } else {
+            d.and_hms_opt(0, 0, 0)
+        };
+        return Ok(t.expect("valid time").and_utc().timestamp_millis());
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_millis());
+    }
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Ok(t.and_utc().timestamp_millis());
+        }
+    }
+    Err(format!("{s:?} is not a date (YYYY-MM-DD or ISO 8601)"))
+}
+
+/// The dataset a symbol names: an id wins, then a name, then a symbol (the newest dataset with
+/// it); names and symbols compare without case.
+pub fn pick_dataset(all: &[DatasetMeta], wanted: &str) -> Option<DatasetMeta> {
+    let w = wanted.trim();
+    all.iter()
+        .find(|d| d.dataset_id == w)
+        .or_else(|| all.iter().find(|d| d.name.eq_ignore_ascii_case(w)))
+        .or_else(|| {
+            all.iter()
+                .filter(|d| {
+                    d.symbol
+                        .as_deref()
+                        .is_some_and(|s| s.eq_ignore_ascii_case(w))
+                })
+                .max_by_key(|d| d.created_at)
+        })
+        .cloned()
+}
+
+fn new_run_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
+}
+
+fn iso_z(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl BacktestService {
+    pub fn new(
+        engine: EngineHandle,
+        python: crate::engine::runs::python::Limits,
+        ollama_url: Option<&str>,
+    ) -> DeskResult<Self> {
+        let db = engine.reader().path().ok_or_else(|| {
+            DeskError::Storage("backtests need a database file, not an in-memory store".into())
+        })?;
+        let store = BacktestStore::open(&db)?;
+        Ok(BacktestService(Arc::new(Inner {
+            engine,
+            store: Mutex::new(store),
+            ctx: Ctx {
+                python,
+                ollama: llm::Ollama::new(ollama_url),
+            },
+            trades: broadcast::channel(4096).0,
+            status: broadcast::channel(256).0,
+            current: Mutex::new(None),
+            starting: tokio::sync::Mutex::new(()),
+            tasks: Mutex::new(JoinSet::new()),
+            cancel: CancellationToken::new(),
+        })))
+    }
+
+    /// Runs `f` on the service's store off the async workers.
+    pub async fn db<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut BacktestStore) -> DeskResult<R> + Send + 'static,
+    ) -> DeskResult<R> {
+        let me = self.0.clone();
+        tokio::task::spawn_blocking(move || f(&mut me.store.lock().expect("backtest store")))
+            .await
+            .map_err(|_| DeskError::Internal)?
+    }
+
+    pub fn trade_events(&self) -> broadcast::Receiver<Value> {
+        self.0.trades.subscribe()
+    }
+
+    pub fn status_events(&self) -> broadcast::Receiver<Value> {
+        self.0.status.subscribe()
+    }
+
+    pub fn current(&self) -> Option<Arc<RunState>> {
+        self.0.current.lock().expect("current run").clone()
+    }
+
+    /// Seed 002's list, newest first.
+    pub async fn list(&self, limit: u32, offset: u32) -> DeskResult<Vec<store::Summary>> {
+        self.db(move |s| s.list(limit, offset)).await
+    }
+
+    /// Seed 002's detail: the row, its figures, its equity curve (at most `points` points) and
+    /// its fills and round trips.
+    pub async fn detail(&self, id: i64, points: usize) -> DeskResult<Option<Value>> {
+        self.db(move |s| {
+            let Some((sum, metrics, params, request)) = s.get(id)? else {
+                return Ok(None);
+            };
+            let bars = metrics
+                .as_ref()
+                .and_then(|m| m["bars"].as_u64())
+                .unwrap_or(0) as usize;
+            let curve = s.curve(id, bars, points)?;
+            let fills = s.fills(id)?;
+            let trades = s.trades(id)?;
+            let m = metrics.clone().unwrap_or(Value::Null);
+            let mut v =
+                serde_json::to_value(&sum).map_err(|e| DeskError::Storage(e.to_string()))?;
+            let o = v.as_object_mut().expect("summary is an object");
+            o.insert("sharpe_ratio".into(), m["sharpe_ratio"].clone());
+            o.insert("max_drawdown_pct".into(), m["max_drawdown_pct"].clone());
+            o.insert("metrics".into(), m);
+            o.insert("strategy_params".into(), params);
+            o.insert("request".into(), request);
+            o.insert("equity_curve".into(), json!(curve));
+            o.insert("trades".into(), json!(fills));
+            o.insert("round_trips".into(), json!(trades));
+            Ok(Some(v))
+        })
+        .await
+    }
+
+    fn publish(&self, st: &RunState) {
+        let payload = self.status_json(Some(st));
+        let _ = self.0.status.send(json!({
+            "type": "status_update",
+            "payload": payload,
+            "timestamp": iso_z(Utc::now()),
+        }));
+    }
+
+    /// A fill, pushed to seed 002's `/ws` (only built when someone listens).
+    fn push_fill(&self, f: &FillRow, backtest_id: i64, run_id: &str) {
+        if f.status != "FILLED" || self.0.trades.receiver_count() == 0 {
+            return;
+        }
+        let _ = self.0.trades.send(json!({
+            "type": "trade",
+            "data": {
+                "id": f.id, "action": f.action, "asset": f.asset, "price": f.price,
+                "timestamp": f.timestamp, "qty": f.qty, "reasoning": f.reasoning,
+                "confidence": f.confidence, "backtest_id": backtest_id, "run_id": run_id,
+            }
+        }));
+    }
+
+    async fn datasets(&self) -> Result<Vec<DatasetMeta>, Refused> {
+        Ok(self
+            .0
+            .engine
+            .reader()
+            .read(|_, st| st.list_datasets())
+            .await?)
+    }
+
+    /// Checks a backtest request; the job and the dataset's symbol.
+    async fn check_backtest(&self, req: &BacktestRequest) -> Result<Job, Refused> {
+        let (def, params) =
+            strategy::resolve(&req.strategy_name, &req.strategy_params).map_err(|m| {
+                let code = if strategy::find(&req.strategy_name).is_none() {
+                    "UNKNOWN_STRATEGY"
+                } else {
+                    "INVALID_PARAMS"
+                };
+                refused(422, code, m)
+            })?;
+        let exchange = req
+            .exchange
+            .as_deref()
+            .unwrap_or("datasets")
+            .trim()
+            .to_ascii_lowercase();
+        if !matches!(exchange.as_str(), "" | "datasets" | "dataset" | "backtest") {
+            return Err(refused(
+                422,
+                "UNKNOWN_EXCHANGE",
+                format!(
+                    "exchange {exchange:?} has no data for backtests; use \"datasets\" (GET /api/v1/exchanges)"
+                ),
+            ));
+        }
+        let [wanted] = req.symbols.as_slice() else {
+            return Err(refused(
+                422,
+                "VALIDATION_ERROR",
+                format!(
+                    "symbols must name exactly one dataset (by id, name or symbol); got {}",
+                    req.symbols.len()
+                ),
+            ));
+        };
+        if !(req.initial_cash.is_finite() && req.initial_cash > 0.0) {
+            return Err(refused(
+                422,
+                "VALIDATION_ERROR",
+                "initial_cash must be a number > 0",
+            ));
+        }
+        let date = |s: &Option<String>, end: bool| {
+            s.as_deref()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| parse_date(s, end))
+                .transpose()
+                .map_err(|m| refused(422, "VALIDATION_ERROR", m))
+        };
+        let (start, end) = (date(&req.start_date, false)?, date(&req.end_date, true)?);
+        if let (Some(a), Some(b)) = (start, end)
+            && a > b
+        {
+            return Err(refused(
+                422,
+                "VALIDATION_ERROR",
+                "start_date is after end_date",
+            ));
+        }
+        let all = self.datasets().await?;
+        let dataset = pick_dataset(&all, wanted).ok_or_else(|| {
+            refused(404, "DATASET_NOT_FOUND", format!("no dataset has the id, name or symbol {wanted:?} (GET /data-sources lists them)"))
+        })?;
+        if let (Some(want), Some(have)) = (
+            req.timeframe.as_deref().filter(|t| !t.trim().is_empty()),
+            dataset.timeframe.as_deref(),
+        ) && !want.trim().eq_ignore_ascii_case(have.trim())
+        {
+            return Err(refused(
+                422,
+                "TIMEFRAME_MISMATCH",
+                format!(
+                    "dataset {} has {have} bars; resampling to {want} is not supported (send timeframe {have:?} or none)",
+                    dataset.dataset_id
+                ),
+            ));
+        }
+        let asset = dataset
+            .symbol
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| dataset.name.clone());
+        let sim = run::sim_config(&params, req.initial_cash, &asset);
+        Ok(Job {
+            def,
+            params,
+            dataset,
+            asset,
+            start,
+            end,
+            sim,
+        })
+    }
+
+    /// Claims the run slot for `st` (refused while a run is active), spending a Python read
+    /// grant when the strategy needs one. Holds the start lock while it checks and claims.
+    async fn claim(&self, st: &Arc<RunState>, python_read: Option<bool>) -> Result<(), Refused> {
+        if let Some(r) = self.current().filter(|r| r.is_running()) {
+            return Err(refused(
+                409,
+                "RUN_ALREADY_ACTIVE",
+                format!(
+                    "run {} is already in progress ({}); stop it first (POST /api/v1/run/stop)",
+                    r.run_id, r.mode
+                ),
+            ));
+        }
+        if self.0.cancel.is_cancelled() {
+            return Err(refused(503, "UNAVAILABLE", "the server is stopping"));
+        }
+        if let Some(allowed) = python_read {
+            let id = st.run_id.clone();
+            self.0
+                .engine
+                .call(move |e| e.authorize("python_code", allowed, &id).map(|_| ()))
+                .await?;
+        }
+        *self.0.current.lock().expect("current run") = Some(st.clone());
+        Ok(())
+    }
+
+    fn run_state(
+        &self,
+        mode: &'static str,
+        strategy: &str,
+        symbols: &[String],
+        config: Value,
+        cash: f64,
+    ) -> Arc<RunState> {
+        Arc::new(RunState {
+            run_id: new_run_id(),
+            mode,
+            strategy: strategy.to_string(),
+            symbols: symbols.to_vec(),
+            config,
+            started: Utc::now(),
+            initial_cash: cash,
+            progress: Progress::default(),
+            stop: self.0.cancel.child_token(),
+            view: Mutex::new(View {
+                status: "running",
+                ..View::default()
+            }),
+        })
+    }
+
+    /// Starts a backtest; answers at once with seed 004's run answer.
+    pub async fn start_backtest(&self, req: BacktestRequest) -> Result<Value, Refused> {
+        let job = self.check_backtest(&req).await?;
+        let _one = self.0.starting.lock().await;
+        let config = json!({ "request": req, "strategy_params": job.params, "simulator": job.sim,
+                             "dataset_id": job.dataset.dataset_id });
+        let st = self.run_state(
+            "backtest",
+            job.def.name,
+            &req.symbols,
+            config,
+            req.initial_cash,
+        );
+        let python = (job.def.name == "python").then(|| job.params.b("read_allowed"));
+        self.claim(&st, python).await?;
+        let row = NewRun {
+            run_id: st.run_id.clone(),
+            mode: "backtest".into(),
+            strategy: job.def.name.into(),
+            params: json!(job.params),
+            request: json!(req),
+            dataset_id: Some(job.dataset.dataset_id.clone()),
+            asset: job.asset.clone(),
+            timeframe: job.dataset.timeframe.clone(),
+            initial_capital: req.initial_cash,
+            backend: job.def.backend.into(),
+            created_at: st.started,
+        };
+        let id = match self.db(move |s| s.create(&row)).await {
+            Ok(id) => id,
+            Err(e) => {
+                *self.0.current.lock().expect("current run") = None;
+                return Err(e.into());
+            }
+        };
+        st.view().backtest_id = Some(id);
+        self.publish(&st);
+        let (svc, run) = (self.clone(), st.clone());
+        self.0
+            .tasks
+            .lock()
+            .expect("tasks")
+            .spawn(async move { svc.backtest(run, job, id).await });
+        Ok(json!({ "run_id": st.run_id, "status": "running", "message": "backtest started" }))
+    }
+
+    async fn backtest(&self, st: Arc<RunState>, job: Job, id: i64) {
+        let out = run::execute(&job, &self.0.ctx, &st.progress, &st.stop).await;
+        let (status, error) = match out {
+            Ok(out) => {
+                let (mut fills, trades) = run::rows(&out, &job.asset);
+                let m = &out.metrics;
+                let fin = Finish {
+                    status: "completed".into(),
+                    error: None,
+                    note: out.decisions.note.clone(),
+                    start_date: out.bars.ts.first().map(|&t| store::iso(t)),
+                    end_date: out.bars.ts.last().map(|&t| store::iso(t)),
+                    final_value: Some(m.final_value),
+                    total_return_pct: Some(m.total_return_pct),
+                    metrics: Some(json!(m)),
+                    bars: out.bars.len(),
+                };
+                let curve_idx = store::downsample(&out.run.equity, CURVE_POINTS);
+                let curve: Vec<EquityPoint> = curve_idx
+                    .iter()
+                    .map(|&i| EquityPoint {
+                        timestamp: store::iso(out.bars.ts[i]),
+                        portfolio_value: out.run.equity[i],
+                        btc_price: out.bars.close[i],
+                        price: out.bars.close[i],
+                    })
+                    .collect();
+                let (cash, metrics, note) =
+                    (out.run.sim.cash, json!(m), out.decisions.note.clone());
+                let saved = self
+                    .db(move |s| {
+                        s.finish(
+                            id,
+                            &fin,
+                            &mut fills,
+                            &trades,
+                            Some((&out.bars.ts, &out.run.equity, &out.bars.close)),
+                        )?;
+                        Ok((fills, trades))
+                    })
+                    .await;
+                match saved {
+                    Ok((fills, trades)) => {
+                        for f in &fills {
+                            self.push_fill(f, id, &st.run_id);
+                        }
+                        let mut v = st.view();
+                        v.value = Some(cash);
+                        v.cash = Some(cash);
+                        v.orders = fills;
+                        v.trades = trades;
+                        v.equity = curve;
+                        v.note = note;
+                        v.metrics = Some(metrics);
+                        ("completed", None)
+                    }
+                    Err(e) => (
+                        "failed",
+                        Some(format!("the result could not be saved: {e}")),
+                    ),
+                }
+            }
+            Err(e) if st.stop.is_cancelled() => ("stopped", Some(e).filter(|e| e != "stopped")),
+            Err(e) => ("failed", Some(e)),
+        };
+        if status != "completed" {
+            let fin = Finish {
+                status: if status == "stopped" {
+                    "cancelled"
+                } else {
+                    "failed"
+                }
+                .into(),
+                error: error.clone(),
+                note: None,
+                start_date: None,
+                end_date: None,
+                final_value: None,
+                total_return_pct: None,
+                metrics: None,
+                bars: 0,
+            };
+            let _ = self
+                .db(move |s| s.finish(id, &fin, &mut [], &[], None))
+                .await;
+        }
+        self.end(&st, status, error).await;
+    }
+
+    /// Marks the run ended, tells the status socket and the desk's log.
+    async fn end(&self, st: &RunState, status: &'static str, error: Option<String>) {
+        let line = {
+            let mut v = st.view();
+            v.status = status;
+            v.ended = Some(Utc::now());
+            if let Some(e) = &error {
+                v.errors.push(e.clone());
+            }
+            let id = v
+                .backtest_id
+                .map(|i| format!(" (backtest #{i})"))
+                .unwrap_or_default();
+            match (status, &v.metrics) {
+                ("completed", Some(m)) => format!(
+                    "{} {} {} on {}{id}: {:+.2} % over {} trades",
+                    st.mode,
+                    st.run_id,
+                    st.strategy,
+                    st.symbols.join(","),
+                    m["total_return_pct"].as_f64().unwrap_or(0.0),
+                    m["total_trades"]
+                ),
+                _ => format!(
+                    "{} {} {} {status}{id}{}",
+                    st.mode,
+                    st.run_id,
+                    st.strategy,
+                    error
+                        .as_deref()
+                        .map(|e| format!(": {}", e.lines().last().unwrap_or(e)))
+                        .unwrap_or_default()
+                ),
+            }
+        };
+        self.publish(st);
+        let _ = self
+            .0
+            .engine
+            .call(move |e| e.log_event("backtest", line))
+            .await;
+    }
+
+    /// Stops the active run (a backtest is discarded, a paper run keeps what it did).
+    pub async fn stop(&self) -> Result<Value, Refused> {
+        let Some(st) = self.current().filter(|r| r.is_running()) else {
+            return Err(refused(409, "RUN_NOT_ACTIVE", "no run is in progress"));
+        };
+        st.stop.cancel();
+        for _ in 0..500 {
+            if !st.is_running() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let status = st.view().status;
+        Ok(
+            json!({ "run_id": st.run_id, "status": status, "message": format!("{} stopped", st.mode) }),
+        )
+    }
+
+    /// Forgets the last run (refused while it runs).
+    pub async fn reset(&self) -> Result<Value, Refused> {
+        let _one = self.0.starting.lock().await;
+        let mut cur = self.0.current.lock().expect("current run");
+        match cur.as_ref() {
+            Some(r) if r.is_running() => Err(refused(
+                409,
+                "RUN_ALREADY_ACTIVE",
+                format!(
+                    "run {} is in progress; stop it first (POST /api/v1/run/stop)",
+                    r.run_id
+                ),
+            )),
+            Some(r) => {
+                let id = r.run_id.clone();
+                *cur = None;
+                drop(cur);
+                let _ = self.0.status.send(json!({ "type": "status_update", "payload": self.status_json(None), "timestamp": iso_z(Utc::now()) }));
+                Ok(json!({ "run_id": id, "status": "idle", "message": "run reset" }))
+            }
+            None => Ok(json!({ "run_id": null, "status": "idle", "message": "nothing to reset" })),
+        }
+    }
+
+    /// `/status`.
+    pub fn status_json(&self, st: Option<&RunState>) -> Value {
+        let Some(st) = st else {
+            return json!({ "run_id": null, "status": "idle", "mode": null, "strategy_name": null,
+                "symbols": [], "start_time": null, "end_time": null, "elapsed_s": null,
+                "progress": null, "pnl": null, "value": null, "cash": null, "initial_cash": null,
+                "errors": [], "backtest_id": null, "note": null });
+        };
+        let v = st.view();
+        let end = v.ended.unwrap_or_else(Utc::now);
+        let p = &st.progress;
+        json!({
+            "run_id": st.run_id, "status": v.status, "mode": st.mode, "strategy_name": st.strategy,
+            "symbols": st.symbols, "start_time": iso_z(st.started), "end_time": v.ended.map(iso_z),
+            "elapsed_s": (end - st.started).num_milliseconds() as f64 / 1000.0,
+            "progress": { "phase": p.phase(), "done": p.done.load(std::sync::atomic::Ordering::Relaxed),
+                          "total": p.total.load(std::sync::atomic::Ordering::Relaxed), "fraction": p.fraction() },
+            "pnl": v.value.map(|x| x - st.initial_cash), "value": v.value, "cash": v.cash,
+            "initial_cash": st.initial_cash, "errors": v.errors, "backtest_id": v.backtest_id,
+            "note": v.note,
+        })
+    }
+
+    /// `/status/detailed`: the status, the newest orders and trades, positions, the curve and
+    /// the figures, and the service's health.
+    pub fn detailed_json(&self, st: Option<&RunState>) -> Value {
+        let mut out = self.status_json(st);
+        let o = out.as_object_mut().expect("status is an object");
+        let (orders, trades, positions, curve, metrics) = match st {
+            Some(st) => {
+                let v = st.view();
+                let tail = |n: usize, len: usize| len.saturating_sub(n);
+                (
+                    json!(v.orders[tail(20, v.orders.len())..]),
+                    json!(v.trades[tail(20, v.trades.len())..]),
+                    json!(v.positions),
+                    json!(v.equity),
+                    v.metrics.clone().unwrap_or(Value::Null),
+                )
+            }
+            None => (json!([]), json!([]), json!([]), json!([]), Value::Null),
+        };
+        o.insert("recent_orders".into(), orders);
+        o.insert("recent_trades".into(), trades);
+        o.insert("positions".into(), positions);
+        o.insert("equity_curve".into(), curve);
+        o.insert("performance_metrics".into(), metrics);
+        o.insert("health".into(), json!({ "engine_queue": self.0.engine.queue_depth(),
+            "ws_status_clients": self.0.status.receiver_count(), "ws_trade_clients": self.0.trades.receiver_count() }));
+        out
+    }
+
+    /// `/results` of the current (or last) run.
+    pub fn results_json(&self, st: &RunState) -> Value {
+        let v = st.view();
+        json!({
+            "run_id": st.run_id, "config": st.config, "status": v.status,
+            "start_time": iso_z(st.started), "end_time": v.ended.map(iso_z),
+            "orders": v.orders, "trades": v.trades, "positions": v.positions,
+            "equity_curve": v.equity, "performance_metrics": v.metrics,
+            "final_value": if v.status == "running" { None } else { v.value },
+            "error": v.errors.last(), "backtest_id": v.backtest_id, "mode": st.mode,
+        })
+    }
+
+    /// The server is stopping: the active run stops (a paper run saves what it did).
+    pub async fn shutdown(&self, within: Duration) {
+        self.0.cancel.cancel();
+        let mut tasks = std::mem::take(&mut *self.0.tasks.lock().expect("tasks"));
+        let all = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(within, all).await.is_err() {
+            tracing::warn!("backtest runs did not stop in time; aborted");
+        }
+    }
+
+    pub fn stopping(&self) {
+        self.0.cancel.cancel();
+    }
+}

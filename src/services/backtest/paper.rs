@@ -1,0 +1,541 @@
+//! Runs on the desk's live feed (`POST /api/v1/run/live`): the asset's last price is sampled
+//! from the published snapshot into bars of the requested timeframe, the strategy decides on
+//! each bar's close, and the decision acts at the next bar's open, as in a backtest. Paper mode
+//! fills in the simulator; live mode sends the desk's own entry and exit commands, so every gate
+//! applies, and only when the desk's env is LIVE. A stopped run is saved as a backtest.
+use super::params::Params;
+use super::sim::{OrderStatus, Sim, SimOrder};
+use super::store::{self, FillRow, Finish, NewRun, TradeRow};
+use super::strategy::{self, BUY, EXIT, EXIT_LONG, EXIT_SHORT, HOLD, SELL, StrategyDef};
+use super::{BacktestService, LiveRequest, Refused, RunState, refused};
+use crate::engine::EntryRequest;
+use crate::engine::command::DeskCommand;
+use crate::engine::datasets::Bars;
+use crate::engine::model::{Env, Side};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `5s`, `1m`, `15m`, `1h`, `1d` (also `1min`, `60`: seconds).
+pub fn parse_timeframe(s: &str) -> Result<Duration, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("timeframe {s:?} is not like 5s, 1m, 1h or 1d"))?;
+    let secs = match unit {
+        "" | "s" | "sec" => n,
+        "m" | "min" => n * 60,
+        "h" | "hour" => n * 3600,
+        "d" | "day" => n * 86_400,
+        _ => return Err(format!("timeframe {s:?} is not like 5s, 1m, 1h or 1d")),
+    };
+    if !(1..=86_400).contains(&secs) {
+        return Err(format!("timeframe {s:?} must be between 1s and 1d"));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+struct Live {
+    def: &'static StrategyDef,
+    params: Params,
+    asset: String,
+    every: Duration,
+    send_orders: bool,
+    id: i64,
+}
+
+impl BacktestService {
+    /// Starts a paper or live run on the desk's feed; answers at once.
+    pub async fn start_live(&self, req: LiveRequest) -> Result<Value, Refused> {
+        let (def, params) =
+            strategy::resolve(&req.strategy_name, &req.strategy_params).map_err(|m| {
+                let code = if strategy::find(&req.strategy_name).is_none() {
+                    "UNKNOWN_STRATEGY"
+                } else {
+                    "INVALID_PARAMS"
+                };
+                refused(422, code, m)
+            })?;
+        if !def.live {
+            return Err(refused(
+                422,
+                "STRATEGY_NOT_LIVE",
+                format!(
+                    "{} runs on datasets only (POST /api/v1/run/backtest)",
+                    def.name
+                ),
+            ));
+        }
+        let mode = req.mode.trim().to_ascii_lowercase();
+        if mode != "paper" && mode != "live" {
+            return Err(refused(
+                422,
+                "VALIDATION_ERROR",
+                format!("mode must be paper or live, got {:?}", req.mode),
+            ));
+        }
+        let exchange = req
+            .exchange
+            .as_deref()
+            .unwrap_or("desk")
+            .trim()
+            .to_ascii_lowercase();
+        if !matches!(exchange.as_str(), "" | "desk") {
+            return Err(refused(
+                422,
+                "UNKNOWN_EXCHANGE",
+                format!(
+                    "exchange {exchange:?} has no live feed; use \"desk\" (GET /api/v1/exchanges)"
+                ),
+            ));
+        }
+        let [wanted] = req.symbols.as_slice() else {
+            return Err(refused(
+                422,
+                "VALIDATION_ERROR",
+                format!(
+                    "symbols must name exactly one desk asset; got {}",
+                    req.symbols.len()
+                ),
+            ));
+        };
+        let asset = self.0.engine.reader().asset_name(wanted).map_err(|_| {
+            refused(
+                404,
+                "UNKNOWN_SYMBOL",
+                format!("{wanted:?} is not one of the desk's assets"),
+            )
+        })?;
+        let every = parse_timeframe(req.timeframe.as_deref().unwrap_or("1m"))
+            .map_err(|m| refused(422, "VALIDATION_ERROR", m))?;
+        let cash = match req.exchange_config.get("initial_cash") {
+            None | Some(Value::Null) => 10_000.0,
+            Some(v) => v
+                .as_f64()
+                .filter(|c| c.is_finite() && *c > 0.0)
+                .ok_or_else(|| {
+                    refused(
+                        422,
+                        "VALIDATION_ERROR",
+                        "exchange_config.initial_cash must be a number > 0",
+                    )
+                })?,
+        };
+        if mode == "live" {
+            let env = self.0.engine.snapshot().env;
+            if env != Env::Live {
+                return Err(refused(
+                    403,
+                    "LIVE_NOT_ALLOWED",
+                    format!(
+                        "live runs send real orders and need the desk's env LIVE; it is {} (use mode paper, or switch the env)",
+                        serde_json::to_value(env)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+        let _one = self.0.starting.lock().await;
+        let config = json!({ "request": req, "strategy_params": params, "asset": asset,
+                             "timeframe_s": every.as_secs(), "initial_cash": cash });
+        let run_mode: &'static str = if mode == "live" { "live" } else { "paper" };
+        let st = self.run_state(run_mode, def.name, &req.symbols, config, cash);
+        self.claim(&st, None).await?;
+        let row = NewRun {
+            run_id: st.run_id.clone(),
+            mode: run_mode.into(),
+            strategy: def.name.into(),
+            params: json!(params),
+            request: json!(req),
+            dataset_id: None,
+            asset: asset.clone(),
+            timeframe: req.timeframe.clone(),
+            initial_capital: cash,
+            backend: def.backend.into(),
+            created_at: st.started,
+        };
+        let id = match self.db(move |s| s.create(&row)).await {
+            Ok(id) => id,
+            Err(e) => {
+                *self.0.current.lock().expect("current run") = None;
+                return Err(e.into());
+            }
+        };
+        st.view().backtest_id = Some(id);
+        st.progress.set("waiting for the first bar", 0);
+        self.publish(&st);
+        let live = Live {
+            def,
+            params,
+            asset,
+            every,
+            send_orders: run_mode == "live",
+            id,
+        };
+        let (svc, run) = (self.clone(), st.clone());
+        self.0
+            .tasks
+            .lock()
+            .expect("tasks")
+            .spawn(async move { svc.play(run, live).await });
+        Ok(
+            json!({ "run_id": st.run_id, "status": "running", "message": format!("{run_mode} run started") }),
+        )
+    }
+
+    async fn play(&self, st: Arc<RunState>, l: Live) {
+        let mut snaps = self.0.engine.watch();
+        let step = l.every.as_millis() as i64;
+        let mut bars = Bars::default();
+        let mut equity: Vec<f64> = Vec::new();
+        // the forming bar: its bucket and o/h/l/c
+        let mut forming: Option<(i64, f64, f64, f64, f64)> = None;
+        let cfg = super::run::sim_config(&l.params, st.initial_cash, &l.asset);
+        let mut sim = Sim::new(cfg);
+        let mut notes: std::collections::HashMap<usize, (i8, f32, String)> = Default::default();
+        let mut last_px = None;
+        loop {
+            tokio::select! {
+                _ = st.stop.cancelled() => break,
+                r = snaps.changed() => if r.is_err() { break },
+            }
+            let snap = snaps.borrow_and_update().clone();
+            let Some(px) = snap
+                .assets
+                .iter()
+                .find(|a| a.asset == l.asset)
+                .and_then(|a| a.last_price)
+            else {
+                continue;
+            };
+            last_px = Some(px);
+            let now = snap.now.timestamp_millis();
+            let bucket = now - now.rem_euclid(step);
+            match forming {
+                Some((b, o, h, lo, _)) if b == bucket => {
+                    forming = Some((b, o, h.max(px), lo.min(px), px))
+                }
+                Some((b, o, h, lo, c)) => {
+                    // the bar closed: it joins the history, the strategy decides on it, and
+                    // the decision acts at this new bar's open
+                    bars.ts.push(b);
+                    bars.open.push(o);
+                    bars.high.push(h);
+                    bars.low.push(lo);
+                    bars.close.push(c);
+                    bars.volume.push(0.0);
+                    let k = bars.len() - 1;
+                    equity.push(sim.equity(c));
+                    let decision = self.decide(&l, &bars, k).await;
+                    if let Some((a, conf, why)) = decision {
+                        self.act(&st, &l, &mut sim, (k, a, conf, &why), px, bucket)
+                            .await;
+                        notes.insert(k, (a, conf, why));
+                    }
+                    st.progress.set("running", 0);
+                    st.progress
+                        .done
+                        .store(bars.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    self.mark(&st, &sim, &l, px, &equity, &bars);
+                    forming = Some((bucket, px, px, px, px));
+                }
+                None => forming = Some((bucket, px, px, px, px)),
+            }
+        }
+        // stopped: an open paper position is closed at the last price, and the run is saved
+        if let Some(px) = last_px
+            && sim.pos != 0.0
+        {
+            let bar = bars.len();
+            sim.close(bar, None, px, "end_of_run");
+            if let Some(o) = sim.orders.last().cloned() {
+                let mut f = self.fill(
+                    &l,
+                    &o,
+                    now_ms(),
+                    "the run was stopped with the position open: closed at the last price".into(),
+                    100.0,
+                );
+                self.store_fill(&st, l.id, &mut f).await;
+            }
+            if let Some(e) = equity.last_mut() {
+                *e = sim.cash;
+            }
+        }
+        let m = super::metrics::compute(st.initial_cash, &equity, &bars.ts, &sim.trades, 0);
+        let trades: Vec<TradeRow> = sim
+            .trades
+            .iter()
+            .map(|t| {
+                let (why, conf) = t
+                    .entry_signal_bar
+                    .and_then(|i| notes.get(&i))
+                    .map(|(_, c, w)| (w.clone(), f64::from(*c)))
+                    .unwrap_or_default();
+                let at = |i: usize| {
+                    bars.ts
+                        .get(i)
+                        .copied()
+                        .map(store::iso)
+                        .unwrap_or_else(|| store::iso(now_ms()))
+                };
+                TradeRow {
+                    id: 0,
+                    side: if t.side > 0 { "long" } else { "short" }.into(),
+                    qty: t.qty,
+                    entry_bar: t.entry_bar as i64,
+                    exit_bar: t.exit_bar as i64,
+                    entry_time: at(t.entry_bar),
+                    exit_time: at(t.exit_bar),
+                    entry_price: t.entry_price,
+                    exit_price: t.exit_price,
+                    commission: t.commission,
+                    pnl: t.pnl,
+                    return_pct: t.return_pct,
+                    reasoning: why,
+                    confidence: conf,
+                }
+            })
+            .collect();
+        let value = if l.send_orders { None } else { Some(sim.cash) };
+        let fin = Finish {
+            status: "stopped".into(),
+            error: None,
+            note: l.send_orders.then(|| {
+                "live run: orders went to the desk; figures are the simulator's shadow of them"
+                    .to_string()
+            }),
+            start_date: bars.ts.first().map(|&t| store::iso(t)),
+            end_date: bars.ts.last().map(|&t| store::iso(t)),
+            final_value: Some(sim.cash),
+            total_return_pct: Some(m.total_return_pct),
+            metrics: Some(json!(m)),
+            bars: bars.len(),
+        };
+        let id = l.id;
+        let (ts, eq, px) = (bars.ts.clone(), equity.clone(), bars.close.clone());
+        let saved = self
+            .db(move |s| {
+                let mut trades = trades;
+                let curve =
+                    (!ts.is_empty()).then_some((ts.as_slice(), eq.as_slice(), px.as_slice()));
+                s.finish(id, &fin, &mut [], &trades, curve)?;
+                for t in trades.iter_mut() {
+                    t.id = 0;
+                }
+                s.trades(id)
+            })
+            .await;
+        let error = match saved {
+            Ok(rows) => {
+                let mut v = st.view();
+                v.trades = rows;
+                v.value = value.or(v.value);
+                v.metrics = Some(json!(m));
+                None
+            }
+            Err(e) => Some(format!("the run could not be saved: {e}")),
+        };
+        self.end(&st, "stopped", error).await;
+    }
+
+    /// The strategy's decision on closed bar `k` (None: hold).
+    async fn decide(&self, l: &Live, bars: &Bars, k: usize) -> Option<(i8, f32, String)> {
+        if l.def.name == "llm" {
+            let window = l.params.n("window");
+            if k + 1 < window || !(k + 1 - window).is_multiple_of(l.params.n("every").max(1)) {
+                return None;
+            }
+            let q = super::llm::prompt(bars, k, window, &l.asset);
+            let timeout = Duration::from_secs_f64(l.params.f("timeout_s"));
+            return match self
+                .0
+                .ctx
+                .ollama
+                .ask(l.params.s("model"), &q, timeout)
+                .await
+            {
+                Ok((a, c, why)) if a == HOLD || c >= l.params.f("min_confidence") as f32 => {
+                    Some((a, c, format!("{}: {why}", l.params.s("model"))))
+                }
+                Ok((_, c, why)) => Some((
+                    HOLD,
+                    c,
+                    format!(
+                        "{}: {why} (held: confidence {c:.0} is under min_confidence)",
+                        l.params.s("model")
+                    ),
+                )),
+                Err(super::llm::AskError::Down(why) | super::llm::AskError::Bad(why)) => {
+                    let (mut fast, mut slow) = (Vec::new(), Vec::new());
+                    super::indicators::sma(&bars.close, 10, &mut fast);
+                    super::indicators::sma(&bars.close, 20, &mut slow);
+                    let (a, r) = super::llm::fallback(&fast, &slow, k, &why);
+                    Some((a, 50.0, r))
+                }
+            };
+        }
+        let d = strategy::rule_decisions(l.def, &l.params, bars);
+        let a = d.action[k];
+        (a != HOLD).then(|| (a, d.confidence[k], d.reasoning(bars, k)))
+    }
+
+    /// Acts at the new bar's open (`px`) on the decision `a` of bar `k`.
+    async fn act(
+        &self,
+        st: &RunState,
+        l: &Live,
+        sim: &mut Sim,
+        decision: (usize, i8, f32, &str),
+        px: f64,
+        at: i64,
+    ) {
+        let (k, a, conf, reason) = decision;
+        if l.send_orders {
+            let snap = self.0.engine.snapshot();
+            let pos = snap
+                .assets
+                .iter()
+                .find(|x| x.asset == l.asset)
+                .and_then(|x| x.position.as_ref())
+                .map_or(0i8, |p| if p.side == Side::Buy { 1 } else { -1 });
+            let cmd = match (a, pos) {
+                (BUY, 0) => Some((
+                    DeskCommand::Entry(EntryRequest::market(&l.asset, Some(Side::Buy))),
+                    "BUY",
+                    "entry",
+                )),
+                (SELL, 0) if l.params.b("allow_short") => Some((
+                    DeskCommand::Entry(EntryRequest::market(&l.asset, Some(Side::Sell))),
+                    "SELL",
+                    "entry",
+                )),
+                (SELL | EXIT | EXIT_LONG, 1) => Some((
+                    DeskCommand::Exit {
+                        asset: l.asset.clone(),
+                        force: false,
+                    },
+                    "SELL",
+                    "exit",
+                )),
+                (BUY | EXIT | EXIT_SHORT, -1) => Some((
+                    DeskCommand::Exit {
+                        asset: l.asset.clone(),
+                        force: false,
+                    },
+                    "BUY",
+                    "exit",
+                )),
+                _ => None,
+            };
+            let Some((cmd, side, purpose)) = cmd else {
+                return;
+            };
+            let answer = self.0.engine.call(move |e| e.execute(cmd)).await;
+            let (status, said) = match answer {
+                Ok(_) => ("SENT", "sent through the desk's order path".to_string()),
+                Err(e) => ("REFUSED", format!("refused by the desk: {e}")),
+            };
+            let o = SimOrder {
+                signal_bar: Some(k),
+                bar: k + 1,
+                side: if side == "BUY" { 1 } else { -1 },
+                qty: 0.0,
+                price: px,
+                commission: 0.0,
+                status: OrderStatus::Filled,
+                purpose,
+            };
+            let mut f = self.fill(l, &o, at, format!("{reason} — {said}"), f64::from(conf));
+            f.status = status.into();
+            self.store_fill(st, l.id, &mut f).await;
+            return;
+        }
+        let before = sim.orders.len();
+        sim.act(k + 1, k, a, px);
+        let made: Vec<SimOrder> = sim.orders[before..].to_vec();
+        for o in made {
+            let why = match o.status {
+                OrderStatus::Rejected => format!("{reason} — {}", o.purpose),
+                OrderStatus::Filled => reason.to_string(),
+            };
+            let mut f = self.fill(l, &o, at, why, f64::from(conf));
+            self.store_fill(st, l.id, &mut f).await;
+        }
+    }
+
+    fn fill(&self, l: &Live, o: &SimOrder, at: i64, why: String, conf: f64) -> FillRow {
+        FillRow {
+            id: 0,
+            timestamp: store::iso(at),
+            asset: l.asset.clone(),
+            action: if o.side > 0 { "BUY" } else { "SELL" }.into(),
+            price: o.price,
+            reasoning: why,
+            confidence: conf,
+            qty: o.qty,
+            commission: o.commission,
+            status: match o.status {
+                OrderStatus::Filled => "FILLED",
+                OrderStatus::Rejected => "REJECTED",
+            }
+            .into(),
+            purpose: o.purpose.into(),
+            bar: o.bar as i64,
+            signal_bar: o.signal_bar.map(|b| b as i64),
+        }
+    }
+
+    /// Stores a fill of a running paper or live run (its id), keeps it for `/results`, pushes it.
+    async fn store_fill(&self, st: &RunState, id: i64, f: &mut FillRow) {
+        if f.reasoning.is_empty() {
+            f.reasoning = format!("decision of bar {}", f.signal_bar.unwrap_or_default());
+        }
+        let row = f.clone();
+        match self.db(move |s| s.add_fill(id, &row)).await {
+            Ok(fid) => f.id = fid,
+            Err(e) => tracing::error!(error = %e, "paper fill not stored"),
+        }
+        self.push_fill(f, id, &st.run_id);
+        st.view().orders.push(f.clone());
+    }
+
+    /// The run's figures after a bar.
+    fn mark(&self, st: &RunState, sim: &Sim, l: &Live, px: f64, equity: &[f64], bars: &Bars) {
+        {
+            let mut v = st.view();
+            if !l.send_orders {
+                v.value = Some(sim.equity(px));
+                v.cash = Some(sim.cash);
+                v.positions = if sim.pos != 0.0 {
+                    vec![
+                        json!({ "asset": l.asset, "side": if sim.pos > 0.0 { "long" } else { "short" },
+                        "qty": sim.pos.abs(), "entry_price": sim.entry_price,
+                        "unrealized_pnl": sim.pos * (px - sim.entry_price) }),
+                    ]
+                } else {
+                    Vec::new()
+                };
+            }
+            let idx = store::downsample(equity, super::CURVE_POINTS);
+            v.equity = idx
+                .into_iter()
+                .map(|i| store::EquityPoint {
+                    timestamp: store::iso(bars.ts[i]),
+                    portfolio_value: equity[i],
+                    btc_price: bars.close[i],
+                    price: bars.close[i],
+                })
+                .collect();
+        }
+        self.publish(st);
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
