@@ -18,13 +18,21 @@ need_cmd python3 python3
 need_cmd tmux tmux
 need_cmd pgrep procps
 need_cmd bwrap bubblewrap
-need_cmd chromium chromium   # the browser test: a foreign page must not reach the desk
+need_cmd chromium chromium   # the browser tests: a foreign page must not reach the desk; /ui
+need_cmd chromedriver chromium-driver   # /ui driven in headless Chromium (WebDriver)
 if ! python3 -c "import pandas, numpy" 2>/dev/null; then
   echo "== installing pandas (needed by the parity-run tests)"
   python3 -m pip install -q pandas numpy 2>/dev/null \
     || python3 -m pip install -q --user --break-system-packages pandas numpy 2>/dev/null \
     || { $SUDO apt-get install -y -qq python3-pandas >/dev/null 2>&1; } || true
   python3 -c "import pandas, numpy" || { echo "could not install pandas: pip install pandas (or apt-get install python3-pandas) and run again" >&2; exit 1; }
+fi
+
+if ! python3 -c "import backtesting" 2>/dev/null; then
+  echo "== installing backtesting.py (the peer of the backtest check)"
+  python3 -m pip install -q backtesting 2>/dev/null \
+    || python3 -m pip install -q --user --break-system-packages backtesting 2>/dev/null || true
+  python3 -c "import backtesting" || { echo "could not install backtesting.py: pip install backtesting and run again" >&2; exit 1; }
 fi
 
 echo "== cargo test"

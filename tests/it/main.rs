@@ -3,6 +3,7 @@
 
 mod support;
 
+mod backtests;
 mod bad_input;
 mod browser;
 mod claiming;
@@ -30,5 +31,7 @@ mod tui_keys;
 mod tui_link;
 mod tui_loop;
 mod tui_snapshots;
+mod ui_browser;
 mod upgrade;
+mod v1_api;
 mod values;

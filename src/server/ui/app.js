@@ -160,7 +160,8 @@ function drawCurve(points) {
   // drawdown: the area between the running peak and equity
   shade = "M" + under.map((u) => u[0].toFixed(1) + " " + u[1].toFixed(1)).join("L") + "L" + under.slice().reverse().map((u) => u[0].toFixed(1) + " " + u[2].toFixed(1)).join("L") + "Z";
   line.setAttribute("d", d); dd.setAttribute("d", shade);
-  $("equity-axis").textContent = points[0].timestamp + " → " + points[points.length - 1].timestamp + " · low " + fmt(lo) + " · high " + fmt(hi);
+  const day = (t) => t.replace("T00:00:00", "").replace("T", " ");
+  $("equity-axis").textContent = day(points[0].timestamp) + " → " + day(points[points.length - 1].timestamp) + " · low " + fmt(lo) + " · high " + fmt(hi) + " · shaded: drawdown from the running peak";
 }
 
 function showResults(r) {
@@ -178,8 +179,8 @@ function showResults(r) {
   $("orders-note").textContent = orders.length > 500 ? "(newest 500 of " + orders.length + ")" : "(" + orders.length + ")";
   for (const o of shown) {
     const tr = body.insertRow();
-    const cells = [o.id, o.timestamp, o.action + (o.status !== "FILLED" ? " " + o.status : ""), fmt(o.qty, 0), fmt(o.price, 4), fmt(o.confidence, 0), o.reasoning];
-    cells.forEach((c, i) => { const td = tr.insertCell(); td.textContent = c; if (i === 2) td.className = o.action === "BUY" ? "buy" : "sell"; });
+    const cells = [o.id, o.timestamp.replace("T00:00:00", "").replace("T", " "), o.action + (o.status !== "FILLED" ? " " + o.status : ""), fmt(o.qty, 0), fmt(o.price, 4), fmt(o.confidence, 0), o.reasoning];
+    cells.forEach((c, i) => { const td = tr.insertCell(); td.textContent = c; if (i === 1) td.className = "nowrap"; if (i === 2) td.className = o.action === "BUY" ? "buy" : "sell"; });
   }
 }
 

@@ -23,6 +23,8 @@ thread_local! {
     static SERVER: std::cell::RefCell<Option<(Secrets, server::guard::BrowserPolicy, usize)>> = const { std::cell::RefCell::new(None) };
     /// Import roots of the next desk's server (its temp dir by default).
     static ROOTS: std::cell::RefCell<Option<Vec<std::path::PathBuf>>> = const { std::cell::RefCell::new(None) };
+    /// The Ollama base URL of the next desk's server.
+    static OLLAMA: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
 /// Every test request and socket read gives up after this long: a hung server fails its test
@@ -282,6 +284,12 @@ impl TestDesk {
         Self::start().await
     }
 
+    /// A desk whose server reaches Ollama at `url` (a stand-in the test started, or a closed port).
+    pub async fn start_with_ollama(url: &str) -> TestDesk {
+        OLLAMA.with(|o| *o.borrow_mut() = Some(url.to_string()));
+        Self::start().await
+    }
+
     /// Stops the server and the engine, then starts both again on the same database.
     pub async fn restart(mut self) -> TestDesk {
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
@@ -305,7 +313,7 @@ impl TestDesk {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let options = server::ServerOptions {
             data_dir: dir.path().to_path_buf(),
-            ollama_url: None,
+            ollama_url: OLLAMA.with(|o| o.borrow_mut().take()),
             polygon_key: POLYGON.with(|p| p.borrow().clone().map(|(k, _)| k)),
             polygon_base_url: POLYGON
                 .with(|p| p.borrow().clone().map(|(_, u)| u))

@@ -1,0 +1,177 @@
+//! `GET /ui` in headless Chromium, driven through chromedriver (fantoccini): the login page, then
+//! the dashboard shows health, builds its form from `/strategies` and `/exchanges`, starts a
+//! backtest, and shows the result's final value, a drawn equity curve and the orders. A
+//! screenshot is saved under `target/ui-screenshots/` to be looked at.
+use crate::backtests::walk_dataset;
+use crate::support::*;
+use fantoccini::{ClientBuilder, Locator};
+use serde_json::json;
+use std::time::Duration;
+
+/// chromedriver on a free port, killed when dropped.
+struct Driver {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn chromedriver() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("chromedriver is needed (Debian: chromium-driver; the test command installs it)");
+    let url = format!("http://127.0.0.1:{port}");
+    let status = format!("{url}/status");
+    within("chromedriver to be ready", async {
+        loop {
+            if let Ok(r) = http().get(&status).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    Driver { child, url }
+}
+
+/// Polls `f` until it gives `Some`.
+async fn until<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    within(what, async {
+        loop {
+            if let Some(v) = f().await {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_ui_page_runs_a_backtest_from_its_form_in_headless_chromium() {
+    let d = TestDesk::start().await;
+    let (dataset, _) = walk_dataset(&d, "walk", 500, 3).await;
+    let driver = chromedriver().await;
+    let caps = json!({ "goog:chromeOptions": { "binary": "/usr/bin/chromium",
+        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"] } });
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps.as_object().unwrap().clone())
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session");
+    let run = async {
+        // with a password set and no session, /ui is the login page
+        c.goto(&d.url("/ui")).await?;
+        c.find(Locator::Css("#p"))
+            .await?
+            .send_keys(PASSWORD)
+            .await?;
+        c.find(Locator::Css("button")).await?.click().await?;
+        let health = until("health on the page", || async {
+            let t = c
+                .find(Locator::Id("health"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            t.starts_with("health ok").then_some(t)
+        })
+        .await;
+        assert_eq!(health, "health ok · v1");
+        // the form is built from /strategies and /exchanges
+        until("the strategies in the form", || async {
+            let n = c
+                .find_all(Locator::Css("#strategy option"))
+                .await
+                .ok()?
+                .len();
+            (n == 6).then_some(())
+        })
+        .await;
+        c.find(Locator::Id("strategy"))
+            .await?
+            .select_by_value("sma_cross")
+            .await?;
+        c.find(Locator::Id("symbol"))
+            .await?
+            .select_by_value(&dataset)
+            .await?;
+        let fast = c.find(Locator::Id("param-fast")).await?;
+        fast.clear().await?;
+        fast.send_keys("5").await?;
+        c.find(Locator::Id("param-commission"))
+            .await?
+            .clear()
+            .await?;
+        c.find(Locator::Id("param-commission"))
+            .await?
+            .send_keys("0.001")
+            .await?;
+        c.find(Locator::Id("start")).await?.click().await?;
+        let value = until("the final value", || async {
+            let t = c
+                .find(Locator::Id("final-value"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            (t != "–").then_some(t)
+        })
+        .await;
+        // the page shows what /results says
+        let (_, r) = d.get("/api/v1/results").await;
+        let want = r["final_value"].as_f64().unwrap();
+        let shown: f64 = value.replace(',', "").parse().unwrap();
+        assert!((shown - want).abs() < 0.01, "{value} vs {want}");
+        assert_eq!(r["config"]["request"]["strategy_params"]["fast"], 5);
+        let path = c
+            .find(Locator::Id("equity-line"))
+            .await?
+            .attr("d")
+            .await?
+            .unwrap_or_default();
+        assert!(
+            path.starts_with('M') && path.matches('L').count() >= 400,
+            "a drawn curve: {} points",
+            path.matches('L').count()
+        );
+        let rows = c.find_all(Locator::Css("#trades tbody tr")).await?.len();
+        assert_eq!(rows, r["orders"].as_array().unwrap().len().min(500));
+        let status = c.find(Locator::Id("status")).await?.text().await?;
+        assert!(
+            status.starts_with("completed · backtest sma_cross"),
+            "{status}"
+        );
+        let png = c.screenshot().await?;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ui-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("ui-backtest.png");
+        std::fs::write(&file, png).unwrap();
+        eprintln!("screenshot: {}", file.display());
+        Ok::<_, fantoccini::error::CmdError>(())
+    };
+    let out = run.await;
+    c.close().await.ok();
+    out.unwrap();
+}
