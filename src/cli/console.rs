@@ -131,7 +131,7 @@ pub(super) async fn with_server(
         runs.limits().clone(),
         cfg.ollama_host.as_deref(),
     )?;
-    let link = Link::Local(engine.clone(), runs.clone());
+    let link = Link::Local(engine.clone(), runs.clone(), backtests.clone());
     let server = {
         let cfg = cfg.clone();
         tokio::spawn(async move {

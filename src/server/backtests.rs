@@ -33,6 +33,8 @@ async fn list(State(s): State<AppState>, Query(q): Query<ListQuery>) -> Result<R
 struct DetailQuery {
     /// Most equity points (default 5,000; the lowest and highest of each stretch are kept).
     points: Option<usize>,
+    /// Most trades (default: all of them).
+    trades: Option<usize>,
 }
 
 async fn detail(
@@ -49,7 +51,7 @@ async fn detail(
         )
     })?;
     let points = q.points.unwrap_or(5000).clamp(2, 1_000_000);
-    match s.backtests.detail(id, points).await? {
+    match s.backtests.detail(id, points, q.trades).await? {
         Some(v) => Ok(Json(v).into_response()),
         None => Err(not_found()),
     }

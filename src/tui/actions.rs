@@ -112,6 +112,32 @@ impl App {
                 }
                 return Effect::None;
             }
+            Action::BacktestUp | Action::BacktestDown => {
+                let n = self.snapshot.as_ref().map_or(0, |s| s.backtests.len());
+                if n > 0 {
+                    self.backtest_index = if action == Action::BacktestUp {
+                        self.backtest_index.saturating_sub(1)
+                    } else {
+                        (self.backtest_index + 1).min(n - 1)
+                    };
+                }
+                return Effect::None;
+            }
+            Action::TradeNext | Action::TradePrev => {
+                let n = self
+                    .backtest
+                    .as_ref()
+                    .and_then(|b| b["trades"].as_array())
+                    .map_or(0, Vec::len);
+                if n > 0 {
+                    self.trade_index = if action == Action::TradePrev {
+                        self.trade_index.saturating_sub(1)
+                    } else {
+                        (self.trade_index + 1).min(n - 1)
+                    };
+                }
+                return Effect::None;
+            }
             Action::SeriesNext => {
                 self.series_index += 1;
                 return Effect::None;

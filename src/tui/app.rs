@@ -11,6 +11,7 @@ use crate::engine::runs::Lifecycle;
 use crate::engine::store::DeskEvent;
 use crate::engine::view::{AssetView, StateView};
 use crossterm::event::{KeyCode, KeyEvent};
+use serde_json::Value;
 
 /// What the console shows, fetched from the engine (local) or the server (attached).
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +23,10 @@ pub struct Snapshot {
     pub runs: Vec<crate::engine::runs::RunSummary>,
     /// The selected run in full.
     pub run: Option<crate::engine::runs::RunStatus>,
+    /// Finished backtests, newest first (fetched while the Backtests tab is open).
+    pub backtests: Vec<crate::services::backtest::store::Summary>,
+    /// The selected backtest (seed 002's detail), when it was fetched this time.
+    pub backtest: Option<Value>,
 }
 
 /// What to fetch about runs.
@@ -29,6 +34,9 @@ pub struct Snapshot {
 pub struct RunsWanted {
     pub list: bool,
     pub detail: Option<String>,
+    /// The backtest list, and the id of the selected one when the console does not hold it yet.
+    pub backtests: bool,
+    pub backtest: Option<i64>,
 }
 
 /// A parity-run command from the Runs tab.
@@ -138,6 +146,10 @@ pub struct App {
     pub run_index: usize,
     pub series_index: usize,
     pub follow: bool,
+    /// Backtests tab: the selected backtest, its detail once fetched, the selected fill.
+    pub backtest_index: usize,
+    pub backtest: Option<Value>,
+    pub trade_index: usize,
     /// In LIVE, entry keys send at once (config `one_click`); otherwise they ask `y`/`n`.
     pub one_click: bool,
     /// Chat: the message being typed, and whether the text-input mode has every key.
@@ -168,6 +180,9 @@ impl App {
             run_index: 0,
             series_index: 0,
             follow: false,
+            backtest_index: 0,
+            backtest: None,
+            trade_index: 0,
             one_click: false,
             chat_input: ratatui_textarea::TextArea::default(),
             typing: false,
@@ -203,7 +218,23 @@ impl App {
         } else {
             None
         };
-        RunsWanted { list, detail }
+        let backtests = self.tab == Tab::Backtests;
+        // a finished backtest never changes: fetched once per selection
+        let backtest = self.selected_backtest().map(|b| b.id).filter(|id| {
+            backtests && self.backtest.as_ref().and_then(|d| d["id"].as_i64()) != Some(*id)
+        });
+        RunsWanted {
+            list,
+            detail,
+            backtests,
+            backtest,
+        }
+    }
+
+    pub fn selected_backtest(&self) -> Option<&crate::services::backtest::store::Summary> {
+        self.snapshot
+            .as_ref()
+            .and_then(|s| s.backtests.get(self.backtest_index))
     }
 
     pub fn selected_run(&self) -> Option<&crate::engine::runs::RunSummary> {
@@ -226,6 +257,20 @@ impl App {
         }
         if self.run_index >= snap.runs.len() {
             self.run_index = snap.runs.len().saturating_sub(1);
+        }
+        let mut snap = snap;
+        if let Some(b) = snap.backtest.take() {
+            self.backtest = Some(b);
+            self.trade_index = 0;
+        }
+        if !snap.backtests.is_empty() && self.backtest_index >= snap.backtests.len() {
+            self.backtest_index = snap.backtests.len() - 1;
+        }
+        // the list keeps the last one fetched while another tab is open
+        if snap.backtests.is_empty()
+            && let Some(old) = self.snapshot.as_mut()
+        {
+            snap.backtests = std::mem::take(&mut old.backtests);
         }
         self.snapshot = Some(snap);
         self.link_ok = true;

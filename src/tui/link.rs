@@ -14,11 +14,19 @@ use tokio::sync::mpsc;
 pub const BRICKS: usize = 160;
 /// Log lines the console keeps.
 pub const LOG_LINES: u32 = 300;
+/// Backtests the Backtests tab lists, the equity points of the selected one, and its fills shown.
+pub const BACKTESTS: u32 = 200;
+pub const CURVE: usize = 400;
+pub const FILLS: usize = 1000;
 
 #[derive(Clone)]
 pub enum Link {
-    /// The in-process engine, and the run service the in-process server shares.
-    Local(EngineHandle, crate::services::runs::RunService),
+    /// The in-process engine, and the run and backtest services the in-process server shares.
+    Local(
+        EngineHandle,
+        crate::services::runs::RunService,
+        crate::services::backtest::BacktestService,
+    ),
     Remote(Remote),
 }
 
@@ -220,22 +228,27 @@ pub fn describe(cmd: &DeskCommand, out: &CommandAnswer) -> String {
 }
 
 impl Link {
-    /// A local link with its own run service (no in-process server shares it).
+    /// A local link with its own services (no in-process server shares them).
     pub fn local(engine: EngineHandle) -> anyhow::Result<Link> {
         let runs = crate::services::runs::RunService::new(engine.clone(), Default::default())?;
-        Ok(Link::Local(engine, runs))
+        let backtests = crate::services::backtest::BacktestService::new(
+            engine.clone(),
+            runs.limits().clone(),
+            None,
+        )?;
+        Ok(Link::Local(engine, runs, backtests))
     }
 
     /// Starts or stops a parity run; `Ok(summary)` or `Err(the refusal)`.
     pub async fn run(&self, cmd: super::app::RunCommand) -> Result<String, String> {
         use super::app::RunCommand;
         match (self, cmd) {
-            (Link::Local(_, runs), RunCommand::Live(req)) => runs
+            (Link::Local(_, runs, _), RunCommand::Live(req)) => runs
                 .start_live(&req)
                 .await
                 .map(|st| format!("live run {} started: {} bars", st.run_id, st.live_total))
                 .map_err(|e| e.to_string()),
-            (Link::Local(_, runs), RunCommand::Stop(id)) => runs
+            (Link::Local(_, runs, _), RunCommand::Stop(id)) => runs
                 .stop(&id)
                 .await
                 .map(|st| {
@@ -272,7 +285,7 @@ impl Link {
         runs_wanted: super::app::RunsWanted,
     ) -> anyhow::Result<Snapshot> {
         match self {
-            Link::Local(engine, service) => {
+            Link::Local(engine, service, backtests) => {
                 // reads never queue behind the desk's writes: the snapshot, then the read connections
                 let state = (*engine.snapshot()).clone();
                 let name = asset
@@ -292,9 +305,20 @@ impl Link {
                     Some(id) => service.get(&id).await.ok(),
                     None => None,
                 };
+                let list = if runs_wanted.backtests {
+                    backtests.list(BACKTESTS, 0).await?
+                } else {
+                    Vec::new()
+                };
+                let backtest = match runs_wanted.backtest {
+                    Some(id) => backtests.detail(id, CURVE, Some(FILLS)).await?,
+                    None => None,
+                };
                 Ok(Snapshot {
                     runs,
                     run,
+                    backtests: list,
+                    backtest,
                     state,
                     bricks,
                     events,
@@ -331,12 +355,31 @@ impl Link {
                     Some(id) => serde_json::from_value(r.get(&format!("/runs/{id}")).await?).ok(),
                     None => None,
                 };
+                let backtests = if runs_wanted.backtests {
+                    serde_json::from_value(
+                        r.get(&format!("/api/backtests?limit={BACKTESTS}")).await?,
+                    )
+                    .context("unexpected /api/backtests")?
+                } else {
+                    Vec::new()
+                };
+                let backtest = match runs_wanted.backtest {
+                    Some(id) => r
+                        .get(&format!(
+                            "/api/backtests/{id}?points={CURVE}&trades={FILLS}"
+                        ))
+                        .await
+                        .ok(),
+                    None => None,
+                };
                 Ok(Snapshot {
                     state,
                     bricks,
                     events,
                     runs,
                     run,
+                    backtests,
+                    backtest,
                 })
             }
         }
@@ -345,7 +388,7 @@ impl Link {
     /// Runs a command; `Ok(summary)` or `Err(the engine's refusal, verbatim)`.
     pub async fn send(&self, cmd: DeskCommand) -> Result<String, String> {
         let out = match self {
-            Link::Local(engine, _) => {
+            Link::Local(engine, ..) => {
                 let c = cmd.clone();
                 engine
                     .call(move |e| e.execute(c))
@@ -366,7 +409,7 @@ impl Link {
     pub fn events(&self) -> mpsc::Receiver<DeskEvent> {
         let (tx, rx) = mpsc::channel(256);
         match self.clone() {
-            Link::Local(engine, _) => {
+            Link::Local(engine, ..) => {
                 let mut sub = engine.subscribe();
                 tokio::spawn(async move {
                     loop {

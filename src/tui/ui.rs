@@ -38,6 +38,7 @@ pub fn draw(f: &mut Frame, app: &App) {
             Tab::Desk => panes::desk::draw(f, app, body),
             Tab::Log => panes::log::draw(f, app, body),
             Tab::Runs => panes::runs::draw(f, app, body),
+            Tab::Backtests => panes::backtests::draw(f, app, body),
             Tab::Chat => panes::chat::draw(f, app, body),
             other => panes::placeholder::draw(f, app, body, other),
         }

@@ -582,7 +582,7 @@ async fn every_surface_answers_its_own_error_shape_even_for_the_frameworks_refus
         (
             "seed 002 unknown path",
             Method::GET,
-            "/api/backtests/nope",
+            "/api/backtests/1/nope",
             None,
             true,
             StatusCode::NOT_FOUND,

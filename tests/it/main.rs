@@ -27,6 +27,7 @@ mod seed000;
 mod senders;
 mod sockets;
 mod tmux;
+mod tui_backtests;
 mod tui_keys;
 mod tui_link;
 mod tui_loop;

@@ -285,8 +285,13 @@ impl BacktestService {
     }
 
     /// Seed 002's detail: the row, its figures, its equity curve (at most `points` points) and
-    /// its fills and round trips.
-    pub async fn detail(&self, id: i64, points: usize) -> DeskResult<Option<Value>> {
+    /// its fills (the first `max_fills`, when given) and round trips.
+    pub async fn detail(
+        &self,
+        id: i64,
+        points: usize,
+        max_fills: Option<usize>,
+    ) -> DeskResult<Option<Value>> {
         self.db(move |s| {
             let Some((sum, metrics, params, request)) = s.get(id)? else {
                 return Ok(None);
@@ -296,7 +301,7 @@ impl BacktestService {
                 .and_then(|m| m["bars"].as_u64())
                 .unwrap_or(0) as usize;
             let curve = s.curve(id, bars, points)?;
-            let fills = s.fills(id)?;
+            let fills = s.fills(id, max_fills)?;
             let trades = s.trades(id)?;
             let m = metrics.clone().unwrap_or(Value::Null);
             let mut v =

@@ -88,7 +88,7 @@ pub struct Finish {
 }
 
 /// Seed 002's `BacktestSummary`, and what else a list shows.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Summary {
     pub id: i64,
     pub start_date: Option<String>,
@@ -366,15 +366,16 @@ impl BacktestStore {
             .optional()?)
     }
 
-    pub fn fills(&self, id: i64) -> DeskResult<Vec<FillRow>> {
+    /// The run's fills in order, the first `limit` when given.
+    pub fn fills(&self, id: i64, limit: Option<usize>) -> DeskResult<Vec<FillRow>> {
         let rows = self
             .conn
             .prepare_cached(
                 "SELECT id, timestamp, asset, action, price, reasoning, confidence, qty, commission,
                     status, purpose, bar, signal_bar
-                 FROM backtest_fills WHERE backtest_id = ?1 ORDER BY id",
+                 FROM backtest_fills WHERE backtest_id = ?1 ORDER BY id LIMIT ?2",
             )?
-            .query_map([id], |r| {
+            .query_map(params![id, limit.map_or(-1, |l| l as i64)], |r| {
                 Ok(FillRow {
                     id: r.get(0)?,
                     timestamp: r.get(1)?,

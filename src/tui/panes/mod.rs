@@ -1,4 +1,5 @@
 //! One pane per file: each draws a part of the `App` into a `Rect`.
+pub mod backtests;
 pub mod chat;
 pub mod desk;
 pub mod log;

@@ -6,15 +6,11 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect, tab: Tab) {
     let what = match tab {
-        Tab::Runs => {
-            "Pine-vs-Python parity runs: runs with progress, the Python vs Pine chart, the mismatch table."
-        }
-        Tab::Backtests => "Backtests: the list, equity curves and trades.",
         Tab::Research => "Research: datasets and jobs with progress.",
-        Tab::Desk | Tab::Log | Tab::Chat => "",
+        Tab::Desk | Tab::Log | Tab::Chat | Tab::Runs | Tab::Backtests => "",
     };
     let text = format!(
-        "{what}\n\nNot built yet: this tab fills in when its feature lands. The Desk and Log tabs are live."
+        "{what}\n\nNot built yet: this tab fills in when its feature lands. The Desk, Log, Runs and Backtests tabs are live."
     );
     let block = Block::default()
         .borders(Borders::ALL)

@@ -1,0 +1,323 @@
+//! The Backtests tab: finished backtests and paper runs, newest first; for the selected one, its
+//! equity curve (a `Chart`, with the running peak) over its drawdown, shaded, and its trades with
+//! the selected trade's reasoning. `↑`/`↓` pick a backtest, `j`/`k` a trade.
+use super::desk::titled;
+use crate::tui::app::App;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{
+    Axis, Cell, Chart, Dataset, GraphType, Paragraph, Row, Table, TableState, Wrap,
+};
+use serde_json::Value;
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let list = app
+        .snapshot
+        .as_ref()
+        .map(|s| s.backtests.as_slice())
+        .unwrap_or(&[]);
+    if list.is_empty() {
+        let text = "No backtests yet.\n\nRun one from the shell:\n  brickdesk backtest --dataset ID --strategy sma_cross --param fast=10\nor with POST /api/v1/run/backtest, or from the /ui page. Paper runs (POST /api/v1/run/live) are listed here once stopped.\n\nThen ↑/↓ select a backtest, j/k a trade.";
+        f.render_widget(
+            Paragraph::new(text)
+                .style(t.dim())
+                .wrap(Wrap { trim: false })
+                .block(titled(t, " backtests ".into())),
+            area,
+        );
+        return;
+    }
+    let list_h = (list.len() as u16 + 3).min(area.height / 4).max(4);
+    let [top, mid, bottom] = Layout::vertical([
+        Constraint::Length(list_h),
+        Constraint::Min(8),
+        Constraint::Length(4),
+    ])
+    .areas(area);
+    let rows = list.iter().map(|b| {
+        let ret = b.total_return_pct.unwrap_or(0.0);
+        Row::new(vec![
+            Cell::from(format!("#{}", b.id)),
+            Cell::from(b.strategy.clone()),
+            Cell::from(b.asset.clone()),
+            Cell::from(b.mode.clone()),
+            Cell::from(Span::styled(
+                format!("{ret:+.2}%"),
+                if ret >= 0.0 { t.up() } else { t.down() },
+            )),
+            Cell::from(b.total_trades.to_string()),
+            Cell::from(b.final_value.map(|v| format!("{v:.2}")).unwrap_or_default()),
+            Cell::from(
+                b.created_at
+                    .get(..16)
+                    .unwrap_or(&b.created_at)
+                    .replace('T', " "),
+            ),
+        ])
+    });
+    let header = Row::new([
+        "id", "strategy", "asset", "mode", "return", "fills", "final", "run at",
+    ])
+    .style(t.dim());
+    let widths = [
+        Constraint::Length(5),
+        Constraint::Length(13),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(9),
+        Constraint::Length(6),
+        Constraint::Length(11),
+        Constraint::Min(10),
+    ];
+    let mut state = TableState::default().with_selected(Some(app.backtest_index));
+    f.render_stateful_widget(
+        Table::new(rows, widths)
+            .header(header)
+            .row_highlight_style(t.selected())
+            .block(titled(t, format!(" backtests ({}) ", list.len()))),
+        top,
+        &mut state,
+    );
+    let selected = app.selected_backtest().map(|b| b.id);
+    let Some(b) = app
+        .backtest
+        .as_ref()
+        .filter(|b| b["id"].as_i64() == selected)
+    else {
+        f.render_widget(Paragraph::new("loading the backtest…").style(t.dim()), mid);
+        return;
+    };
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(mid);
+    // the drawdown keeps at least two rows of bars under its borders and axis
+    let [eq_area, dd_area] = Layout::vertical([
+        Constraint::Min(5),
+        Constraint::Length((left.height * 2 / 5).max(6)),
+    ])
+    .areas(left);
+    curve(f, app, b, eq_area, dd_area);
+    trades(f, app, b, right);
+    reasoning(f, app, b, bottom);
+}
+
+/// Equity with its running peak, and below it the drawdown from that peak, shaded.
+fn curve(f: &mut Frame, app: &App, b: &Value, eq_area: Rect, dd_area: Rect) {
+    let t = &app.theme;
+    let points = b["equity_curve"].as_array().cloned().unwrap_or_default();
+    let eq: Vec<(f64, f64)> = points
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| Some((i as f64, p["portfolio_value"].as_f64()?)))
+        .collect();
+    let mut peak = f64::MIN;
+    let (mut peaks, mut dd) = (Vec::with_capacity(eq.len()), Vec::with_capacity(eq.len()));
+    for &(x, y) in &eq {
+        peak = peak.max(y);
+        peaks.push((x, peak));
+        dd.push((
+            x,
+            if peak > 0.0 {
+                (y / peak - 1.0) * 100.0
+            } else {
+                0.0
+            },
+        ));
+    }
+    let (lo, hi) = eq
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), p| (l.min(p.1), h.max(p.1)));
+    let (lo, hi) = if lo > hi {
+        (0.0, 1.0)
+    } else if lo == hi {
+        (lo - 1.0, hi + 1.0)
+    } else {
+        (lo, hi)
+    };
+    let n = eq.len().max(2) as f64 - 1.0;
+    let stamp = |i: usize| {
+        points
+            .get(i)
+            .and_then(|p| p["timestamp"].as_str())
+            .map(|s| s.get(..10).unwrap_or(s).to_string())
+            .unwrap_or_default()
+    };
+    let x_axis = |labels: bool| {
+        let a = Axis::default().style(t.dim()).bounds([0.0, n]);
+        if labels {
+            a.labels(vec![
+                Span::raw(stamp(0)),
+                Span::raw(stamp(points.len().saturating_sub(1))),
+            ])
+        } else {
+            a
+        }
+    };
+    let m = &b["metrics"];
+    let title = format!(
+        " equity {:+.2}% (dim: its peak) · Sharpe {} · final {} ",
+        b["total_return_pct"].as_f64().unwrap_or(0.0),
+        m["sharpe_ratio"]
+            .as_f64()
+            .map(|s| format!("{s:.2}"))
+            .unwrap_or_else(|| "—".into()),
+        b["final_value"]
+            .as_f64()
+            .map(|v| format!("{v:.2}"))
+            .unwrap_or_default()
+    );
+    let chart = Chart::new(vec![
+        Dataset::default()
+            .name("peak")
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(t.dim())
+            .data(&peaks),
+        Dataset::default()
+            .name("equity")
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(t.accent())
+            .data(&eq),
+    ])
+    .block(titled(t, title))
+    .legend_position(None)
+    .x_axis(x_axis(false))
+    .y_axis(Axis::default().style(t.dim()).bounds([lo, hi]).labels(vec![
+        Span::raw(format!("{lo:.0}")),
+        Span::raw(format!("{hi:.0}")),
+    ]));
+    f.render_widget(chart, eq_area);
+    let deepest = dd.iter().map(|p| p.1).fold(0.0f64, f64::min).min(-0.01);
+    // bars drawn down from 0 to each point's drawdown: the shaded area under water
+    let shade = Chart::new(vec![
+        Dataset::default()
+            .marker(Marker::HalfBlock)
+            .graph_type(GraphType::Bar)
+            .style(t.down())
+            .data(&dd),
+    ])
+    .block(titled(
+        t,
+        format!(
+            " drawdown · max {:.2}% ",
+            m["max_drawdown_pct"].as_f64().unwrap_or(deepest)
+        ),
+    ))
+    .x_axis(x_axis(true))
+    .y_axis({
+        let axis = Axis::default().style(t.dim()).bounds([deepest, 0.0]);
+        // two labels need three rows of bars to sit apart
+        if dd_area.height >= 7 {
+            axis.labels(vec![Span::raw(format!("{deepest:.0}%")), Span::raw("0%")])
+        } else {
+            axis
+        }
+    });
+    f.render_widget(shade, dd_area);
+}
+
+fn trades(f: &mut Frame, app: &App, b: &Value, area: Rect) {
+    let t = &app.theme;
+    let fills = b["trades"].as_array().cloned().unwrap_or_default();
+    // daily bars read as dates; intraday ones to the minute
+    let daily = fills.iter().all(|o| {
+        o["timestamp"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("T00:00:00"))
+    });
+    let wide = area.width >= 44;
+    let rows = fills.iter().map(|o| {
+        let buy = o["action"] == "BUY";
+        let time = o["timestamp"].as_str().unwrap_or_default();
+        let time = if daily {
+            time.get(..10).unwrap_or(time).to_string()
+        } else {
+            time.get(..16).unwrap_or(time).replace('T', " ")
+        };
+        let action = match o["status"].as_str() {
+            Some("FILLED") | None => o["action"].as_str().unwrap_or("?").to_string(),
+            Some(s) => format!("{} {}", o["action"].as_str().unwrap_or("?"), s),
+        };
+        let mut cells = vec![
+            Cell::from(time),
+            Cell::from(Span::styled(action, if buy { t.up() } else { t.down() })),
+            Cell::from(format!("{}", o["qty"].as_f64().unwrap_or(0.0))),
+            Cell::from(format!("{:.2}", o["price"].as_f64().unwrap_or(0.0))),
+        ];
+        if wide {
+            cells.push(Cell::from(format!(
+                "{:.0}",
+                o["confidence"].as_f64().unwrap_or(0.0)
+            )));
+        }
+        Row::new(cells)
+    });
+    // the confidence is in the reasoning line too: a narrow pane leaves its column out
+    let mut header = vec!["time", "action", "qty", "price"];
+    let mut widths = vec![
+        Constraint::Length(if daily { 10 } else { 16 }),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Min(8),
+    ];
+    if wide {
+        header.push("conf");
+        widths[3] = Constraint::Length(10);
+        widths.push(Constraint::Min(4));
+    }
+    let header = Row::new(header).style(t.dim());
+    let total = b["total_trades"].as_i64().unwrap_or(fills.len() as i64);
+    let shown = if (fills.len() as i64) < total {
+        format!(" trades (first {} of {total}) ", fills.len())
+    } else {
+        format!(" trades ({total}) ")
+    };
+    let mut state =
+        TableState::default().with_selected((!fills.is_empty()).then_some(app.trade_index));
+    f.render_stateful_widget(
+        Table::new(rows, widths)
+            .header(header)
+            .row_highlight_style(t.selected())
+            .block(titled(t, shown)),
+        area,
+        &mut state,
+    );
+}
+
+fn reasoning(f: &mut Frame, app: &App, b: &Value, area: Rect) {
+    let t = &app.theme;
+    let fill = b["trades"].get(app.trade_index);
+    let lines = match fill {
+        Some(o) => vec![Line::from(vec![
+            Span::styled(
+                format!(
+                    "#{} {} {} @ {:.2} · confidence {:.0} · ",
+                    o["id"],
+                    o["action"].as_str().unwrap_or("?"),
+                    o["asset"].as_str().unwrap_or("?"),
+                    o["price"].as_f64().unwrap_or(0.0),
+                    o["confidence"].as_f64().unwrap_or(0.0)
+                ),
+                t.accent(),
+            ),
+            Span::styled(
+                o["reasoning"].as_str().unwrap_or_default().to_string(),
+                t.base(),
+            ),
+        ])],
+        None => vec![Line::from(Span::styled("no trades", t.dim()))],
+    };
+    let mut lines = lines;
+    if let Some(note) = b["note"].as_str() {
+        lines.push(Line::from(Span::styled(note.to_string(), t.warn())));
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(titled(t, " reasoning ".into())),
+        area,
+    );
+}

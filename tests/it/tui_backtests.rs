@@ -1,0 +1,91 @@
+//! The console's Backtests tab on a `TestBackend`, in-process and attached to a server: the list,
+//! the equity chart over its shaded drawdown, the trades, and the selected trade's reasoning;
+//! `↓` and `j` move the selections.
+use crate::backtests::{backtest, walk_dataset};
+use crate::support::*;
+use brickdesk::tui::app::{App, Tab};
+use brickdesk::tui::link::{Link, Remote};
+use brickdesk::tui::theme::Theme;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use serde_json::json;
+
+/// The app on the Backtests tab after its fetches (the list, then the selected backtest).
+async fn console(link: &Link) -> App {
+    let mut app = App::new(Theme::embedded("dark").unwrap(), "test".into());
+    app.tab = Tab::Backtests;
+    for _ in 0..2 {
+        let snap = link.fetch(None, app.runs_wanted()).await.unwrap();
+        app.set_snapshot(snap);
+    }
+    app
+}
+
+fn screen(app: &App, w: u16, h: u16) -> (String, ratatui::buffer::Buffer) {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| brickdesk::tui::ui::draw(f, app)).unwrap();
+    (term.backend().to_string(), term.backend().buffer().clone())
+}
+
+fn key(app: &mut App, code: KeyCode) {
+    app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
+}
+
+#[tokio::test]
+async fn the_backtests_tab_shows_the_list_the_curve_the_trades_and_their_reasoning() {
+    let d = TestDesk::start().await;
+    walk_dataset(&d, "walk", 400, 3).await;
+    let run = |fast: i64| json!({ "strategy_name": "sma_cross", "symbols": ["walk"], "strategy_params": { "fast": fast, "slow": 20 } });
+    backtest(&d, run(5)).await;
+    let newest = backtest(&d, run(8)).await;
+    let fills = newest["orders"].as_array().unwrap();
+
+    let local = Link::local(d.engine.clone()).unwrap();
+    let remote = Link::Remote(Remote::connect(&d.base, Some(PASSWORD)).await.unwrap());
+    let mut texts = Vec::new();
+    for link in [&local, &remote] {
+        let mut app = console(link).await;
+        for (w, h) in [(80, 24), (160, 48)] {
+            let (text, buf) = screen(&app, w, h);
+            for needle in [
+                "backtests (2)",
+                "#2",
+                "#1",
+                "sma_cross",
+                "WALK",
+                " equity ",
+                "drawdown · max",
+                "trades (",
+                "reasoning",
+                "SMA(8) crossed above SMA(20)",
+            ] {
+                assert!(text.contains(needle), "{w}x{h} lacks {needle:?}:\n{text}");
+            }
+            // the drawdown is shaded: bar cells in the theme's down color under the chart
+            let down = app.theme.down().fg;
+            let shaded = buf
+                .content()
+                .iter()
+                .filter(|c| c.fg == down.unwrap() && ["█", "▀", "▄"].contains(&c.symbol()))
+                .count();
+            assert!(shaded > 10, "{w}x{h}: {shaded} shaded cells");
+            texts.push(text);
+        }
+        // the next trade's reasoning
+        key(&mut app, KeyCode::Char('j'));
+        let (text, _) = screen(&app, 160, 48);
+        let second = fills[1]["reasoning"].as_str().unwrap();
+        assert!(second.contains("crossed below"), "{second}");
+        assert!(text.contains("SMA(8) crossed below SMA(20)"), "{text}");
+        // the older backtest: fetched once selected
+        key(&mut app, KeyCode::Down);
+        let snap = link.fetch(None, app.runs_wanted()).await.unwrap();
+        app.set_snapshot(snap);
+        let (text, _) = screen(&app, 160, 48);
+        assert!(text.contains("SMA(5) crossed above SMA(20)"), "{text}");
+    }
+    // in-process or attached, the same screen (the list's "run at" column aside, it is the same row)
+    assert_eq!(texts[0], texts[2], "80x24 local vs attached");
+    assert_eq!(texts[1], texts[3], "160x48 local vs attached");
+}
