@@ -8,18 +8,22 @@ pub mod llm;
 pub mod metrics;
 mod paper;
 pub mod params;
+mod request;
 pub mod run;
 pub mod sim;
 pub mod store;
 pub mod strategy;
+mod views;
 
-use crate::engine::datasets::DatasetMeta;
+use request::refused;
+pub use request::{BacktestRequest, EXCHANGES, LiveRequest, Refused, parse_date, pick_dataset};
+use views::iso_z;
+
 use crate::engine::error::{DeskError, DeskResult};
 use crate::engine::handle::EngineHandle;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use run::{Ctx, Job, Progress};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use store::{BacktestStore, EquityPoint, FillRow, Finish, NewRun, TradeRow};
@@ -29,95 +33,6 @@ use tokio_util::sync::CancellationToken;
 
 /// Equity points kept for `/status/detailed` and `/results` (the stored curve has every bar).
 const CURVE_POINTS: usize = 2000;
-
-/// A run refused before it starts: seed 004's envelope fields.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Refused {
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
-}
-
-fn refused(status: u16, code: &'static str, message: impl Into<String>) -> Refused {
-    Refused {
-        status,
-        code,
-        message: message.into(),
-    }
-}
-
-impl From<DeskError> for Refused {
-    fn from(e: DeskError) -> Self {
-        let (status, code) = match &e {
-            DeskError::Forbidden(_) => (403, "FORBIDDEN"),
-            DeskError::NotFound(_) => (404, "NOT_FOUND"),
-            DeskError::ShuttingDown => (503, "UNAVAILABLE"),
-            DeskError::Storage(_) | DeskError::Internal => (500, "INTERNAL_ERROR"),
-            _ => (409, "CONFLICT"),
-        };
-        let message = match &e {
-            DeskError::Storage(_) | DeskError::Internal => {
-                tracing::error!(error = %e, "backtest service");
-                "internal error: the run was not started (see the server log)".to_string()
-            }
-            _ => e.to_string(),
-        };
-        refused(status, code, message)
-    }
-}
-
-fn ten_thousand() -> f64 {
-    10_000.0
-}
-
-/// `POST /api/v1/run/backtest`.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-pub struct BacktestRequest {
-    pub strategy_name: String,
-    #[serde(default)]
-    pub strategy_params: Map<String, Value>,
-    pub symbols: Vec<String>,
-    #[serde(default)]
-    pub timeframe: Option<String>,
-    #[serde(default)]
-    pub start_date: Option<String>,
-    #[serde(default)]
-    pub end_date: Option<String>,
-    #[serde(default = "ten_thousand")]
-    pub initial_cash: f64,
-    #[serde(default)]
-    pub exchange: Option<String>,
-}
-
-/// `POST /api/v1/run/live`.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-pub struct LiveRequest {
-    pub strategy_name: String,
-    #[serde(default)]
-    pub strategy_params: Map<String, Value>,
-    pub symbols: Vec<String>,
-    #[serde(default)]
-    pub timeframe: Option<String>,
-    #[serde(default)]
-    pub exchange: Option<String>,
-    #[serde(default)]
-    pub exchange_config: Map<String, Value>,
-    pub mode: String,
-}
-
-/// Where runs get their data: `GET /api/v1/exchanges`.
-pub const EXCHANGES: &[(&str, &str, &[&str])] = &[
-    (
-        "datasets",
-        "backtests over the datasets of seed 000 (symbols: a dataset's id, name or symbol)",
-        &["backtest"],
-    ),
-    (
-        "desk",
-        "the desk's live feed (symbols: its assets); paper fills simulated here, live orders through the desk's order path and every gate, only in the LIVE env",
-        &["paper", "live"],
-    ),
-];
 
 /// What `/status`, `/status/detailed` and `/results` read of the run.
 #[derive(Default)]
@@ -177,57 +92,8 @@ struct Inner {
 #[derive(Clone)]
 pub struct BacktestService(Arc<Inner>);
 
-/// `YYYY-MM-DD` (an end date means the end of that day), or a date and time (UTC unless it says).
-pub fn parse_date(s: &str, end: bool) -> Result<i64, String> {
-    let s = s.trim();
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        let t = if end {
-            d.and_hms_milli_opt(23, 59, 59, 999)
-        } else {
-            d.and_hms_opt(0, 0, 0)
-        };
-        return Ok(t.expect("valid time").and_utc().timestamp_millis());
-    }
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.timestamp_millis());
-    }
-    for f in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-    ] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
-            return Ok(t.and_utc().timestamp_millis());
-        }
-    }
-    Err(format!("{s:?} is not a date (YYYY-MM-DD or ISO 8601)"))
-}
-
-/// The dataset a symbol names: an id wins, then a name, then a symbol (the newest dataset with
-/// it); names and symbols compare without case.
-pub fn pick_dataset(all: &[DatasetMeta], wanted: &str) -> Option<DatasetMeta> {
-    let w = wanted.trim();
-    all.iter()
-        .find(|d| d.dataset_id == w)
-        .or_else(|| all.iter().find(|d| d.name.eq_ignore_ascii_case(w)))
-        .or_else(|| {
-            all.iter()
-                .filter(|d| {
-                    d.symbol
-                        .as_deref()
-                        .is_some_and(|s| s.eq_ignore_ascii_case(w))
-                })
-                .max_by_key(|d| d.created_at)
-        })
-        .cloned()
-}
-
 fn new_run_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
-}
-
-fn iso_z(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 impl BacktestService {
@@ -344,110 +210,6 @@ impl BacktestService {
         }));
     }
 
-    async fn datasets(&self) -> Result<Vec<DatasetMeta>, Refused> {
-        Ok(self
-            .0
-            .engine
-            .reader()
-            .read(|_, st| st.list_datasets())
-            .await?)
-    }
-
-    /// Checks a backtest request; the job and the dataset's symbol.
-    async fn check_backtest(&self, req: &BacktestRequest) -> Result<Job, Refused> {
-        let (def, params) =
-            strategy::resolve(&req.strategy_name, &req.strategy_params).map_err(|m| {
-                let code = if strategy::find(&req.strategy_name).is_none() {
-                    "UNKNOWN_STRATEGY"
-                } else {
-                    "INVALID_PARAMS"
-                };
-                refused(422, code, m)
-            })?;
-        let exchange = req
-            .exchange
-            .as_deref()
-            .unwrap_or("datasets")
-            .trim()
-            .to_ascii_lowercase();
-        if !matches!(exchange.as_str(), "" | "datasets" | "dataset" | "backtest") {
-            return Err(refused(
-                422,
-                "UNKNOWN_EXCHANGE",
-                format!(
-                    "exchange {exchange:?} has no data for backtests; use \"datasets\" (GET /api/v1/exchanges)"
-                ),
-            ));
-        }
-        let [wanted] = req.symbols.as_slice() else {
-            return Err(refused(
-                422,
-                "VALIDATION_ERROR",
-                format!(
-                    "symbols must name exactly one dataset (by id, name or symbol); got {}",
-                    req.symbols.len()
-                ),
-            ));
-        };
-        if !(req.initial_cash.is_finite() && req.initial_cash > 0.0) {
-            return Err(refused(
-                422,
-                "VALIDATION_ERROR",
-                "initial_cash must be a number > 0",
-            ));
-        }
-        let date = |s: &Option<String>, end: bool| {
-            s.as_deref()
-                .filter(|s| !s.trim().is_empty())
-                .map(|s| parse_date(s, end))
-                .transpose()
-                .map_err(|m| refused(422, "VALIDATION_ERROR", m))
-        };
-        let (start, end) = (date(&req.start_date, false)?, date(&req.end_date, true)?);
-        if let (Some(a), Some(b)) = (start, end)
-            && a > b
-        {
-            return Err(refused(
-                422,
-                "VALIDATION_ERROR",
-                "start_date is after end_date",
-            ));
-        }
-        let all = self.datasets().await?;
-        let dataset = pick_dataset(&all, wanted).ok_or_else(|| {
-            refused(404, "DATASET_NOT_FOUND", format!("no dataset has the id, name or symbol {wanted:?} (GET /data-sources lists them)"))
-        })?;
-        if let (Some(want), Some(have)) = (
-            req.timeframe.as_deref().filter(|t| !t.trim().is_empty()),
-            dataset.timeframe.as_deref(),
-        ) && !want.trim().eq_ignore_ascii_case(have.trim())
-        {
-            return Err(refused(
-                422,
-                "TIMEFRAME_MISMATCH",
-                format!(
-                    "dataset {} has {have} bars; resampling to {want} is not supported (send timeframe {have:?} or none)",
-                    dataset.dataset_id
-                ),
-            ));
-        }
-        let asset = dataset
-            .symbol
-            .clone()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| dataset.name.clone());
-        let sim = run::sim_config(&params, req.initial_cash, &asset);
-        Ok(Job {
-            def,
-            params,
-            dataset,
-            asset,
-            start,
-            end,
-            sim,
-        })
-    }
-
     /// Claims the run slot for `st` (refused while a run is active), spending a Python read
     /// grant when the strategy needs one. Holds the start lock while it checks and claims.
     async fn claim(&self, st: &Arc<RunState>, python_read: Option<bool>) -> Result<(), Refused> {
@@ -550,6 +312,7 @@ impl BacktestService {
         let out = run::execute(&job, &self.0.ctx, &st.progress, &st.stop).await;
         let (status, error) = match out {
             Ok(out) => {
+                st.progress.set("storing", 1);
                 let (mut fills, trades) = run::rows(&out, &job.asset);
                 let m = &out.metrics;
                 let fin = Finish {
@@ -637,6 +400,7 @@ impl BacktestService {
 
     /// Marks the run ended, tells the status socket and the desk's log.
     async fn end(&self, st: &RunState, status: &'static str, error: Option<String>) {
+        st.progress.set(status, 0);
         let line = {
             let mut v = st.view();
             v.status = status;
@@ -718,71 +482,6 @@ impl BacktestService {
             }
             None => Ok(json!({ "run_id": null, "status": "idle", "message": "nothing to reset" })),
         }
-    }
-
-    /// `/status`.
-    pub fn status_json(&self, st: Option<&RunState>) -> Value {
-        let Some(st) = st else {
-            return json!({ "run_id": null, "status": "idle", "mode": null, "strategy_name": null,
-                "symbols": [], "start_time": null, "end_time": null, "elapsed_s": null,
-                "progress": null, "pnl": null, "value": null, "cash": null, "initial_cash": null,
-                "errors": [], "backtest_id": null, "note": null });
-        };
-        let v = st.view();
-        let end = v.ended.unwrap_or_else(Utc::now);
-        let p = &st.progress;
-        json!({
-            "run_id": st.run_id, "status": v.status, "mode": st.mode, "strategy_name": st.strategy,
-            "symbols": st.symbols, "start_time": iso_z(st.started), "end_time": v.ended.map(iso_z),
-            "elapsed_s": (end - st.started).num_milliseconds() as f64 / 1000.0,
-            "progress": { "phase": p.phase(), "done": p.done.load(std::sync::atomic::Ordering::Relaxed),
-                          "total": p.total.load(std::sync::atomic::Ordering::Relaxed), "fraction": p.fraction() },
-            "pnl": v.value.map(|x| x - st.initial_cash), "value": v.value, "cash": v.cash,
-            "initial_cash": st.initial_cash, "errors": v.errors, "backtest_id": v.backtest_id,
-            "note": v.note,
-        })
-    }
-
-    /// `/status/detailed`: the status, the newest orders and trades, positions, the curve and
-    /// the figures, and the service's health.
-    pub fn detailed_json(&self, st: Option<&RunState>) -> Value {
-        let mut out = self.status_json(st);
-        let o = out.as_object_mut().expect("status is an object");
-        let (orders, trades, positions, curve, metrics) = match st {
-            Some(st) => {
-                let v = st.view();
-                let tail = |n: usize, len: usize| len.saturating_sub(n);
-                (
-                    json!(v.orders[tail(20, v.orders.len())..]),
-                    json!(v.trades[tail(20, v.trades.len())..]),
-                    json!(v.positions),
-                    json!(v.equity),
-                    v.metrics.clone().unwrap_or(Value::Null),
-                )
-            }
-            None => (json!([]), json!([]), json!([]), json!([]), Value::Null),
-        };
-        o.insert("recent_orders".into(), orders);
-        o.insert("recent_trades".into(), trades);
-        o.insert("positions".into(), positions);
-        o.insert("equity_curve".into(), curve);
-        o.insert("performance_metrics".into(), metrics);
-        o.insert("health".into(), json!({ "engine_queue": self.0.engine.queue_depth(),
-            "ws_status_clients": self.0.status.receiver_count(), "ws_trade_clients": self.0.trades.receiver_count() }));
-        out
-    }
-
-    /// `/results` of the current (or last) run.
-    pub fn results_json(&self, st: &RunState) -> Value {
-        let v = st.view();
-        json!({
-            "run_id": st.run_id, "config": st.config, "status": v.status,
-            "start_time": iso_z(st.started), "end_time": v.ended.map(iso_z),
-            "orders": v.orders, "trades": v.trades, "positions": v.positions,
-            "equity_curve": v.equity, "performance_metrics": v.metrics,
-            "final_value": if v.status == "running" { None } else { v.value },
-            "error": v.errors.last(), "backtest_id": v.backtest_id, "mode": st.mode,
-        })
     }
 
     /// The server is stopping: the active run stops (a paper run saves what it did).

@@ -33,22 +33,45 @@ pub struct Ctx {
     pub ollama: Ollama,
 }
 
-/// How far a run is: its phase, and done of total in that phase.
+/// How far a run is: its phase, done of total in that phase, and how long each phase took.
 #[derive(Default)]
 pub struct Progress {
-    phase: Mutex<&'static str>,
+    phase: Mutex<Phase>,
     pub done: AtomicU64,
     pub total: AtomicU64,
 }
 
+#[derive(Default)]
+struct Phase {
+    name: &'static str,
+    since: Option<std::time::Instant>,
+    /// Seconds of each finished phase, in order.
+    took: Vec<(&'static str, f64)>,
+}
+
 impl Progress {
     pub fn phase(&self) -> &'static str {
-        *self.phase.lock().expect("progress")
+        self.phase.lock().expect("progress").name
     }
+
+    /// Enters `phase` (the one before is timed).
     pub fn set(&self, phase: &'static str, total: u64) {
-        *self.phase.lock().expect("progress") = phase;
+        let mut p = self.phase.lock().expect("progress");
+        if let Some(t) = p.since
+            && !p.name.is_empty()
+        {
+            let name = p.name;
+            p.took.push((name, t.elapsed().as_secs_f64()));
+        }
+        p.name = phase;
+        p.since = Some(std::time::Instant::now());
         self.done.store(0, Ordering::Relaxed);
         self.total.store(total, Ordering::Relaxed);
+    }
+
+    /// Seconds spent in each finished phase.
+    pub fn timings(&self) -> Vec<(&'static str, f64)> {
+        self.phase.lock().expect("progress").took.clone()
     }
     /// 0–1 within the phase.
     pub fn fraction(&self) -> f64 {
