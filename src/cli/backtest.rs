@@ -118,6 +118,14 @@ async fn backtest(cfg: Config, req: BacktestRequest, as_json: bool) -> anyhow::R
     if tty {
         eprintln!();
     }
+    // where the time went, phase by phase (a quick run passes phases between two polls)
+    let took: Vec<String> = st
+        .progress
+        .timings()
+        .iter()
+        .map(|(phase, s)| format!("{phase} {s:.3}s"))
+        .collect();
+    eprintln!("{}", took.join(" · "));
     let results = svc.results_json(&st);
     drop(svc);
     drop(engine);
