@@ -97,9 +97,19 @@ async fn backtest(cfg: Config, req: BacktestRequest, as_json: bool) -> anyhow::R
             p.done.load(std::sync::atomic::Ordering::Relaxed),
             p.total.load(std::sync::atomic::Ordering::Relaxed),
         );
-        let filled = (24.0 * p.fraction()) as usize;
+        let running = st.is_running();
+        let filled = if running {
+            (24.0 * p.fraction()) as usize
+        } else {
+            24
+        };
+        let count = if total > 0 {
+            format!(" {done}/{total}")
+        } else {
+            String::new()
+        };
         let line = format!(
-            "[{}{}] {phase} {done}/{total} ({:.1}s)",
+            "[{}{}] {phase}{count} ({:.1}s)",
             "#".repeat(filled),
             "-".repeat(24 - filled),
             t0.elapsed().as_secs_f64()
@@ -110,7 +120,7 @@ async fn backtest(cfg: Config, req: BacktestRequest, as_json: bool) -> anyhow::R
             eprintln!("{line}");
         }
         last_phase = phase;
-        if !st.is_running() {
+        if !running {
             break st;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -251,6 +251,9 @@ fn metrics_match_values_worked_by_hand() {
     assert!((metrics::sharpe(&r, 252.0).unwrap() - 8.949008088).abs() < 1e-6);
     // downside deviation √(0.005² / 4) = 0.0025: Sortino = 0.00625 / 0.0025 × √252 = 39.68627
     assert!((metrics::sortino(&r, 252.0).unwrap() - 39.686269666).abs() < 1e-6);
+    // the same from the curve itself, without a copy of its returns
+    let (sh, so) = metrics::ratios(&equity, 252.0);
+    assert!((sh.unwrap() - 8.949008088).abs() < 1e-6 && (so.unwrap() - 39.686269666).abs() < 1e-6);
     // no variation, no Sharpe
     assert_eq!(metrics::sharpe(&[0.01, 0.01, 0.01], 252.0), None);
 

@@ -9,25 +9,71 @@ pub fn sma(x: &[f64], n: usize, out: &mut Vec<f64>) {
     if n == 0 || x.len() < n {
         return;
     }
-    let (mut sum, mut comp) = (0.0f64, 0.0f64);
-    let add = |v: f64, sum: &mut f64, comp: &mut f64| {
-        // Kahan–Babuška: the error of each addition is carried, not lost
-        let t = *sum + v;
-        if sum.abs() >= v.abs() {
-            *comp += (*sum - t) + v;
-        } else {
-            *comp += (v - t) + *sum;
-        }
-        *sum = t;
-    };
+    let mut k = Kahan::default();
     for (i, &v) in x.iter().enumerate() {
-        add(v, &mut sum, &mut comp);
+        k.add(v);
         if i >= n {
-            add(-x[i - n], &mut sum, &mut comp);
+            k.add(-x[i - n]);
         }
         if i + 1 >= n {
-            out[i] = (sum + comp) / n as f64;
+            out[i] = k.sum() / n as f64;
         }
+    }
+}
+
+/// BUY where SMA(`fast`) of `x` crosses above SMA(`slow`), SELL where it crosses below (strictly,
+/// as `strategy::cross_actions`), in one pass with both sums running: no column is made.
+pub fn sma_cross(x: &[f64], fast: usize, slow: usize, action: &mut [i8]) {
+    if fast == 0 || slow == 0 || x.len() < slow.max(fast) + 1 {
+        return;
+    }
+    let (mut f, mut s) = (Kahan::default(), Kahan::default());
+    let (kf, ks) = (fast as f64, slow as f64);
+    let (mut pf, mut ps) = (f64::NAN, f64::NAN);
+    for (i, &v) in x.iter().enumerate() {
+        f.add(v);
+        s.add(v);
+        if i >= fast {
+            f.add(-x[i - fast]);
+        }
+        if i >= slow {
+            s.add(-x[i - slow]);
+        }
+        if i + 1 >= fast.max(slow) {
+            let (a, b) = (f.sum() / kf, s.sum() / ks);
+            if pf < ps && a > b {
+                action[i] = super::strategy::BUY;
+            } else if pf > ps && a < b {
+                action[i] = super::strategy::SELL;
+            }
+            (pf, ps) = (a, b);
+        }
+    }
+}
+
+/// A running sum that carries each addition's rounding error (Neumaier), as pandas' rolling
+/// mean does: crosses land on the same bars as theirs.
+#[derive(Default, Clone, Copy)]
+struct Kahan {
+    sum: f64,
+    comp: f64,
+}
+
+impl Kahan {
+    #[inline]
+    fn add(&mut self, v: f64) {
+        let t = self.sum + v;
+        self.comp += if self.sum.abs() >= v.abs() {
+            (self.sum - t) + v
+        } else {
+            (v - t) + self.sum
+        };
+        self.sum = t;
+    }
+
+    #[inline]
+    fn sum(&self) -> f64 {
+        self.sum + self.comp
     }
 }
 

@@ -381,7 +381,7 @@ impl BacktestService {
         }
         let d = strategy::rule_decisions(l.def, &l.params, bars);
         let a = d.action[k];
-        (a != HOLD).then(|| (a, d.confidence[k], d.reasoning(bars, k)))
+        (a != HOLD).then(|| (a, d.confidence(k), d.reasoning(bars, k)))
     }
 
     /// Acts at the new bar's open (`px`) on the decision `a` of bar `k`.

@@ -9,8 +9,8 @@ use super::store::{FillRow, TradeRow, iso};
 use super::strategy::{self, Decisions, StrategyDef};
 use crate::engine::datasets::{Bars, DatasetMeta, columnar};
 use crate::engine::runs::python::Limits;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 /// A backtest, checked and ready to run.
@@ -85,7 +85,7 @@ impl Progress {
 }
 
 pub struct Outcome {
-    pub bars: Bars,
+    pub bars: Arc<Bars>,
     pub decisions: Decisions,
     pub run: SimRun,
     pub metrics: Metrics,
@@ -123,15 +123,19 @@ pub fn window(ts: &[i64], start: Option<i64>, end: Option<i64>) -> (usize, usize
     (a, b.max(a))
 }
 
-fn slice(all: &Bars, a: usize, b: usize) -> Bars {
-    Bars {
-        ts: all.ts[a..b].to_vec(),
-        open: all.open[a..b].to_vec(),
-        high: all.high[a..b].to_vec(),
-        low: all.low[a..b].to_vec(),
-        close: all.close[a..b].to_vec(),
-        volume: all.volume[a..b].to_vec(),
+/// Rows `a..b` of `all`, in place (the whole dataset is not copied).
+fn slice(mut all: Bars, a: usize, b: usize) -> Bars {
+    fn cut<T>(v: &mut Vec<T>, a: usize, b: usize) {
+        v.truncate(b);
+        v.drain(..a);
     }
+    cut(&mut all.ts, a, b);
+    cut(&mut all.open, a, b);
+    cut(&mut all.high, a, b);
+    cut(&mut all.low, a, b);
+    cut(&mut all.close, a, b);
+    cut(&mut all.volume, a, b);
+    all
 }
 
 async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R, String> {
@@ -155,7 +159,7 @@ pub async fn execute(
         let all =
             columnar::read(&path).map_err(|e| format!("dataset {id} cannot be read: {e:#}"))?;
         let (a, b) = window(&all.ts, start, end);
-        Ok::<_, String>((slice(&all, a, b), a, b))
+        Ok::<_, String>((Arc::new(slice(all, a, b)), a, b))
     })
     .await??;
     if bars.len() < 2 {
@@ -204,7 +208,7 @@ pub async fn execute(
         }
         _ => {
             progress.set("deciding", 1);
-            let (def, p, bars) = (job.def, job.params.clone(), bars.clone());
+            let (def, p, bars) = (job.def, job.params.clone(), Arc::clone(&bars));
             blocking(move || strategy::rule_decisions(def, &p, &bars)).await?
         }
     };
@@ -238,7 +242,7 @@ pub async fn execute(
 /// An order as seed 002's trade row (its id is given when it is stored).
 pub fn fill_row(o: &SimOrder, bars: &Bars, d: Option<&Decisions>, asset: &str) -> FillRow {
     let (reasoning, confidence) = match (o.signal_bar, d) {
-        (Some(i), Some(d)) => (d.reasoning(bars, i), f64::from(d.confidence[i])),
+        (Some(i), Some(d)) => (d.reasoning(bars, i), f64::from(d.confidence(i))),
         (None, _) => (
             "the data ended with the position open: closed at the last bar's open".to_string(),
             100.0,
@@ -294,7 +298,7 @@ pub fn rows(out: &Outcome, asset: &str) -> (Vec<FillRow>, Vec<TradeRow>) {
             let (reasoning, confidence) = match t.entry_signal_bar {
                 Some(i) => (
                     out.decisions.reasoning(&out.bars, i),
-                    f64::from(out.decisions.confidence[i]),
+                    f64::from(out.decisions.confidence(i)),
                 ),
                 None => (String::new(), 0.0),
             };

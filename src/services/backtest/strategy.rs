@@ -213,6 +213,7 @@ pub fn resolve(
 /// reasoning comes from.
 pub struct Decisions {
     pub action: Vec<i8>,
+    /// Empty for a rule strategy (see `confidence()`).
     pub confidence: Vec<f32>,
     pub why: Why,
     /// Said once for the whole run (an LLM fallback, say).
@@ -228,6 +229,16 @@ pub enum Why {
 }
 
 impl Decisions {
+    /// Bar `i`'s confidence, 0–100: a rule's is 100 wherever it acts (a rule is certain of
+    /// itself; its column is left empty), the model's is its own.
+    pub fn confidence(&self, i: usize) -> f32 {
+        match self.confidence.get(i) {
+            Some(&c) => c,
+            None if self.action.get(i).is_some_and(|&a| a != HOLD) => 100.0,
+            None => 0.0,
+        }
+    }
+
     pub fn reasoning(&self, bars: &Bars, i: usize) -> String {
         match &self.why {
             Why::Rule(r) => r.explain(bars, i, self.action[i]),
@@ -273,14 +284,11 @@ pub fn rule_decisions(def: &StrategyDef, p: &Params, bars: &Bars) -> Decisions {
     let mut action = vec![HOLD; n];
     let c = &bars.close;
     match def.name {
-        "sma_cross" | "ema_cross" => {
-            let avg = if def.name == "sma_cross" {
-                indicators::sma
-            } else {
-                indicators::ema
-            };
-            avg(c, p.n("fast"), &mut r.a);
-            avg(c, p.n("slow"), &mut r.b);
+        // the SMAs are not kept: one pass, and an explanation sums its own window
+        "sma_cross" => indicators::sma_cross(c, p.n("fast"), p.n("slow"), &mut action),
+        "ema_cross" => {
+            indicators::ema(c, p.n("fast"), &mut r.a);
+            indicators::ema(c, p.n("slow"), &mut r.b);
             cross_actions(&r.a, &r.b, &mut action);
         }
         "renko_trend" => {
@@ -323,13 +331,9 @@ pub fn rule_decisions(def: &StrategyDef, p: &Params, bars: &Bars) -> Decisions {
         }
         _ => {}
     }
-    let confidence = action
-        .iter()
-        .map(|&a| if a == HOLD { 0.0 } else { 100.0 })
-        .collect();
     Decisions {
         action,
-        confidence,
+        confidence: Vec::new(),
         why: Why::Rule(r),
         note: None,
     }
@@ -354,17 +358,21 @@ impl RuleRun {
         let px = |v: f64| format!("{v:.4}");
         match self.name {
             "sma_cross" | "ema_cross" => {
-                let kind = if self.name == "sma_cross" {
-                    "SMA"
-                } else {
-                    "EMA"
-                };
                 let (f, s) = (p.i("fast"), p.i("slow"));
+                let (kind, a, b) = if self.name == "sma_cross" {
+                    let mean = |n: i64| {
+                        let w = &bars.close[(i + 1).saturating_sub(n as usize)..=i];
+                        w.iter().sum::<f64>() / w.len() as f64
+                    };
+                    ("SMA", mean(f), mean(s))
+                } else {
+                    ("EMA", self.a[i], self.b[i])
+                };
                 let dir = if action == BUY { "above" } else { "below" };
                 format!(
                     "{kind}({f}) crossed {dir} {kind}({s}) at the close of bar {i}: {} vs {} (close {})",
-                    px(self.a[i]),
-                    px(self.b[i]),
+                    px(a),
+                    px(b),
                     px(bars.close[i])
                 )
             }
