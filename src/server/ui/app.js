@@ -77,6 +77,10 @@ function renderSymbols() {
   if (usable.some((x) => x.name === keep)) ex.value = keep;
   const cur = usable.find((x) => x.name === ex.value);
   const sym = $("symbol"); sym.innerHTML = "";
+  if (cur && !cur.symbols.length) {
+    const o = new Option(cur.name === "datasets" ? "no dataset yet: import one (brickdesk import FILE)" : "no asset", "");
+    o.disabled = true; o.selected = true; sym.add(o);
+  }
   for (const s of (cur ? cur.symbols : [])) {
     const label = s.name + (s.symbol && s.symbol !== s.name ? " · " + s.symbol : "") + (s.timeframe ? " · " + s.timeframe : "") + (s.rows ? " · " + s.rows + " bars" : "");
     sym.add(new Option(label, s.id));
@@ -134,7 +138,11 @@ function showStatus(s) {
   const p = s.progress;
   let line = s.status;
   if (s.run_id) line += " · " + s.mode + " " + s.strategy_name + " on " + (s.symbols || []).join(",") + " · run " + s.run_id;
-  if (p && s.status === "running") line += " · " + p.phase + (p.total ? " " + p.done + "/" + p.total : "");
+  if (p && s.status === "running") {
+    if (p.total) line += " · " + p.phase + " " + p.done + "/" + p.total;
+    else if (s.mode !== "backtest") line += " · " + p.done + " bars";
+    else line += " · " + p.phase;
+  }
   if (s.value !== null && s.value !== undefined) line += " · value " + fmt(s.value);
   if (s.errors && s.errors.length) line += " · " + s.errors[s.errors.length - 1];
   $("status").textContent = line;
@@ -166,7 +174,9 @@ function drawCurve(points) {
 
 function showResults(r) {
   const m = r.performance_metrics || {};
-  $("final-value").textContent = r.final_value === null || r.final_value === undefined ? "–" : fmt(r.final_value);
+  // while a paper run trades, its value so far
+  const value = r.final_value ?? m.final_value;
+  $("final-value").textContent = value === null || value === undefined ? "–" : fmt(value);
   signed($("total-return"), m.total_return_pct, m.total_return_pct === undefined ? "–" : fmt(m.total_return_pct) + " %");
   $("sharpe").textContent = fmt(m.sharpe_ratio); $("sortino").textContent = fmt(m.sortino_ratio);
   signed($("max-dd"), m.max_drawdown_pct, m.max_drawdown_pct === undefined ? "–" : fmt(m.max_drawdown_pct) + " %");
@@ -179,8 +189,9 @@ function showResults(r) {
   $("orders-note").textContent = orders.length > 500 ? "(newest 500 of " + orders.length + ")" : "(" + orders.length + ")";
   for (const o of shown) {
     const tr = body.insertRow();
-    const cells = [o.id, o.timestamp.replace("T00:00:00", "").replace("T", " "), o.action + (o.status !== "FILLED" ? " " + o.status : ""), fmt(o.qty, 0), fmt(o.price, 4), fmt(o.confidence, 0), o.reasoning];
-    cells.forEach((c, i) => { const td = tr.insertCell(); td.textContent = c; if (i === 1) td.className = "nowrap"; if (i === 2) td.className = o.action === "BUY" ? "buy" : "sell"; });
+    const what = o.status !== "FILLED" ? o.status : o.purpose === "entry" ? "entry" : o.purpose.replace(/_/g, " ");
+    const cells = [o.id, o.timestamp.replace("T00:00:00", "").replace("T", " "), o.action + " · " + what, fmt(o.qty, 0), fmt(o.price, 4), fmt(o.confidence, 0), o.reasoning];
+    cells.forEach((c, i) => { const td = tr.insertCell(); td.textContent = c; if (i === 1) td.className = "nowrap"; if (i === 2) td.className = (o.action === "BUY" ? "buy" : "sell") + " nowrap"; });
   }
 }
 

@@ -162,10 +162,7 @@ impl BacktestService {
             let Some((sum, metrics, params, request)) = s.get(id)? else {
                 return Ok(None);
             };
-            let bars = metrics
-                .as_ref()
-                .and_then(|m| m["bars"].as_u64())
-                .unwrap_or(0) as usize;
+            let bars = sum.bars.max(0) as usize;
             let curve = s.curve(id, bars, points)?;
             let fills = s.fills(id, max_fills)?;
             let trades = s.trades(id)?;

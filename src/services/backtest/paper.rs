@@ -198,6 +198,7 @@ impl BacktestService {
         let mut sim = Sim::new(cfg);
         let mut notes: std::collections::HashMap<usize, (i8, f32, String)> = Default::default();
         let mut last_px = None;
+        let mut in_market = 0usize;
         loop {
             tokio::select! {
                 _ = st.stop.cancelled() => break,
@@ -230,17 +231,22 @@ impl BacktestService {
                     bars.volume.push(0.0);
                     let k = bars.len() - 1;
                     equity.push(sim.equity(c));
+                    if sim.pos != 0.0 {
+                        in_market += 1;
+                    }
                     let decision = self.decide(&l, &bars, k).await;
                     if let Some((a, conf, why)) = decision {
                         self.act(&st, &l, &mut sim, (k, a, conf, &why), px, bucket)
                             .await;
                         notes.insert(k, (a, conf, why));
                     }
-                    st.progress.set("running", 0);
+                    if k == 0 {
+                        st.progress.set("live feed", 0);
+                    }
                     st.progress
                         .done
                         .store(bars.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                    self.mark(&st, &sim, &l, px, &equity, &bars);
+                    self.mark(&st, &sim, &l, px, (&equity, in_market), &bars);
                     forming = Some((bucket, px, px, px, px));
                 }
                 None => forming = Some((bucket, px, px, px, px)),
@@ -266,7 +272,7 @@ impl BacktestService {
                 *e = sim.cash;
             }
         }
-        let m = super::metrics::compute(st.initial_cash, &equity, &bars.ts, &sim.trades, 0);
+        let m = super::metrics::compute(st.initial_cash, &equity, &bars.ts, &sim.trades, in_market);
         let trades: Vec<TradeRow> = sim
             .trades
             .iter()
@@ -306,14 +312,14 @@ impl BacktestService {
             status: "stopped".into(),
             error: None,
             note: l.send_orders.then(|| {
-                "live run: orders went to the desk; figures are the simulator's shadow of them"
+                "live run: its orders went to the desk, whose fills and PnL are the desk's own (GET /api/orders); no simulated figures"
                     .to_string()
             }),
             start_date: bars.ts.first().map(|&t| store::iso(t)),
             end_date: bars.ts.last().map(|&t| store::iso(t)),
-            final_value: Some(sim.cash),
-            total_return_pct: Some(m.total_return_pct),
-            metrics: Some(json!(m)),
+            final_value: value,
+            total_return_pct: value.map(|_| m.total_return_pct),
+            metrics: value.map(|_| json!(m)),
             bars: bars.len(),
         };
         let id = l.id;
@@ -505,7 +511,17 @@ impl BacktestService {
     }
 
     /// The run's figures after a bar.
-    fn mark(&self, st: &RunState, sim: &Sim, l: &Live, px: f64, equity: &[f64], bars: &Bars) {
+    /// The run's figures so far.
+    fn mark(
+        &self,
+        st: &RunState,
+        sim: &Sim,
+        l: &Live,
+        px: f64,
+        (equity, in_market): (&[f64], usize),
+        bars: &Bars,
+    ) {
+        let m = super::metrics::compute(st.initial_cash, equity, &bars.ts, &sim.trades, in_market);
         {
             let mut v = st.view();
             if !l.send_orders {
@@ -520,6 +536,22 @@ impl BacktestService {
                 } else {
                     Vec::new()
                 };
+                v.metrics = Some(json!(m));
+            } else {
+                // a live run's position is the desk's own
+                v.positions = self
+                    .0
+                    .engine
+                    .snapshot()
+                    .assets
+                    .iter()
+                    .filter(|a| a.asset == l.asset)
+                    .filter_map(|a| {
+                        a.position
+                            .as_ref()
+                            .map(|p| json!({ "asset": a.asset, "desk_position": p }))
+                    })
+                    .collect();
             }
             let idx = store::downsample(equity, super::CURVE_POINTS);
             v.equity = idx

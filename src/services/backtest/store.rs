@@ -107,6 +107,8 @@ pub struct Summary {
     pub status: String,
     pub note: Option<String>,
     pub created_at: String,
+    /// Bars the run covered.
+    pub bars: i64,
 }
 
 /// One point of seed 002's equity curve (`btc_price` is the seed's name for the asset's price;
@@ -296,7 +298,7 @@ impl BacktestStore {
 
     const SUMMARY: &'static str = "SELECT id, start_date, end_date, initial_capital, final_value,
         total_return_pct, total_trades, backend, run_id, mode, strategy, asset, dataset_id,
-        timeframe, status, note, created_at FROM backtests";
+        timeframe, status, note, created_at, bars FROM backtests";
 
     fn summary(r: &rusqlite::Row) -> rusqlite::Result<Summary> {
         Ok(Summary {
@@ -317,6 +319,7 @@ impl BacktestStore {
             status: r.get(14)?,
             note: r.get(15)?,
             created_at: r.get(16)?,
+            bars: r.get(17)?,
         })
     }
 

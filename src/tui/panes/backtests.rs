@@ -137,11 +137,15 @@ fn curve(f: &mut Frame, app: &App, b: &Value, eq_area: Rect, dd_area: Rect) {
         (lo, hi)
     };
     let n = eq.len().max(2) as f64 - 1.0;
+    // dates for daily bars, month-day and minute for intraday ones
     let stamp = |i: usize| {
         points
             .get(i)
             .and_then(|p| p["timestamp"].as_str())
-            .map(|s| s.get(..10).unwrap_or(s).to_string())
+            .map(|s| match s.strip_suffix("T00:00:00") {
+                Some(day) => day.to_string(),
+                None => s.get(5..16).unwrap_or(s).replace('T', " "),
+            })
             .unwrap_or_default()
     };
     let x_axis = |labels: bool| {
@@ -234,8 +238,10 @@ fn trades(f: &mut Frame, app: &App, b: &Value, area: Rect) {
         let time = o["timestamp"].as_str().unwrap_or_default();
         let time = if daily {
             time.get(..10).unwrap_or(time).to_string()
-        } else {
+        } else if wide {
             time.get(..16).unwrap_or(time).replace('T', " ")
+        } else {
+            time.get(5..16).unwrap_or(time).replace('T', " ")
         };
         let action = match o["status"].as_str() {
             Some("FILLED") | None => o["action"].as_str().unwrap_or("?").to_string(),
@@ -258,7 +264,11 @@ fn trades(f: &mut Frame, app: &App, b: &Value, area: Rect) {
     // the confidence is in the reasoning line too: a narrow pane leaves its column out
     let mut header = vec!["time", "action", "qty", "price"];
     let mut widths = vec![
-        Constraint::Length(if daily { 10 } else { 16 }),
+        Constraint::Length(match (daily, wide) {
+            (true, _) => 10,
+            (false, true) => 16,
+            (false, false) => 11,
+        }),
         Constraint::Length(6),
         Constraint::Length(6),
         Constraint::Min(8),
@@ -294,10 +304,11 @@ fn reasoning(f: &mut Frame, app: &App, b: &Value, area: Rect) {
         Some(o) => vec![Line::from(vec![
             Span::styled(
                 format!(
-                    "#{} {} {} @ {:.2} · confidence {:.0} · ",
+                    "#{} {} {} {} @ {:.2} · confidence {:.0} · ",
                     o["id"],
                     o["action"].as_str().unwrap_or("?"),
                     o["asset"].as_str().unwrap_or("?"),
+                    o["purpose"].as_str().unwrap_or_default().replace('_', " "),
                     o["price"].as_f64().unwrap_or(0.0),
                     o["confidence"].as_f64().unwrap_or(0.0)
                 ),
