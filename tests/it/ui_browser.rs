@@ -128,7 +128,26 @@ async fn the_ui_page_runs_a_backtest_from_its_form_in_headless_chromium() {
             .send_keys("0.001")
             .await?;
         c.find(Locator::Id("start")).await?.click().await?;
-        let value = until("the final value", || async {
+        // the status stream says when the run is done; the page then loads its results
+        let status = until("the run to complete on the page", || async {
+            let t = c
+                .find(Locator::Id("status"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            t.starts_with("completed").then_some(t)
+        })
+        .await;
+        assert!(
+            status.starts_with("completed · backtest sma_cross"),
+            "{status}"
+        );
+        // the page shows what /results says
+        let (_, r) = d.get("/api/v1/results").await;
+        let want = r["final_value"].as_f64().unwrap();
+        until("the final value", || async {
             let t = c
                 .find(Locator::Id("final-value"))
                 .await
@@ -136,14 +155,10 @@ async fn the_ui_page_runs_a_backtest_from_its_form_in_headless_chromium() {
                 .text()
                 .await
                 .ok()?;
-            (t != "–").then_some(t)
+            let shown: f64 = t.replace(',', "").parse().ok()?;
+            ((shown - want).abs() < 0.01).then_some(())
         })
         .await;
-        // the page shows what /results says
-        let (_, r) = d.get("/api/v1/results").await;
-        let want = r["final_value"].as_f64().unwrap();
-        let shown: f64 = value.replace(',', "").parse().unwrap();
-        assert!((shown - want).abs() < 0.01, "{value} vs {want}");
         assert_eq!(r["config"]["request"]["strategy_params"]["fast"], 5);
         let path = c
             .find(Locator::Id("equity-line"))
@@ -158,11 +173,6 @@ async fn the_ui_page_runs_a_backtest_from_its_form_in_headless_chromium() {
         );
         let rows = c.find_all(Locator::Css("#trades tbody tr")).await?.len();
         assert_eq!(rows, r["orders"].as_array().unwrap().len().min(500));
-        let status = c.find(Locator::Id("status")).await?.text().await?;
-        assert!(
-            status.starts_with("completed · backtest sma_cross"),
-            "{status}"
-        );
         let png = c.screenshot().await?;
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ui-screenshots");
         std::fs::create_dir_all(&dir).unwrap();
