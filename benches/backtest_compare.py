@@ -34,6 +34,9 @@ ap.add_argument("--commission", type=float, default=0.0,
 args = ap.parse_args()
 
 tmp = tempfile.mkdtemp(prefix="bt-bench-")
+import atexit  # noqa: E402
+import shutil  # noqa: E402
+atexit.register(shutil.rmtree, tmp, ignore_errors=True)
 n = args.bars
 rng = np.random.default_rng(42)
 close = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, n)))
@@ -80,6 +83,9 @@ class SmaCross(Strategy):
         self.slow = self.I(sma, self.data.Close, 20)
 
     def next(self):
+        # brickdesk's rule: the last bar's decision has no next open to fill at
+        if len(self.data) == n:
+            return
         if crossover(self.fast, self.slow):
             self.buy()
         elif crossover(self.slow, self.fast):
@@ -90,7 +96,12 @@ bt = Backtest(bdf, SmaCross, cash=10_000, commission=args.commission, finalize_t
 t0 = time.perf_counter()
 stats = bt.run()
 took = time.perf_counter() - t0
-results.append(("backtesting.py", took, len(stats["_trades"]), float(stats["Equity Final [$]"]), ""))
+# the same backtest, trade for trade
+theirs = [(int(t.EntryBar), int(t.ExitBar), int(t.Size)) for t in stats["_trades"].itertuples()]
+mine = [(t["entry_bar"], t["exit_bar"], int(t["qty"])) for t in r["trades"]]
+same = theirs == mine and abs(r["final_value"] - stats["Equity Final [$]"]) <= 1e-4 * abs(stats["Equity Final [$]"])
+results.append(("backtesting.py", took, len(stats["_trades"]), float(stats["Equity Final [$]"]),
+                "same round trips and final equity" if same else "DIFFERENT trades or equity"))
 
 # backtrader
 if not args.skip_backtrader:
@@ -124,3 +135,5 @@ print(f"\n{'tool':<16}{'seconds':>10}{'bars/s':>16}{'brickdesk ×':>14}{'trades'
 for name, secs, trades, final, note in results:
     rate = n / secs
     print(f"{name:<16}{secs:>10.3f}{rate:>16,.0f}{ours / rate:>14.1f}{trades:>9}{final:>12.2f}  {note}")
+if not same:
+    sys.exit("brickdesk and backtesting.py disagree: the speed figures compare different work")

@@ -28,11 +28,15 @@ if ! python3 -c "import pandas, numpy" 2>/dev/null; then
   python3 -c "import pandas, numpy" || { echo "could not install pandas: pip install pandas (or apt-get install python3-pandas) and run again" >&2; exit 1; }
 fi
 
-if ! python3 -c "import backtesting" 2>/dev/null; then
-  echo "== installing backtesting.py (the peer of the backtest check)"
-  python3 -m pip install -q backtesting 2>/dev/null \
-    || python3 -m pip install -q --user --break-system-packages backtesting 2>/dev/null || true
-  python3 -c "import backtesting" || { echo "could not install backtesting.py: pip install backtesting and run again" >&2; exit 1; }
+# the version the check was written against: how backtesting.py counts commission has changed
+# between releases
+BACKTESTING=0.6.6
+if [ "$(python3 -c 'import backtesting; print(backtesting.__version__)' 2>/dev/null)" != "$BACKTESTING" ]; then
+  echo "== installing backtesting.py $BACKTESTING (the peer of the backtest check)"
+  python3 -m pip install -q "backtesting==$BACKTESTING" 2>/dev/null \
+    || python3 -m pip install -q --user --break-system-packages "backtesting==$BACKTESTING" 2>/dev/null || true
+  [ "$(python3 -c 'import backtesting; print(backtesting.__version__)' 2>/dev/null)" = "$BACKTESTING" ] \
+    || { echo "could not install backtesting.py $BACKTESTING: pip install backtesting==$BACKTESTING and run again" >&2; exit 1; }
 fi
 
 echo "== cargo test"

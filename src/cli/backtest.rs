@@ -168,7 +168,7 @@ async fn backtest(cfg: Config, req: BacktestRequest, as_json: bool) -> anyhow::R
         ("Sortino", f("sortino_ratio", "")),
         ("max drawdown", f("max_drawdown_pct", " %")),
         ("max drawdown bars", m["max_drawdown_bars"].to_string()),
-        ("trades", m["total_trades"].to_string()),
+        ("round trips", m["round_trips"].to_string()),
         ("win rate", f("win_rate_pct", " %")),
         ("profit factor", f("profit_factor", "")),
         ("exposure", f("exposure_pct", " %")),

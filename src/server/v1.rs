@@ -105,13 +105,12 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/run/stop", post(stop))
         .route("/api/v1/run/reset", delete(reset))
         .route("/api/v1/ws/status", get(status_ws))
+        .route("/api/v1/meta", get(meta))
 }
 
-/// The probes stay open, as `/health` does.
+/// The probe stays open, as `/health` does.
 pub fn public_routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/health", get(health))
-        .route("/api/v1/meta", get(meta))
+    Router::new().route("/api/v1/health", get(health))
 }
 
 impl From<Refused> for Envelope {
@@ -134,10 +133,8 @@ async fn health(State(s): State<AppState>) -> Json<Value> {
             "store": { "status": if s.engine.reader().path().is_some() { "ok" } else { "memory" } },
             "python_sandbox": { "status": s.runs.limits().mode().name() },
         },
-        "metrics": {
-            "run_active": run.as_ref().is_some_and(|r| r.is_running()),
-            "run_id": run.as_ref().map(|r| r.run_id.clone()),
-        },
+        // whether a run is active, not which: the probe needs no session
+        "metrics": { "run_active": run.as_ref().is_some_and(|r| r.is_running()) },
         "timestamp": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     }))
 }
@@ -165,7 +162,7 @@ async fn strategies() -> Json<Value> {
     Json(json!({ "strategies": backtest::strategy::catalogue() }))
 }
 
-async fn exchanges(State(s): State<AppState>) -> Json<Value> {
+async fn exchanges(State(s): State<AppState>) -> V1<Json<Value>> {
     let live = s.engine.snapshot().env == crate::engine::model::Env::Live;
     let assets: Vec<String> = s
         .engine
@@ -174,12 +171,7 @@ async fn exchanges(State(s): State<AppState>) -> Json<Value> {
         .iter()
         .map(|a| a.asset.clone())
         .collect();
-    let datasets = s
-        .engine
-        .reader()
-        .read(|_, st| st.list_datasets())
-        .await
-        .unwrap_or_default();
+    let datasets = s.engine.reader().read(|_, st| st.list_datasets()).await?;
     let list: Vec<Value> = backtest::EXCHANGES
         .iter()
         .map(|(name, description, modes)| {
@@ -195,7 +187,7 @@ async fn exchanges(State(s): State<AppState>) -> Json<Value> {
                     "live_allowed": *name == "desk" && live })
         })
         .collect();
-    Json(json!({ "exchanges": list }))
+    Ok(Json(json!({ "exchanges": list })))
 }
 
 async fn meta() -> Json<Value> {

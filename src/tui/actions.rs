@@ -120,6 +120,7 @@ impl App {
                     } else {
                         (self.backtest_index + 1).min(n - 1)
                     };
+                    self.backtest_selected = self.selected_backtest().map(|b| b.id);
                 }
                 return Effect::None;
             }

@@ -25,8 +25,12 @@ pub struct Snapshot {
     pub run: Option<crate::engine::runs::RunStatus>,
     /// Finished backtests, newest first (fetched while the Backtests tab is open).
     pub backtests: Vec<crate::services::backtest::store::Summary>,
-    /// The selected backtest (seed 002's detail), when it was fetched this time.
+    /// The selected backtest (seed 002's detail), when it was fetched this time, or why it
+    /// could not be.
     pub backtest: Option<Value>,
+    pub backtest_error: Option<String>,
+    /// Whether this fetch asked for the backtest list (an empty list then means none).
+    pub backtests_listed: bool,
 }
 
 /// What to fetch about runs.
@@ -146,9 +150,12 @@ pub struct App {
     pub run_index: usize,
     pub series_index: usize,
     pub follow: bool,
-    /// Backtests tab: the selected backtest, its detail once fetched, the selected fill.
+    /// Backtests tab: the selected backtest (place and id), its detail once fetched (or why not),
+    /// the selected fill.
     pub backtest_index: usize,
+    pub backtest_selected: Option<i64>,
     pub backtest: Option<Value>,
+    pub backtest_error: Option<String>,
     pub trade_index: usize,
     /// In LIVE, entry keys send at once (config `one_click`); otherwise they ask `y`/`n`.
     pub one_click: bool,
@@ -181,7 +188,9 @@ impl App {
             series_index: 0,
             follow: false,
             backtest_index: 0,
+            backtest_selected: None,
             backtest: None,
+            backtest_error: None,
             trade_index: 0,
             one_click: false,
             chat_input: ratatui_textarea::TextArea::default(),
@@ -260,18 +269,30 @@ impl App {
         }
         let mut snap = snap;
         if let Some(b) = snap.backtest.take() {
+            // a new backtest's trades start at the top; the same one's keep their place
+            if self.backtest.as_ref().map(|o| &o["id"]) != Some(&b["id"]) {
+                self.trade_index = 0;
+            }
             self.backtest = Some(b);
-            self.trade_index = 0;
         }
-        if !snap.backtests.is_empty() && self.backtest_index >= snap.backtests.len() {
-            self.backtest_index = snap.backtests.len() - 1;
-        }
+        self.backtest_error = snap.backtest_error.take();
         // the list keeps the last one fetched while another tab is open
-        if snap.backtests.is_empty()
+        if !snap.backtests_listed
             && let Some(old) = self.snapshot.as_mut()
         {
             snap.backtests = std::mem::take(&mut old.backtests);
         }
+        // the selection follows its backtest when newer ones arrive above it
+        if let Some(i) = self
+            .backtest_selected
+            .and_then(|id| snap.backtests.iter().position(|b| b.id == id))
+        {
+            self.backtest_index = i;
+        }
+        self.backtest_index = self
+            .backtest_index
+            .min(snap.backtests.len().saturating_sub(1));
+        self.backtest_selected = snap.backtests.get(self.backtest_index).map(|b| b.id);
         self.snapshot = Some(snap);
         self.link_ok = true;
     }

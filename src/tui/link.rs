@@ -310,15 +310,21 @@ impl Link {
                 } else {
                     Vec::new()
                 };
-                let backtest = match runs_wanted.backtest {
-                    Some(id) => backtests.detail(id, CURVE, Some(FILLS)).await?,
-                    None => None,
+                let (backtest, backtest_error) = match runs_wanted.backtest {
+                    Some(id) => match backtests.detail(id, CURVE, Some(FILLS)).await {
+                        Ok(Some(b)) => (Some(b), None),
+                        Ok(None) => (None, Some(format!("backtest #{id} is gone"))),
+                        Err(e) => (None, Some(e.to_string())),
+                    },
+                    None => (None, None),
                 };
                 Ok(Snapshot {
                     runs,
                     run,
                     backtests: list,
                     backtest,
+                    backtest_error,
+                    backtests_listed: runs_wanted.backtests,
                     state,
                     bricks,
                     events,
@@ -363,14 +369,17 @@ impl Link {
                 } else {
                     Vec::new()
                 };
-                let backtest = match runs_wanted.backtest {
-                    Some(id) => r
+                let (backtest, backtest_error) = match runs_wanted.backtest {
+                    Some(id) => match r
                         .get(&format!(
                             "/api/backtests/{id}?points={CURVE}&trades={FILLS}"
                         ))
                         .await
-                        .ok(),
-                    None => None,
+                    {
+                        Ok(b) => (Some(b), None),
+                        Err(e) => (None, Some(format!("backtest #{id}: {e:#}"))),
+                    },
+                    None => (None, None),
                 };
                 Ok(Snapshot {
                     state,
@@ -380,6 +389,8 @@ impl Link {
                     run,
                     backtests,
                     backtest,
+                    backtest_error,
+                    backtests_listed: runs_wanted.backtests,
                 })
             }
         }

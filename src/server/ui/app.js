@@ -180,7 +180,7 @@ function showResults(r) {
   signed($("total-return"), m.total_return_pct, m.total_return_pct === undefined ? "–" : fmt(m.total_return_pct) + " %");
   $("sharpe").textContent = fmt(m.sharpe_ratio); $("sortino").textContent = fmt(m.sortino_ratio);
   signed($("max-dd"), m.max_drawdown_pct, m.max_drawdown_pct === undefined ? "–" : fmt(m.max_drawdown_pct) + " %");
-  $("trade-count").textContent = m.total_trades === undefined ? "–" : m.total_trades;
+  $("trade-count").textContent = m.round_trips === undefined ? "–" : m.round_trips;
   $("win-rate").textContent = m.win_rate_pct === undefined || m.win_rate_pct === null ? "–" : fmt(m.win_rate_pct, 1) + " %";
   $("profit-factor").textContent = fmt(m.profit_factor);
   drawCurve(r.equity_curve);

@@ -110,9 +110,10 @@ pub fn rsi(x: &[f64], n: usize, out: &mut Vec<f64>) {
     }
     up /= n as f64;
     down /= n as f64;
+    // TradingView's ta.rsi: 100 whenever the average loss is 0 (flat data too)
     let value = |up: f64, down: f64| {
         if down == 0.0 {
-            if up == 0.0 { 50.0 } else { 100.0 }
+            100.0
         } else {
             100.0 - 100.0 / (1.0 + up / down)
         }
@@ -146,20 +147,28 @@ pub fn renko(close: &[f64], size: f64, dir: &mut Vec<i8>, run: &mut Vec<u32>) {
     let (mut top, mut bottom) = (first, first);
     let (mut d, mut r) = (0i8, 0u32);
     for (i, &c) in close.iter().enumerate() {
-        loop {
-            if c >= top + size {
-                bottom = top;
-                top += size;
-                r = if d == 1 { r + 1 } else { 1 };
-                d = 1;
-            } else if c <= bottom - size {
-                top = bottom;
-                bottom -= size;
-                r = if d == -1 { r + 1 } else { 1 };
-                d = -1;
+        // every brick the close makes at once, counted (a loop of one brick at a time could
+        // run for ever on a size too small to move the float)
+        if c >= top + size {
+            let n = ((c - top) / size).floor().max(1.0);
+            top += n * size;
+            bottom = top - size;
+            r = if d == 1 {
+                r.saturating_add(n as u32)
             } else {
-                break;
-            }
+                n as u32
+            };
+            d = 1;
+        } else if c <= bottom - size {
+            let n = ((bottom - c) / size).floor().max(1.0);
+            bottom -= n * size;
+            top = bottom + size;
+            r = if d == -1 {
+                r.saturating_add(n as u32)
+            } else {
+                n as u32
+            };
+            d = -1;
         }
         dir[i] = d;
         run[i] = r;

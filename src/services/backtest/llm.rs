@@ -1,7 +1,9 @@
 //! The `llm` strategy's decisions: on each decision bar the local Ollama model is shown the last
 //! bars and asked for BUY, SELL or HOLD with a confidence and a reason (`/api/chat`, JSON format,
-//! temperature 0). When Ollama cannot be reached or has no such model, the rest of the run falls
-//! back to a stated rule, the SMA(10/20) trend, and every decision it makes says so.
+//! temperature 0). When Ollama cannot be reached, has no such model, or misses its deadline three
+//! times running, the rest of the run falls back to a stated rule, the SMA(10)/SMA(20) trend
+//! (acted on whatever `min_confidence` says: it is the model's threshold), and every decision
+//! it makes says so.
 use super::indicators;
 use super::params::Params;
 use super::strategy::{BUY, Decisions, HOLD, SELL, Why};
@@ -22,6 +24,8 @@ pub enum AskError {
     Down(String),
     /// This answer was unusable; the next may be fine.
     Bad(String),
+    /// No answer in time (a model loading cold may be slow once); three in a row count as down.
+    Slow(String),
 }
 
 pub struct Ollama {
@@ -65,30 +69,30 @@ impl Ollama {
             ],
         });
         let url = format!("{}/api/chat", self.base);
-        let resp = tokio::time::timeout(timeout, self.client.post(&url).json(&body).send())
-            .await
-            .map_err(|_| {
-                AskError::Down(format!(
-                    "Ollama at {} did not answer within {} s",
-                    self.base,
-                    timeout.as_secs()
-                ))
-            })?
-            .map_err(|e| {
-                AskError::Down(format!("Ollama unreachable at {}: {}", self.base, root(&e)))
-            })?;
-        let status = resp.status();
-        let text = tokio::time::timeout(timeout, resp.text())
-            .await
-            .map_err(|_| {
-                AskError::Down(format!(
-                    "Ollama at {} stopped answering mid-reply",
-                    self.base
-                ))
-            })?
-            .map_err(|e| {
+        // one deadline for the whole answer, headers and body
+        let asked = async {
+            let resp = self
+                .client
+                .post(&url)
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| {
+                    AskError::Down(format!("Ollama unreachable at {}: {}", self.base, root(&e)))
+                })?;
+            let status = resp.status();
+            let text = resp.text().await.map_err(|e| {
                 AskError::Bad(format!("Ollama's reply could not be read: {}", root(&e)))
             })?;
+            Ok::<_, AskError>((status, text))
+        };
+        let (status, text) = tokio::time::timeout(timeout, asked).await.map_err(|_| {
+            AskError::Slow(format!(
+                "Ollama at {} did not answer within {} s",
+                self.base,
+                timeout.as_secs()
+            ))
+        })??;
         if status == reqwest::StatusCode::NOT_FOUND {
             return Err(AskError::Down(format!(
                 "Ollama has no model {model:?} (ollama pull {model})"
@@ -144,6 +148,7 @@ pub fn parse_answer(text: &str) -> Result<(i8, f32, String), String> {
             ));
         }
     };
+    // a confidence that is not a finite number counts as none ("nan" parses as a float)
     let confidence = d["confidence"]
         .as_f64()
         .or_else(|| {
@@ -151,6 +156,7 @@ pub fn parse_answer(text: &str) -> Result<(i8, f32, String), String> {
                 .as_str()
                 .and_then(|s| s.trim_end_matches('%').parse().ok())
         })
+        .filter(|c: &f64| c.is_finite())
         .unwrap_or(0.0)
         .clamp(0.0, 100.0) as f32;
     let reason = d["reason"].as_str().unwrap_or("").trim().to_string();
@@ -234,6 +240,7 @@ pub async fn decisions(
     let mut d = Decisions::hold(n, Why::Notes(HashMap::new()));
     let mut notes = HashMap::new();
     let mut down: Option<String> = None;
+    let mut slow_in_a_row = 0;
     let model = p.s("model").to_string();
     let timeout = Duration::from_secs_f64(p.f("timeout_s"));
     let min_conf = p.f("min_confidence") as f32;
@@ -246,12 +253,27 @@ pub async fn decisions(
             let q = prompt(bars, i, p.n("window"), symbol);
             tokio::select! {
                 r = ollama.ask(&model, &q, timeout) => match r {
-                    Ok(a) => asked = Some(a),
+                    Ok(a) => {
+                        slow_in_a_row = 0;
+                        asked = Some(a);
+                    }
+                    Err(AskError::Slow(why)) if slow_in_a_row >= 2 => {
+                        tracing::warn!(%why, "llm strategy: Ollama missed three deadlines running; the rest of the run uses the fallback rule");
+                        down = Some(format!("{why} (three times running)"));
+                    }
+                    Err(AskError::Slow(why)) => {
+                        slow_in_a_row += 1;
+                        let (a, r) = fallback(&fast, &slow, i, &why);
+                        d.action[i] = a;
+                        d.confidence[i] = 50.0;
+                        notes.insert(i, r);
+                    }
                     Err(AskError::Down(why)) => {
                         tracing::warn!(%why, "llm strategy: Ollama down; the rest of the run uses the fallback rule");
                         down = Some(why);
                     }
                     Err(AskError::Bad(why)) => {
+                        slow_in_a_row = 0;
                         let (a, r) = fallback(&fast, &slow, i, &format!("the model's answer was unusable ({why})"));
                         d.action[i] = a;
                         d.confidence[i] = 50.0;

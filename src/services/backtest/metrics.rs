@@ -5,10 +5,11 @@
 //!   risk-free rate 0; Sortino = mean / downside deviation × √(bars per year), where the downside
 //!   deviation is √(mean of min(r, 0)²) over all bars (target 0);
 //! - bars per year come from the dataset's timeframe: 252 trading days a year, or 365 when the
-//!   data trades at weekends (more than 1 bar in 10 on a Saturday or Sunday, UTC), as
+//!   data trades at weekends (more than 2/7 × 0.6 of its bars on a Saturday or Sunday, UTC), as
 //!   backtesting.py decides between the two; daily and slower bars by the median spacing of
 //!   their bars (a weekly bar is 5 trading days), intraday bars × the bars a UTC date holds;
-//! - CAGR over the calendar span from the first to the last bar (365.25 days a year);
+//! - CAGR over the calendar span from the first to the last bar (365.25 days a year; none under
+//!   a day);
 //! - max drawdown: the deepest fall of equity from its running peak, in % (≤ 0), and its
 //!   duration: the longest stretch from a peak until equity is back at that peak (or the end);
 //! - profit factor: gross profit / gross loss of round trips (null when there is no loss);
@@ -31,7 +32,8 @@ pub struct Metrics {
     pub win_rate_pct: Option<f64>,
     pub profit_factor: Option<f64>,
     pub exposure_pct: f64,
-    pub total_trades: usize,
+    /// Round trips (entry and exit); seed 002's `total_trades` counts fills.
+    pub round_trips: usize,
     pub winning_trades: usize,
     pub losing_trades: usize,
     pub bars: usize,
@@ -141,9 +143,11 @@ pub fn profit_factor(trades: &[RoundTrip]) -> Option<f64> {
     (loss > 0.0).then(|| gain / loss)
 }
 
+/// Compound annual growth in %; none over less than a day (a minute's 1 % is not a yearly rate).
 pub fn cagr(initial: f64, final_value: f64, years: f64) -> Option<f64> {
-    (initial > 0.0 && years > 0.0 && final_value >= 0.0)
+    (initial > 0.0 && years >= 1.0 / 365.25 && final_value >= 0.0)
         .then(|| ((final_value / initial).powf(1.0 / years) - 1.0) * 100.0)
+        .filter(|c| c.is_finite())
 }
 
 /// Bars per year of bars stamped `ts` (UTC epoch ms); see the module's conventions.
@@ -172,7 +176,12 @@ pub fn bars_per_year(ts: &[i64]) -> f64 {
         .filter(|&&t| (t.div_euclid(86_400_000) + 3).rem_euclid(7) >= 5)
         .count() as f64
         / sampled.count() as f64;
-    let days = if weekend > 0.1 { 365.0 } else { 252.0 };
+    // backtesting.py's own threshold: over 60 % of the weekend days' share of a week
+    let days = if weekend > 2.0 / 7.0 * 0.6 {
+        365.0
+    } else {
+        252.0
+    };
     const DAY: f64 = 86_400_000.0;
     if median >= DAY {
         // daily or slower bars: a weekly bar is 5 trading days (7 calendar days)
@@ -240,7 +249,7 @@ pub fn compute(
         } else {
             0.0
         },
-        total_trades: trades.len(),
+        round_trips: trades.len(),
         winning_trades: wins,
         losing_trades: losses,
         bars: n,

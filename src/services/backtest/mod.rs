@@ -31,6 +31,9 @@ use tokio::sync::broadcast;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+/// Trade events `/ws` holds for its slowest listener.
+const TRADE_QUEUE: usize = 4096;
+
 /// Equity points kept for `/status/detailed` and `/results` (the stored curve has every bar).
 const CURVE_POINTS: usize = 2000;
 
@@ -113,7 +116,7 @@ impl BacktestService {
                 python,
                 ollama: llm::Ollama::new(ollama_url),
             },
-            trades: broadcast::channel(4096).0,
+            trades: broadcast::channel(TRADE_QUEUE).0,
             status: broadcast::channel(256).0,
             current: Mutex::new(None),
             starting: tokio::sync::Mutex::new(()),
@@ -207,9 +210,32 @@ impl BacktestService {
         }));
     }
 
-    /// Claims the run slot for `st` (refused while a run is active), spending a Python read
-    /// grant when the strategy needs one. Holds the start lock while it checks and claims.
-    async fn claim(&self, st: &Arc<RunState>, python_read: Option<bool>) -> Result<(), Refused> {
+    /// A finished backtest's fills, pushed at the pace the listeners read them: the channel is
+    /// never filled past half (a burst of 50,000 fills would leave them `lagged`), and a
+    /// listener that stalls holds the run's end back 10 s at most.
+    async fn push_fills(&self, fills: &[FillRow], id: i64, run_id: &str) {
+        let started = std::time::Instant::now();
+        for (k, f) in fills.iter().enumerate() {
+            while k % 64 == 0
+                && self.0.trades.len() > TRADE_QUEUE / 2
+                && started.elapsed() < Duration::from_secs(10)
+            {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            self.push_fill(f, id, run_id);
+        }
+    }
+
+    /// Claims the run slot for `st` and records its row (refused while a run is active), then
+    /// spends a Python read grant when the strategy needs one: last, so a run refused for any
+    /// other reason spends none; a refused grant gives the slot back and leaves no row. The
+    /// caller holds the start lock. The row's id.
+    async fn claim(
+        &self,
+        st: &Arc<RunState>,
+        row: NewRun,
+        python_read: Option<bool>,
+    ) -> Result<i64, Refused> {
         if let Some(r) = self.current().filter(|r| r.is_running()) {
             return Err(refused(
                 409,
@@ -223,15 +249,50 @@ impl BacktestService {
         if self.0.cancel.is_cancelled() {
             return Err(refused(503, "UNAVAILABLE", "the server is stopping"));
         }
+        let id = self.db(move |s| s.create(&row)).await?;
         if let Some(allowed) = python_read {
-            let id = st.run_id.clone();
-            self.0
+            let run = st.run_id.clone();
+            let spent = self
+                .0
                 .engine
-                .call(move |e| e.authorize("python_code", allowed, &id).map(|_| ()))
-                .await?;
+                .call(move |e| e.authorize("python_code", allowed, &run).map(|_| ()))
+                .await;
+            if let Err(e) = spent {
+                let _ = self.db(move |s| s.delete(id)).await;
+                return Err(e.into());
+            }
         }
         *self.0.current.lock().expect("current run") = Some(st.clone());
-        Ok(())
+        st.view().backtest_id = Some(id);
+        Ok(id)
+    }
+
+    /// Runs a run's task; if it panics, the run ends `failed` instead of holding the slot.
+    fn spawn_run(
+        &self,
+        st: Arc<RunState>,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        use futures_util::FutureExt;
+        let svc = self.clone();
+        let mut tasks = self.0.tasks.lock().expect("tasks");
+        // finished runs leave the set here
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(async move {
+            if std::panic::AssertUnwindSafe(task)
+                .catch_unwind()
+                .await
+                .is_err()
+            {
+                tracing::error!(run = %st.run_id, "the run's task panicked");
+                svc.end(
+                    &st,
+                    "failed",
+                    Some("internal error: the run stopped (see the server log)".into()),
+                )
+                .await;
+            }
+        });
     }
 
     fn run_state(
@@ -273,7 +334,6 @@ impl BacktestService {
             req.initial_cash,
         );
         let python = (job.def.name == "python").then(|| job.params.b("read_allowed"));
-        self.claim(&st, python).await?;
         let row = NewRun {
             run_id: st.run_id.clone(),
             mode: "backtest".into(),
@@ -287,21 +347,10 @@ impl BacktestService {
             backend: job.def.backend.into(),
             created_at: st.started,
         };
-        let id = match self.db(move |s| s.create(&row)).await {
-            Ok(id) => id,
-            Err(e) => {
-                *self.0.current.lock().expect("current run") = None;
-                return Err(e.into());
-            }
-        };
-        st.view().backtest_id = Some(id);
+        let id = self.claim(&st, row, python).await?;
         self.publish(&st);
         let (svc, run) = (self.clone(), st.clone());
-        self.0
-            .tasks
-            .lock()
-            .expect("tasks")
-            .spawn(async move { svc.backtest(run, job, id).await });
+        self.spawn_run(st.clone(), async move { svc.backtest(run, job, id).await });
         Ok(json!({ "run_id": st.run_id, "status": "running", "message": "backtest started" }))
     }
 
@@ -349,9 +398,7 @@ impl BacktestService {
                     .await;
                 match saved {
                     Ok((fills, trades)) => {
-                        for f in &fills {
-                            self.push_fill(f, id, &st.run_id);
-                        }
+                        self.push_fills(&fills, id, &st.run_id).await;
                         let mut v = st.view();
                         v.value = Some(cash);
                         v.cash = Some(cash);
@@ -362,10 +409,13 @@ impl BacktestService {
                         v.metrics = Some(metrics);
                         ("completed", None)
                     }
-                    Err(e) => (
-                        "failed",
-                        Some(format!("the result could not be saved: {e}")),
-                    ),
+                    Err(e) => {
+                        tracing::error!(error = %e, backtest = id, "backtest result not saved");
+                        (
+                            "failed",
+                            Some("the result could not be saved (see the server log)".into()),
+                        )
+                    }
                 }
             }
             Err(e) if st.stop.is_cancelled() => ("stopped", Some(e).filter(|e| e != "stopped")),
@@ -397,6 +447,8 @@ impl BacktestService {
 
     /// Marks the run ended, tells the status socket and the desk's log.
     async fn end(&self, st: &RunState, status: &'static str, error: Option<String>) {
+        // a new run cannot start between this status and its event: their order is the truth
+        let _one = self.0.starting.lock().await;
         st.progress.set(status, 0);
         let line = {
             let mut v = st.view();
@@ -411,13 +463,13 @@ impl BacktestService {
                 .unwrap_or_default();
             match (status, &v.metrics) {
                 ("completed", Some(m)) => format!(
-                    "{} {} {} on {}{id}: {:+.2} % over {} trades",
+                    "{} {} {} on {}{id}: {:+.2} % over {} round trips",
                     st.mode,
                     st.run_id,
                     st.strategy,
                     st.symbols.join(","),
                     m["total_return_pct"].as_f64().unwrap_or(0.0),
-                    m["total_trades"]
+                    m["round_trips"]
                 ),
                 _ => format!(
                     "{} {} {} {status}{id}{}",
@@ -432,6 +484,7 @@ impl BacktestService {
             }
         };
         self.publish(st);
+        drop(_one);
         let _ = self
             .0
             .engine
@@ -452,9 +505,18 @@ impl BacktestService {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let status = st.view().status;
-        Ok(
-            json!({ "run_id": st.run_id, "status": status, "message": format!("{} stopped", st.mode) }),
-        )
+        let message = match status {
+            "stopped" => format!("{} stopped", st.mode),
+            // still on a step that takes its time (an answer, the save): it stops after it
+            "running" => format!("{} stopping: it ends when its current step does", st.mode),
+            other => format!("{} {other} before it could be stopped", st.mode),
+        };
+        let status = if status == "running" {
+            "stopping"
+        } else {
+            status
+        };
+        Ok(json!({ "run_id": st.run_id, "status": status, "message": message }))
     }
 
     /// Forgets the last run (refused while it runs).

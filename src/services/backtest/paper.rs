@@ -24,17 +24,35 @@ pub fn parse_timeframe(s: &str) -> Result<Duration, String> {
     let n: u64 = num
         .parse()
         .map_err(|_| format!("timeframe {s:?} is not like 5s, 1m, 1h or 1d"))?;
-    let secs = match unit {
-        "" | "s" | "sec" => n,
-        "m" | "min" => n * 60,
-        "h" | "hour" => n * 3600,
-        "d" | "day" => n * 86_400,
+    let unit_s: u64 = match unit {
+        "" | "s" | "sec" => 1,
+        "m" | "min" => 60,
+        "h" | "hour" => 3600,
+        "d" | "day" => 86_400,
         _ => return Err(format!("timeframe {s:?} is not like 5s, 1m, 1h or 1d")),
     };
+    let secs = n.saturating_mul(unit_s);
     if !(1..=86_400).contains(&secs) {
         return Err(format!("timeframe {s:?} must be between 1s and 1d"));
     }
     Ok(Duration::from_secs(secs))
+}
+
+/// Bars a rule strategy decides over on the live feed (its indicators' memory).
+const LOOKBACK: usize = 5000;
+/// Orders a running paper or live run keeps for `/results` (every one is stored).
+const KEPT_ORDERS: usize = 1000;
+
+/// The bars from `from` on.
+fn window(bars: &Bars, from: usize) -> Bars {
+    Bars {
+        ts: bars.ts[from..].to_vec(),
+        open: bars.open[from..].to_vec(),
+        high: bars.high[from..].to_vec(),
+        low: bars.low[from..].to_vec(),
+        close: bars.close[from..].to_vec(),
+        volume: bars.volume[from..].to_vec(),
+    }
 }
 
 struct Live {
@@ -114,15 +132,32 @@ impl BacktestService {
             None | Some(Value::Null) => 10_000.0,
             Some(v) => v
                 .as_f64()
-                .filter(|c| c.is_finite() && *c > 0.0)
+                .filter(|c| super::request::cash_ok(*c))
                 .ok_or_else(|| {
                     refused(
                         422,
                         "VALIDATION_ERROR",
-                        "exchange_config.initial_cash must be a number > 0",
+                        "exchange_config.initial_cash must be a number > 0 and at most 1e12",
                     )
                 })?,
         };
+        // a Renko brick too small for the asset's price is refused now, not at the first bar
+        let price = self
+            .0
+            .engine
+            .snapshot()
+            .assets
+            .iter()
+            .find(|a| a.asset == asset)
+            .and_then(|a| a.last_price);
+        if let Some(px) = price {
+            let probe = Bars {
+                close: vec![px],
+                ..Bars::default()
+            };
+            strategy::check_data(def, &params, &probe)
+                .map_err(|m| refused(422, "INVALID_PARAMS", m))?;
+        }
         if mode == "live" {
             let env = self.0.engine.snapshot().env;
             if env != Env::Live {
@@ -144,7 +179,6 @@ impl BacktestService {
                              "timeframe_s": every.as_secs(), "initial_cash": cash });
         let run_mode: &'static str = if mode == "live" { "live" } else { "paper" };
         let st = self.run_state(run_mode, def.name, &req.symbols, config, cash);
-        self.claim(&st, None).await?;
         let row = NewRun {
             run_id: st.run_id.clone(),
             mode: run_mode.into(),
@@ -158,14 +192,7 @@ impl BacktestService {
             backend: def.backend.into(),
             created_at: st.started,
         };
-        let id = match self.db(move |s| s.create(&row)).await {
-            Ok(id) => id,
-            Err(e) => {
-                *self.0.current.lock().expect("current run") = None;
-                return Err(e.into());
-            }
-        };
-        st.view().backtest_id = Some(id);
+        let id = self.claim(&st, row, None).await?;
         st.progress.set("waiting for the first bar", 0);
         self.publish(&st);
         let live = Live {
@@ -177,11 +204,7 @@ impl BacktestService {
             id,
         };
         let (svc, run) = (self.clone(), st.clone());
-        self.0
-            .tasks
-            .lock()
-            .expect("tasks")
-            .spawn(async move { svc.play(run, live).await });
+        self.spawn_run(st.clone(), async move { svc.play(run, live).await });
         Ok(
             json!({ "run_id": st.run_id, "status": "running", "message": format!("{run_mode} run started") }),
         )
@@ -234,7 +257,11 @@ impl BacktestService {
                     if sim.pos != 0.0 {
                         in_market += 1;
                     }
-                    let decision = self.decide(&l, &bars, k).await;
+                    // a stop does not wait for the model's answer
+                    let decision = tokio::select! {
+                        d = self.decide(&l, &bars, k) => d,
+                        _ = st.stop.cancelled() => break,
+                    };
                     if let Some((a, conf, why)) = decision {
                         self.act(&st, &l, &mut sim, (k, a, conf, &why), px, bucket)
                             .await;
@@ -376,7 +403,11 @@ impl BacktestService {
                         l.params.s("model")
                     ),
                 )),
-                Err(super::llm::AskError::Down(why) | super::llm::AskError::Bad(why)) => {
+                Err(
+                    super::llm::AskError::Down(why)
+                    | super::llm::AskError::Bad(why)
+                    | super::llm::AskError::Slow(why),
+                ) => {
                     let (mut fast, mut slow) = (Vec::new(), Vec::new());
                     super::indicators::sma(&bars.close, 10, &mut fast);
                     super::indicators::sma(&bars.close, 20, &mut slow);
@@ -385,9 +416,14 @@ impl BacktestService {
                 }
             };
         }
-        let d = strategy::rule_decisions(l.def, &l.params, bars);
-        let a = d.action[k];
-        (a != HOLD).then(|| (a, d.confidence(k), d.reasoning(bars, k)))
+        // the rules see the last LOOKBACK bars, so a run of days costs the same per bar
+        let from = bars.len().saturating_sub(LOOKBACK);
+        let recent = window(bars, from);
+        let mut d = strategy::rule_decisions(l.def, &l.params, &recent);
+        d.first_bar = from;
+        let i = k - from;
+        let a = d.action[i];
+        (a != HOLD).then(|| (a, d.confidence(i), d.reasoning(&recent, i)))
     }
 
     /// Acts at the new bar's open (`px`) on the decision `a` of bar `k`.
@@ -507,7 +543,13 @@ impl BacktestService {
             Err(e) => tracing::error!(error = %e, "paper fill not stored"),
         }
         self.push_fill(f, id, &st.run_id);
-        st.view().orders.push(f.clone());
+        let mut v = st.view();
+        v.orders.push(f.clone());
+        // the store has them all; /results shows the newest
+        if v.orders.len() > KEPT_ORDERS {
+            let extra = v.orders.len() - KEPT_ORDERS;
+            v.orders.drain(..extra);
+        }
     }
 
     /// The run's figures after a bar.

@@ -218,7 +218,7 @@ pub const SIMULATOR: &[Spec] = &[
         "sizing",
         "all_in",
         &["all_in", "fixed"],
-        "all_in: floor(cash / (price × (1 + commission))) whole units; fixed: qty units",
+        "all_in: floor(cash × (1 − ε) / (price × (1 + commission))) whole units, backtesting.py's all-in size (one unit less only when the division is exactly whole); fixed: qty units",
     ),
     int(
         "qty",

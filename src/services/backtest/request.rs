@@ -16,6 +16,11 @@ pub struct Refused {
     pub message: String,
 }
 
+/// Cash a run may start with: positive, and small enough that sizes and PnL stay finite.
+pub(super) fn cash_ok(c: f64) -> bool {
+    c.is_finite() && c > 0.0 && c <= 1e12
+}
+
 pub(super) fn refused(status: u16, code: &'static str, message: impl Into<String>) -> Refused {
     Refused {
         status,
@@ -187,11 +192,11 @@ impl BacktestService {
                 ),
             ));
         };
-        if !(req.initial_cash.is_finite() && req.initial_cash > 0.0) {
+        if !cash_ok(req.initial_cash) {
             return Err(refused(
                 422,
                 "VALIDATION_ERROR",
-                "initial_cash must be a number > 0",
+                "initial_cash must be a number > 0 and at most 1e12",
             ));
         }
         let date = |s: &Option<String>, end: bool| {

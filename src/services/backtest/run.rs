@@ -175,6 +175,7 @@ pub async fn execute(
     if cancel.is_cancelled() {
         return Err("stopped".into());
     }
+    strategy::check_data(job.def, &job.params, &bars)?;
     let decisions = match job.def.name {
         "python" => {
             progress.set("python", 1);

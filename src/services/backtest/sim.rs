@@ -189,7 +189,8 @@ impl Sim {
             return;
         }
         let side: i8 = if self.pos > 0.0 { -1 } else { 1 };
-        let price = self.fill_price(side, open);
+        // slippage cannot push an exit's price under zero
+        let price = self.fill_price(side, open).max(0.0);
         let qty = self.pos.abs();
         let commission = qty * price * self.cfg.commission;
         let gross = self.pos * (price - self.entry_price);
@@ -264,6 +265,8 @@ pub fn run(
             on_order(o);
         }
         equity[n - 1] = sim.cash;
+        // closed at the last bar's open: that bar does not end in the market
+        in_market -= 1;
     }
     SimRun {
         sim,

@@ -212,6 +212,13 @@ impl BacktestStore {
         Ok(tx.last_insert_rowid())
     }
 
+    /// Removes a run that never started (its start was refused after the row was made).
+    pub fn delete(&self, id: i64) -> DeskResult<()> {
+        self.conn
+            .execute("DELETE FROM backtests WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
     /// One fill of a paper run, as it happens; its id.
     pub fn add_fill(&self, id: i64, f: &FillRow) -> DeskResult<i64> {
         Self::insert_fill(&self.conn, id, f)
@@ -323,10 +330,12 @@ impl BacktestStore {
         })
     }
 
-    /// Finished runs, newest first.
+    /// Finished backtests and paper runs with bars, newest first (a live run's figures are the
+    /// desk's, not a backtest's: it is kept, by id, but not listed).
     pub fn list(&self, limit: u32, offset: u32) -> DeskResult<Vec<Summary>> {
         let sql = format!(
-            "{} WHERE status IN ('completed', 'stopped') ORDER BY id DESC LIMIT ?1 OFFSET ?2",
+            "{} WHERE status IN ('completed', 'stopped') AND mode != 'live' AND bars > 0
+             ORDER BY id DESC LIMIT ?1 OFFSET ?2",
             Self::SUMMARY
         );
         let rows = self

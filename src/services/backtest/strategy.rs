@@ -118,7 +118,7 @@ pub const STRATEGIES: &[StrategyDef] = &[
     StrategyDef {
         name: "llm",
         title: "LLM (Ollama)",
-        description: "asks the local Ollama model for BUY, SELL or HOLD with a confidence and a reason on each decision bar; when Ollama cannot be reached it falls back to the SMA(10/20) cross and says so in each trade's reasoning",
+        description: "asks the local Ollama model for BUY, SELL or HOLD with a confidence and a reason on each decision bar; when Ollama cannot be reached (or times out three times running) it falls back to the SMA(10)/SMA(20) trend rule, acted on whatever min_confidence says, and each trade's reasoning says so",
         backend: "ollama",
         params: &[
             text("model", "llama3.2", "the Ollama model"),
@@ -218,6 +218,9 @@ pub struct Decisions {
     pub why: Why,
     /// Said once for the whole run (an LLM fallback, say).
     pub note: Option<String>,
+    /// The run's index of the first of these bars (a live run decides over its recent bars):
+    /// reasoning names bars by the run's count.
+    pub first_bar: usize,
 }
 
 /// Reasoning, made only for the bars that trade.
@@ -241,7 +244,7 @@ impl Decisions {
 
     pub fn reasoning(&self, bars: &Bars, i: usize) -> String {
         match &self.why {
-            Why::Rule(r) => r.explain(bars, i, self.action[i]),
+            Why::Rule(r) => r.explain(bars, i, self.action[i], self.first_bar),
             Why::Notes(n) => n.get(&i).cloned().unwrap_or_default(),
         }
     }
@@ -253,6 +256,7 @@ impl Decisions {
             confidence: vec![0.0; n],
             why,
             note: None,
+            first_bar: 0,
         }
     }
 }
@@ -266,6 +270,33 @@ pub struct RuleRun {
     run: Vec<u32>,
     params: Params,
     brick: f64,
+}
+
+/// What a strategy cannot run on, said before it runs: a Renko brick too small for the prices
+/// (a brick under a millionth of the price would be float noise, and millions of bricks a bar).
+pub fn check_data(def: &StrategyDef, p: &Params, bars: &Bars) -> Result<(), String> {
+    if def.name == "renko_trend" {
+        let first = bars.close.first().copied().unwrap_or(0.0).abs();
+        let brick = brick_size(p, &bars.close);
+        if first.is_nan() || first <= 0.0 {
+            return Err("renko_trend needs positive prices: the first close is not".into());
+        }
+        if brick < first * 1e-6 {
+            return Err(format!(
+                "brick_size {brick} is too small for prices near {first}: it must be at least {}",
+                first * 1e-6
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The Renko brick a run uses: its `brick_size`, or 0.5 % of the first close.
+fn brick_size(p: &Params, close: &[f64]) -> f64 {
+    match p.f("brick_size") {
+        s if s > 0.0 => s,
+        _ => close.first().map_or(0.0, |f| f.abs() * 0.005),
+    }
 }
 
 /// A rule strategy's decisions over `bars`. Confidence is 100 where a rule fires: a rule is
@@ -292,12 +323,7 @@ pub fn rule_decisions(def: &StrategyDef, p: &Params, bars: &Bars) -> Decisions {
             cross_actions(&r.a, &r.b, &mut action);
         }
         "renko_trend" => {
-            let size = p.f("brick_size");
-            r.brick = if size > 0.0 {
-                size
-            } else {
-                c.first().map_or(0.0, |f| f.abs() * 0.005)
-            };
+            r.brick = brick_size(p, c);
             indicators::renko(c, r.brick, &mut r.dir, &mut r.run);
             let confirm = p.i("confirm").max(1) as u32;
             for (i, act) in action.iter_mut().enumerate().skip(1) {
@@ -336,6 +362,7 @@ pub fn rule_decisions(def: &StrategyDef, p: &Params, bars: &Bars) -> Decisions {
         confidence: Vec::new(),
         why: Why::Rule(r),
         note: None,
+        first_bar: 0,
     }
 }
 
@@ -353,7 +380,8 @@ pub fn cross_actions(fast: &[f64], slow: &[f64], action: &mut [i8]) {
 }
 
 impl RuleRun {
-    fn explain(&self, bars: &Bars, i: usize, action: i8) -> String {
+    /// Why bar `i` decided `action`; `base` is the run's index of bar 0.
+    fn explain(&self, bars: &Bars, i: usize, action: i8, base: usize) -> String {
         let p = &self.params;
         let px = |v: f64| format!("{v:.4}");
         match self.name {
@@ -370,17 +398,19 @@ impl RuleRun {
                 };
                 let dir = if action == BUY { "above" } else { "below" };
                 format!(
-                    "{kind}({f}) crossed {dir} {kind}({s}) at the close of bar {i}: {} vs {} (close {})",
+                    "{kind}({f}) crossed {dir} {kind}({s}) at the close of bar {}: {} vs {} (close {})",
+                    base + i,
                     px(a),
                     px(b),
                     px(bars.close[i])
                 )
             }
             "renko_trend" => format!(
-                "{} {} bricks of {} in a row by bar {i} (close {})",
+                "{} {} bricks of {} in a row by bar {} (close {})",
                 self.run[i],
                 if self.dir[i] > 0 { "up" } else { "down" },
                 px(self.brick),
+                base + i,
                 px(bars.close[i])
             ),
             "rsi_reversion" => {
@@ -391,8 +421,9 @@ impl RuleRun {
                     _ => format!("fell back under {}", p.f("exit_level")),
                 };
                 format!(
-                    "RSI({}) {what} at bar {i}: {:.2} (close {})",
+                    "RSI({}) {what} at bar {}: {:.2} (close {})",
                     p.i("period"),
+                    base + i,
                     self.a[i],
                     px(bars.close[i])
                 )

@@ -31,10 +31,12 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         return;
     }
     let list_h = (list.len() as u16 + 3).min(area.height / 4).max(4);
+    // a run-wide note (an LLM fallback) gets a line of its own under the reasoning
+    let noted = app.backtest.as_ref().is_some_and(|b| b["note"].is_string());
     let [top, mid, bottom] = Layout::vertical([
         Constraint::Length(list_h),
         Constraint::Min(8),
-        Constraint::Length(4),
+        Constraint::Length(if noted { 6 } else { 4 }),
     ])
     .areas(area);
     let rows = list.iter().map(|b| {
@@ -87,7 +89,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .as_ref()
         .filter(|b| b["id"].as_i64() == selected)
     else {
-        f.render_widget(Paragraph::new("loading the backtest…").style(t.dim()), mid);
+        let (text, style) = match &app.backtest_error {
+            Some(e) => (format!("cannot show this backtest: {e}"), t.refused()),
+            None => ("loading the backtest…".to_string(), t.dim()),
+        };
+        f.render_widget(
+            Paragraph::new(text).style(style).wrap(Wrap { trim: true }),
+            mid,
+        );
         return;
     };
     let [left, right] =
@@ -160,17 +169,18 @@ fn curve(f: &mut Frame, app: &App, b: &Value, eq_area: Rect, dd_area: Rect) {
         }
     };
     let m = &b["metrics"];
+    // what matters first: a narrow pane cuts the title from the right
     let title = format!(
-        " equity {:+.2}% (dim: its peak) · Sharpe {} · final {} ",
+        " equity {:+.2}% · final {} · Sharpe {} ",
         b["total_return_pct"].as_f64().unwrap_or(0.0),
+        b["final_value"]
+            .as_f64()
+            .map(|v| format!("{v:.2}"))
+            .unwrap_or_default(),
         m["sharpe_ratio"]
             .as_f64()
             .map(|s| format!("{s:.2}"))
             .unwrap_or_else(|| "—".into()),
-        b["final_value"]
-            .as_f64()
-            .map(|v| format!("{v:.2}"))
-            .unwrap_or_default()
     );
     let chart = Chart::new(vec![
         Dataset::default()
@@ -243,9 +253,10 @@ fn trades(f: &mut Frame, app: &App, b: &Value, area: Rect) {
         } else {
             time.get(5..16).unwrap_or(time).replace('T', " ")
         };
+        // a refused or rejected order is marked ✗ (the reasoning line says why)
         let action = match o["status"].as_str() {
             Some("FILLED") | None => o["action"].as_str().unwrap_or("?").to_string(),
-            Some(s) => format!("{} {}", o["action"].as_str().unwrap_or("?"), s),
+            Some(_) => format!("{}✗", o["action"].as_str().unwrap_or("?")),
         };
         let mut cells = vec![
             Cell::from(time),
@@ -279,11 +290,11 @@ fn trades(f: &mut Frame, app: &App, b: &Value, area: Rect) {
         widths.push(Constraint::Min(4));
     }
     let header = Row::new(header).style(t.dim());
-    let total = b["total_trades"].as_i64().unwrap_or(fills.len() as i64);
-    let shown = if (fills.len() as i64) < total {
-        format!(" trades (first {} of {total}) ", fills.len())
+    // every order is listed, filled or not; the console asks for the first FILLS
+    let shown = if fills.len() >= crate::tui::link::FILLS {
+        format!(" orders (the first {}) ", fills.len())
     } else {
-        format!(" trades ({total}) ")
+        format!(" orders ({}) ", fills.len())
     };
     let mut state =
         TableState::default().with_selected((!fills.is_empty()).then_some(app.trade_index));
