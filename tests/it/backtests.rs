@@ -111,6 +111,7 @@ fn the_simulator_fills_at_the_next_open_with_commission_and_slippage_as_worked_b
         &[BUY, HOLD, SELL, HOLD],
         |_| {},
     );
+    assert_eq!(r.equity.len(), 4, "one point per bar");
     let fills: Vec<_> = r
         .sim
         .orders
@@ -314,16 +315,21 @@ fn a_long_curve_is_thinned_without_losing_its_extremes() {
 }
 
 /// Round trips as (entry bar, exit bar, units).
+/// Round trips as (entry bar, exit bar, signed units: < 0 short).
 fn trips(v: &Value) -> Vec<(i64, i64, i64)> {
     v.as_array()
         .unwrap()
         .iter()
         .map(|t| {
-            let size = t["size"].as_f64().or(t["qty"].as_f64()).unwrap();
+            let size = match t["size"].as_f64() {
+                Some(s) => s,
+                None if t["side"] == "short" => -t["qty"].as_f64().unwrap(),
+                None => t["qty"].as_f64().unwrap(),
+            };
             (
                 t["entry_bar"].as_i64().unwrap(),
                 t["exit_bar"].as_i64().unwrap(),
-                size.abs() as i64,
+                size as i64,
             )
         })
         .collect()
@@ -371,8 +377,27 @@ async fn the_sma_cross_agrees_with_backtesting_py_trade_for_trade() {
         );
         assert_eq!(
             a, b,
-            "{mode}: same round trips (entry bar, exit bar, units)"
+            "{mode}: same round trips (entry bar, exit bar, signed units)"
         );
+        // and the same prices and profit, trade by trade
+        for (o, p) in ours["trades"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(peer["trades"].as_array().unwrap())
+        {
+            for (mine, theirs) in [
+                ("entry_price", "entry_price"),
+                ("exit_price", "exit_price"),
+                ("pnl", "pnl"),
+            ] {
+                let (x, y) = (o[mine].as_f64().unwrap(), p[theirs].as_f64().unwrap());
+                assert!(
+                    (x - y).abs() <= 1e-6 * y.abs().max(1.0),
+                    "{mode} {mine}: {x} vs {y} in {o}"
+                );
+            }
+        }
         let (mine, theirs) = (
             ours["final_value"].as_f64().unwrap(),
             peer["final_equity"].as_f64().unwrap(),
@@ -472,6 +497,65 @@ async fn seed_002_lists_backtests_newest_first_and_shows_one_with_its_curve_and_
     let thin = thin["equity_curve"].as_array().unwrap();
     assert!(thin.len() <= 50);
     assert_eq!(thin.last().unwrap(), curve.last().unwrap());
+
+    // the figures are the curve's and the round trips' (the whole 400-bar curve is here)
+    let ys: Vec<f64> = curve
+        .iter()
+        .map(|p| p["portfolio_value"].as_f64().unwrap())
+        .collect();
+    let m = &detail["metrics"];
+    let near = |k: &str, want: f64| {
+        let got = m[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{k} is missing: {m}"));
+        assert!(
+            (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+            "{k}: {got} vs {want}"
+        );
+    };
+    let returns = metrics::returns(&ys);
+    near("sharpe_ratio", metrics::sharpe(&returns, 252.0).unwrap());
+    near("sortino_ratio", metrics::sortino(&returns, 252.0).unwrap());
+    near("max_drawdown_pct", metrics::max_drawdown(&ys).0);
+    assert_eq!(detail["sharpe_ratio"], m["sharpe_ratio"]);
+    let trips: Vec<sim::RoundTrip> = detail["round_trips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| sim::RoundTrip {
+            side: 1,
+            qty: t["qty"].as_f64().unwrap(),
+            entry_bar: 0,
+            exit_bar: 0,
+            entry_signal_bar: None,
+            exit_signal_bar: None,
+            entry_price: t["entry_price"].as_f64().unwrap(),
+            exit_price: t["exit_price"].as_f64().unwrap(),
+            commission: t["commission"].as_f64().unwrap(),
+            pnl: t["pnl"].as_f64().unwrap(),
+            return_pct: t["return_pct"].as_f64().unwrap(),
+        })
+        .collect();
+    near("profit_factor", metrics::profit_factor(&trips).unwrap());
+    assert_eq!(m["round_trips"].as_u64().unwrap() as usize, trips.len());
+    // 400 weekdays from 2012-01-02 to 2013-07-12: 557 calendar days
+    let years = 557.0 / 365.25;
+    near(
+        "cagr_pct",
+        metrics::cagr(10_000.0, *ys.last().unwrap(), years).unwrap(),
+    );
+    near(
+        "total_return_pct",
+        (ys.last().unwrap() / 10_000.0 - 1.0) * 100.0,
+    );
+    assert_eq!(m["bars_per_year"], 252.0);
+
+    // pages of the list, and the first trades only
+    let (_, page) = d.get("/api/backtests?limit=1&offset=1").await;
+    assert_eq!(page.as_array().unwrap().len(), 1);
+    assert_eq!(page[0]["id"], first["backtest_id"]);
+    let (_, few) = d.get(&format!("/api/backtests/{bt}?trades=3")).await;
+    assert_eq!(few["trades"].as_array().unwrap()[..], trades[..3]);
 
     let (c, b) = d.get("/api/backtests/999999").await;
     assert_eq!(
@@ -578,14 +662,41 @@ async fn the_llm_strategy_carries_the_models_reasoning_and_confidence_into_its_t
     let (_, list) = d.get("/api/backtests").await;
     assert_eq!(list[0]["backend"], "ollama");
     assert!(list[0]["note"].is_null(), "no fallback was used");
+    // every stored trade carries the model's reason and confidence (the last one closed at the
+    // end of the data says so instead), every round trip its entry's
+    let (_, detail) = d.get(&format!("/api/backtests/{}", list[0]["id"])).await;
+    for t in detail["trades"].as_array().unwrap() {
+        if t["purpose"] == "end_of_data" {
+            continue;
+        }
+        assert_eq!(t["confidence"], 87.0, "{t}");
+        assert!(
+            t["reasoning"]
+                .as_str()
+                .unwrap()
+                .starts_with("stand-in: stand-in says "),
+            "{t}"
+        );
+    }
+    for t in detail["round_trips"].as_array().unwrap() {
+        assert_eq!(t["confidence"], 87.0, "{t}");
+        assert!(
+            t["reasoning"].as_str().unwrap().starts_with("stand-in: "),
+            "{t}"
+        );
+    }
 }
 
 #[tokio::test]
 async fn with_ollama_down_the_llm_strategy_falls_back_and_says_so_in_every_trade() {
-    // a port nothing listens on
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    // a stand-in that hangs up on every connection (a closed port could be reused meanwhile)
+    let hangs_up = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", hangs_up.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = hangs_up.accept().await {
+            drop(conn);
+        }
+    });
     let d = TestDesk::start_with_ollama(&url).await;
     walk_dataset(&d, "walk", 200, 4).await;
     let r = backtest(
@@ -709,6 +820,53 @@ async fn brickdesk_backtest_prints_the_figures_and_where_the_result_is_stored() 
         String::from_utf8_lossy(&out.stderr).contains("simulating"),
         "the progress bar names its phase"
     );
+    // the table says what the results say: the same run again, as JSON, stored as #2
+    let json_run = output_within(
+        bin().args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "backtest",
+            "--dataset",
+            "walk",
+            "--strategy",
+            "sma_cross",
+            "--param",
+            "fast=5",
+            "--param",
+            "commission=0.001",
+            "--json",
+        ]),
+        60,
+    );
+    assert!(json_run.status.success());
+    let r: Value = serde_json::from_slice(&json_run.stdout).unwrap();
+    assert_eq!(r["backtest_id"], 2);
+    let figure = |label: &str| -> f64 {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap();
+        line.split_whitespace()
+            .rev()
+            .find_map(|w| w.parse().ok())
+            .unwrap()
+    };
+    let m = &r["performance_metrics"];
+    for (label, key) in [
+        ("final value", "final_value"),
+        ("total return", "total_return_pct"),
+        ("Sharpe", "sharpe_ratio"),
+        ("max drawdown", "max_drawdown_pct"),
+    ] {
+        assert!(
+            (figure(label) - m[key].as_f64().unwrap()).abs() < 0.006,
+            "{label}: {stdout}\n{m}"
+        );
+    }
+    assert_eq!(
+        figure("round trips") as u64,
+        m["round_trips"].as_u64().unwrap()
+    );
 
     // a bad parameter is refused with its reason, and nothing is stored
     let bad = output_within(
@@ -747,4 +905,117 @@ async fn brickdesk_backtest_prints_the_figures_and_where_the_result_is_stored() 
         String::from_utf8_lossy(&again.stderr)
             .contains("no dataset has the id, name or symbol \"nope\"")
     );
+}
+
+#[tokio::test]
+async fn each_rule_strategy_trades_on_its_own_rule_and_says_which() {
+    let d = TestDesk::start().await;
+    walk_dataset(&d, "walk", 600, 21).await;
+    for (name, params, says) in [
+        (
+            "ema_cross",
+            json!({ "fast": 5, "slow": 15 }),
+            "EMA(5) crossed",
+        ),
+        (
+            "renko_trend",
+            json!({ "brick_size": 1.0, "confirm": 2 }),
+            "bricks of 1.0000 in a row by bar",
+        ),
+        (
+            "rsi_reversion",
+            json!({ "period": 14, "lower": 35, "upper": 65, "allow_short": true }),
+            "RSI(14) ",
+        ),
+    ] {
+        let r = backtest(
+            &d,
+            json!({ "strategy_name": name, "symbols": ["walk"], "strategy_params": params }),
+        )
+        .await;
+        let orders = r["orders"].as_array().unwrap();
+        assert!(orders.len() >= 4, "{name}: {} orders", orders.len());
+        for o in orders.iter().filter(|o| o["purpose"] != "end_of_data") {
+            assert!(
+                o["reasoning"].as_str().unwrap().contains(says),
+                "{name}: {o}"
+            );
+            // each fill is at the open of the bar after its decision
+            assert_eq!(
+                o["bar"].as_i64().unwrap(),
+                o["signal_bar"].as_i64().unwrap() + 1,
+                "{o}"
+            );
+        }
+        d.client
+            .delete(d.url("/api/v1/run/reset"))
+            .send()
+            .await
+            .unwrap();
+    }
+    // a brick too small for the prices is refused with its reason, and the server goes on
+    let (c, b) = d
+        .post("/api/v1/run/backtest", json!({ "strategy_name": "renko_trend", "symbols": ["walk"], "strategy_params": { "brick_size": 1e-15 } }))
+        .await;
+    assert_eq!(c, StatusCode::OK, "{b}");
+    let s = settle(&d).await;
+    assert_eq!(s["status"], "failed");
+    assert!(
+        s["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("brick_size 0.000000000000001 is too small"),
+        "{s}"
+    );
+    let (c, _) = d
+        .post(
+            "/api/v1/run/backtest",
+            json!({ "strategy_name": "sma_cross", "symbols": ["walk"] }),
+        )
+        .await;
+    assert_eq!(c, StatusCode::OK, "the next run starts");
+    assert_eq!(settle(&d).await["status"], "completed");
+}
+
+#[test]
+fn a_models_answer_is_read_strictly() {
+    use brickdesk::services::backtest::llm::parse_answer;
+    let reply = |content: &str| {
+        json!({ "message": { "role": "assistant", "content": content }, "done": true }).to_string()
+    };
+    assert_eq!(
+        parse_answer(&reply(
+            r#"{"action":"buy","confidence":"72%","reason":"up"}"#
+        ))
+        .unwrap(),
+        (BUY, 72.0, "up".to_string())
+    );
+    // a confidence that is not a finite number counts as none
+    for c in [r#""nan""#, r#""inf""#, "null"] {
+        let (_, conf, _) =
+            parse_answer(&reply(&format!(r#"{{"action":"SELL","confidence":{c}}}"#))).unwrap();
+        assert_eq!(conf, 0.0, "{c}");
+    }
+    assert_eq!(
+        parse_answer(&reply(r#"{"action":"HOLD","confidence":250}"#))
+            .unwrap()
+            .1,
+        100.0
+    );
+    assert!(
+        parse_answer(&reply(r#"{"action":"SHORT"}"#))
+            .unwrap_err()
+            .contains("not BUY, SELL or HOLD")
+    );
+    assert!(
+        parse_answer(&reply("I think you should buy"))
+            .unwrap_err()
+            .contains("did not answer JSON")
+    );
+    assert!(
+        parse_answer(r#"{"error":"model 'x' not found"}"#)
+            .unwrap_err()
+            .contains("not found")
+    );
+    assert!(parse_answer("<html>").unwrap_err().contains("not JSON"));
 }

@@ -55,8 +55,9 @@ async fn the_backtests_tab_shows_the_list_the_curve_the_trades_and_their_reasoni
                 "sma_cross",
                 "WALK",
                 " equity ",
+                "· final ",
                 "drawdown · max",
-                "trades (",
+                "orders (",
                 "reasoning",
                 "SMA(8) crossed above SMA(20)",
             ] {
@@ -72,6 +73,10 @@ async fn the_backtests_tab_shows_the_list_the_curve_the_trades_and_their_reasoni
             assert!(shaded > 10, "{w}x{h}: {shaded} shaded cells");
             texts.push(text);
         }
+        // ↑ at the top and k at the first trade stay where they are
+        key(&mut app, KeyCode::Up);
+        key(&mut app, KeyCode::Char('k'));
+        assert_eq!((app.backtest_index, app.trade_index), (0, 0));
         // the next trade's reasoning
         key(&mut app, KeyCode::Char('j'));
         let (text, _) = screen(&app, 160, 48);
@@ -84,8 +89,56 @@ async fn the_backtests_tab_shows_the_list_the_curve_the_trades_and_their_reasoni
         app.set_snapshot(snap);
         let (text, _) = screen(&app, 160, 48);
         assert!(text.contains("SMA(5) crossed above SMA(20)"), "{text}");
+        // ↓ at the end, and j past the last trade, stay there
+        key(&mut app, KeyCode::Down);
+        assert_eq!(app.backtest_index, 1);
+        let n = app.backtest.as_ref().unwrap()["trades"]
+            .as_array()
+            .unwrap()
+            .len();
+        for _ in 0..n + 3 {
+            key(&mut app, KeyCode::Char('j'));
+        }
+        assert_eq!(app.trade_index, n - 1);
     }
     // in-process or attached, the same screen (the list's "run at" column aside, it is the same row)
     assert_eq!(texts[0], texts[2], "80x24 local vs attached");
     assert_eq!(texts[1], texts[3], "160x48 local vs attached");
+}
+
+#[tokio::test]
+async fn the_selection_follows_its_backtest_when_a_newer_one_arrives() {
+    let d = TestDesk::start().await;
+    walk_dataset(&d, "walk", 300, 4).await;
+    let run = |fast: i64| json!({ "strategy_name": "sma_cross", "symbols": ["walk"], "strategy_params": { "fast": fast, "slow": 20 } });
+    // an empty list first: the tab says how to make one
+    let link = Link::local(d.engine.clone()).unwrap();
+    let app = console(&link).await;
+    let (text, _) = screen(&app, 80, 24);
+    assert!(text.contains("No backtests yet."), "{text}");
+    backtest(&d, run(5)).await;
+    backtest(&d, run(8)).await;
+    let mut app = console(&link).await;
+    key(&mut app, KeyCode::Down);
+    let snap = link.fetch(None, app.runs_wanted()).await.unwrap();
+    app.set_snapshot(snap);
+    assert_eq!(app.selected_backtest().unwrap().id, 1);
+    // a third lands on top: the selection stays on #1, its detail is not fetched again
+    backtest(&d, run(12)).await;
+    let snap = link.fetch(None, app.runs_wanted()).await.unwrap();
+    app.set_snapshot(snap);
+    assert_eq!(
+        (app.backtest_index, app.selected_backtest().unwrap().id),
+        (2, 1)
+    );
+    assert_eq!(
+        app.runs_wanted().backtest,
+        None,
+        "#1's detail is still the one shown"
+    );
+    let (text, _) = screen(&app, 160, 48);
+    assert!(
+        text.contains("backtests (3)") && text.contains("SMA(5) crossed above SMA(20)"),
+        "{text}"
+    );
 }

@@ -21,7 +21,17 @@ impl Drop for Driver {
     }
 }
 
+/// chromedriver, started again on another port if the one it was given was taken meanwhile.
 async fn chromedriver() -> Driver {
+    for _ in 0..3 {
+        if let Some(d) = chromedriver_once().await {
+            return d;
+        }
+    }
+    panic!("chromedriver did not start on three ports");
+}
+
+async fn chromedriver_once() -> Option<Driver> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -34,19 +44,34 @@ async fn chromedriver() -> Driver {
         .spawn()
         .expect("chromedriver is needed (Debian: chromium-driver; the test command installs it)");
     let url = format!("http://127.0.0.1:{port}");
-    let status = format!("{url}/status");
+    let mut driver = Driver { child, url };
+    let status = format!("{}/status", driver.url);
     within("chromedriver to be ready", async {
         loop {
             if let Ok(r) = http().get(&status).send().await
                 && r.status().is_success()
             {
-                return;
+                return Some(());
+            }
+            // it exited: the port was taken between our look and its bind
+            if driver.child.try_wait().ok().flatten().is_some() {
+                return None;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
-    .await;
-    Driver { child, url }
+    .await?;
+    Some(driver)
+}
+
+/// `name`'s path on PATH.
+fn which(name: &str) -> Option<String> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+            .map(|p| p.display().to_string())
+    })
 }
 
 /// Polls `f` until it gives `Some`.
@@ -71,7 +96,11 @@ async fn the_ui_page_runs_a_backtest_from_its_form_in_headless_chromium() {
     let d = TestDesk::start().await;
     let (dataset, _) = walk_dataset(&d, "walk", 500, 3).await;
     let driver = chromedriver().await;
-    let caps = json!({ "goog:chromeOptions": { "binary": "/usr/bin/chromium",
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|b| which(b))
+        .expect("chromium is needed (Debian: chromium; the test command installs it)");
+    let caps = json!({ "goog:chromeOptions": { "binary": chromium,
         "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"] } });
     let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps.as_object().unwrap().clone())
@@ -173,15 +202,21 @@ async fn the_ui_page_runs_a_backtest_from_its_form_in_headless_chromium() {
         );
         let rows = c.find_all(Locator::Css("#trades tbody tr")).await?.len();
         assert_eq!(rows, r["orders"].as_array().unwrap().len().min(500));
-        let png = c.screenshot().await?;
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ui-screenshots");
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("ui-backtest.png");
-        std::fs::write(&file, png).unwrap();
-        eprintln!("screenshot: {}", file.display());
         Ok::<_, fantoccini::error::CmdError>(())
     };
     let out = run.await;
+    // a screenshot whatever happened: the page as the test left it, to be looked at
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ui-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(if out.is_ok() {
+        "ui-backtest.png"
+    } else {
+        "ui-backtest-failed.png"
+    });
+    if let Ok(png) = c.screenshot().await {
+        std::fs::write(&file, png).unwrap();
+        eprintln!("screenshot: {}", file.display());
+    }
     c.close().await.ok();
     out.unwrap();
 }

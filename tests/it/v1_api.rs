@@ -244,6 +244,14 @@ async fn every_route_answers_with_its_fields_and_the_version_header() {
     );
     let (_, _, s) = call(&d, Method::GET, "/api/v1/status", None).await;
     assert_eq!(s["status"], "idle");
+    // the run is forgotten: no results until the next one
+    let (c, h, b) = call(&d, Method::GET, "/api/v1/results", None).await;
+    assert_eq!(c, StatusCode::NOT_FOUND);
+    versioned(&h, "results after reset");
+    envelope(&b, "NO_RESULTS");
+    // the stored backtest stays
+    let (_, list) = d.get("/api/backtests").await;
+    assert_eq!(list[0]["run_id"], run_id.as_str());
 }
 
 #[tokio::test]
@@ -430,32 +438,52 @@ async fn every_refusal_is_an_envelope_with_the_version_header_and_changes_nothin
         b["error"]["message"].as_str().unwrap().contains("LIVE"),
         "{b}"
     );
-    for (what, body, code) in [
+    for (what, body, status, code) in [
         (
             "python on the feed",
             json!({ "strategy_name": "python", "strategy_params": { "code": "x" }, "symbols": ["ES"], "mode": "paper" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
             "STRATEGY_NOT_LIVE",
         ),
         (
             "unknown asset",
             json!({ "strategy_name": "sma_cross", "symbols": ["CL"], "mode": "paper" }),
+            StatusCode::NOT_FOUND,
             "UNKNOWN_SYMBOL",
         ),
         (
             "bad mode",
             json!({ "strategy_name": "sma_cross", "symbols": ["ES"], "mode": "yolo" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
             "VALIDATION_ERROR",
         ),
         (
             "bad timeframe",
             json!({ "strategy_name": "sma_cross", "symbols": ["ES"], "mode": "paper", "timeframe": "3 weeks" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "a timeframe that overflows",
+            json!({ "strategy_name": "sma_cross", "symbols": ["ES"], "mode": "paper", "timeframe": "213503982334602d" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "too much cash",
+            json!({ "strategy_name": "sma_cross", "symbols": ["ES"], "mode": "paper", "exchange_config": { "initial_cash": 1e300 } }),
+            StatusCode::UNPROCESSABLE_ENTITY,
             "VALIDATION_ERROR",
         ),
     ] {
-        let (_, h, b) = call(&d, Method::POST, "/api/v1/run/live", Some(body)).await;
+        let (c, h, b) = call(&d, Method::POST, "/api/v1/run/live", Some(body)).await;
+        assert_eq!(c, status, "{what}: {b}");
         versioned(&h, what);
         envelope(&b, code);
     }
+    // the status socket needs the session too, in the envelope's surface
+    let ws = format!("{}/api/v1/ws/status", d.base.replace("http", "ws"));
+    assert_eq!(ws_handshake(&ws, &[]).await, 401);
     // nothing changed: no run, no backtest stored, the desk untouched
     let (_, _, s) = call(&d, Method::GET, "/api/v1/status", None).await;
     assert_eq!(s["status"], "idle");
@@ -617,17 +645,7 @@ async fn a_paper_run_trades_on_the_desks_feed_pushes_its_trades_and_is_saved_whe
         5000.0, 4999.0, 4998.0, 4997.0, 4996.0, 5001.0, 5006.0, 5011.0, 5016.0, 5010.0, 5002.0,
         4994.0, 4990.0,
     ];
-    for p in prices {
-        d.advance(1).await;
-        let (c, b) = d
-            .post_anon(
-                "/tv_heartbeat",
-                json!({ "secret": TV, "symbol": "ES", "price": p }),
-            )
-            .await;
-        assert_eq!(c, StatusCode::OK, "{b}");
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
+    feed(&d, &prices, true).await;
     let buy = next(within("a paper trade on /ws", trades.next()).await);
     assert_eq!(
         (
@@ -674,12 +692,28 @@ async fn a_paper_run_trades_on_the_desks_feed_pushes_its_trades_and_is_saved_whe
     assert_eq!(orders["orders"], json!([]));
 }
 
-/// Prices one second apart on ES, each after the clock moves a second.
-async fn feed(d: &TestDesk, prices: &[f64]) {
-    for &p in prices {
+/// Bars the running paper or live run has closed.
+async fn closed(d: &TestDesk) -> u64 {
+    let (_, _, s) = call(d, Method::GET, "/api/v1/status", None).await;
+    s["progress"]["done"].as_u64().unwrap_or(0)
+}
+
+/// Prices one second apart on ES, each after the clock moves a second. A price in a new second
+/// closes the bar before it; the next price waits until the run has taken that bar, so no two
+/// bars merge. `opens`: the first price starts the run's first bar (it closes none).
+async fn feed(d: &TestDesk, prices: &[f64], opens: bool) {
+    for (k, &p) in prices.iter().enumerate() {
+        let before = closed(d).await;
         d.advance(1).await;
         d.heartbeat("ES", p).await;
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        if k > 0 || !opens {
+            within("the run to take the bar", async {
+                while closed(d).await <= before {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+            .await;
+        }
     }
 }
 
@@ -713,6 +747,7 @@ async fn a_live_run_sends_its_orders_through_the_desks_order_path_with_every_gat
         &[
             5000.0, 4999.0, 4998.0, 4997.0, 4996.0, 5001.0, 5006.0, 5011.0,
         ],
+        true,
     )
     .await;
     let r = orders(&d, 1).await;
@@ -746,6 +781,7 @@ async fn a_live_run_sends_its_orders_through_the_desks_order_path_with_every_gat
     feed(
         &d,
         &[5005.0, 5000.0, 4995.0, 4990.0, 4996.0, 5002.0, 5008.0],
+        false,
     )
     .await;
     let r = orders(&d, 2).await;
