@@ -759,32 +759,26 @@ async fn a_python_strategy_trades_on_its_signal_columns_and_needs_its_read_permi
     assert_eq!(list[0]["backend"], "python");
 }
 
+/// `brickdesk --data-dir DATA ARGS…`, its output.
+fn cli(data: &std::path::Path, args: &[&str]) -> std::process::Output {
+    output_within(bin().arg("--data-dir").arg(data).args(args), 60)
+}
+
 #[tokio::test]
 async fn brickdesk_backtest_prints_the_figures_and_where_the_result_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("walk.csv");
     walk_csv(&csv, 500, 2);
     let data = dir.path().join("data");
-    let import = output_within(
-        bin().args([
-            "--data-dir",
-            data.to_str().unwrap(),
-            "import",
-            csv.to_str().unwrap(),
-            "--name",
-            "walk",
-        ]),
-        60,
-    );
+    let import = cli(&data, &["import", csv.to_str().unwrap(), "--name", "walk"]);
     assert!(
         import.status.success(),
         "{}",
         String::from_utf8_lossy(&import.stderr)
     );
-    let out = output_within(
-        bin().args([
-            "--data-dir",
-            data.to_str().unwrap(),
+    let out = cli(
+        &data,
+        &[
             "backtest",
             "--dataset",
             "walk",
@@ -794,8 +788,7 @@ async fn brickdesk_backtest_prints_the_figures_and_where_the_result_is_stored() 
             "fast=5",
             "--param",
             "commission=0.001",
-        ]),
-        60,
+        ],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -821,10 +814,9 @@ async fn brickdesk_backtest_prints_the_figures_and_where_the_result_is_stored() 
         "the progress bar names its phase"
     );
     // the table says what the results say: the same run again, as JSON, stored as #2
-    let json_run = output_within(
-        bin().args([
-            "--data-dir",
-            data.to_str().unwrap(),
+    let json_run = cli(
+        &data,
+        &[
             "backtest",
             "--dataset",
             "walk",
@@ -835,8 +827,7 @@ async fn brickdesk_backtest_prints_the_figures_and_where_the_result_is_stored() 
             "--param",
             "commission=0.001",
             "--json",
-        ]),
-        60,
+        ],
     );
     assert!(json_run.status.success());
     let r: Value = serde_json::from_slice(&json_run.stdout).unwrap();
@@ -869,10 +860,9 @@ async fn brickdesk_backtest_prints_the_figures_and_where_the_result_is_stored() 
     );
 
     // a bad parameter is refused with its reason, and nothing is stored
-    let bad = output_within(
-        bin().args([
-            "--data-dir",
-            data.to_str().unwrap(),
+    let bad = cli(
+        &data,
+        &[
             "backtest",
             "--dataset",
             "walk",
@@ -880,8 +870,7 @@ async fn brickdesk_backtest_prints_the_figures_and_where_the_result_is_stored() 
             "sma_cross",
             "--param",
             "fast=30",
-        ]),
-        60,
+        ],
     );
     assert!(!bad.status.success());
     assert!(
@@ -889,17 +878,9 @@ async fn brickdesk_backtest_prints_the_figures_and_where_the_result_is_stored() 
         "{}",
         String::from_utf8_lossy(&bad.stderr)
     );
-    let again = output_within(
-        bin().args([
-            "--data-dir",
-            data.to_str().unwrap(),
-            "backtest",
-            "--dataset",
-            "nope",
-            "--strategy",
-            "sma_cross",
-        ]),
-        60,
+    let again = cli(
+        &data,
+        &["backtest", "--dataset", "nope", "--strategy", "sma_cross"],
     );
     assert!(
         String::from_utf8_lossy(&again.stderr)

@@ -68,14 +68,7 @@ impl BacktestService {
     /// Starts a paper or live run on the desk's feed; answers at once.
     pub async fn start_live(&self, req: LiveRequest) -> Result<Value, Refused> {
         let (def, params) =
-            strategy::resolve(&req.strategy_name, &req.strategy_params).map_err(|m| {
-                let code = if strategy::find(&req.strategy_name).is_none() {
-                    "UNKNOWN_STRATEGY"
-                } else {
-                    "INVALID_PARAMS"
-                };
-                refused(422, code, m)
-            })?;
+            super::request::resolve_strategy(&req.strategy_name, &req.strategy_params)?;
         if !def.live {
             return Err(refused(
                 422,
@@ -94,31 +87,8 @@ impl BacktestService {
                 format!("mode must be paper or live, got {:?}", req.mode),
             ));
         }
-        let exchange = req
-            .exchange
-            .as_deref()
-            .unwrap_or("desk")
-            .trim()
-            .to_ascii_lowercase();
-        if !matches!(exchange.as_str(), "" | "desk") {
-            return Err(refused(
-                422,
-                "UNKNOWN_EXCHANGE",
-                format!(
-                    "exchange {exchange:?} has no live feed; use \"desk\" (GET /api/v1/exchanges)"
-                ),
-            ));
-        }
-        let [wanted] = req.symbols.as_slice() else {
-            return Err(refused(
-                422,
-                "VALIDATION_ERROR",
-                format!(
-                    "symbols must name exactly one desk asset; got {}",
-                    req.symbols.len()
-                ),
-            ));
-        };
+        super::request::check_exchange(req.exchange.as_deref(), &["desk"], "has no live feed")?;
+        let wanted = super::request::one_symbol(&req.symbols, "desk asset")?;
         let asset = self.0.engine.reader().asset_name(wanted).map_err(|_| {
             refused(
                 404,
@@ -316,22 +286,7 @@ impl BacktestService {
                         .map(store::iso)
                         .unwrap_or_else(|| store::iso(now_ms()))
                 };
-                TradeRow {
-                    id: 0,
-                    side: if t.side > 0 { "long" } else { "short" }.into(),
-                    qty: t.qty,
-                    entry_bar: t.entry_bar as i64,
-                    exit_bar: t.exit_bar as i64,
-                    entry_time: at(t.entry_bar),
-                    exit_time: at(t.exit_bar),
-                    entry_price: t.entry_price,
-                    exit_price: t.exit_price,
-                    commission: t.commission,
-                    pnl: t.pnl,
-                    return_pct: t.return_pct,
-                    reasoning: why,
-                    confidence: conf,
-                }
+                super::run::trip_row(t, (at(t.entry_bar), at(t.exit_bar)), why, conf)
             })
             .collect();
         let value = if l.send_orders { None } else { Some(sim.cash) };
@@ -501,35 +456,13 @@ impl BacktestService {
         sim.act(k + 1, k, a, px);
         let made: Vec<SimOrder> = sim.orders[before..].to_vec();
         for o in made {
-            let why = match o.status {
-                OrderStatus::Rejected => format!("{reason} — {}", o.purpose),
-                OrderStatus::Filled => reason.to_string(),
-            };
-            let mut f = self.fill(l, &o, at, why, f64::from(conf));
+            let mut f = self.fill(l, &o, at, reason.to_string(), f64::from(conf));
             self.store_fill(st, l.id, &mut f).await;
         }
     }
 
     fn fill(&self, l: &Live, o: &SimOrder, at: i64, why: String, conf: f64) -> FillRow {
-        FillRow {
-            id: 0,
-            timestamp: store::iso(at),
-            asset: l.asset.clone(),
-            action: if o.side > 0 { "BUY" } else { "SELL" }.into(),
-            price: o.price,
-            reasoning: why,
-            confidence: conf,
-            qty: o.qty,
-            commission: o.commission,
-            status: match o.status {
-                OrderStatus::Filled => "FILLED",
-                OrderStatus::Rejected => "REJECTED",
-            }
-            .into(),
-            purpose: o.purpose.into(),
-            bar: o.bar as i64,
-            signal_bar: o.signal_bar.map(|b| b as i64),
-        }
+        super::run::order_row(o, store::iso(at), &l.asset, why, conf)
     }
 
     /// Stores a fill of a running paper or live run (its id), keeps it for `/results`, pushes it.

@@ -16,6 +16,56 @@ pub struct Refused {
     pub message: String,
 }
 
+/// The strategy and its checked params, or seed 004's refusal.
+pub(super) fn resolve_strategy(
+    name: &str,
+    given: &Map<String, Value>,
+) -> Result<(&'static strategy::StrategyDef, super::params::Params), Refused> {
+    strategy::resolve(name, given).map_err(|m| {
+        let code = if strategy::find(name).is_none() {
+            "UNKNOWN_STRATEGY"
+        } else {
+            "INVALID_PARAMS"
+        };
+        refused(422, code, m)
+    })
+}
+
+/// `exchange` (its first accepted name when absent) is one of `accepted`.
+pub(super) fn check_exchange(
+    exchange: Option<&str>,
+    accepted: &[&str],
+    otherwise: &str,
+) -> Result<(), Refused> {
+    let e = exchange.unwrap_or(accepted[0]).trim().to_ascii_lowercase();
+    if e.is_empty() || accepted.contains(&e.as_str()) {
+        return Ok(());
+    }
+    Err(refused(
+        422,
+        "UNKNOWN_EXCHANGE",
+        format!(
+            "exchange {e:?} {otherwise}; use {:?} (GET /api/v1/exchanges)",
+            accepted[0]
+        ),
+    ))
+}
+
+/// The one symbol a run names.
+pub(super) fn one_symbol<'a>(symbols: &'a [String], what: &str) -> Result<&'a str, Refused> {
+    match symbols {
+        [one] => Ok(one),
+        _ => Err(refused(
+            422,
+            "VALIDATION_ERROR",
+            format!(
+                "symbols must name exactly one {what}; got {}",
+                symbols.len()
+            ),
+        )),
+    }
+}
+
 /// Cash a run may start with: positive, and small enough that sizes and PnL stay finite.
 pub(super) fn cash_ok(c: f64) -> bool {
     c.is_finite() && c > 0.0 && c <= 1e12
@@ -158,40 +208,13 @@ impl BacktestService {
 
     /// Checks a backtest request; the job and the dataset's symbol.
     pub(super) async fn check_backtest(&self, req: &BacktestRequest) -> Result<Job, Refused> {
-        let (def, params) =
-            strategy::resolve(&req.strategy_name, &req.strategy_params).map_err(|m| {
-                let code = if strategy::find(&req.strategy_name).is_none() {
-                    "UNKNOWN_STRATEGY"
-                } else {
-                    "INVALID_PARAMS"
-                };
-                refused(422, code, m)
-            })?;
-        let exchange = req
-            .exchange
-            .as_deref()
-            .unwrap_or("datasets")
-            .trim()
-            .to_ascii_lowercase();
-        if !matches!(exchange.as_str(), "" | "datasets" | "dataset" | "backtest") {
-            return Err(refused(
-                422,
-                "UNKNOWN_EXCHANGE",
-                format!(
-                    "exchange {exchange:?} has no data for backtests; use \"datasets\" (GET /api/v1/exchanges)"
-                ),
-            ));
-        }
-        let [wanted] = req.symbols.as_slice() else {
-            return Err(refused(
-                422,
-                "VALIDATION_ERROR",
-                format!(
-                    "symbols must name exactly one dataset (by id, name or symbol); got {}",
-                    req.symbols.len()
-                ),
-            ));
-        };
+        let (def, params) = resolve_strategy(&req.strategy_name, &req.strategy_params)?;
+        check_exchange(
+            req.exchange.as_deref(),
+            &["datasets", "dataset", "backtest"],
+            "has no data for backtests",
+        )?;
+        let wanted = one_symbol(&req.symbols, "dataset (by id, name or symbol)")?;
         if !cash_ok(req.initial_cash) {
             return Err(refused(
                 422,

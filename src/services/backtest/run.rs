@@ -250,13 +250,25 @@ pub fn fill_row(o: &SimOrder, bars: &Bars, d: Option<&Decisions>, asset: &str) -
         ),
         (Some(i), None) => (format!("decision of bar {i}"), 100.0),
     };
-    let reasoning = match (o.status, o.purpose) {
-        (OrderStatus::Rejected, why) => format!("{reasoning} — {why}"),
-        _ => reasoning,
+    order_row(o, iso(bars.ts[o.bar]), asset, reasoning, confidence)
+}
+
+/// An order as a stored row at `timestamp`: a refused one is an `entry` whose reasoning ends
+/// with why it was refused.
+pub fn order_row(
+    o: &SimOrder,
+    timestamp: String,
+    asset: &str,
+    reasoning: String,
+    confidence: f64,
+) -> FillRow {
+    let (reasoning, purpose) = match o.status {
+        OrderStatus::Rejected => (format!("{reasoning} — {}", o.purpose), "entry"),
+        OrderStatus::Filled => (reasoning, o.purpose),
     };
     FillRow {
         id: 0,
-        timestamp: iso(bars.ts[o.bar]),
+        timestamp,
         asset: asset.to_string(),
         action: if o.side > 0 { "BUY" } else { "SELL" }.into(),
         price: o.price,
@@ -269,12 +281,7 @@ pub fn fill_row(o: &SimOrder, bars: &Bars, d: Option<&Decisions>, asset: &str) -
             OrderStatus::Rejected => "REJECTED",
         }
         .into(),
-        purpose: if o.status == OrderStatus::Rejected {
-            "entry"
-        } else {
-            o.purpose
-        }
-        .into(),
+        purpose: purpose.into(),
         bar: o.bar as i64,
         signal_bar: o.signal_bar.map(|b| b as i64),
     }
@@ -303,23 +310,34 @@ pub fn rows(out: &Outcome, asset: &str) -> (Vec<FillRow>, Vec<TradeRow>) {
                 ),
                 None => (String::new(), 0.0),
             };
-            TradeRow {
-                id: 0,
-                side: if t.side > 0 { "long" } else { "short" }.into(),
-                qty: t.qty,
-                entry_bar: t.entry_bar as i64,
-                exit_bar: t.exit_bar as i64,
-                entry_time: iso(out.bars.ts[t.entry_bar]),
-                exit_time: iso(out.bars.ts[t.exit_bar]),
-                entry_price: t.entry_price,
-                exit_price: t.exit_price,
-                commission: t.commission,
-                pnl: t.pnl,
-                return_pct: t.return_pct,
-                reasoning,
-                confidence,
-            }
+            let at = |i: usize| iso(out.bars.ts[i]);
+            trip_row(t, (at(t.entry_bar), at(t.exit_bar)), reasoning, confidence)
         })
         .collect();
     (fills, trades)
+}
+
+/// A round trip as a stored row, with its entry and exit times and its entry's reasoning.
+pub fn trip_row(
+    t: &super::sim::RoundTrip,
+    (entry_time, exit_time): (String, String),
+    reasoning: String,
+    confidence: f64,
+) -> TradeRow {
+    TradeRow {
+        id: 0,
+        side: if t.side > 0 { "long" } else { "short" }.into(),
+        qty: t.qty,
+        entry_bar: t.entry_bar as i64,
+        exit_bar: t.exit_bar as i64,
+        entry_time,
+        exit_time,
+        entry_price: t.entry_price,
+        exit_price: t.exit_price,
+        commission: t.commission,
+        pnl: t.pnl,
+        return_pct: t.return_pct,
+        reasoning,
+        confidence,
+    }
 }
