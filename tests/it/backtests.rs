@@ -284,6 +284,9 @@ fn metrics_match_values_worked_by_hand() {
     let pf = metrics::profit_factor(&[trip(50.0), trip(-20.0), trip(30.0), trip(-10.0)]).unwrap();
     assert!((pf - 80.0 / 30.0).abs() < 1e-12);
     assert_eq!(metrics::profit_factor(&[trip(5.0)]), None);
+    // losses only: 0, not −0 (which a page shows as "-0.00")
+    let none_won = metrics::profit_factor(&[trip(-5.0)]).unwrap();
+    assert!(none_won == 0.0 && none_won.is_sign_positive());
     // 10,000 → 12,100 in two years: 10 % a year
     assert!((metrics::cagr(10_000.0, 12_100.0, 2.0).unwrap() - 10.0).abs() < 1e-9);
 
@@ -312,6 +315,9 @@ fn a_long_curve_is_thinned_without_losing_its_extremes() {
     assert_eq!((idx[0], *idx.last().unwrap()), (0, 9_999));
     assert!(idx.contains(&7_777), "the deepest point survives");
     assert!(idx.windows(2).all(|w| w[0] < w[1]));
+    // fewer than 4 points asked for: that many, evenly spread, the ends kept
+    assert_eq!(store::downsample(&y, 3), vec![0, 4_999, 9_999]);
+    assert_eq!(store::downsample(&y, 2), vec![0, 9_999]);
 }
 
 /// Round trips as (entry bar, exit bar, units).

@@ -134,7 +134,13 @@ pub fn max_drawdown(equity: &[f64]) -> (f64, usize, (usize, usize)) {
 }
 
 pub fn profit_factor(trades: &[RoundTrip]) -> Option<f64> {
-    let gain: f64 = trades.iter().filter(|t| t.pnl > 0.0).map(|t| t.pnl).sum();
+    // + 0.0: an empty f64 sum is −0.0, and no gain over some loss read "-0.00"
+    let gain: f64 = trades
+        .iter()
+        .filter(|t| t.pnl > 0.0)
+        .map(|t| t.pnl)
+        .sum::<f64>()
+        + 0.0;
     let loss: f64 = -trades
         .iter()
         .filter(|t| t.pnl < 0.0)

@@ -472,12 +472,17 @@ impl BacktestStore {
 }
 
 /// Indices of at most `max` points of `y` (≥ 2): all of them when they fit, else the first,
-/// the last, and the lowest and highest of each of `max / 2 − 1` equal stretches between.
+/// the last, and the lowest and highest of each of `max / 2 − 1` equal stretches between (under
+/// 4 points, evenly spread ones).
 pub fn downsample(y: &[f64], max: usize) -> Vec<usize> {
     let n = y.len();
-    let max = max.max(4);
+    let max = max.max(2);
     if n <= max {
         return (0..n).collect();
+    }
+    if max < 4 {
+        // no room for a low and a high per stretch: evenly spread, the ends included
+        return (0..max).map(|k| k * (n - 1) / (max - 1)).collect();
     }
     let buckets = max / 2 - 1;
     let mut out = Vec::with_capacity(max);

@@ -205,13 +205,15 @@ fn curve(f: &mut Frame, app: &App, b: &Value, eq_area: Rect, dd_area: Rect) {
     ]));
     f.render_widget(chart, eq_area);
     let deepest = dd.iter().map(|p| p.1).fold(0.0f64, f64::min).min(-0.01);
-    // bars drawn down from 0 to each point's drawdown: the shaded area under water
+    // bars drawn down from 0 to the drawdown, one per column: a short run's few points are
+    // joined, not left as stripes
+    let shade_pts = fill_columns(&dd, dd_area.width as usize);
     let shade = Chart::new(vec![
         Dataset::default()
             .marker(Marker::HalfBlock)
             .graph_type(GraphType::Bar)
             .style(t.down())
-            .data(&dd),
+            .data(&shade_pts),
     ])
     .block(titled(
         t,
@@ -231,6 +233,24 @@ fn curve(f: &mut Frame, app: &App, b: &Value, eq_area: Rect, dd_area: Rect) {
         }
     });
     f.render_widget(shade, dd_area);
+}
+
+/// `pts` (x = 0, 1, …) with points added between them by straight lines, so at least
+/// `columns` points cover the x range.
+fn fill_columns(pts: &[(f64, f64)], columns: usize) -> Vec<(f64, f64)> {
+    let n = pts.len();
+    if n < 2 || n >= columns {
+        return pts.to_vec();
+    }
+    let span = (n - 1) as f64;
+    (0..columns)
+        .map(|k| {
+            let x = k as f64 * span / (columns - 1) as f64;
+            let i = (x.floor() as usize).min(n - 2);
+            let f = x - i as f64;
+            (x, pts[i].1 + (pts[i + 1].1 - pts[i].1) * f)
+        })
+        .collect()
 }
 
 fn trades(f: &mut Frame, app: &App, b: &Value, area: Rect) {
