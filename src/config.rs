@@ -6,6 +6,9 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// Where Ollama answers when `OLLAMA_HOST` does not say (SPEC §1).
+pub const DEFAULT_OLLAMA: &str = "http://127.0.0.1:11434";
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {

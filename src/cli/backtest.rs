@@ -99,25 +99,18 @@ async fn backtest(cfg: Config, req: BacktestRequest, as_json: bool) -> anyhow::R
         );
         let running = st.is_running();
         let filled = if running {
-            (24.0 * p.fraction()) as usize
+            (super::BAR_CELLS as f64 * p.fraction()) as usize
         } else {
-            24
+            super::BAR_CELLS
         };
         let count = if total > 0 {
             format!(" {done}/{total}")
         } else {
             String::new()
         };
-        let line = format!(
-            "[{}{}] {phase}{count} ({:.1}s)",
-            "#".repeat(filled),
-            "-".repeat(24 - filled),
-            t0.elapsed().as_secs_f64()
-        );
-        if tty {
-            eprint!("\r\x1b[2K{line}");
-        } else if phase != last_phase {
-            eprintln!("{line}");
+        // on a terminal the bar is redrawn each poll; elsewhere a line per phase
+        if tty || phase != last_phase {
+            super::show_progress(tty, filled, &format!("{phase}{count}"), t0);
         }
         last_phase = phase;
         if !running {

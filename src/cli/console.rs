@@ -150,5 +150,5 @@ pub(super) async fn with_server(
 pub(super) fn ollama_url(cfg: &Config) -> String {
     cfg.ollama_host
         .clone()
-        .unwrap_or_else(|| "http://127.0.0.1:11434".into())
+        .unwrap_or_else(|| crate::config::DEFAULT_OLLAMA.into())
 }

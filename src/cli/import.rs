@@ -4,7 +4,6 @@ use super::wiring;
 use crate::config::Config;
 use crate::engine::datasets::{self, COLUMNS, DatasetMeta, Prepared, STAGES, SourceConfig};
 use anyhow::Context;
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -145,18 +144,12 @@ impl Progress {
 
     fn show(&self, k: usize, what: &str) {
         let total = self.total;
-        let filled = 24 * k / total;
-        let bar = format!(
-            "[{}{}] {k}/{total} {what} ({:.1}s)",
-            "#".repeat(filled),
-            "-".repeat(24 - filled),
-            self.started.elapsed().as_secs_f64()
+        let filled = super::BAR_CELLS * k / total;
+        super::show_progress(
+            self.tty,
+            filled,
+            &format!("{k}/{total} {what}"),
+            self.started,
         );
-        if self.tty {
-            eprint!("\r\x1b[2K{bar}");
-        } else {
-            eprintln!("{bar}");
-        }
-        let _ = std::io::stderr().flush();
     }
 }

@@ -148,6 +148,18 @@ impl Store {
 
     /// A read-only connection to the same database (WAL: it never blocks the writer). Its
     /// writes are refused by SQLite itself (`query_only`).
+    /// A connection of a service's own to the desk's database (the desk store made its
+    /// tables): WAL, so it never holds the desk's transaction; FULL, so what it commits is on disk;
+    /// foreign keys on; a busy writer waited for up to 5 s.
+    pub fn side_connection(path: &Path) -> rusqlite::Result<Connection> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(conn)
+    }
+
     pub fn open_reader(path: &Path) -> DeskResult<Self> {
         let conn = Connection::open_with_flags(
             path,

@@ -135,7 +135,7 @@ async fn health(State(s): State<AppState>) -> Json<Value> {
         },
         // whether a run is active, not which: the probe needs no session
         "metrics": { "run_active": run.as_ref().is_some_and(|r| r.is_running()) },
-        "timestamp": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "timestamp": backtest::iso_z(Utc::now()),
     }))
 }
 
@@ -243,11 +243,7 @@ async fn status_ws(State(s): State<AppState>, ws: axum::extract::ws::WebSocketUp
         Err(busy) => return busy.into_response(),
     };
     let rx = s.backtests.status_events();
-    let first = json!({
-        "type": "status_update",
-        "payload": s.backtests.status_json(s.backtests.current().as_deref()),
-        "timestamp": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    });
+    let first = s.backtests.status_event(s.backtests.current().as_deref());
     let stop = s.shutdown.clone();
     ws.on_upgrade(move |socket| async move {
         super::ws::forward(socket, rx, Some(first), stop).await;

@@ -76,13 +76,7 @@ impl Sessions {
     /// Sessions kept in the database at `db` (its migrations made the table), or in memory only.
     pub fn open(db: Option<&Path>, clock: SharedClock, idle: Duration, max: Duration) -> Self {
         let conn = db.and_then(|p| {
-            let open = || -> rusqlite::Result<Connection> {
-                let c = Connection::open(p)?;
-                c.pragma_update(None, "journal_mode", "WAL")?;
-                c.busy_timeout(std::time::Duration::from_secs(5))?;
-                Ok(c)
-            };
-            open()
+            crate::engine::store::Store::side_connection(p)
                 .inspect_err(|e| tracing::error!(error = %e, "sessions kept in memory only"))
                 .ok()
         });

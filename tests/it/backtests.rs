@@ -109,7 +109,6 @@ fn the_simulator_fills_at_the_next_open_with_commission_and_slippage_as_worked_b
         &open,
         &close,
         &[BUY, HOLD, SELL, HOLD],
-        |_| {},
     );
     assert_eq!(r.equity.len(), 4, "one point per bar");
     let fills: Vec<_> = r
@@ -150,7 +149,6 @@ fn the_simulator_fills_at_the_next_open_with_commission_and_slippage_as_worked_b
         &open,
         &close,
         &[BUY, HOLD, HOLD, HOLD],
-        |_| {},
     );
     let last = r.sim.orders.last().unwrap();
     assert_eq!(
@@ -171,7 +169,6 @@ fn the_simulator_fills_at_the_next_open_with_commission_and_slippage_as_worked_b
         &open,
         &close,
         &[HOLD, HOLD, HOLD, BUY],
-        |_| {},
     );
     assert!(r.sim.orders.is_empty());
 }
@@ -186,7 +183,6 @@ fn sizing_long_only_and_long_short_follow_their_rules() {
         &open,
         &close,
         &[BUY, HOLD, HOLD, HOLD, HOLD],
-        |_| {},
     );
     assert_eq!(r.sim.orders.len(), 1);
     assert_eq!(r.sim.orders[0].status, OrderStatus::Rejected);
@@ -197,7 +193,6 @@ fn sizing_long_only_and_long_short_follow_their_rules() {
         &open,
         &close,
         &[BUY, HOLD, HOLD, HOLD, HOLD],
-        |_| {},
     );
     assert_eq!(r.sim.orders[0].qty, 3.0);
     // long-only: a SELL only closes; a SELL while flat does nothing
@@ -206,7 +201,6 @@ fn sizing_long_only_and_long_short_follow_their_rules() {
         &open,
         &close,
         &[SELL, BUY, SELL, HOLD, HOLD],
-        |_| {},
     );
     let sides: Vec<i8> = r.sim.orders.iter().map(|o| o.side).collect();
     assert_eq!(sides, vec![1, -1]);
@@ -216,7 +210,6 @@ fn sizing_long_only_and_long_short_follow_their_rules() {
         &open,
         &close,
         &[BUY, SELL, HOLD, HOLD, HOLD],
-        |_| {},
     );
     let got: Vec<(usize, i8, &str)> = r
         .sim

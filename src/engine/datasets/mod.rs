@@ -109,6 +109,35 @@ impl Bars {
     pub fn is_empty(&self) -> bool {
         self.ts.is_empty()
     }
+
+    /// A copy of rows `r`.
+    pub fn range(&self, r: std::ops::Range<usize>) -> Bars {
+        Bars {
+            ts: self.ts[r.clone()].to_vec(),
+            open: self.open[r.clone()].to_vec(),
+            high: self.high[r.clone()].to_vec(),
+            low: self.low[r.clone()].to_vec(),
+            close: self.close[r.clone()].to_vec(),
+            volume: self.volume[r].to_vec(),
+        }
+    }
+
+    /// Rows `r`, cut in place (a whole dataset is not copied).
+    pub fn into_range(mut self, r: std::ops::Range<usize>) -> Bars {
+        for col in [
+            &mut self.open,
+            &mut self.high,
+            &mut self.low,
+            &mut self.close,
+            &mut self.volume,
+        ] {
+            col.truncate(r.end);
+            col.drain(..r.start);
+        }
+        self.ts.truncate(r.end);
+        self.ts.drain(..r.start);
+        self
+    }
 }
 
 /// Everything a preview shows and an import persists.

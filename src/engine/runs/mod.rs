@@ -534,17 +534,8 @@ pub fn load_run(
         limits,
     )
     .map_err(|e| e.to_string())?;
-    let slice = |v: &[f64]| v[start..end].to_vec();
-    let bars = Bars {
-        ts: all.ts[start..end].to_vec(),
-        open: slice(&all.open),
-        high: slice(&all.high),
-        low: slice(&all.low),
-        close: slice(&all.close),
-        volume: slice(&all.volume),
-    };
     Ok(RunData {
-        bars,
+        bars: all.into_range(start..end),
         python,
         pine: bridge.map(pine_series).unwrap_or_default(),
         pine_source: bridge

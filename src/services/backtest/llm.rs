@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-pub const DEFAULT_HOST: &str = "http://127.0.0.1:11434";
 /// The fallback rule, in the words every fallback decision carries.
 pub const FALLBACK_RULE: &str = "fallback rule: SMA(10) above SMA(20) → BUY, below → SELL";
 
@@ -41,7 +40,7 @@ impl Ollama {
                 .build()
                 .unwrap_or_default(),
             base: base
-                .unwrap_or(DEFAULT_HOST)
+                .unwrap_or(crate::config::DEFAULT_OLLAMA)
                 .trim_end_matches('/')
                 .to_string(),
         }
@@ -108,14 +107,12 @@ impl Ollama {
     }
 }
 
-fn root(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s = c.to_string();
-        cur = c.source();
-    }
-    s
+/// The deepest cause's words (a reqwest error's own say only "error sending request").
+fn root(e: &(dyn std::error::Error + 'static)) -> String {
+    std::iter::successors(Some(e), |e| e.source())
+        .last()
+        .map(|e| e.to_string())
+        .unwrap_or_default()
 }
 
 /// `/api/chat`'s reply → (action, confidence, reason).

@@ -17,7 +17,7 @@ mod views;
 
 use request::refused;
 pub use request::{BacktestRequest, EXCHANGES, LiveRequest, Refused, parse_date, pick_dataset};
-use views::iso_z;
+pub use views::iso_z;
 
 use crate::engine::error::{DeskError, DeskResult};
 use crate::engine::handle::EngineHandle;
@@ -186,13 +186,21 @@ impl BacktestService {
         .await
     }
 
-    fn publish(&self, st: &RunState) {
-        let payload = self.status_json(Some(st));
-        let _ = self.0.status.send(json!({
+    /// Seed 004's status event for `st` (`None`: idle), as `/api/v1/ws/status` sends it.
+    pub fn status_event(&self, st: Option<&RunState>) -> Value {
+        json!({
             "type": "status_update",
-            "payload": payload,
+            "payload": self.status_json(st),
             "timestamp": iso_z(Utc::now()),
-        }));
+        })
+    }
+
+    /// Tells `/api/v1/ws/status` (the event is made only when someone listens: a paper run
+    /// publishes every bar).
+    fn publish(&self, st: &RunState) {
+        if self.0.status.receiver_count() > 0 {
+            let _ = self.0.status.send(self.status_event(Some(st)));
+        }
     }
 
     /// A fill, pushed to seed 002's `/ws` (only built when someone listens).
@@ -372,16 +380,12 @@ impl BacktestService {
                     metrics: Some(json!(m)),
                     bars: out.bars.len(),
                 };
-                let curve_idx = store::downsample(&out.run.equity, CURVE_POINTS);
-                let curve: Vec<EquityPoint> = curve_idx
-                    .iter()
-                    .map(|&i| EquityPoint {
-                        timestamp: store::iso(out.bars.ts[i]),
-                        portfolio_value: out.run.equity[i],
-                        btc_price: out.bars.close[i],
-                        price: out.bars.close[i],
-                    })
-                    .collect();
+                let curve = store::curve_points(
+                    &out.bars.ts,
+                    &out.run.equity,
+                    &out.bars.close,
+                    CURVE_POINTS,
+                );
                 let (cash, metrics, note) =
                     (out.run.sim.cash, json!(m), out.decisions.note.clone());
                 let saved = self
@@ -536,7 +540,7 @@ impl BacktestService {
                 let id = r.run_id.clone();
                 *cur = None;
                 drop(cur);
-                let _ = self.0.status.send(json!({ "type": "status_update", "payload": self.status_json(None), "timestamp": iso_z(Utc::now()) }));
+                let _ = self.0.status.send(self.status_event(None));
                 Ok(json!({ "run_id": id, "status": "idle", "message": "run reset" }))
             }
             None => Ok(json!({ "run_id": null, "status": "idle", "message": "nothing to reset" })),

@@ -43,18 +43,6 @@ const LOOKBACK: usize = 5000;
 /// Orders a running paper or live run keeps for `/results` (every one is stored).
 const KEPT_ORDERS: usize = 1000;
 
-/// The bars from `from` on.
-fn window(bars: &Bars, from: usize) -> Bars {
-    Bars {
-        ts: bars.ts[from..].to_vec(),
-        open: bars.open[from..].to_vec(),
-        high: bars.high[from..].to_vec(),
-        low: bars.low[from..].to_vec(),
-        close: bars.close[from..].to_vec(),
-        volume: bars.volume[from..].to_vec(),
-    }
-}
-
 struct Live {
     def: &'static StrategyDef,
     params: Params,
@@ -305,16 +293,12 @@ impl BacktestService {
             bars: bars.len(),
         };
         let id = l.id;
-        let (ts, eq, px) = (bars.ts.clone(), equity.clone(), bars.close.clone());
+        let (ts, eq, px) = (bars.ts, equity, bars.close);
         let saved = self
             .db(move |s| {
-                let mut trades = trades;
                 let curve =
                     (!ts.is_empty()).then_some((ts.as_slice(), eq.as_slice(), px.as_slice()));
                 s.finish(id, &fin, &mut [], &trades, curve)?;
-                for t in trades.iter_mut() {
-                    t.id = 0;
-                }
                 s.trades(id)
             })
             .await;
@@ -373,12 +357,14 @@ impl BacktestService {
         }
         // the rules see the last LOOKBACK bars, so a run of days costs the same per bar
         let from = bars.len().saturating_sub(LOOKBACK);
-        let recent = window(bars, from);
-        let mut d = strategy::rule_decisions(l.def, &l.params, &recent);
+        // a copy only once the history is longer than the window
+        let recent = (from > 0).then(|| bars.range(from..bars.len()));
+        let recent = recent.as_ref().unwrap_or(bars);
+        let mut d = strategy::rule_decisions(l.def, &l.params, recent);
         d.first_bar = from;
         let i = k - from;
         let a = d.action[i];
-        (a != HOLD).then(|| (a, d.confidence(i), d.reasoning(&recent, i)))
+        (a != HOLD).then(|| (a, d.confidence(i), d.reasoning(recent, i)))
     }
 
     /// Acts at the new bar's open (`px`) on the decision `a` of bar `k`.
@@ -452,9 +438,8 @@ impl BacktestService {
             self.store_fill(st, l.id, &mut f).await;
             return;
         }
-        let before = sim.orders.len();
-        sim.act(k + 1, k, a, px);
-        let made: Vec<SimOrder> = sim.orders[before..].to_vec();
+        let n = sim.act(k + 1, k, a, px);
+        let made: Vec<SimOrder> = sim.orders[sim.orders.len() - n..].to_vec();
         for o in made {
             let mut f = self.fill(l, &o, at, reason.to_string(), f64::from(conf));
             self.store_fill(st, l.id, &mut f).await;
@@ -496,10 +481,13 @@ impl BacktestService {
         (equity, in_market): (&[f64], usize),
         bars: &Bars,
     ) {
-        let m = super::metrics::compute(st.initial_cash, equity, &bars.ts, &sim.trades, in_market);
+        // the simulator's figures are a paper run's only (a live run's are the desk's)
+        let m = (!l.send_orders).then(|| {
+            super::metrics::compute(st.initial_cash, equity, &bars.ts, &sim.trades, in_market)
+        });
         {
             let mut v = st.view();
-            if !l.send_orders {
+            if let Some(m) = m {
                 v.value = Some(sim.equity(px));
                 v.cash = Some(sim.cash);
                 v.positions = if sim.pos != 0.0 {
@@ -528,16 +516,7 @@ impl BacktestService {
                     })
                     .collect();
             }
-            let idx = store::downsample(equity, super::CURVE_POINTS);
-            v.equity = idx
-                .into_iter()
-                .map(|i| store::EquityPoint {
-                    timestamp: store::iso(bars.ts[i]),
-                    portfolio_value: equity[i],
-                    btc_price: bars.close[i],
-                    price: bars.close[i],
-                })
-                .collect();
+            v.equity = store::curve_points(&bars.ts, equity, &bars.close, super::CURVE_POINTS);
         }
         self.publish(st);
     }

@@ -123,21 +123,6 @@ pub fn window(ts: &[i64], start: Option<i64>, end: Option<i64>) -> (usize, usize
     (a, b.max(a))
 }
 
-/// Rows `a..b` of `all`, in place (the whole dataset is not copied).
-fn slice(mut all: Bars, a: usize, b: usize) -> Bars {
-    fn cut<T>(v: &mut Vec<T>, a: usize, b: usize) {
-        v.truncate(b);
-        v.drain(..a);
-    }
-    cut(&mut all.ts, a, b);
-    cut(&mut all.open, a, b);
-    cut(&mut all.high, a, b);
-    cut(&mut all.low, a, b);
-    cut(&mut all.close, a, b);
-    cut(&mut all.volume, a, b);
-    all
-}
-
 async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R, String> {
     tokio::task::spawn_blocking(f)
         .await
@@ -159,7 +144,7 @@ pub async fn execute(
         let all =
             columnar::read(&path).map_err(|e| format!("dataset {id} cannot be read: {e:#}"))?;
         let (a, b) = window(&all.ts, start, end);
-        Ok::<_, String>((Arc::new(slice(all, a, b)), a, b))
+        Ok::<_, String>((Arc::new(all.into_range(a..b)), a, b))
     })
     .await??;
     if bars.len() < 2 {
@@ -220,7 +205,7 @@ pub async fn execute(
     let cfg = job.sim.clone();
     let n = bars.len() as u64;
     let (bars, decisions, run, metrics) = blocking(move || {
-        let run = sim::run(cfg, &bars.open, &bars.close, &decisions.action, |_| {});
+        let run = sim::run(cfg, &bars.open, &bars.close, &decisions.action);
         let m = metrics::compute(
             run.sim.cfg.initial_cash,
             &run.equity,
@@ -241,14 +226,13 @@ pub async fn execute(
 }
 
 /// An order as seed 002's trade row (its id is given when it is stored).
-pub fn fill_row(o: &SimOrder, bars: &Bars, d: Option<&Decisions>, asset: &str) -> FillRow {
-    let (reasoning, confidence) = match (o.signal_bar, d) {
-        (Some(i), Some(d)) => (d.reasoning(bars, i), f64::from(d.confidence(i))),
-        (None, _) => (
+pub fn fill_row(o: &SimOrder, bars: &Bars, d: &Decisions, asset: &str) -> FillRow {
+    let (reasoning, confidence) = match o.signal_bar {
+        Some(i) => (d.reasoning(bars, i), f64::from(d.confidence(i))),
+        None => (
             "the data ended with the position open: closed at the last bar's open".to_string(),
             100.0,
         ),
-        (Some(i), None) => (format!("decision of bar {i}"), 100.0),
     };
     order_row(o, iso(bars.ts[o.bar]), asset, reasoning, confidence)
 }
@@ -289,7 +273,7 @@ pub fn order_row(
 
 /// The rows a finished backtest stores.
 pub fn rows(out: &Outcome, asset: &str) -> (Vec<FillRow>, Vec<TradeRow>) {
-    let d = Some(&out.decisions);
+    let d = &out.decisions;
     let fills = out
         .run
         .sim

@@ -234,25 +234,16 @@ pub struct SimRun {
     pub bars_in_market: usize,
 }
 
-/// Runs `actions` (one per bar) over the bars; `on_order` sees every order as it is made.
-/// The last bar's decision has no next open to fill at and is not acted on.
-pub fn run(
-    cfg: SimConfig,
-    open: &[f64],
-    close: &[f64],
-    actions: &[i8],
-    mut on_order: impl FnMut(&SimOrder),
-) -> SimRun {
+/// Runs `actions` (one per bar) over the bars. The last bar's decision has no next open to
+/// fill at and is not acted on.
+pub fn run(cfg: SimConfig, open: &[f64], close: &[f64], actions: &[i8]) -> SimRun {
     let n = open.len().min(close.len()).min(actions.len());
     let mut sim = Sim::new(cfg);
     let mut equity = Vec::with_capacity(n);
     let mut in_market = 0usize;
     for i in 0..n {
         if i > 0 && actions[i - 1] != HOLD {
-            let made = sim.act(i, i - 1, actions[i - 1], open[i]);
-            for o in &sim.orders[sim.orders.len() - made..] {
-                on_order(o);
-            }
+            sim.act(i, i - 1, actions[i - 1], open[i]);
         }
         if sim.pos != 0.0 {
             in_market += 1;
@@ -261,9 +252,6 @@ pub fn run(
     }
     if n > 0 && sim.pos != 0.0 {
         sim.close(n - 1, None, open[n - 1], "end_of_data");
-        if let Some(o) = sim.orders.last() {
-            on_order(o);
-        }
         equity[n - 1] = sim.cash;
         // closed at the last bar's open: that bar does not end in the market
         in_market -= 1;

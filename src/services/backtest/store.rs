@@ -135,18 +135,11 @@ pub fn iso(ms: i64) -> String {
 /// A stored run: its summary, figures (once finished), params and request.
 pub type Stored = (Summary, Option<Value>, Value, Value);
 
-/// Statuses a finished run may have; `/api/backtests` lists only these.
-pub const FINISHED: &[&str] = &["completed", "stopped"];
-
 impl BacktestStore {
     /// Opens the database the desk store created. Runs left `running` by the last stop are
     /// marked `interrupted` (and are not listed).
     pub fn open(db: &Path) -> DeskResult<Self> {
-        let conn = Connection::open(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let conn = crate::engine::store::Store::side_connection(db)?;
         let dir = db
             .parent()
             .map(|p| p.join("backtests"))
@@ -348,22 +341,28 @@ impl BacktestStore {
 
     /// The row, its figures, its params and the request that made it.
     pub fn get(&self, id: i64) -> DeskResult<Option<Stored>> {
-        let sql = format!("{} WHERE id = ?1", Self::SUMMARY);
-        let Some(s) = self.conn.query_row(&sql, [id], Self::summary).optional()? else {
-            return Ok(None);
-        };
-        let (metrics, params, request): (Option<String>, String, String) = self.conn.query_row(
-            "SELECT metrics_json, params_json, request_json FROM backtests WHERE id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
+        // the summary's columns, then the three JSON ones, in one query
+        let sql = format!(
+            "{}, metrics_json, params_json, request_json FROM backtests WHERE id = ?1",
+            Self::SUMMARY.trim_end_matches(" FROM backtests")
+        );
         let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
-        Ok(Some((
-            s,
-            metrics.as_deref().map(parse),
-            parse(&params),
-            parse(&request),
-        )))
+        let row = self
+            .conn
+            .query_row(&sql, [id], |r| {
+                let (metrics, params, request): (Option<String>, String, String) =
+                    (r.get(18)?, r.get(19)?, r.get(20)?);
+                Ok((Self::summary(r)?, metrics, params, request))
+            })
+            .optional()?;
+        Ok(row.map(|(s, metrics, params, request)| {
+            (
+                s,
+                metrics.as_deref().map(parse),
+                parse(&params),
+                parse(&request),
+            )
+        }))
     }
 
     /// The run id's backtest id.
@@ -459,16 +458,21 @@ impl BacktestStore {
                 return Ok(Vec::new());
             }
         };
-        Ok(downsample(&eq, max_points)
-            .into_iter()
-            .map(|i| EquityPoint {
-                timestamp: iso(ts[i]),
-                portfolio_value: eq[i],
-                btc_price: px[i],
-                price: px[i],
-            })
-            .collect())
+        Ok(curve_points(&ts, &eq, &px, max_points))
     }
+}
+
+/// At most `max` points of the curve (`downsample`), as seed 002 shows them.
+pub fn curve_points(ts: &[i64], equity: &[f64], price: &[f64], max: usize) -> Vec<EquityPoint> {
+    downsample(equity, max)
+        .into_iter()
+        .map(|i| EquityPoint {
+            timestamp: iso(ts[i]),
+            portfolio_value: equity[i],
+            btc_price: price[i],
+            price: price[i],
+        })
+        .collect()
 }
 
 /// Indices of at most `max` points of `y` (≥ 2): all of them when they fit, else the first,

@@ -3,7 +3,8 @@ use super::{BacktestService, RunState};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-pub(super) fn iso_z(t: DateTime<Utc>) -> String {
+/// UTC to the second with a `Z`, as seed 004's example shows its timestamps.
+pub fn iso_z(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 

@@ -40,10 +40,7 @@ impl RunStore {
     /// Opens the database the desk store created (its migrations made the table), and marks
     /// every run that was running or playing when the process stopped as `interrupted`.
     pub fn open(db: &Path) -> DeskResult<Self> {
-        let conn = Connection::open(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let conn = crate::engine::store::Store::side_connection(db)?;
         let dir = db
             .parent()
             .map(|p| p.join("runs"))

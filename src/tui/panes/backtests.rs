@@ -115,7 +115,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
 /// Equity with its running peak, and below it the drawdown from that peak, shaded.
 fn curve(f: &mut Frame, app: &App, b: &Value, eq_area: Rect, dd_area: Rect) {
     let t = &app.theme;
-    let points = b["equity_curve"].as_array().cloned().unwrap_or_default();
+    let points = b["equity_curve"].as_array().map_or(&[][..], Vec::as_slice);
     let eq: Vec<(f64, f64)> = points
         .iter()
         .enumerate()
@@ -135,16 +135,7 @@ fn curve(f: &mut Frame, app: &App, b: &Value, eq_area: Rect, dd_area: Rect) {
             },
         ));
     }
-    let (lo, hi) = eq
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(l, h), p| (l.min(p.1), h.max(p.1)));
-    let (lo, hi) = if lo > hi {
-        (0.0, 1.0)
-    } else if lo == hi {
-        (lo - 1.0, hi + 1.0)
-    } else {
-        (lo, hi)
-    };
+    let (lo, hi) = super::y_bounds(eq.iter().map(|p| p.1));
     let n = eq.len().max(2) as f64 - 1.0;
     // dates for daily bars, month-day and minute for intraday ones
     let stamp = |i: usize| {
@@ -255,7 +246,7 @@ fn fill_columns(pts: &[(f64, f64)], columns: usize) -> Vec<(f64, f64)> {
 
 fn trades(f: &mut Frame, app: &App, b: &Value, area: Rect) {
     let t = &app.theme;
-    let fills = b["trades"].as_array().cloned().unwrap_or_default();
+    let fills = b["trades"].as_array().map_or(&[][..], Vec::as_slice);
     // daily bars read as dates; intraday ones to the minute
     let daily = fills.iter().all(|o| {
         o["timestamp"]

@@ -10,6 +10,19 @@ pub mod positions;
 pub mod renko;
 pub mod runs;
 
+/// A chart's y range over `ys`: their lowest and highest, widened by 1 each way when they are
+/// one value, 0–1 when there are none.
+pub fn y_bounds(ys: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = ys.fold((f64::MAX, f64::MIN), |(l, h), y| (l.min(y), h.max(y)));
+    if lo > hi {
+        (0.0, 1.0)
+    } else if lo == hi {
+        (lo - 1.0, hi + 1.0)
+    } else {
+        (lo, hi)
+    }
+}
+
 /// `mm:ss` of a countdown.
 pub fn mmss(secs: i64) -> String {
     let s = secs.max(0);

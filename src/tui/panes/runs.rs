@@ -171,14 +171,7 @@ fn chart(f: &mut Frame, app: &App, run: &RunStatus, results: &[Value], area: Rec
     };
     let (a, b) = (pick(&py), pick(&pine));
     let ys = a.iter().chain(&b).map(|p| p.1);
-    let (ymin, ymax) = ys.fold((f64::MAX, f64::MIN), |(l, h), y| (l.min(y), h.max(y)));
-    let (ymin, ymax) = if ymin > ymax {
-        (0.0, 1.0)
-    } else if ymin == ymax {
-        (ymin - 1.0, ymax + 1.0)
-    } else {
-        (ymin, ymax)
-    };
+    let (ymin, ymax) = super::y_bounds(ys);
     let datasets = vec![
         Dataset::default()
             .name(format!("python {py_name}"))
