@@ -802,3 +802,54 @@ async fn a_live_run_sends_its_orders_through_the_desks_order_path_with_every_gat
     );
     call(&d, Method::POST, "/api/v1/run/stop", None).await;
 }
+
+#[tokio::test]
+async fn a_paper_llm_run_stops_asking_once_ollama_is_down() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // a stand-in Ollama that counts its connections and hangs up on each
+    let hangs_up = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", hangs_up.local_addr().unwrap());
+    let tries = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = tries.clone();
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = hangs_up.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    let d = TestDesk::start_with_ollama(&url).await;
+    let (c, _, b) = call(
+        &d,
+        Method::POST,
+        "/api/v1/run/live",
+        Some(json!({ "strategy_name": "llm",
+        "strategy_params": { "window": 2, "every": 1 }, "symbols": ["ES"], "timeframe": "1s",
+        "exchange": "desk", "exchange_config": {}, "mode": "paper" })),
+    )
+    .await;
+    assert_eq!(c, StatusCode::OK, "{b}");
+    // six bars close: five are decision bars (from the second), the first finds Ollama down
+    feed(
+        &d,
+        &[5000.0, 5001.0, 5002.0, 5003.0, 5004.0, 5005.0, 5006.0],
+        true,
+    )
+    .await;
+    assert_eq!(closed(&d).await, 6);
+    assert_eq!(
+        tries.load(Ordering::SeqCst),
+        1,
+        "asked once, then the fallback rule decides"
+    );
+    call(&d, Method::POST, "/api/v1/run/stop", None).await;
+    let (_, list) = d.get("/api/backtests").await;
+    assert_eq!(list[0]["mode"], "paper");
+    assert!(
+        list[0]["note"]
+            .as_str()
+            .unwrap()
+            .contains("Ollama unreachable at"),
+        "{}",
+        list[0]
+    );
+}

@@ -183,8 +183,7 @@ pub fn prompt(bars: &Bars, i: usize, window: usize, symbol: &str) -> String {
 }
 
 /// The fallback's decision at bar `i`.
-pub fn fallback(fast: &[f64], slow: &[f64], i: usize, why_down: &str) -> (i8, String) {
-    let (f, s) = (fast[i], slow[i]);
+fn fallback((f, s): (f64, f64), why_down: &str) -> (i8, String) {
     if f.is_nan() || s.is_nan() {
         return (
             HOLD,
@@ -221,6 +220,109 @@ pub fn decision_bars(n: usize, window: usize, every: usize) -> impl Iterator<Ite
     (first..n.saturating_sub(1)).step_by(every.max(1))
 }
 
+/// The model's judge over a run: asks Ollama, and when Ollama is down (unreachable, no such model,
+/// three deadlines missed running) decides the rest by the fallback rule. A backtest and a run
+/// on the live feed judge alike.
+pub struct Judge {
+    model: String,
+    timeout: Duration,
+    min_conf: f32,
+    window: usize,
+    /// Why Ollama counts as down, once it does.
+    down: Option<String>,
+    slow_in_a_row: u32,
+}
+
+/// SMA(10) and SMA(20) of `close` at its last bar (NaN before 10 and 20 bars).
+pub fn fallback_averages(close: &[f64]) -> (f64, f64) {
+    let mean = |n: usize| {
+        if close.len() < n {
+            f64::NAN
+        } else {
+            close[close.len() - n..].iter().sum::<f64>() / n as f64
+        }
+    };
+    (mean(10), mean(20))
+}
+
+impl Judge {
+    pub fn new(p: &Params) -> Judge {
+        Judge {
+            model: p.s("model").to_string(),
+            timeout: Duration::from_secs_f64(p.f("timeout_s")),
+            min_conf: p.f("min_confidence") as f32,
+            window: p.n("window"),
+            down: None,
+            slow_in_a_row: 0,
+        }
+    }
+
+    /// The decision at bar `i`: (action, confidence, reason). `averages` are SMA(10) and
+    /// SMA(20) at `i`, for the fallback.
+    pub async fn decide(
+        &mut self,
+        ollama: &Ollama,
+        bars: &Bars,
+        i: usize,
+        symbol: &str,
+        averages: (f64, f64),
+    ) -> (i8, f32, String) {
+        let fall = |why: &str| {
+            let (a, r) = fallback(averages, why);
+            (a, 50.0, r)
+        };
+        if let Some(why) = &self.down {
+            return fall(why);
+        }
+        let q = prompt(bars, i, self.window, symbol);
+        match ollama.ask(&self.model, &q, self.timeout).await {
+            Ok((a, conf, reason)) => {
+                self.slow_in_a_row = 0;
+                let min_conf = self.min_conf;
+                let acted = if a != HOLD && conf < min_conf {
+                    HOLD
+                } else {
+                    a
+                };
+                let held = if acted != a {
+                    format!(" (held: confidence {conf:.0} is under min_confidence {min_conf:.0})")
+                } else {
+                    String::new()
+                };
+                (acted, conf, format!("{}: {reason}{held}", self.model))
+            }
+            Err(AskError::Slow(why)) if self.slow_in_a_row >= 2 => {
+                tracing::warn!(%why, "llm strategy: Ollama missed three deadlines running; the rest of the run uses the fallback rule");
+                let why = format!("{why} (three times running)");
+                let out = fall(&why);
+                self.down = Some(why);
+                out
+            }
+            Err(AskError::Slow(why)) => {
+                self.slow_in_a_row += 1;
+                fall(&why)
+            }
+            Err(AskError::Down(why)) => {
+                tracing::warn!(%why, "llm strategy: Ollama down; the rest of the run uses the fallback rule");
+                let out = fall(&why);
+                self.down = Some(why);
+                out
+            }
+            Err(AskError::Bad(why)) => {
+                self.slow_in_a_row = 0;
+                fall(&format!("the model's answer was unusable ({why})"))
+            }
+        }
+    }
+
+    /// What the run says once, if Ollama went down during it.
+    pub fn note(&self) -> Option<String> {
+        self.down
+            .as_ref()
+            .map(|why| format!("{why}; from then on every decision used the {FALLBACK_RULE}"))
+    }
+}
+
 /// The whole run's decisions. `done` counts decision bars as they are decided.
 pub async fn decisions(
     ollama: &Ollama,
@@ -236,77 +338,21 @@ pub async fn decisions(
     indicators::sma(&bars.close, 20, &mut slow);
     let mut d = Decisions::hold(n, Why::Notes(HashMap::new()));
     let mut notes = HashMap::new();
-    let mut down: Option<String> = None;
-    let mut slow_in_a_row = 0;
-    let model = p.s("model").to_string();
-    let timeout = Duration::from_secs_f64(p.f("timeout_s"));
-    let min_conf = p.f("min_confidence") as f32;
+    let mut judge = Judge::new(p);
     for i in decision_bars(n, p.n("window"), p.n("every")) {
         if cancel.is_cancelled() {
             return Err("stopped".into());
         }
-        let mut asked = None;
-        if down.is_none() {
-            let q = prompt(bars, i, p.n("window"), symbol);
-            tokio::select! {
-                r = ollama.ask(&model, &q, timeout) => match r {
-                    Ok(a) => {
-                        slow_in_a_row = 0;
-                        asked = Some(a);
-                    }
-                    Err(AskError::Slow(why)) if slow_in_a_row >= 2 => {
-                        tracing::warn!(%why, "llm strategy: Ollama missed three deadlines running; the rest of the run uses the fallback rule");
-                        down = Some(format!("{why} (three times running)"));
-                    }
-                    Err(AskError::Slow(why)) => {
-                        slow_in_a_row += 1;
-                        let (a, r) = fallback(&fast, &slow, i, &why);
-                        d.action[i] = a;
-                        d.confidence[i] = 50.0;
-                        notes.insert(i, r);
-                    }
-                    Err(AskError::Down(why)) => {
-                        tracing::warn!(%why, "llm strategy: Ollama down; the rest of the run uses the fallback rule");
-                        down = Some(why);
-                    }
-                    Err(AskError::Bad(why)) => {
-                        slow_in_a_row = 0;
-                        let (a, r) = fallback(&fast, &slow, i, &format!("the model's answer was unusable ({why})"));
-                        d.action[i] = a;
-                        d.confidence[i] = 50.0;
-                        notes.insert(i, r);
-                    }
-                },
-                _ = cancel.cancelled() => return Err("stopped".into()),
-            }
-        }
-        match (asked, &down) {
-            (Some((a, conf, reason)), _) => {
-                let acted = if a != HOLD && conf < min_conf {
-                    HOLD
-                } else {
-                    a
-                };
-                d.action[i] = acted;
-                d.confidence[i] = conf;
-                let held = if acted != a {
-                    format!(" (held: confidence {conf:.0} is under min_confidence {min_conf:.0})")
-                } else {
-                    String::new()
-                };
-                notes.insert(i, format!("{model}: {reason}{held}"));
-            }
-            (None, Some(why)) => {
-                let (a, r) = fallback(&fast, &slow, i, why);
-                d.action[i] = a;
-                d.confidence[i] = 50.0;
-                notes.insert(i, r);
-            }
-            (None, None) => {}
-        }
+        let (a, conf, reason) = tokio::select! {
+            j = judge.decide(ollama, bars, i, symbol, (fast[i], slow[i])) => j,
+            _ = cancel.cancelled() => return Err("stopped".into()),
+        };
+        d.action[i] = a;
+        d.confidence[i] = conf;
+        notes.insert(i, reason);
         done.fetch_add(1, Ordering::Relaxed);
     }
-    d.note = down.map(|why| format!("{why}; from then on every decision used the {FALLBACK_RULE}"));
+    d.note = judge.note();
     d.why = Why::Notes(notes);
     Ok(d)
 }

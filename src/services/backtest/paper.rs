@@ -50,6 +50,8 @@ struct Live {
     every: Duration,
     send_orders: bool,
     id: i64,
+    /// The `llm` strategy's judge (it remembers when Ollama is down).
+    judge: Option<super::llm::Judge>,
 }
 
 impl BacktestService {
@@ -153,7 +155,9 @@ impl BacktestService {
         let id = self.claim(&st, row, None).await?;
         st.progress.set("waiting for the first bar", 0);
         self.publish(&st);
+        let judge = (def.name == "llm").then(|| super::llm::Judge::new(&params));
         let live = Live {
+            judge,
             def,
             params,
             asset,
@@ -168,7 +172,7 @@ impl BacktestService {
         )
     }
 
-    async fn play(&self, st: Arc<RunState>, l: Live) {
+    async fn play(&self, st: Arc<RunState>, mut l: Live) {
         let mut snaps = self.0.engine.watch();
         let step = l.every.as_millis() as i64;
         let mut bars = Bars::default();
@@ -217,7 +221,7 @@ impl BacktestService {
                     }
                     // a stop does not wait for the model's answer
                     let decision = tokio::select! {
-                        d = self.decide(&l, &bars, k) => d,
+                        d = self.decide(&mut l, &bars, k) => d,
                         _ = st.stop.cancelled() => break,
                     };
                     if let Some((a, conf, why)) = decision {
@@ -281,9 +285,12 @@ impl BacktestService {
         let fin = Finish {
             status: "stopped".into(),
             error: None,
-            note: l.send_orders.then(|| {
-                "live run: its orders went to the desk, whose fills and PnL are the desk's own (GET /api/orders); no simulated figures"
-                    .to_string()
+            // an LLM run's fallback, as a backtest's says it
+            note: l.judge.as_ref().and_then(|j| j.note()).or_else(|| {
+                l.send_orders.then(|| {
+                    "live run: its orders went to the desk, whose fills and PnL are the desk's own (GET /api/orders); no simulated figures"
+                        .to_string()
+                })
             }),
             start_date: bars.ts.first().map(|&t| store::iso(t)),
             end_date: bars.ts.last().map(|&t| store::iso(t)),
@@ -310,50 +317,27 @@ impl BacktestService {
                 v.metrics = Some(json!(m));
                 None
             }
-            Err(e) => Some(format!("the run could not be saved: {e}")),
+            Err(e) => {
+                tracing::error!(error = %e, backtest = id, "paper run not saved");
+                Some("the run could not be saved (see the server log)".into())
+            }
         };
         self.end(&st, "stopped", error).await;
     }
 
     /// The strategy's decision on closed bar `k` (None: hold).
-    async fn decide(&self, l: &Live, bars: &Bars, k: usize) -> Option<(i8, f32, String)> {
-        if l.def.name == "llm" {
+    async fn decide(&self, l: &mut Live, bars: &Bars, k: usize) -> Option<(i8, f32, String)> {
+        if let Some(judge) = &mut l.judge {
             let window = l.params.n("window");
             if k + 1 < window || !(k + 1 - window).is_multiple_of(l.params.n("every").max(1)) {
                 return None;
             }
-            let q = super::llm::prompt(bars, k, window, &l.asset);
-            let timeout = Duration::from_secs_f64(l.params.f("timeout_s"));
-            return match self
-                .0
-                .ctx
-                .ollama
-                .ask(l.params.s("model"), &q, timeout)
-                .await
-            {
-                Ok((a, c, why)) if a == HOLD || c >= l.params.f("min_confidence") as f32 => {
-                    Some((a, c, format!("{}: {why}", l.params.s("model"))))
-                }
-                Ok((_, c, why)) => Some((
-                    HOLD,
-                    c,
-                    format!(
-                        "{}: {why} (held: confidence {c:.0} is under min_confidence)",
-                        l.params.s("model")
-                    ),
-                )),
-                Err(
-                    super::llm::AskError::Down(why)
-                    | super::llm::AskError::Bad(why)
-                    | super::llm::AskError::Slow(why),
-                ) => {
-                    let (mut fast, mut slow) = (Vec::new(), Vec::new());
-                    super::indicators::sma(&bars.close, 10, &mut fast);
-                    super::indicators::sma(&bars.close, 20, &mut slow);
-                    let (a, r) = super::llm::fallback(&fast, &slow, k, &why);
-                    Some((a, 50.0, r))
-                }
-            };
+            let averages = super::llm::fallback_averages(&bars.close[..=k]);
+            return Some(
+                judge
+                    .decide(&self.0.ctx.ollama, bars, k, &l.asset, averages)
+                    .await,
+            );
         }
         // the rules see the last LOOKBACK bars, so a run of days costs the same per bar
         let from = bars.len().saturating_sub(LOOKBACK);
