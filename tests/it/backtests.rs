@@ -775,20 +775,18 @@ async fn brickdesk_backtest_prints_the_figures_and_where_the_result_is_stored() 
         "{}",
         String::from_utf8_lossy(&import.stderr)
     );
-    let out = cli(
-        &data,
-        &[
-            "backtest",
-            "--dataset",
-            "walk",
-            "--strategy",
-            "sma_cross",
-            "--param",
-            "fast=5",
-            "--param",
-            "commission=0.001",
-        ],
-    );
+    let run = [
+        "backtest",
+        "--dataset",
+        "walk",
+        "--strategy",
+        "sma_cross",
+        "--param",
+        "fast=5",
+        "--param",
+        "commission=0.001",
+    ];
+    let out = cli(&data, &run);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -813,21 +811,7 @@ async fn brickdesk_backtest_prints_the_figures_and_where_the_result_is_stored() 
         "the progress bar names its phase"
     );
     // the table says what the results say: the same run again, as JSON, stored as #2
-    let json_run = cli(
-        &data,
-        &[
-            "backtest",
-            "--dataset",
-            "walk",
-            "--strategy",
-            "sma_cross",
-            "--param",
-            "fast=5",
-            "--param",
-            "commission=0.001",
-            "--json",
-        ],
-    );
+    let json_run = cli(&data, &[&run[..], &["--json"]].concat());
     assert!(json_run.status.success());
     let r: Value = serde_json::from_slice(&json_run.stdout).unwrap();
     assert_eq!(r["backtest_id"], 2);

@@ -171,15 +171,27 @@ impl Sim {
         self.entry_bar = bar;
         self.entry_signal = signal;
         self.entry_commission = commission;
+        self.filled(signal, bar, side, (qty, price, commission), "entry");
+    }
+
+    /// Records a filled order.
+    fn filled(
+        &mut self,
+        signal_bar: Option<usize>,
+        bar: usize,
+        side: i8,
+        (qty, price, commission): (f64, f64, f64),
+        purpose: &'static str,
+    ) {
         self.orders.push(SimOrder {
-            signal_bar: signal,
+            signal_bar,
             bar,
             side,
             qty,
             price,
             commission,
             status: OrderStatus::Filled,
-            purpose: "entry",
+            purpose,
         });
     }
 
@@ -209,16 +221,7 @@ impl Sim {
             pnl,
             return_pct: pnl / (qty * self.entry_price) * 100.0,
         });
-        self.orders.push(SimOrder {
-            signal_bar: signal,
-            bar,
-            side,
-            qty,
-            price,
-            commission,
-            status: OrderStatus::Filled,
-            purpose,
-        });
+        self.filled(signal, bar, side, (qty, price, commission), purpose);
         self.pos = 0.0;
         self.entry_price = 0.0;
         self.entry_commission = 0.0;
