@@ -405,6 +405,10 @@ async fn the_sma_cross_agrees_with_backtesting_py_trade_for_trade() {
             ((mine - theirs) / theirs).abs() < 1e-4,
             "{mode}: final equity {mine} vs {theirs}"
         );
+        eprintln!(
+            "{mode}: {} round trips agree; final equity {mine} vs {theirs}",
+            a.len()
+        );
         d.client
             .delete(d.url("/api/v1/run/reset"))
             .send()
