@@ -208,6 +208,9 @@ async fn armed_state_survives_sigkill_of_serve() {
     api.ok("/api/exit", json!({ "asset": "RTY", "force": true }))
         .await;
     api.fill(2101.0).await;
+    // the candle lock lasts a second here: the snapshot is taken once it has passed, or the
+    // restart (longer than a second) would find a different lock than the snapshot
+    api.next_candle().await;
 
     let (code, before) = api.state().await;
     assert_eq!(code, StatusCode::OK, "{before}");
