@@ -3,7 +3,7 @@
 "use strict";
 const API = "/api/v1";
 const $ = (id) => document.getElementById(id);
-let strategies = [], exchanges = [], lastStatus = null, resultsTimer = null;
+let strategies = [], exchanges = [], lastStatus = null, resultsTimer = null, streaming = false;
 
 async function call(method, path, body) {
   const init = { method, headers: {}, credentials: "same-origin" };
@@ -151,7 +151,13 @@ function showStatus(s) {
   $("start").disabled = running; $("stop").disabled = !running; $("reset").disabled = running || !s.run_id;
 }
 
-async function refreshStatus() { showStatus(await call("GET", "/status")); }
+// A status fetched over HTTP may have been made before the stream's newer event arrived (a
+// backtest can end between the two): it never takes a run the stream saw end back to running.
+async function refreshStatus() {
+  const s = await call("GET", "/status");
+  const stale = lastStatus && s.run_id === lastStatus.run_id && lastStatus.status !== "running" && s.status === "running";
+  if (!stale) showStatus(s);
+}
 
 function drawCurve(points) {
   const line = $("equity-line"), dd = $("equity-dd");
@@ -202,7 +208,7 @@ async function loadResults() {
 
 function connect() {
   const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + API + "/ws/status");
-  ws.onopen = () => { $("link").textContent = "status stream live"; $("link").className = "badge ok"; };
+  ws.onopen = () => { streaming = true; $("link").textContent = "status stream live"; $("link").className = "badge ok"; };
   ws.onmessage = (ev) => {
     const m = JSON.parse(ev.data);
     if (m.type !== "status_update") return;
@@ -212,7 +218,7 @@ function connect() {
     if (ended || m.payload.run_id !== (before && before.run_id)) loadResults();
     else if (m.payload.status === "running" && !resultsTimer) resultsTimer = setTimeout(() => { resultsTimer = null; loadResults(); }, 1000);
   };
-  ws.onclose = () => { $("link").textContent = "status stream lost · retrying"; $("link").className = "badge bad"; setTimeout(connect, 2000); };
+  ws.onclose = () => { streaming = false; $("link").textContent = "status stream lost · retrying"; $("link").className = "badge bad"; setTimeout(connect, 2000); };
 }
 
 $("mode").addEventListener("change", () => { renderSymbols(); });
@@ -227,4 +233,9 @@ $("reset").addEventListener("click", () => lifecycle("DELETE", "/run/reset"));
   setInterval(loadHealth, 15000);
   try { await loadForm(); await refreshStatus(); await loadResults(); } catch (e) { setError(e.code + ": " + e.message); }
   connect();
+  // without the status stream, a running run is followed by asking every 2 s
+  setInterval(async () => {
+    if (streaming || !lastStatus || lastStatus.status !== "running") return;
+    try { await refreshStatus(); await loadResults(); } catch (_) { /* shown on the next try */ }
+  }, 2000);
 })();
