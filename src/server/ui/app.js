@@ -183,7 +183,9 @@ function showResults(r) {
   // while a paper run trades, its value so far
   const value = r.final_value ?? m.final_value;
   $("final-value").textContent = value === null || value === undefined ? "–" : fmt(value);
-  signed($("total-return"), m.total_return_pct, m.total_return_pct === undefined ? "–" : fmt(m.total_return_pct) + " %");
+  // a small return keeps its digits: 0.0047 % is not "0.00 %"
+  const ret = m.total_return_pct, small = ret !== undefined && ret !== 0 && Math.abs(ret) < 0.1;
+  signed($("total-return"), ret, ret === undefined ? "–" : fmt(ret, small ? 4 : 2) + " %");
   $("sharpe").textContent = fmt(m.sharpe_ratio); $("sortino").textContent = fmt(m.sortino_ratio);
   signed($("max-dd"), m.max_drawdown_pct, m.max_drawdown_pct === undefined ? "–" : fmt(m.max_drawdown_pct) + " %");
   $("trade-count").textContent = m.round_trips === undefined ? "–" : m.round_trips;

@@ -47,7 +47,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             Cell::from(b.asset.clone()),
             Cell::from(b.mode.clone()),
             Cell::from(Span::styled(
-                format!("{ret:+.2}%"),
+                super::pct(ret),
                 if ret >= 0.0 { t.up() } else { t.down() },
             )),
             Cell::from(b.total_trades.to_string()),
@@ -162,8 +162,8 @@ fn curve(f: &mut Frame, app: &App, b: &Value, eq_area: Rect, dd_area: Rect) {
     let m = &b["metrics"];
     // what matters first: a narrow pane cuts the title from the right
     let title = format!(
-        " equity {:+.2}% · final {} · Sharpe {} ",
-        b["total_return_pct"].as_f64().unwrap_or(0.0),
+        " equity {} · final {} · Sharpe {} ",
+        super::pct(b["total_return_pct"].as_f64().unwrap_or(0.0)),
         b["final_value"]
             .as_f64()
             .map(|v| format!("{v:.2}"))
@@ -218,7 +218,13 @@ fn curve(f: &mut Frame, app: &App, b: &Value, eq_area: Rect, dd_area: Rect) {
         let axis = Axis::default().style(t.dim()).bounds([deepest, 0.0]);
         // two labels need three rows of bars to sit apart
         if dd_area.height >= 7 {
-            axis.labels(vec![Span::raw(format!("{deepest:.0}%")), Span::raw("0%")])
+            // a shallow drawdown keeps its decimals ("-0%" said nothing)
+            let deep = if deepest > -10.0 {
+                format!("{deepest:.2}%")
+            } else {
+                format!("{deepest:.0}%")
+            };
+            axis.labels(vec![Span::raw(deep), Span::raw("0%")])
         } else {
             axis
         }

@@ -23,6 +23,15 @@ pub fn y_bounds(ys: impl Iterator<Item = f64>) -> (f64, f64) {
     }
 }
 
+/// A signed percentage; a small one keeps its digits (`+0.0047%`, not `+0.00%`).
+pub fn pct(x: f64) -> String {
+    if x != 0.0 && x.abs() < 0.1 {
+        format!("{x:+.4}%")
+    } else {
+        format!("{x:+.2}%")
+    }
+}
+
 /// `mm:ss` of a countdown.
 pub fn mmss(secs: i64) -> String {
     let s = secs.max(0);
