@@ -102,6 +102,8 @@ pub struct Config {
     pub polygon_api_key: Option<String>,
     pub console: ConsoleConfig,
     pub runner: RunnerConfig,
+    /// Seed 003's research backend (`[research]`): auth, workers, query limits.
+    pub research: crate::services::research::ResearchConfig,
 }
 
 /// How Python strategies run (`[runner]`): see `engine::runs::python::sandbox`.
@@ -203,6 +205,7 @@ impl Default for Config {
             polygon_api_key: None,
             console: ConsoleConfig::default(),
             runner: RunnerConfig::default(),
+            research: Default::default(),
         }
     }
 }
@@ -252,6 +255,14 @@ impl Config {
                 .map(str::to_string)
                 .collect();
         }
+        if let Some(v) = get("STAGE1_TOKENS") {
+            self.research.tokens = v
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect();
+        }
         if let Some(v) = get("OLLAMA_HOST") {
             self.ollama_host = Some(v);
         }
@@ -288,6 +299,22 @@ impl Config {
         }
         if r.work_dir_mb == 0 || r.output_cap_kb == 0 {
             bail!("runner: work_dir_mb and output_cap_kb must be positive");
+        }
+        let rs = &self.research;
+        if rs.enable_auth && rs.tokens.is_empty() {
+            bail!(
+                "research.enable_auth needs at least one token in research.tokens (or STAGE1_TOKENS)"
+            );
+        }
+        if rs.workers == 0
+            || rs.workers > 64
+            || rs.query_timeout_s == 0
+            || rs.query_max_rows == 0
+            || rs.max_queries == 0
+        {
+            bail!(
+                "research: workers (1 to 64), query_timeout_s, query_max_rows and max_queries must be at least 1"
+            );
         }
         let s = &self.server;
         if s.max_connections == 0 || s.max_websockets == 0 {

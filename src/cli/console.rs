@@ -131,13 +131,26 @@ pub(super) async fn with_server(
         runs.limits().clone(),
         cfg.ollama_host.as_deref(),
     )?;
-    let link = Link::Local(engine.clone(), runs.clone(), backtests.clone());
+    let research =
+        crate::services::research::ResearchService::open(engine.clone(), cfg.research.clone())?;
+    let link = Link::Local(
+        engine.clone(),
+        runs.clone(),
+        backtests.clone(),
+        research.clone(),
+    );
     let server = {
         let cfg = cfg.clone();
         tokio::spawn(async move {
-            wiring::run_server(bound, engine, &cfg, Some((runs, backtests)), async {
-                let _ = stopped.await;
-            })
+            wiring::run_server(
+                bound,
+                engine,
+                &cfg,
+                Some((runs, backtests, research)),
+                async {
+                    let _ = stopped.await;
+                },
+            )
             .await
         })
     };

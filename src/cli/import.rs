@@ -2,7 +2,8 @@
 //! with a staged progress bar on stderr and the registered dataset on stdout.
 use super::wiring;
 use crate::config::Config;
-use crate::engine::datasets::{self, COLUMNS, DatasetMeta, Prepared, STAGES, SourceConfig};
+use crate::engine::datasets::{self, COLUMNS, SourceConfig};
+use crate::services::research::{self, ingest};
 use anyhow::Context;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -59,23 +60,43 @@ fn source(args: ImportArgs) -> anyhow::Result<SourceConfig> {
     }))?)
 }
 
-/// Prepares the file off the async threads, then persists and registers it if it has bars.
+/// Streams the file into its dataset (columnar files and measurements) off the async threads,
+/// then registers it with the desk.
 async fn import(cfg: Config, src: SourceConfig) -> anyhow::Result<()> {
     let bar = Progress::start();
-    let src2 = src.clone();
-    let p = tokio::task::spawn_blocking(move || {
-        datasets::prepare_with_progress(
+    let data_dir = cfg.data_dir();
+    bar.show(0, 0, "sampling and mapping columns");
+    // the engine first: it makes the data dir, the operator's alone
+    let (engine, thread) = wiring::start_engine(&cfg, &data_dir, wiring::system_clock())?;
+    let desk_db = engine
+        .reader()
+        .path()
+        .context("the desk store has no file")?;
+    let research_db = research::db_path(&desk_db);
+    let (src2, dir) = (src.clone(), data_dir.clone());
+    let ingested = tokio::task::spawn_blocking(move || {
+        ingest::csv(
+            &research_db,
+            &dir,
             &src2,
             &datasets::files::FilePolicy::anywhere(u64::MAX),
-            &mut |k| bar.show(k, STAGES[k]),
+            &mut |done, total| bar.show(done, total, "rows"),
         )
     })
-    .await??;
-    let result = if p.bars.is_some() {
-        Some(register(&cfg, &src, &p, bar).await?)
-    } else {
-        None
+    .await?;
+    let result = match ingested {
+        Ok((p, Some(meta))) => {
+            bar.show(1, 1, "registering");
+            let meta = engine.call(move |e| e.register_dataset(meta)).await?;
+            let n = meta.row_count;
+            bar.show(1, 1, &format!("{n}/{n} rows imported"));
+            Ok((p, Some(meta)))
+        }
+        other => other,
     };
+    drop(engine);
+    thread.join().ok();
+    let (p, meta) = result?;
     if bar.tty {
         eprintln!();
     }
@@ -87,7 +108,7 @@ async fn import(cfg: Config, src: SourceConfig) -> anyhow::Result<()> {
             i.message
         );
     }
-    match result {
+    match meta {
         Some(meta) => {
             println!(
                 "{}  {} rows  {}  ({:.1}s)",
@@ -105,32 +126,12 @@ async fn import(cfg: Config, src: SourceConfig) -> anyhow::Result<()> {
     }
 }
 
-/// Writes the columns into the data dir and registers the dataset with the engine.
-async fn register(
-    cfg: &Config,
-    src: &SourceConfig,
-    p: &Prepared,
-    bar: Progress,
-) -> anyhow::Result<DatasetMeta> {
-    let data_dir = cfg.data_dir();
-    bar.show(bar.total - 1, "writing columns and registering");
-    // the engine first: it makes the data dir, the operator's alone
-    let (engine, thread) = wiring::start_engine(cfg, &data_dir, wiring::system_clock())?;
-    let meta = datasets::persist(&data_dir, src, p, chrono::Utc::now())?;
-    let meta = engine.call(move |e| e.register_dataset(meta)).await?;
-    drop(engine);
-    thread.join().ok();
-    bar.show(bar.total, "imported");
-    Ok(meta)
-}
-
-/// The staged progress bar: redrawn in place on a terminal, one line per stage otherwise.
+/// The progress bar: rows read of the file's rows, redrawn in place on a terminal (at most every
+/// 200 ms), one line per tenth otherwise.
 #[derive(Clone, Copy)]
 struct Progress {
     started: Instant,
     tty: bool,
-    /// The preparing stages, then writing and registering.
-    total: usize,
 }
 
 impl Progress {
@@ -138,18 +139,29 @@ impl Progress {
         Progress {
             started: Instant::now(),
             tty: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-            total: STAGES.len() + 1,
         }
     }
 
-    fn show(&self, k: usize, what: &str) {
-        let total = self.total;
-        let filled = super::BAR_CELLS * k / total;
-        super::show_progress(
-            self.tty,
-            filled,
-            &format!("{k}/{total} {what}"),
-            self.started,
-        );
+    fn show(&self, done: u64, total: u64, what: &str) {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static LAST: AtomicU64 = AtomicU64::new(u64::MAX);
+        let filled = (super::BAR_CELLS as u64 * done.min(total))
+            .checked_div(total)
+            .unwrap_or(0) as usize;
+        // a terminal redraws every 200 ms; a log gets a line per tenth
+        let step = if self.tty {
+            self.started.elapsed().as_millis() as u64 / 200
+        } else {
+            (done * 10).checked_div(total).unwrap_or(0)
+        };
+        if LAST.swap(step, Ordering::Relaxed) == step && done < total {
+            return;
+        }
+        let text = if what == "rows" {
+            format!("{done}/{total} rows")
+        } else {
+            what.to_string()
+        };
+        super::show_progress(self.tty, filled, &text, self.started);
     }
 }

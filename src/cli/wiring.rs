@@ -76,15 +76,21 @@ pub async fn run_server(
     services: Option<(
         crate::services::runs::RunService,
         crate::services::backtest::BacktestService,
+        crate::services::research::ResearchService,
     )>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let housekeeping = server::spawn_housekeeping(engine.clone());
     let options = crate::server::ServerOptions::from_config(cfg);
     let state = match services {
-        Some((runs, backtests)) => {
-            AppState::with_runs(engine, cfg.secrets.clone(), options, runs, backtests)
-        }
+        Some((runs, backtests, research)) => AppState::with_runs(
+            engine,
+            cfg.secrets.clone(),
+            options,
+            runs,
+            backtests,
+            research,
+        ),
         None => AppState::with_options(engine, cfg.secrets.clone(), options)?,
     };
     let (runs, backtests) = (state.runs.clone(), state.backtests.clone());

@@ -64,9 +64,12 @@ fn bearer_ok(state: &AppState, headers: &HeaderMap) -> bool {
 }
 
 pub fn is_authenticated(state: &AppState, headers: &HeaderMap) -> bool {
-    state.secrets.dashboard_password.is_none()
-        || session_token(headers).is_some_and(|t| state.sessions.check(&t))
-        || bearer_ok(state, headers)
+    state.secrets.dashboard_password.is_none() || has_credentials(state, headers)
+}
+
+/// A live operator session or a configured API bearer token (whether or not a password is set).
+pub fn has_credentials(state: &AppState, headers: &HeaderMap) -> bool {
+    session_token(headers).is_some_and(|t| state.sessions.check(&t)) || bearer_ok(state, headers)
 }
 
 /// Middleware for the routes that need the operator (session or API token); the refusal is

@@ -11,6 +11,7 @@ pub mod guard;
 pub mod listen;
 pub mod metrics;
 mod parity;
+mod research;
 mod ui;
 mod upload;
 pub mod v1;
@@ -41,6 +42,8 @@ pub struct Shared {
     pub runs: crate::services::runs::RunService,
     /// Backtests and the v1 run (seeds 002, 004).
     pub backtests: crate::services::backtest::BacktestService,
+    /// Seed 003's research backend and its job queue.
+    pub research: crate::services::research::ResearchService,
     /// Cancelled when the server stops: open WebSockets close so the graceful stop can finish.
     pub shutdown: CancellationToken,
     sessions: crate::services::sessions::Sessions,
@@ -81,6 +84,8 @@ pub struct ServerOptions {
     pub session_max: std::time::Duration,
     /// Time for sessions and the login throttle (tests move it).
     pub clock: crate::engine::clock::SharedClock,
+    /// `[research]`: seed 003's auth, workers and query limits.
+    pub research: crate::services::research::ResearchConfig,
 }
 
 impl Default for ServerOptions {
@@ -103,6 +108,7 @@ impl Default for ServerOptions {
             session_idle: std::time::Duration::from_secs(12 * 3600),
             session_max: std::time::Duration::from_secs(7 * 86400),
             clock: Arc::new(crate::engine::clock::SystemClock),
+            research: Default::default(),
         }
     }
 }
@@ -137,6 +143,7 @@ impl ServerOptions {
             session_idle: std::time::Duration::from_secs(cfg.server.session_idle_hours * 3600),
             session_max: std::time::Duration::from_secs(cfg.server.session_max_days * 86400),
             clock: Arc::new(crate::engine::clock::SystemClock),
+            research: cfg.research.clone(),
         }
     }
 }
@@ -157,7 +164,13 @@ impl AppState {
             options.python.clone(),
             options.ollama_url.as_deref(),
         )?;
-        Ok(Self::with_runs(engine, secrets, options, runs, backtests))
+        let research = crate::services::research::ResearchService::open(
+            engine.clone(),
+            options.research.clone(),
+        )?;
+        Ok(Self::with_runs(
+            engine, secrets, options, runs, backtests, research,
+        ))
     }
 
     /// With services shared with someone else (the in-process console).
@@ -167,6 +180,7 @@ impl AppState {
         options: ServerOptions,
         runs: crate::services::runs::RunService,
         backtests: crate::services::backtest::BacktestService,
+        research: crate::services::research::ResearchService,
     ) -> Self {
         let sessions = crate::services::sessions::Sessions::open(
             engine.reader().path().as_deref(),
@@ -178,6 +192,7 @@ impl AppState {
         AppState(Arc::new(Shared {
             runs,
             backtests,
+            research,
             engine,
             secrets,
             options,
@@ -230,6 +245,9 @@ pub fn router(state: AppState) -> Router {
     let parity = parity::routes(state.options.upload_limit)
         .route_layer(operator())
         .route("/health", axum::routing::get(parity::health));
+    let research = research::routes(state.options.upload_limit)
+        .route_layer(from_fn_with_state(state.clone(), research::require))
+        .merge(research::public_routes());
     let runs = backtests::routes()
         .merge(v1::routes())
         .route_layer(operator())
@@ -239,6 +257,7 @@ pub fn router(state: AppState) -> Router {
         .merge(desk)
         .merge(parity)
         .merge(runs)
+        .merge(research)
         .fallback(errors::not_found)
         .method_not_allowed_fallback(errors::method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT));
@@ -317,6 +336,7 @@ pub async fn serve(
     let token = state.shutdown.clone();
     let runs = state.runs.clone();
     let backtests = state.backtests.clone();
+    let research = state.research.clone();
     let limits = state.options.timeouts;
     let app = router(state);
     listen::run(listener, app, limits, async move {
@@ -326,6 +346,7 @@ pub async fn serve(
         token.cancel();
         runs.stopping();
         backtests.stopping();
+        research.stopping();
     })
     .await
 }

@@ -256,16 +256,26 @@ async fn save_dataset(
     }
     let data_dir = s.options.data_dir.clone();
     let now = chrono::Utc::now();
-    let meta = off_thread(move || datasets::persist(&data_dir, &cfg, &p, now))
-        .await?
-        .map_err(|e| {
-            tracing::error!(error = %format!("{e:#}"), "dataset write failed");
-            Detail::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the dataset could not be written",
-            )
-        })?;
+    let (meta, bars) = off_thread(move || {
+        datasets::persist(&data_dir, &cfg, &p, now).map(|m| (m, p.bars.unwrap_or_default()))
+    })
+    .await?
+    .map_err(|e| {
+        tracing::error!(error = %format!("{e:#}"), "dataset write failed");
+        Detail::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the dataset could not be written",
+        )
+    })?;
     let meta = s.engine.call(move |e| e.register_dataset(meta)).await?;
+    // the same bars as seed 003's measurements (SQL sees what runs and backtests read)
+    if let Err(e) = s
+        .research
+        .attach_bars(meta.clone(), std::sync::Arc::new(bars))
+        .await
+    {
+        tracing::error!(dataset = %meta.dataset_id, error = %e, "the dataset's measurements could not be written");
+    }
     Ok(Json(meta))
 }
 

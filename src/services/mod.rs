@@ -5,5 +5,6 @@
 pub mod backtest;
 pub mod demo;
 pub mod providers;
+pub mod research;
 pub mod runs;
 pub mod sessions;

@@ -26,6 +26,7 @@ pub enum Link {
         EngineHandle,
         crate::services::runs::RunService,
         crate::services::backtest::BacktestService,
+        crate::services::research::ResearchService,
     ),
     Remote(Remote),
 }
@@ -236,19 +237,21 @@ impl Link {
             runs.limits().clone(),
             None,
         )?;
-        Ok(Link::Local(engine, runs, backtests))
+        let research =
+            crate::services::research::ResearchService::open(engine.clone(), Default::default())?;
+        Ok(Link::Local(engine, runs, backtests, research))
     }
 
     /// Starts or stops a parity run; `Ok(summary)` or `Err(the refusal)`.
     pub async fn run(&self, cmd: super::app::RunCommand) -> Result<String, String> {
         use super::app::RunCommand;
         match (self, cmd) {
-            (Link::Local(_, runs, _), RunCommand::Live(req)) => runs
+            (Link::Local(_, runs, ..), RunCommand::Live(req)) => runs
                 .start_live(&req)
                 .await
                 .map(|st| format!("live run {} started: {} bars", st.run_id, st.live_total))
                 .map_err(|e| e.to_string()),
-            (Link::Local(_, runs, _), RunCommand::Stop(id)) => runs
+            (Link::Local(_, runs, ..), RunCommand::Stop(id)) => runs
                 .stop(&id)
                 .await
                 .map(|st| {
@@ -285,7 +288,7 @@ impl Link {
         runs_wanted: super::app::RunsWanted,
     ) -> anyhow::Result<Snapshot> {
         match self {
-            Link::Local(engine, service, backtests) => {
+            Link::Local(engine, service, backtests, _research) => {
                 // reads never queue behind the desk's writes: the snapshot, then the read connections
                 let state = (*engine.snapshot()).clone();
                 let name = asset

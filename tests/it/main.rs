@@ -21,6 +21,7 @@ mod import_paths;
 mod login;
 mod observability;
 mod renko_prop;
+mod research;
 mod runs;
 mod sandbox;
 mod seed000;

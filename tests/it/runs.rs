@@ -603,7 +603,11 @@ fn replay_from_the_shell_imports_runs_and_summarises() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let id = stdout.split_whitespace().next().unwrap().to_string();
     assert!(id.starts_with("dataset-"), "{stdout}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("5/5 imported"));
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        progress.contains(&format!("{BARS}/{BARS} rows imported")),
+        "{progress}"
+    );
     let py = dir.path().join("ema.py");
     std::fs::write(&py, EMA_STRATEGY).unwrap();
     let export = dir.path().join("export.json");

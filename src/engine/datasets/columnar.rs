@@ -121,3 +121,60 @@ pub fn read_f64(dir: &Path, name: &str, rows: usize) -> anyhow::Result<Vec<f64>>
 pub fn read_i64(dir: &Path, name: &str, rows: usize) -> anyhow::Result<Vec<i64>> {
     read_col(dir, name, rows, i64::from_le_bytes)
 }
+
+/// The columns written as bars arrive (a streaming import): each file is complete, synced and
+/// renamed into place, and `meta.json` written, only by `finish`.
+pub struct ColumnWriter {
+    dir: std::path::PathBuf,
+    files: Vec<(&'static str, std::io::BufWriter<std::fs::File>)>,
+    rows: usize,
+}
+
+const NAMES: [&str; 6] = [
+    "timestamp.i64",
+    "open.f64",
+    "high.f64",
+    "low.f64",
+    "close.f64",
+    "volume.f64",
+];
+
+impl ColumnWriter {
+    pub fn create(dir: &Path) -> anyhow::Result<ColumnWriter> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let files = NAMES
+            .iter()
+            .map(|n| {
+                let f = std::fs::File::create(dir.join(format!("{n}.tmp")))?;
+                Ok((*n, std::io::BufWriter::with_capacity(1 << 20, f)))
+            })
+            .collect::<std::io::Result<_>>()?;
+        Ok(ColumnWriter {
+            dir: dir.to_path_buf(),
+            files,
+            rows: 0,
+        })
+    }
+
+    /// Appends bars (ms timestamps, then open, high, low, close, volume).
+    pub fn push(&mut self, ts: &[i64], cols: [&[f64]; 5]) -> anyhow::Result<()> {
+        self.files[0].1.write_all(&le_bytes(ts))?;
+        for (k, c) in cols.iter().enumerate() {
+            self.files[k + 1].1.write_all(&le_bytes(c))?;
+        }
+        self.rows += ts.len();
+        Ok(())
+    }
+
+    pub fn finish(self) -> anyhow::Result<usize> {
+        for (name, w) in self.files {
+            let f = w.into_inner().map_err(|e| e.into_error())?;
+            f.sync_data()?;
+            std::fs::rename(self.dir.join(format!("{name}.tmp")), self.dir.join(name))?;
+        }
+        let meta = serde_json::json!({ "rows": self.rows, "format": 1, "columns": super::COLUMNS });
+        std::fs::write(self.dir.join("meta.json"), meta.to_string())?;
+        std::fs::File::open(&self.dir)?.sync_all()?;
+        Ok(self.rows)
+    }
+}

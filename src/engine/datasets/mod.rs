@@ -6,6 +6,7 @@ pub mod columnar;
 pub mod files;
 pub mod infer;
 pub mod source;
+pub mod stream;
 pub mod timeparse;
 
 use anyhow::Context;
@@ -72,7 +73,7 @@ pub struct ValidationIssue {
 }
 
 impl ValidationIssue {
-    fn new(
+    pub fn new(
         code: &str,
         severity: Severity,
         column: Option<&str>,
@@ -157,7 +158,7 @@ pub struct Prepared {
 
 pub const COLUMNS: [&str; 6] = ["timestamp", "open", "high", "low", "close", "volume"];
 
-fn issue(code: &str, message: impl Into<String>) -> ValidationIssue {
+pub fn issue(code: &str, message: impl Into<String>) -> ValidationIssue {
     ValidationIssue::new(code, Severity::Error, None, &[], 1, message.into())
 }
 
@@ -174,13 +175,23 @@ pub fn prepare(cfg: &SourceConfig, files: &files::FilePolicy) -> anyhow::Result<
     prepare_with_progress(cfg, files, &mut |_| {})
 }
 
-/// `prepare`, calling `progress(stage index)` as each stage of `STAGES` starts.
-pub fn prepare_with_progress(
+/// What reading a source needs once its columns are mapped: the open file, the column indexes
+/// (timestamp, open, high, low, close, volume) and the source timezone.
+#[derive(Debug)]
+pub struct Plan {
+    pub file: files::Opened,
+    pub format: Format,
+    pub sheet: Option<String>,
+    pub idx: [Option<usize>; 6],
+    pub width: usize,
+}
+
+/// Samples and maps a source. `Ok(None)`: it cannot be read as bars (the reasons are in
+/// `p.issues`); otherwise the plan to read it.
+pub fn plan(
     cfg: &SourceConfig,
     files: &files::FilePolicy,
-    progress: &mut dyn FnMut(usize),
-) -> anyhow::Result<Prepared> {
-    progress(0);
+) -> anyhow::Result<(Prepared, Option<Plan>)> {
     let path = PathBuf::from(
         cfg.file_path
             .as_deref()
@@ -212,7 +223,7 @@ pub fn prepare_with_progress(
                 "file_not_found",
                 format!("{} does not exist", path.display()),
             ));
-            return Ok(p);
+            return Ok((p, None));
         }
         Err(refused) => return Err(refused.into()),
     };
@@ -222,7 +233,7 @@ pub fn prepare_with_progress(
     if p.sample.columns.is_empty() || p.sample.rows.is_empty() {
         p.issues
             .push(issue("empty_file", "the file has no data rows"));
-        return Ok(p);
+        return Ok((p, None));
     }
     p.inferred = infer::infer(&p.sample.columns, &p.sample.rows);
     p.mapping = cfg.mapping.or(&p.inferred);
@@ -253,7 +264,7 @@ pub fn prepare_with_progress(
             }
         }
     }
-    let Some(ts) = idx[0] else {
+    if idx[0].is_none() {
         p.issues.push(issue(
             "no_timestamp_column",
             format!(
@@ -261,8 +272,8 @@ pub fn prepare_with_progress(
                 p.sample.columns.join(", ")
             ),
         ));
-        return Ok(p);
-    };
+        return Ok((p, None));
+    }
     if idx[4].is_none() {
         p.issues.push(issue(
             "no_close_column",
@@ -271,17 +282,38 @@ pub fn prepare_with_progress(
                 p.sample.columns.join(", ")
             ),
         ));
-        return Ok(p);
+        return Ok((p, None));
     }
+    let width = p.sample.columns.len();
+    let plan = Plan {
+        file,
+        format,
+        sheet: sheet.map(str::to_string),
+        idx,
+        width,
+    };
+    Ok((p, Some(plan)))
+}
+
+/// `prepare`, calling `progress(stage index)` as each stage of `STAGES` starts.
+pub fn prepare_with_progress(
+    cfg: &SourceConfig,
+    files: &files::FilePolicy,
+    progress: &mut dyn FnMut(usize),
+) -> anyhow::Result<Prepared> {
+    progress(0);
+    let (mut p, plan) = plan(cfg, files)?;
+    let Some(plan) = plan else { return Ok(p) };
+    let idx = plan.idx;
     progress(1);
     let loaded = source::load(
-        &file,
-        format,
-        sheet,
-        ts,
+        &plan.file,
+        plan.format,
+        plan.sheet.as_deref(),
+        idx[0].expect("planned"),
         [idx[1], idx[2], idx[3], idx[4], idx[5]],
-        p.sample.columns.len(),
-        timezone,
+        plan.width,
+        p.timezone,
     )?;
     p.source_rows = loaded.ts.len();
     progress(2);

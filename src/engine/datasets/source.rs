@@ -342,6 +342,16 @@ fn load_csv(
         .into_reader_with_file_handle(file)
         .finish()
         .map_err(|e| anyhow::anyhow!("cannot read {} as CSV: {e}", path.display()))?;
+    frame_bars(&df, ts, fields, tz)
+}
+
+/// The timestamp (to UTC with `tz`) and price columns of a frame read with `c{j}` names.
+pub fn frame_bars(
+    df: &DataFrame,
+    ts: usize,
+    fields: [Option<usize>; 5],
+    tz: Option<chrono_tz::Tz>,
+) -> anyhow::Result<Loaded> {
     let (ts, bad_stamps) = {
         let ts_col = df.column(&format!("c{ts}"))?.str()?;
         let texts: Vec<Option<&str>> = ts_col.iter().collect();
@@ -362,7 +372,6 @@ fn load_csv(
                 .unwrap_or_default()
         })
     });
-    drop(df);
     Ok(Loaded {
         ts,
         bad_stamps,

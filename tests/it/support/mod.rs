@@ -25,6 +25,8 @@ thread_local! {
     static ROOTS: std::cell::RefCell<Option<Vec<std::path::PathBuf>>> = const { std::cell::RefCell::new(None) };
     /// The Ollama base URL of the next desk's server.
     static OLLAMA: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    /// `[research]` of the next desk's server.
+    static RESEARCH: std::cell::RefCell<Option<brickdesk::services::research::ResearchConfig>> = const { std::cell::RefCell::new(None) };
 }
 
 /// Every test request and socket read gives up after this long: a hung server fails its test
@@ -290,6 +292,14 @@ impl TestDesk {
         Self::start().await
     }
 
+    /// A desk whose research backend runs with `cfg` (auth, workers, query limits).
+    pub async fn start_with_research(
+        cfg: brickdesk::services::research::ResearchConfig,
+    ) -> TestDesk {
+        RESEARCH.with(|r| *r.borrow_mut() = Some(cfg));
+        Self::start().await
+    }
+
     /// Stops the server and the engine, then starts both again on the same database.
     pub async fn restart(mut self) -> TestDesk {
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
@@ -332,6 +342,7 @@ impl TestDesk {
                 512 << 20,
             ),
             clock: Arc::new(clock.clone()),
+            research: RESEARCH.with(|r| r.borrow_mut().take()).unwrap_or_default(),
             ..server::ServerOptions::default()
         };
         let (secrets, options) = match SERVER.with(|p| p.borrow_mut().take()) {

@@ -1,0 +1,336 @@
+//! The job queue: jobs are rows of `bd_jobs`; a pool of worker threads (2 by default), each with
+//! its own connection, claims the oldest PENDING job with one `UPDATE … RETURNING` (SQLite's
+//! write lock makes the claim atomic), reports progress in the transaction of each batch, and
+//! ends the job in the transaction that publishes its result. A cancel is a row update the
+//! worker sees before its next batch. At start, a job a stopped process left RUNNING is started
+//! again from scratch (its file is still there, up to 3 attempts) or marked FAILED; its staging
+//! table is dropped either way, so nothing is ever half visible.
+use super::import;
+use super::store;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+/// Attempts before an interrupted job is given up as FAILED.
+pub const MAX_ATTEMPTS: i64 = 3;
+
+pub const IMPORT: &str = "questdb_import";
+
+/// A claimed job, as the worker runs it.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub job_id: String,
+    pub job_type: String,
+    pub payload: Value,
+}
+
+/// How a job's work ended short of completing.
+#[derive(Debug)]
+pub enum Stop {
+    /// Cancelled by request: the row already says so.
+    Cancelled,
+    /// The server is stopping: the job goes back to PENDING.
+    Stopping,
+    Failed(String),
+}
+
+impl From<rusqlite::Error> for Stop {
+    fn from(e: rusqlite::Error) -> Self {
+        Stop::Failed(format!("storage: {e}"))
+    }
+}
+
+/// What a worker tells the job's row as it goes.
+pub struct Report<'a> {
+    pub conn: &'a mut Connection,
+    pub job_id: &'a str,
+    pub stopping: &'a AtomicBool,
+}
+
+impl Report<'_> {
+    /// Opens a batch's transaction, after checking the job is still wanted.
+    pub fn begin(&mut self) -> Result<rusqlite::Transaction<'_>, Stop> {
+        if self.stopping.load(Ordering::Relaxed) {
+            return Err(Stop::Stopping);
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let status: Option<String> = tx
+            .query_row(
+                "SELECT status FROM bd_jobs WHERE job_id = ?1",
+                [self.job_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match status.as_deref() {
+            Some("RUNNING") => Ok(tx),
+            _ => Err(Stop::Cancelled),
+        }
+    }
+}
+
+/// Sets a job's progress (and total) inside a batch's transaction.
+pub fn progress(
+    tx: &rusqlite::Transaction,
+    id: &str,
+    done: i64,
+    total: i64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE bd_jobs SET progress = ?2, total = max(?3, ?2), updated_at = ?4 WHERE job_id = ?1",
+        params![id, done, total, store::now_plain()],
+    )?;
+    Ok(())
+}
+
+/// Ends a RUNNING job as COMPLETED inside the transaction that published its result; false when
+/// it was cancelled meanwhile (the caller then rolls back).
+pub fn complete(tx: &rusqlite::Transaction, id: &str, result: &Value) -> rusqlite::Result<bool> {
+    let now = store::now_plain();
+    let n = tx.execute(
+        "UPDATE bd_jobs SET status = 'COMPLETED', progress = total, result = ?2, error = NULL,
+            updated_at = ?3, completed_at = ?3 WHERE job_id = ?1 AND status = 'RUNNING'",
+        params![id, result.to_string(), now],
+    )?;
+    Ok(n == 1)
+}
+
+fn fail(conn: &Connection, id: &str, error: &str) -> rusqlite::Result<()> {
+    let now = store::now_plain();
+    conn.execute(
+        "UPDATE bd_jobs SET status = 'FAILED', error = ?2, updated_at = ?3, completed_at = ?3
+         WHERE job_id = ?1 AND status = 'RUNNING'",
+        params![id, error, now],
+    )?;
+    Ok(())
+}
+
+fn requeue(conn: &Connection, id: &str, why: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE bd_jobs SET status = 'PENDING', progress = 0, error = ?2, updated_at = ?3,
+            started_at = NULL WHERE job_id = ?1 AND status = 'RUNNING'",
+        params![id, why, store::now_plain()],
+    )?;
+    Ok(())
+}
+
+/// Claims the oldest PENDING job, atomically.
+pub fn claim(conn: &Connection) -> rusqlite::Result<Option<Claimed>> {
+    let now = store::now_plain();
+    conn.query_row(
+        "UPDATE bd_jobs SET status = 'RUNNING', started_at = ?1, updated_at = ?1, progress = 0,
+            attempts = attempts + 1
+         WHERE job_id = (SELECT job_id FROM bd_jobs WHERE status = 'PENDING'
+                         ORDER BY created_at, rowid LIMIT 1)
+         RETURNING job_id, job_type, payload",
+        [now],
+        |r| {
+            let payload: String = r.get(2)?;
+            Ok(Claimed {
+                job_id: r.get(0)?,
+                job_type: r.get(1)?,
+                payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
+            })
+        },
+    )
+    .optional()
+}
+
+/// Cancels a PENDING or RUNNING job. `Err(status)` names the state that cannot be cancelled;
+/// `Ok(None)`: no such job.
+pub fn cancel(conn: &Connection, id: &str) -> rusqlite::Result<Result<Option<store::Job>, String>> {
+    let now = store::now_plain();
+    let was = store::get_job(conn, id)?;
+    let Some(was) = was else { return Ok(Ok(None)) };
+    let n = conn.execute(
+        "UPDATE bd_jobs SET status = 'CANCELLED', error = 'cancelled by request', updated_at = ?2,
+            completed_at = ?2 WHERE job_id = ?1 AND status IN ('PENDING', 'RUNNING')",
+        params![id, now],
+    )?;
+    if n == 0 {
+        return Ok(Err(was.status));
+    }
+    if was.status == "PENDING" {
+        // no worker will see it: its file goes now
+        remove_upload(&was.payload);
+    }
+    Ok(Ok(store::get_job(conn, id)?))
+}
+
+fn remove_upload(payload: &str) {
+    let v: Value = serde_json::from_str(payload).unwrap_or(Value::Null);
+    if let Some(p) = v["file_path"].as_str() {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// At start: jobs a stopped process left RUNNING are started again (their file still there, fewer
+/// than `MAX_ATTEMPTS` tries) or FAILED; every staging table is dropped. Returns (requeued, failed).
+pub fn recover(conn: &Connection) -> rusqlite::Result<(usize, usize)> {
+    let left: Vec<(String, String, i64)> = conn
+        .prepare("SELECT job_id, payload, attempts FROM bd_jobs WHERE status = 'RUNNING'")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let (mut again, mut failed) = (0, 0);
+    for (id, payload, attempts) in left {
+        let v: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
+        let file_there = v["file_path"]
+            .as_str()
+            .is_some_and(|p| Path::new(p).exists());
+        if file_there && attempts < MAX_ATTEMPTS {
+            requeue(
+                conn,
+                &id,
+                &format!(
+                    "interrupted (the server stopped during attempt {attempts}); started again"
+                ),
+            )?;
+            again += 1;
+        } else {
+            fail(
+                conn,
+                &id,
+                &format!(
+                    "interrupted: the server stopped during attempt {attempts}, and it is not started again"
+                ),
+            )?;
+            remove_upload(&payload);
+            failed += 1;
+        }
+    }
+    super::measure::drop_stale_staging(conn, &[])?;
+    Ok((again, failed))
+}
+
+/// The worker pool.
+pub struct Pool {
+    wake: Arc<(Mutex<u64>, Condvar)>,
+    stopping: Arc<AtomicBool>,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl Pool {
+    /// Starts `n` workers on the database at `db`.
+    pub fn start(db: PathBuf, n: usize) -> Pool {
+        let wake = Arc::new((Mutex::new(0u64), Condvar::new()));
+        let stopping = Arc::new(AtomicBool::new(false));
+        let threads = (0..n.max(1))
+            .map(|i| {
+                let (db, wake, stopping) = (db.clone(), wake.clone(), stopping.clone());
+                std::thread::Builder::new()
+                    .name(format!("research-worker-{i}"))
+                    .spawn(move || worker(&db, &wake, &stopping))
+                    .expect("spawn a research worker")
+            })
+            .collect();
+        Pool {
+            wake,
+            stopping,
+            threads: Mutex::new(threads),
+        }
+    }
+
+    /// A job was queued: a waiting worker looks now.
+    pub fn poke(&self) {
+        let (lock, cv) = &*self.wake;
+        *lock.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        cv.notify_all();
+    }
+
+    /// Stops the workers: a running job is put back to PENDING at its next batch.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        self.poke();
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn worker(db: &Path, wake: &(Mutex<u64>, Condvar), stopping: &AtomicBool) {
+    let mut conn = match store::open(db) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "research worker cannot open its database");
+            return;
+        }
+    };
+    let mut seen = 0u64;
+    while !stopping.load(Ordering::Relaxed) {
+        match claim(&conn) {
+            Ok(Some(job)) => run(&mut conn, &job, stopping),
+            Ok(None) => {
+                let (lock, cv) = wake;
+                let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+                if *guard == seen {
+                    let (guard, _) = cv
+                        .wait_timeout(guard, Duration::from_millis(500))
+                        .unwrap_or_else(|p| p.into_inner());
+                    seen = *guard;
+                } else {
+                    seen = *guard;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "research worker cannot claim a job; retrying");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+}
+
+fn run(conn: &mut Connection, job: &Claimed, stopping: &AtomicBool) {
+    tracing::info!(job = %job.job_id, kind = %job.job_type, "job started");
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut report = Report {
+            conn,
+            job_id: &job.job_id,
+            stopping,
+        };
+        match job.job_type.as_str() {
+            IMPORT => import::run(&mut report, &job.payload),
+            other => Err(Stop::Failed(format!("unknown job type {other:?}"))),
+        }
+    }))
+    .unwrap_or_else(|_| Err(Stop::Failed("the job panicked (see the server log)".into())));
+    let staging = import::staging_name(&job.job_id);
+    let _ = conn.execute_batch(&format!(
+        "DROP TABLE IF EXISTS {}",
+        super::measure::quoted(&staging)
+    ));
+    let done = |conn: &Connection| -> rusqlite::Result<()> {
+        match &outcome {
+            Ok(()) => {}
+            Err(Stop::Stopping) => {
+                return requeue(
+                    conn,
+                    &job.job_id,
+                    "the server stopped; started again at its next start",
+                );
+            }
+            Err(Stop::Cancelled) => tracing::info!(job = %job.job_id, "job cancelled"),
+            Err(Stop::Failed(why)) => {
+                tracing::warn!(job = %job.job_id, error = %why, "job failed");
+                fail(conn, &job.job_id, why)?;
+            }
+        }
+        if let Some(p) = job.payload["file_path"].as_str() {
+            let _ = std::fs::remove_file(p);
+        }
+        Ok(())
+    };
+    if let Err(e) = done(conn) {
+        tracing::error!(job = %job.job_id, error = %e, "cannot record how the job ended");
+    }
+}
