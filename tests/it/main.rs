@@ -22,6 +22,7 @@ mod login;
 mod observability;
 mod renko_prop;
 mod research;
+mod research_jobs;
 mod runs;
 mod sandbox;
 mod seed000;

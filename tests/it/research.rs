@@ -673,10 +673,13 @@ async fn imports_detect_units_append_and_are_refused_before_queueing() {
         before["total"],
         "nothing was queued"
     );
-    let uploads = std::fs::read_dir(d.dir.path().join("uploads"))
-        .unwrap()
-        .count();
-    assert_eq!(uploads, 0, "finished jobs leave no upload behind");
+    let uploads = d.dir.path().join("uploads");
+    within("finished jobs' uploads to go", async {
+        while std::fs::read_dir(&uploads).unwrap().count() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
 
     // the list: newest first, by type, paged
     let (_, jobs) = d

@@ -141,18 +141,22 @@ pub fn claim(conn: &Connection) -> rusqlite::Result<Option<Claimed>> {
 }
 
 /// Cancels a PENDING or RUNNING job. `Err(status)` names the state that cannot be cancelled;
-/// `Ok(None)`: no such job.
+/// `Ok(None)`: no such job. A PENDING job ends at once; a RUNNING one gets its `completed_at`
+/// from its worker, once the worker has stopped and removed what the job had made.
 pub fn cancel(conn: &Connection, id: &str) -> rusqlite::Result<Result<Option<store::Job>, String>> {
     let now = store::now_plain();
     let was = store::get_job(conn, id)?;
     let Some(was) = was else { return Ok(Ok(None)) };
     let n = conn.execute(
         "UPDATE bd_jobs SET status = 'CANCELLED', error = 'cancelled by request', updated_at = ?2,
-            completed_at = ?2 WHERE job_id = ?1 AND status IN ('PENDING', 'RUNNING')",
+            completed_at = CASE status WHEN 'PENDING' THEN ?2 END
+         WHERE job_id = ?1 AND status IN ('PENDING', 'RUNNING')",
         params![id, now],
     )?;
     if n == 0 {
-        return Ok(Err(was.status));
+        // ended meanwhile, perhaps: say how it is now
+        let now_status = store::get_job(conn, id)?.map_or(was.status, |j| j.status);
+        return Ok(Err(now_status));
     }
     if was.status == "PENDING" {
         // no worker will see it: its file goes now
@@ -304,6 +308,13 @@ fn run(conn: &mut Connection, job: &Claimed, stopping: &AtomicBool) {
         }
     }))
     .unwrap_or_else(|_| Err(Stop::Failed("the job panicked (see the server log)".into())));
+    // the upload goes first (unless the job runs again), then the staging table: once the table
+    // is gone, nothing of the job is left
+    if !matches!(outcome, Err(Stop::Stopping))
+        && let Some(p) = job.payload["file_path"].as_str()
+    {
+        let _ = std::fs::remove_file(p);
+    }
     let staging = import::staging_name(&job.job_id);
     let _ = conn.execute_batch(&format!(
         "DROP TABLE IF EXISTS {}",
@@ -319,14 +330,18 @@ fn run(conn: &mut Connection, job: &Claimed, stopping: &AtomicBool) {
                     "the server stopped; started again at its next start",
                 );
             }
-            Err(Stop::Cancelled) => tracing::info!(job = %job.job_id, "job cancelled"),
+            Err(Stop::Cancelled) => {
+                tracing::info!(job = %job.job_id, "job cancelled");
+                conn.execute(
+                    "UPDATE bd_jobs SET completed_at = ?2, updated_at = ?2
+                     WHERE job_id = ?1 AND completed_at IS NULL",
+                    params![job.job_id, store::now_plain()],
+                )?;
+            }
             Err(Stop::Failed(why)) => {
                 tracing::warn!(job = %job.job_id, error = %why, "job failed");
                 fail(conn, &job.job_id, why)?;
             }
-        }
-        if let Some(p) = job.payload["file_path"].as_str() {
-            let _ = std::fs::remove_file(p);
         }
         Ok(())
     };
