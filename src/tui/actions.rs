@@ -124,6 +124,43 @@ impl App {
                 }
                 return Effect::None;
             }
+            Action::JobUp | Action::JobDown => {
+                let n = self
+                    .snapshot
+                    .as_ref()
+                    .and_then(|s| s.research.as_ref())
+                    .map_or(0, |r| r.jobs.len());
+                if n > 0 {
+                    self.job_index = if action == Action::JobUp {
+                        self.job_index.saturating_sub(1)
+                    } else {
+                        (self.job_index + 1).min(n - 1)
+                    };
+                    self.job_selected = self.selected_job().map(|j| j.job_id.clone());
+                }
+                return Effect::None;
+            }
+            Action::JobCancel => {
+                match self.selected_job() {
+                    Some(j) if matches!(j.status.as_str(), "PENDING" | "RUNNING") => {
+                        let what = super::panes::research::job_target(j);
+                        self.modal = Some(Modal::ConfirmRun {
+                            cmd: RunCommand::CancelJob(j.job_id.clone()),
+                            prompt: format!(
+                                "cancel the {} job {} ({what})? Its rows so far are dropped.",
+                                j.status.to_lowercase(),
+                                &j.job_id[..8.min(j.job_id.len())]
+                            ),
+                        });
+                    }
+                    Some(j) => {
+                        let msg = format!("the job is {}: nothing to cancel", j.status);
+                        self.set_status(Tone::Refused, msg);
+                    }
+                    None => self.set_status(Tone::Refused, "no job selected"),
+                }
+                return Effect::None;
+            }
             Action::TradeNext | Action::TradePrev => {
                 let n = self
                     .backtest

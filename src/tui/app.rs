@@ -31,6 +31,16 @@ pub struct Snapshot {
     pub backtest_error: Option<String>,
     /// Whether this fetch asked for the backtest list (an empty list then means none).
     pub backtests_listed: bool,
+    /// Datasets, measurements and jobs (fetched while the Research tab is open).
+    pub research: Option<ResearchView>,
+}
+
+/// The Research tab's data: seed 003's datasets, the measurements, the newest jobs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResearchView {
+    pub datasets: Vec<Value>,
+    pub measurements: Vec<crate::services::research::measure::MeasurementInfo>,
+    pub jobs: Vec<crate::services::research::store::Job>,
 }
 
 /// What to fetch about runs.
@@ -41,6 +51,8 @@ pub struct RunsWanted {
     /// The backtest list, and the id of the selected one when the console does not hold it yet.
     pub backtests: bool,
     pub backtest: Option<i64>,
+    /// The Research tab's datasets, measurements and jobs.
+    pub research: bool,
 }
 
 /// A parity-run command from the Runs tab.
@@ -49,6 +61,8 @@ pub enum RunCommand {
     /// Play a run's request again as a live run.
     Live(Box<crate::engine::runs::RunRequest>),
     Stop(String),
+    /// Cancel a research job (asked first).
+    CancelJob(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -157,6 +171,9 @@ pub struct App {
     pub backtest: Option<Value>,
     pub backtest_error: Option<String>,
     pub trade_index: usize,
+    /// Research tab: the selected job (place, and id so it stays selected as new jobs arrive).
+    pub job_index: usize,
+    pub job_selected: Option<String>,
     /// In LIVE, entry keys send at once (config `one_click`); otherwise they ask `y`/`n`.
     pub one_click: bool,
     /// Chat: the message being typed, and whether the text-input mode has every key.
@@ -192,6 +209,8 @@ impl App {
             backtest: None,
             backtest_error: None,
             trade_index: 0,
+            job_index: 0,
+            job_selected: None,
             one_click: false,
             chat_input: ratatui_textarea::TextArea::default(),
             typing: false,
@@ -237,7 +256,15 @@ impl App {
             detail,
             backtests,
             backtest,
+            research: self.tab == Tab::Research,
         }
+    }
+
+    pub fn selected_job(&self) -> Option<&crate::services::research::store::Job> {
+        self.snapshot
+            .as_ref()
+            .and_then(|s| s.research.as_ref())
+            .and_then(|r| r.jobs.get(self.job_index))
     }
 
     pub fn selected_backtest(&self) -> Option<&crate::services::backtest::store::Summary> {
@@ -293,6 +320,24 @@ impl App {
             .backtest_index
             .min(snap.backtests.len().saturating_sub(1));
         self.backtest_selected = snap.backtests.get(self.backtest_index).map(|b| b.id);
+        // research: the last fetched is kept while another tab is open; the job selection
+        // follows its job
+        if snap.research.is_none()
+            && let Some(old) = self.snapshot.as_mut()
+        {
+            snap.research = old.research.take();
+        }
+        if let Some(r) = &snap.research {
+            if let Some(i) = self
+                .job_selected
+                .as_ref()
+                .and_then(|id| r.jobs.iter().position(|j| &j.job_id == id))
+            {
+                self.job_index = i;
+            }
+            self.job_index = self.job_index.min(r.jobs.len().saturating_sub(1));
+            self.job_selected = r.jobs.get(self.job_index).map(|j| j.job_id.clone());
+        }
         self.snapshot = Some(snap);
         self.link_ok = true;
     }

@@ -45,6 +45,10 @@ pub enum Action {
     BacktestDown,
     TradeNext,
     TradePrev,
+    JobUp,
+    JobDown,
+    /// Cancel the selected research job (asks).
+    JobCancel,
     NextTab,
     PrevTab,
     Help,
@@ -100,6 +104,7 @@ const fn scope_of(action: Action) -> Scope {
         NextAsset | NextTab | PrevTab | Help | Quit => Scope::Global,
         RunUp | RunDown | SeriesNext | RunLive | RunStop | RunFollow => Scope::Tab(Tab::Runs),
         BacktestUp | BacktestDown | TradeNext | TradePrev => Scope::Tab(Tab::Backtests),
+        JobUp | JobDown | JobCancel => Scope::Tab(Tab::Research),
         ChatInput => Scope::Tab(Tab::Chat),
         _ => Scope::Tab(Tab::Desk),
     }
@@ -359,6 +364,16 @@ pub const BINDINGS: &[Binding] = &[
         "Backtests",
         "previous trade",
         None,
+    ),
+    k(KeyCode::Up, "↑", JobUp, "Research", "previous job", None),
+    k(KeyCode::Down, "↓", JobDown, "Research", "next job", None),
+    k(
+        Char('c'),
+        "c",
+        JobCancel,
+        "Research",
+        "cancel the selected job (asks)",
+        Some("cancel job"),
     ),
     k(
         Char('a'),

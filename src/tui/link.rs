@@ -18,6 +18,29 @@ pub const LOG_LINES: u32 = 300;
 pub const BACKTESTS: u32 = 200;
 pub const CURVE: usize = 400;
 pub const FILLS: usize = 1000;
+/// Research jobs the Research tab lists (newest first).
+pub const JOBS: i64 = 100;
+
+/// A job id's first 8 characters, as the console shows it.
+fn short(id: &str) -> &str {
+    &id[..8.min(id.len())]
+}
+
+/// The Research tab's data from the in-process research service.
+async fn local_research(
+    r: &crate::services::research::ResearchService,
+) -> anyhow::Result<super::app::ResearchView> {
+    use crate::services::research::{measure, store};
+    let datasets = r.datasets().await?;
+    let (measurements, (jobs, _)) = r
+        .db(|c| Ok((measure::list(c, None)?, store::list_jobs(c, None, JOBS, 0)?)))
+        .await?;
+    Ok(super::app::ResearchView {
+        datasets,
+        measurements,
+        jobs,
+    })
+}
 
 #[derive(Clone)]
 pub enum Link {
@@ -79,6 +102,22 @@ impl Remote {
             base,
             client,
             cookie,
+        })
+    }
+
+    /// The Research tab's data from seed 003's routes.
+    async fn research(&self) -> anyhow::Result<super::app::ResearchView> {
+        let jobs = format!("/api/jobs?limit={JOBS}");
+        let (d, m, j) = tokio::join!(
+            self.get("/api/datasets?limit=1000"),
+            self.get("/api/questdb/measurements"),
+            self.get(&jobs),
+        );
+        Ok(super::app::ResearchView {
+            datasets: d?["datasets"].as_array().cloned().unwrap_or_default(),
+            measurements: serde_json::from_value(m?["measurements"].clone())
+                .context("unexpected /api/questdb/measurements")?,
+            jobs: serde_json::from_value(j?["jobs"].clone()).context("unexpected /api/jobs")?,
         })
     }
 
@@ -237,8 +276,9 @@ impl Link {
             runs.limits().clone(),
             None,
         )?;
+        // the store's jobs are the server's to run: this one only looks, queues and cancels
         let research =
-            crate::services::research::ResearchService::open(engine.clone(), Default::default())?;
+            crate::services::research::ResearchService::view(engine.clone(), Default::default())?;
         Ok(Link::Local(engine, runs, backtests, research))
     }
 
@@ -251,6 +291,17 @@ impl Link {
                 .await
                 .map(|st| format!("live run {} started: {} bars", st.run_id, st.live_total))
                 .map_err(|e| e.to_string()),
+            (Link::Local(.., research), RunCommand::CancelJob(id)) => {
+                match research.cancel(id.clone()).await {
+                    Ok(Ok(Some(_))) => Ok(format!("job {} cancelled", short(&id))),
+                    Ok(Ok(None)) => Err(format!("job {} is gone", short(&id))),
+                    Ok(Err(status)) => Err(format!(
+                        "job {} is {status}: only a PENDING or RUNNING job can be cancelled",
+                        short(&id)
+                    )),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
             (Link::Local(_, runs, ..), RunCommand::Stop(id)) => runs
                 .stop(&id)
                 .await
@@ -271,6 +322,10 @@ impl Link {
                 .post_raw(&format!("/runs/{id}/stop"), json!({}))
                 .await
                 .map(|_| format!("run {id} stopped")),
+            (Link::Remote(r), RunCommand::CancelJob(id)) => r
+                .post_raw(&format!("/api/jobs/{id}/cancel"), json!({}))
+                .await
+                .map(|_| format!("job {} cancelled", short(&id))),
         }
     }
 
@@ -288,7 +343,7 @@ impl Link {
         runs_wanted: super::app::RunsWanted,
     ) -> anyhow::Result<Snapshot> {
         match self {
-            Link::Local(engine, service, backtests, _research) => {
+            Link::Local(engine, service, backtests, research) => {
                 // reads never queue behind the desk's writes: the snapshot, then the read connections
                 let state = (*engine.snapshot()).clone();
                 let name = asset
@@ -321,6 +376,10 @@ impl Link {
                     },
                     None => (None, None),
                 };
+                let research = match runs_wanted.research {
+                    true => Some(local_research(research).await?),
+                    false => None,
+                };
                 Ok(Snapshot {
                     runs,
                     run,
@@ -328,6 +387,7 @@ impl Link {
                     backtest,
                     backtest_error,
                     backtests_listed: runs_wanted.backtests,
+                    research,
                     state,
                     bricks,
                     events,
@@ -384,6 +444,10 @@ impl Link {
                     },
                     None => (None, None),
                 };
+                let research = match runs_wanted.research {
+                    true => Some(r.research().await?),
+                    false => None,
+                };
                 Ok(Snapshot {
                     state,
                     bricks,
@@ -394,6 +458,7 @@ impl Link {
                     backtest,
                     backtest_error,
                     backtests_listed: runs_wanted.backtests,
+                    research,
                 })
             }
         }

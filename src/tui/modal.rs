@@ -36,12 +36,28 @@ pub enum Modal {
         price: String,
     },
     Help,
+    /// A destructive run or research command (cancel a job) waits for `y`.
+    ConfirmRun {
+        cmd: super::app::RunCommand,
+        prompt: String,
+    },
 }
 
 impl App {
     pub(super) fn on_modal_key(&mut self, modal: Modal, key: KeyEvent) -> Effect {
         match modal {
             Modal::Help => Effect::None, // any key closes it
+            Modal::ConfirmRun { cmd, prompt } => match key.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => Effect::Run(cmd),
+                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
+                    self.set_status(Tone::Info, "cancelled");
+                    Effect::None
+                }
+                _ => {
+                    self.modal = Some(Modal::ConfirmRun { cmd, prompt });
+                    Effect::None
+                }
+            },
             Modal::Confirm { cmd, prompt } => match key.code {
                 KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => Effect::Send(cmd),
                 KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {

@@ -39,8 +39,8 @@ pub fn draw(f: &mut Frame, app: &App) {
             Tab::Log => panes::log::draw(f, app, body),
             Tab::Runs => panes::runs::draw(f, app, body),
             Tab::Backtests => panes::backtests::draw(f, app, body),
+            Tab::Research => panes::research::draw(f, app, body),
             Tab::Chat => panes::chat::draw(f, app, body),
-            other => panes::placeholder::draw(f, app, body, other),
         }
         status(f, app, status_area);
         hints(f, app, hints_area);

@@ -33,6 +33,7 @@ mod tui_backtests;
 mod tui_keys;
 mod tui_link;
 mod tui_loop;
+mod tui_research;
 mod tui_snapshots;
 mod ui_browser;
 mod upgrade;

@@ -218,11 +218,11 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Starts `n` workers on the database at `db`.
+    /// Starts `n` workers on the database at `db` (none: a pool that only queues).
     pub fn start(db: PathBuf, n: usize) -> Pool {
         let wake = Arc::new((Mutex::new(0u64), Condvar::new()));
         let stopping = Arc::new(AtomicBool::new(false));
-        let threads = (0..n.max(1))
+        let threads = (0..n)
             .map(|i| {
                 let (db, wake, stopping) = (db.clone(), wake.clone(), stopping.clone());
                 std::thread::Builder::new()

@@ -37,7 +37,7 @@ pub fn quoted(name: &str) -> String {
 }
 
 /// `GET /api/questdb/measurement/{name}`, and what the console lists.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct MeasurementInfo {
     pub name: String,
     pub row_count: i64,

@@ -77,6 +77,16 @@ impl ResearchService {
     /// Opens the research database beside the desk's, recovers what a stopped process left
     /// running, gives every desk dataset its seed 003 row, and starts the workers.
     pub fn open(engine: EngineHandle, config: ResearchConfig) -> DeskResult<Self> {
+        Self::start(engine, config, true)
+    }
+
+    /// A second view of a research store another service runs (the console beside an
+    /// in-process server): it reads, queues and cancels, but recovers nothing and runs no job.
+    pub fn view(engine: EngineHandle, config: ResearchConfig) -> DeskResult<Self> {
+        Self::start(engine, config, false)
+    }
+
+    fn start(engine: EngineHandle, config: ResearchConfig, owner: bool) -> DeskResult<Self> {
         let desk_db = engine.reader().path().ok_or_else(|| {
             DeskError::Storage("research needs a database file, not an in-memory store".into())
         })?;
@@ -84,7 +94,11 @@ impl ResearchService {
         let uploads = desk_db.with_file_name("uploads");
         std::fs::create_dir_all(&uploads).map_err(storage)?;
         let conn = store::open(&db).map_err(storage)?;
-        let (again, failed) = jobs::recover(&conn).map_err(storage)?;
+        let (again, failed) = if owner {
+            jobs::recover(&conn).map_err(storage)?
+        } else {
+            (0, 0)
+        };
         if again + failed > 0 {
             tracing::warn!(
                 restarted = again,
@@ -92,7 +106,7 @@ impl ResearchService {
                 "research jobs interrupted by the last stop"
             );
         }
-        let pool = jobs::Pool::start(db.clone(), config.workers);
+        let pool = jobs::Pool::start(db.clone(), if owner { config.workers } else { 0 });
         let queries = Arc::new(tokio::sync::Semaphore::new(config.max_queries.max(1)));
         Ok(ResearchService(Arc::new(Inner {
             db,

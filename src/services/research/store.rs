@@ -79,7 +79,7 @@ fn parse_json(s: String) -> Value {
 
 // ---- jobs ----
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Job {
     pub job_id: String,
     pub job_type: String,

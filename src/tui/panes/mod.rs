@@ -5,9 +5,9 @@ pub mod desk;
 pub mod log;
 pub mod orders;
 pub mod overlay;
-pub mod placeholder;
 pub mod positions;
 pub mod renko;
+pub mod research;
 pub mod runs;
 
 /// A chart's y range over `ys`: their lowest and highest, widened by 1 each way when they are

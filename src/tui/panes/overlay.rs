@@ -24,7 +24,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         return;
     };
     let (title, lines, w, h) = match modal {
-        Modal::Confirm { prompt, .. } => (
+        Modal::Confirm { prompt, .. } | Modal::ConfirmRun { prompt, .. } => (
             " confirm ",
             vec![
                 Line::from(Span::styled(prompt.clone(), t.warn())),

@@ -1,0 +1,136 @@
+//! The console's Research tab on a `TestBackend`, in-process and attached to a server: datasets
+//! with their bars' measurement, every measurement with its rows and time range, and the jobs
+//! with their progress bars; `c` cancels the selected job only after `y`.
+use crate::backtests::walk_dataset;
+use crate::research::import;
+use crate::support::*;
+use brickdesk::services::research::ResearchConfig;
+use brickdesk::tui::app::{App, Effect, Modal, Tab};
+use brickdesk::tui::link::{Link, Remote};
+use brickdesk::tui::theme::Theme;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+async fn refresh(app: &mut App, link: &Link) {
+    let snap = link.fetch(None, app.runs_wanted()).await.unwrap();
+    app.set_snapshot(snap);
+}
+
+fn screen(app: &App, w: u16, h: u16) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| brickdesk::tui::ui::draw(f, app)).unwrap();
+    term.backend().to_string()
+}
+
+fn key(app: &mut App, code: KeyCode) -> Effect {
+    app.on_key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+#[tokio::test]
+async fn the_research_tab_lists_datasets_measurements_and_jobs_and_cancels_after_a_yes() {
+    // no worker: queued jobs stay PENDING, and a RUNNING one is written as a worker would
+    let d = TestDesk::start_with_research(ResearchConfig {
+        workers: 0,
+        ..Default::default()
+    })
+    .await;
+    walk_dataset(&d, "walk", 300, 1).await;
+    let first = import(&d, "prices", "timestamp,v\n1609459200,1\n").await;
+    let second = import(&d, "preds", "timestamp,v\n1609459200,1\n").await;
+    let db = d.dir.path().join("research.sqlite3");
+    tokio::task::spawn_blocking(move || {
+        let c = rusqlite::Connection::open(db).unwrap();
+        c.execute(
+            "INSERT INTO bd_jobs(job_id, job_type, status, payload, progress, total, created_at, updated_at, started_at)
+             VALUES ('00000000-run', 'questdb_import', 'RUNNING', '{\"measurement\":\"big\"}', 540000, 1000000,
+                     '2020-01-01T00:00:00', '2020-01-01T00:00:00', '2020-01-01T00:00:00')",
+            [],
+        )
+        .unwrap();
+    })
+    .await
+    .unwrap();
+
+    let local = Link::local(d.engine.clone()).unwrap();
+    let remote = Link::Remote(Remote::connect(&d.base, Some(PASSWORD)).await.unwrap());
+    for (n, link) in [&local, &remote].into_iter().enumerate() {
+        let mut app = App::new(Theme::embedded("dark").unwrap(), "test".into());
+        app.tab = Tab::Research;
+        refresh(&mut app, link).await;
+        for (w, h) in [(80, 24), (160, 48)] {
+            let text = screen(&app, w, h);
+            let mut needles = vec![
+                "datasets (1)",
+                "walk",
+                "300",
+                "2012-01-02 00:00",
+                "measurements (",
+                "walk_ohlcv",
+                "walk_indicators",
+                "view",
+                "jobs (3)",
+                "PENDING",
+                "RUNNING",
+                "54%  540,000/1,000,000",
+            ];
+            if n == 0 {
+                needles.push("PENDING   preds");
+            }
+            for needle in needles {
+                assert!(text.contains(needle), "{w}x{h} lacks {needle:?}:\n{text}");
+            }
+        }
+        if n == 1 {
+            break; // the cancel below ran through the in-process link already
+        }
+        // newest first: preds, prices, then the old RUNNING one; ↓ selects prices
+        assert_eq!(app.selected_job().unwrap().job_id, second);
+        key(&mut app, KeyCode::Down);
+        assert_eq!(app.selected_job().unwrap().job_id, first);
+        // c asks; n leaves it be
+        assert_eq!(key(&mut app, KeyCode::Char('c')), Effect::None);
+        assert!(
+            matches!(&app.modal, Some(Modal::ConfirmRun { prompt, .. }) if prompt.contains("cancel the pending job") && prompt.contains("prices"))
+        );
+        assert!(screen(&app, 80, 24).contains("y / Enter confirm"));
+        assert_eq!(key(&mut app, KeyCode::Char('n')), Effect::None);
+        assert_eq!(
+            d.get(&format!("/api/jobs/{first}")).await.1["status"],
+            "PENDING"
+        );
+        // c, y: cancelled
+        key(&mut app, KeyCode::Char('c'));
+        let Effect::Run(cmd) = key(&mut app, KeyCode::Char('y')) else {
+            panic!("y confirms")
+        };
+        let done = link.run(cmd).await;
+        assert_eq!(done, Ok(format!("job {} cancelled", &first[..8])));
+        app.command_done(done);
+        refresh(&mut app, link).await;
+        assert_eq!(app.selected_job().unwrap().status, "CANCELLED");
+        assert!(screen(&app, 160, 48).contains("cancelled by request"));
+        // a finished job has nothing to cancel
+        assert_eq!(key(&mut app, KeyCode::Char('c')), Effect::None);
+        assert!(app.modal.is_none());
+        assert!(
+            app.status
+                .as_ref()
+                .unwrap()
+                .text
+                .contains("nothing to cancel")
+        );
+    }
+    // the attached console cancels through seed 003's route
+    let Link::Remote(_) = &remote else {
+        unreachable!()
+    };
+    let done = remote
+        .run(brickdesk::tui::app::RunCommand::CancelJob(second.clone()))
+        .await;
+    assert_eq!(done, Ok(format!("job {} cancelled", &second[..8])));
+    assert_eq!(
+        d.get(&format!("/api/jobs/{second}")).await.1["status"],
+        "CANCELLED"
+    );
+}
