@@ -503,12 +503,16 @@ impl Store {
 
     // ---- datasets ----
 
+    /// Registers a dataset, or replaces one with the same id (a seed 003 dataset registered again
+    /// after its bars were imported anew); its first `created_at` stays.
     pub fn insert_dataset(&self, d: &super::datasets::DatasetMeta) -> DeskResult<()> {
         let json = serde_json::to_string(d)
             .map_err(|e| super::error::DeskError::Storage(e.to_string()))?;
         self.conn.execute(
             "INSERT INTO datasets(id, name, symbol, timeframe, timezone, row_count, data_path, source_type,
-                source_path, meta_json, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+                source_path, meta_json, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)
+             ON CONFLICT(id) DO UPDATE SET name = ?2, symbol = ?3, timeframe = ?4, timezone = ?5,
+                row_count = ?6, data_path = ?7, source_type = ?8, source_path = ?9, meta_json = ?10",
             params![d.dataset_id, d.name, d.symbol, d.timeframe, d.timezone, d.row_count as i64, d.data_path,
                 d.source_type, d.source_path, json, d.created_at],
         )?;

@@ -253,6 +253,7 @@ async fn save_dataset(State(s): State<AppState>, bytes: Bytes) -> Answer {
         metadata: b.metadata.unwrap_or_else(|| json!({})),
         created_at: store::now_z(),
     };
+    let ohlcv = row.ohlcv_measurement.clone();
     let outcome = s
         .research
         .db(move |c| {
@@ -272,6 +273,10 @@ async fn save_dataset(State(s): State<AppState>, bytes: Bytes) -> Answer {
             format!("dataset_slug is taken by dataset {other}"),
         )),
         Ok(existed) => {
+            // bars already in its measurement: a desk dataset too (a job)
+            if let Some(m) = ohlcv {
+                s.research.register_from(m).await?;
+            }
             let (status, message) = if existed {
                 (StatusCode::OK, "Dataset updated successfully")
             } else {

@@ -918,3 +918,110 @@ async fn sql_that_would_change_the_store_is_refused_and_changes_nothing() {
     .await;
     assert_eq!((c, q["count"].clone()), (StatusCode::OK, json!(1)));
 }
+
+#[tokio::test]
+async fn a_seed_003_dataset_with_bars_becomes_a_desk_dataset_runs_can_use() {
+    let d = TestDesk::start().await;
+    let (c, _) = d
+        .post(
+            "/api/datasets",
+            json!({"dataset_id": "btc-1h", "dataset_slug": "btc_1h", "symbol": "BTC/USD",
+                                      "granularity": "1h", "ohlcv_measurement": "btc_1h_ohlcv"}),
+        )
+        .await;
+    assert_eq!(c, StatusCode::CREATED);
+    // no bars yet: nothing to register
+    assert_eq!(d.get("/api/jobs").await.1["total"], 0);
+    let mut csv = String::from("timestamp,open,high,low,close,volume\n");
+    let mut close = 100.0f64;
+    for i in 0..400 {
+        let open = close;
+        close += ((i * 7919 % 13) as f64 - 6.0) * 0.3;
+        csv.push_str(&format!(
+            "{},{open},{},{},{close},10\n",
+            1_609_459_200 + 3600 * i,
+            open.max(close) + 0.5,
+            open.min(close) - 0.5
+        ));
+    }
+    let job = import(&d, "btc_1h_ohlcv", &csv).await;
+    assert_eq!(
+        wait_job(&d, &job).await.last().unwrap()["status"],
+        "COMPLETED"
+    );
+    let (_, jobs) = d.get("/api/jobs?job_type=dataset_register").await;
+    assert_eq!(jobs["total"], 1, "{jobs}");
+    let reg = jobs["jobs"][0]["job_id"].as_str().unwrap().to_string();
+    let end = wait_job(&d, &reg).await;
+    let last = end.last().unwrap();
+    assert_eq!(last["status"], "COMPLETED", "{last}");
+    // seed 000 lists it; a backtest runs on it
+    let (_, list) = d.get("/data-sources").await;
+    let desk = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["dataset_id"] == "btc-1h")
+        .unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(desk["row_count"], 400);
+    assert_eq!(desk["timeframe"], "1h");
+    let r = crate::backtests::backtest(
+        &d,
+        json!({"strategy_name": "sma_cross", "symbols": ["btc-1h"], "strategy_params": {"fast": 5, "slow": 20}}),
+    )
+    .await;
+    assert!(r["final_value"].as_f64().is_some(), "{r}");
+    // its research row is unchanged, with its bars' figures
+    let (_, ds) = d.get("/api/datasets/btc-1h").await;
+    assert_eq!(ds["ohlcv_row_count"], 400);
+    assert_eq!(ds["dataset_slug"], "btc_1h");
+}
+
+#[tokio::test]
+async fn a_desk_dataset_from_before_research_gets_its_measurements_at_start() {
+    use brickdesk::engine::datasets::{Bars, DatasetMeta, columnar};
+    let d = TestDesk::start().await;
+    // as an older brickdesk left it: columnar files and a desk row, no measurement
+    let dir = d.dir.path().join("datasets").join("dataset-old");
+    let bars = Bars {
+        ts: (0..50).map(|i| 1_600_000_000_000 + i * 60_000).collect(),
+        open: vec![10.0; 50],
+        high: vec![11.0; 50],
+        low: vec![9.0; 50],
+        close: (0..50).map(|i| 10.0 + i as f64 / 100.0).collect(),
+        volume: vec![5.0; 50],
+    };
+    columnar::write(&dir, &bars).unwrap();
+    let meta: DatasetMeta = serde_json::from_value(json!({
+        "dataset_id": "dataset-old", "name": "Old Bars.csv", "symbol": "OLD", "timeframe": "1m",
+        "timezone": null, "row_count": 50, "columns": ["timestamp", "open", "high", "low", "close", "volume"],
+        "data_path": dir, "source_type": "csv", "source_path": null, "validation_issues": [],
+        "created_at": "2026-01-01T00:00:00Z"
+    }))
+    .unwrap();
+    d.engine
+        .call(move |e| e.register_dataset(meta))
+        .await
+        .unwrap();
+    let d = d.restart().await;
+    let (_, jobs) = d.get("/api/jobs?job_type=dataset_measurement").await;
+    assert_eq!(jobs["total"], 1, "{jobs}");
+    let id = jobs["jobs"][0]["job_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        wait_job(&d, &id).await.last().unwrap()["status"],
+        "COMPLETED"
+    );
+    let (_, ds) = d.get("/api/datasets/dataset-old").await;
+    assert_eq!(ds["dataset_slug"], "old_bars");
+    assert_eq!(ds["ohlcv_measurement"], "old_bars_ohlcv");
+    assert_eq!(ds["ohlcv_row_count"], 50);
+    assert_eq!(ds["ohlcv_first_ts"], 1_600_000_000_000_000i64);
+    let (_, q) = query(&d, "SELECT max(close) FROM old_bars_ohlcv").await;
+    assert_eq!(q["dataset"][0][0], 10.49);
+    // once: a second start queues nothing more
+    let d = d.restart().await;
+    assert_eq!(
+        d.get("/api/jobs?job_type=dataset_measurement").await.1["total"],
+        1
+    );
+}

@@ -273,6 +273,8 @@ fn insert_all(
     if !jobs::complete(&tx, job_id, &result)? {
         return Err(Stop::Cancelled);
     }
+    // a seed 003 dataset whose bars these are becomes (again) a desk dataset
+    super::sync::queue_register(&tx, name)?;
     tx.commit()?;
     Ok(())
 }

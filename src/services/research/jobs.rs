@@ -219,15 +219,16 @@ pub struct Pool {
 
 impl Pool {
     /// Starts `n` workers on the database at `db` (none: a pool that only queues).
-    pub fn start(db: PathBuf, n: usize) -> Pool {
+    pub fn start(db: PathBuf, n: usize, ctx: Arc<super::sync::Ctx>) -> Pool {
         let wake = Arc::new((Mutex::new(0u64), Condvar::new()));
         let stopping = Arc::new(AtomicBool::new(false));
         let threads = (0..n)
             .map(|i| {
                 let (db, wake, stopping) = (db.clone(), wake.clone(), stopping.clone());
+                let ctx = ctx.clone();
                 std::thread::Builder::new()
                     .name(format!("research-worker-{i}"))
-                    .spawn(move || worker(&db, &wake, &stopping))
+                    .spawn(move || worker(&db, &wake, &stopping, &ctx))
                     .expect("spawn a research worker")
             })
             .collect();
@@ -262,7 +263,7 @@ impl Drop for Pool {
     }
 }
 
-fn worker(db: &Path, wake: &(Mutex<u64>, Condvar), stopping: &AtomicBool) {
+fn worker(db: &Path, wake: &(Mutex<u64>, Condvar), stopping: &AtomicBool, ctx: &super::sync::Ctx) {
     let mut conn = match store::open(db) {
         Ok(c) => c,
         Err(e) => {
@@ -273,7 +274,7 @@ fn worker(db: &Path, wake: &(Mutex<u64>, Condvar), stopping: &AtomicBool) {
     let mut seen = 0u64;
     while !stopping.load(Ordering::Relaxed) {
         match claim(&conn) {
-            Ok(Some(job)) => run(&mut conn, &job, stopping),
+            Ok(Some(job)) => run(&mut conn, &job, stopping, ctx),
             Ok(None) => {
                 let (lock, cv) = wake;
                 let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -294,7 +295,7 @@ fn worker(db: &Path, wake: &(Mutex<u64>, Condvar), stopping: &AtomicBool) {
     }
 }
 
-fn run(conn: &mut Connection, job: &Claimed, stopping: &AtomicBool) {
+fn run(conn: &mut Connection, job: &Claimed, stopping: &AtomicBool, ctx: &super::sync::Ctx) {
     tracing::info!(job = %job.job_id, kind = %job.job_type, "job started");
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut report = Report {
@@ -304,6 +305,8 @@ fn run(conn: &mut Connection, job: &Claimed, stopping: &AtomicBool) {
         };
         match job.job_type.as_str() {
             IMPORT => import::run(&mut report, &job.payload),
+            super::sync::REGISTER => super::sync::register(&mut report, ctx, &job.payload),
+            super::sync::MEASURE => super::sync::measure(&mut report, &job.payload),
             other => Err(Stop::Failed(format!("unknown job type {other:?}"))),
         }
     }))

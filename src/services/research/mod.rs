@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod measure;
 pub mod sql;
 pub mod store;
+pub mod sync;
 
 use crate::engine::datasets::DatasetMeta;
 use crate::engine::error::{DeskError, DeskResult};
@@ -106,7 +107,23 @@ impl ResearchService {
                 "research jobs interrupted by the last stop"
             );
         }
-        let pool = jobs::Pool::start(db.clone(), if owner { config.workers } else { 0 });
+        let ctx = Arc::new(sync::Ctx {
+            data_dir: desk_db.parent().map(Path::to_path_buf).unwrap_or_default(),
+            registrar: registrar(&engine),
+        });
+        if owner {
+            // desk datasets from before research existed get their measurements
+            match engine.reader().with(|st| st.list_datasets()) {
+                Ok(desk) => {
+                    let n = sync::queue_backfill(&conn, &desk).map_err(storage)?;
+                    if n > 0 {
+                        tracing::info!(datasets = n, "queued measurements for older datasets");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot list the desk's datasets"),
+            }
+        }
+        let pool = jobs::Pool::start(db.clone(), if owner { config.workers } else { 0 }, ctx);
         let queries = Arc::new(tokio::sync::Semaphore::new(config.max_queries.max(1)));
         Ok(ResearchService(Arc::new(Inner {
             db,
@@ -211,6 +228,17 @@ impl ResearchService {
         Ok(job)
     }
 
+    /// Queues `dataset_register` for the datasets whose bars are `measurement` (if it exists).
+    pub async fn register_from(&self, measurement: String) -> DeskResult<usize> {
+        let n = self
+            .db(move |c| sync::queue_register(c, &measurement))
+            .await?;
+        if n > 0 {
+            self.0.pool.poke();
+        }
+        Ok(n)
+    }
+
     pub async fn cancel(&self, id: String) -> DeskResult<Result<Option<store::Job>, String>> {
         self.db(move |c| jobs::cancel(c, &id)).await
     }
@@ -271,6 +299,17 @@ impl Drop for Inner {
     fn drop(&mut self) {
         self.pool.stop();
     }
+}
+
+/// How the workers register a dataset with the desk: through the engine, on the runtime that
+/// started the service (None outside one: nothing registers then).
+fn registrar(engine: &EngineHandle) -> Option<sync::Registrar> {
+    let rt = tokio::runtime::Handle::try_current().ok()?;
+    let engine = engine.clone();
+    Some(Arc::new(move |meta| {
+        rt.block_on(engine.call(move |e| e.register_dataset(meta)))
+            .map_err(|e| e.to_string())
+    }))
 }
 
 /// The seed 003 row a desk dataset gets when it has none (its measurements if they exist).
