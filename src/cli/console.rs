@@ -95,7 +95,9 @@ async fn console(
 ) -> anyhow::Result<()> {
     app.ollama_url = Some(ollama_url(&cfg));
     if let Some(url) = &ui.connect {
-        let remote = Remote::connect(url, ui.password.as_deref()).await?;
+        let remote = Remote::connect(url, ui.password.as_deref())
+            .await?
+            .with_stage1_token(cfg.research.tokens.first().cloned());
         app.sandbox = remote.sandbox_mode().await;
         let link = Link::Remote(remote);
         app.link_label = format!("attached to {}", link.label());

@@ -49,6 +49,8 @@ async fn run_demo(mut cfg: Config, args: DemoArgs, app: Option<App>) -> anyhow::
         .data_dir
         .clone()
         .unwrap_or_else(|| temp.path().to_path_buf());
+    // everything the demo writes (datasets' files too) goes there
+    cfg.data_dir = Some(data_dir.clone());
     cfg.server.host = args.host.clone();
     // the paper bridge holds no stop, as a broker would: the desk's server-side stop stands in
     cfg.desk.server_side_stop = true;

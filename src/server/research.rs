@@ -143,10 +143,8 @@ impl Page {
                     }),
                 }
             };
-        let limit = num(&self.limit, "limit", default)?;
-        if limit > max {
-            return Err(bad(format!("limit must be at most {max}, got {limit}")));
-        }
+        // more than `max` reads as `max`: a client asking for everything gets the most a page holds
+        let limit = num(&self.limit, "limit", default)?.min(max);
         Ok((limit, num(&self.offset, "offset", 0)?))
     }
 }
@@ -184,7 +182,6 @@ async fn one_dataset(State(s): State<AppState>, Path(id): Path<String>) -> Answe
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct DatasetBody {
     dataset_id: String,
     dataset_slug: String,
@@ -277,12 +274,17 @@ async fn save_dataset(State(s): State<AppState>, bytes: Bytes) -> Answer {
             if let Some(m) = ohlcv {
                 s.research.register_from(m).await?;
             }
-            let (status, message) = if existed {
-                (StatusCode::OK, "Dataset updated successfully")
+            // seed 003 answers 201 to a create and to an update alike
+            let message = if existed {
+                "Dataset updated successfully"
             } else {
-                (StatusCode::CREATED, "Dataset created successfully")
+                "Dataset created successfully"
             };
-            Ok((status, Json(json!({"success": true, "message": message}))).into_response())
+            Ok((
+                StatusCode::CREATED,
+                Json(json!({"success": true, "message": message})),
+            )
+                .into_response())
         }
     }
 }
@@ -330,7 +332,6 @@ async fn one_run(State(s): State<AppState>, Path(id): Path<String>) -> Answer {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RunBody {
     run_id: String,
     dataset_id: String,
@@ -442,7 +443,6 @@ async fn one_simulation(State(s): State<AppState>, Path(id): Path<String>) -> An
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct TradeBody {
     #[serde(default)]
     trade_id: Option<String>,
@@ -463,7 +463,6 @@ struct TradeBody {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct SimulationBody {
     simulation_id: String,
     run_id: String,
@@ -604,9 +603,13 @@ fn sql_of(bytes: &[u8]) -> Result<String, PlainError> {
         .ok_or_else(|| bad("Missing 'sql' parameter"))
 }
 
-/// Every refusal, timeout or SQL error is the query's own fault: 400 (as QuestDB answers).
+/// Every refusal, timeout or SQL error is the query's own fault: 400 (as QuestDB answers); a
+/// surface at its limit of queries at once is 503.
 fn sql_error(e: SqlError) -> PlainError {
-    bad(e.to_string())
+    match e {
+        SqlError::Busy(_) => PlainError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        _ => bad(e.to_string()),
+    }
 }
 
 async fn query(State(s): State<AppState>, bytes: Bytes) -> Answer {
@@ -632,6 +635,33 @@ async fn export(State(s): State<AppState>, bytes: Bytes) -> Answer {
     stream_rows(&s, sql, false, Some("export.csv")).await
 }
 
+/// How long a streamed answer waits for a client that stopped reading before it gives up (and
+/// frees its query slot and its read snapshot).
+const STALL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Hands a piece to the answer's body; false when the client left or stopped reading for `STALL`.
+fn send_within(tx: &tokio::sync::mpsc::Sender<Piece>, piece: Piece) -> bool {
+    use tokio::sync::mpsc::error::TrySendError;
+    let deadline = std::time::Instant::now() + STALL;
+    let mut piece = piece;
+    loop {
+        match tx.try_send(piece) {
+            Ok(()) => return true,
+            Err(TrySendError::Closed(_)) => return false,
+            Err(TrySendError::Full(p)) => {
+                if std::time::Instant::now() > deadline {
+                    tracing::warn!(
+                        "a streamed answer's client stopped reading: its query is stopped"
+                    );
+                    return false;
+                }
+                piece = p;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+    }
+}
+
 /// A piece of a streamed answer, or why it stopped.
 enum Piece {
     Data(Bytes),
@@ -649,8 +679,7 @@ async fn stream_rows(s: &AppState, sql: String, as_json: bool, attachment: Optio
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let done = reader.prepare(&sql).and_then(|mut stmt| {
-            let mut send =
-                |piece: Vec<u8>| tx.blocking_send(Piece::Data(Bytes::from(piece))).is_ok();
+            let mut send = |piece: Vec<u8>| send_within(&tx, Piece::Data(Bytes::from(piece)));
             if as_json {
                 json_rows(&reader, &mut stmt, &mut send)
             } else {
@@ -664,7 +693,13 @@ async fn stream_rows(s: &AppState, sql: String, as_json: bool, attachment: Optio
     let first = match rx.recv().await {
         Some(Piece::Data(b)) => b,
         Some(Piece::Failed(e)) => return Err(sql_error(e)),
-        None => Bytes::new(),
+        // the query's thread ended without a word (a panic): never an empty 200
+        None => {
+            return Err(PlainError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error: the query stopped (see the server log)",
+            ));
+        }
     };
     let rest = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).map(|p| match p {
         Piece::Data(b) => Ok(b),
@@ -793,9 +828,8 @@ async fn import_async(State(s): State<AppState>, bytes: Bytes) -> Answer {
         return Err(bad("data must be the CSV text as a string"));
     }
     // the header, checked now: a file the job could never import is refused here
-    let end = raw.find("\\n").unwrap_or(raw.len() - 1);
-    let head: String = serde_json::from_str(&format!("{}\"", &raw[..end])).unwrap_or_default();
-    let header_line = head.lines().next().unwrap_or("").trim();
+    let head = research::first_line(raw);
+    let header_line = head.trim();
     if header_line.is_empty() {
         return Err(bad("data is empty: the first row must be the CSV header"));
     }

@@ -41,6 +41,8 @@ pub struct ResearchView {
     pub datasets: Vec<Value>,
     pub measurements: Vec<crate::services::research::measure::MeasurementInfo>,
     pub jobs: Vec<crate::services::research::store::Job>,
+    /// Why they could not be fetched this time (research auth the console lacks, say).
+    pub error: Option<String>,
 }
 
 /// What to fetch about runs.

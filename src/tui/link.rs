@@ -23,7 +23,15 @@ pub const JOBS: i64 = 100;
 
 /// A job id's first 8 characters, as the console shows it.
 fn short(id: &str) -> &str {
-    &id[..8.min(id.len())]
+    id.get(..8).unwrap_or(id)
+}
+
+/// A Research tab that could not be fetched says why (the rest of the console goes on).
+fn failed(e: anyhow::Error) -> super::app::ResearchView {
+    super::app::ResearchView {
+        error: Some(format!("{e:#}")),
+        ..Default::default()
+    }
 }
 
 /// The Research tab's data from the in-process research service.
@@ -39,6 +47,7 @@ async fn local_research(
         datasets,
         measurements,
         jobs,
+        error: None,
     })
 }
 
@@ -59,6 +68,8 @@ pub struct Remote {
     base: String,
     client: reqwest::Client,
     cookie: Option<String>,
+    /// Sent as `X-Stage1-Token` (seed 003's routes, when the server's research auth is on).
+    stage1: Option<String>,
 }
 
 impl Remote {
@@ -102,7 +113,24 @@ impl Remote {
             base,
             client,
             cookie,
+            stage1: None,
         })
+    }
+
+    /// Sends `token` as `X-Stage1-Token` (the research routes' own auth) with every request.
+    pub fn with_stage1_token(mut self, token: Option<String>) -> Remote {
+        self.stage1 = token;
+        self
+    }
+
+    fn authed(&self, mut req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        if let Some(c) = &self.cookie {
+            req = req.header(reqwest::header::COOKIE, c);
+        }
+        if let Some(t) = &self.stage1 {
+            req = req.header("x-stage1-token", t);
+        }
+        req
     }
 
     /// The Research tab's data from seed 003's routes.
@@ -118,6 +146,7 @@ impl Remote {
             measurements: serde_json::from_value(m?["measurements"].clone())
                 .context("unexpected /api/questdb/measurements")?,
             jobs: serde_json::from_value(j?["jobs"].clone()).context("unexpected /api/jobs")?,
+            error: None,
         })
     }
 
@@ -129,11 +158,10 @@ impl Remote {
     }
 
     async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        let mut req = self.client.get(format!("{}{path}", self.base));
-        if let Some(c) = &self.cookie {
-            req = req.header(reqwest::header::COOKIE, c);
-        }
-        let resp = req.send().await?;
+        let resp = self
+            .authed(self.client.get(format!("{}{path}", self.base)))
+            .send()
+            .await?;
         let code = resp.status();
         let body: Value = resp.json().await?;
         if !code.is_success() {
@@ -147,11 +175,8 @@ impl Remote {
 
     /// POST to a seed-000 route (answers the object itself, refusals as `{"detail": …}`).
     async fn post_raw(&self, path: &str, body: Value) -> Result<Value, String> {
-        let mut req = self.client.post(format!("{}{path}", self.base)).json(&body);
-        if let Some(c) = &self.cookie {
-            req = req.header(reqwest::header::COOKIE, c);
-        }
-        let resp = req
+        let resp = self
+            .authed(self.client.post(format!("{}{path}", self.base)).json(&body))
             .send()
             .await
             .map_err(|e| format!("server unreachable: {e}"))?;
@@ -377,7 +402,7 @@ impl Link {
                     None => (None, None),
                 };
                 let research = match runs_wanted.research {
-                    true => Some(local_research(research).await?),
+                    true => Some(local_research(research).await.unwrap_or_else(failed)),
                     false => None,
                 };
                 Ok(Snapshot {
@@ -445,7 +470,7 @@ impl Link {
                     None => (None, None),
                 };
                 let research = match runs_wanted.research {
-                    true => Some(r.research().await?),
+                    true => Some(r.research().await.unwrap_or_else(failed)),
                     false => None,
                 };
                 Ok(Snapshot {

@@ -217,12 +217,17 @@ async fn datasets_are_created_updated_and_refused() {
     let mut again = body.clone();
     again["granularity"] = json!("4h");
     let (c, b) = d.post("/api/datasets", again).await;
+    // seed 003: 201 for an update too
     assert_eq!(
         (c, b["message"].clone()),
-        (StatusCode::OK, json!("Dataset updated successfully"))
+        (StatusCode::CREATED, json!("Dataset updated successfully"))
     );
     let (_, one) = d.get("/api/datasets/0d1c-uuid").await;
     assert_eq!(one["granularity"], "4h");
+    // what a GET answers can be posted back as it is (its extra fields are ignored)
+    let (c, _) = d.post("/api/datasets", one.clone()).await;
+    assert_eq!(c, StatusCode::CREATED);
+    assert_eq!(d.get("/api/datasets/0d1c-uuid").await.1, one);
     assert_eq!(one["ohlcv_row_count"], Value::Null, "no bars imported yet");
     let before = d.get("/api/datasets").await.1;
     let refused = [
@@ -255,11 +260,6 @@ async fn datasets_are_created_updated_and_refused() {
             json!({"dataset_id": "a", "dataset_slug": "x", "metadata": [1]}),
             StatusCode::BAD_REQUEST,
             "metadata must be an object",
-        ),
-        (
-            json!({"dataset_id": "a", "dataset_slug": "x", "colour": 1}),
-            StatusCode::BAD_REQUEST,
-            "unknown field `colour`",
         ),
     ];
     for (body, code, want) in refused {
@@ -377,11 +377,6 @@ async fn runs_and_simulations_with_pagination_filters_and_refusals() {
             StatusCode::BAD_REQUEST,
             "offset must be a whole number",
         ),
-        (
-            "/api/runs?limit=5000",
-            StatusCode::BAD_REQUEST,
-            "limit must be at most 1000",
-        ),
     ] {
         let (c, b) = d.get(path).await;
         let msg = error_of(c, &b, code);
@@ -419,6 +414,9 @@ async fn runs_and_simulations_with_pagination_filters_and_refusals() {
         assert!(msg.contains(want), "{body}: {msg}");
     }
     assert_eq!(d.get("/api/runs").await.1["total"], 3);
+    // a limit past the most a page holds (1000) is read as that
+    let (c, big) = d.get("/api/runs?limit=5000").await;
+    assert_eq!((c, big["count"].clone()), (StatusCode::OK, json!(3)));
 
     // simulations: their trades come with them; pnl and return worked out when not given
     let trades: Vec<Value> = (0..5)
@@ -627,6 +625,12 @@ async fn imports_detect_units_append_and_are_refused_before_queueing() {
         2
     );
 
+    // a BOM before the header (Excel's "CSV UTF-8") is no obstacle
+    let job = import(&d, "bom", "\u{feff}timestamp,v\n1609459200,1\n").await;
+    assert_eq!(
+        wait_job(&d, &job).await.last().unwrap()["status"],
+        "COMPLETED"
+    );
     let (_, before) = d.get("/api/jobs").await;
     let refused = [
         (
@@ -687,7 +691,7 @@ async fn imports_detect_units_append_and_are_refused_before_queueing() {
         .await;
     assert_eq!(
         (jobs["count"].clone(), jobs["total"].clone()),
-        (json!(2), json!(5))
+        (json!(2), json!(6))
     );
     let j = &jobs["jobs"][0];
     for key in [
@@ -875,6 +879,7 @@ async fn sql_that_would_change_the_store_is_refused_and_changes_nothing() {
         ("BEGIN", "read-only"),
         ("SAVEPOINT s", "read-only"),
         ("SELECT load_extension('/tmp/evil.so')", "read-only"),
+        ("SELECT length(zeroblob(999999999))", "too big"),
         ("SELECT 1; DROP TABLE preds", "one statement per request"),
         ("SELECT 1; SELECT 2", "one statement per request"),
         (
@@ -897,13 +902,12 @@ async fn sql_that_would_change_the_store_is_refused_and_changes_nothing() {
             "{sql} took {:?}",
             started.elapsed()
         );
+        // an export refused or timed out before its first piece is a 400 too
         let (c, b) = d.post("/api/questdb/export", json!({ "sql": sql })).await;
-        if !want.starts_with("timed out") {
-            assert!(
-                error_of(c, &b, StatusCode::BAD_REQUEST).contains(want),
-                "export {sql}"
-            );
-        }
+        assert!(
+            error_of(c, &b, StatusCode::BAD_REQUEST).contains(want),
+            "export {sql}"
+        );
     }
     assert!(!attach.exists(), "ATTACH made no file");
     assert_eq!(store_state(&d).await, before);
@@ -1024,4 +1028,138 @@ async fn a_desk_dataset_from_before_research_gets_its_measurements_at_start() {
         d.get("/api/jobs?job_type=dataset_measurement").await.1["total"],
         1
     );
+}
+
+#[tokio::test]
+async fn awkward_files_import_whole() {
+    let d = TestDesk::start().await;
+    // a number column with `N/A` past the first 10,000 rows, and a quoted field with a comma,
+    // a quote and a line break in it
+    let mut csv = String::from("timestamp,v,label\n");
+    for i in 0..20_000 {
+        let v = if i == 15_000 {
+            "N/A".to_string()
+        } else {
+            i.to_string()
+        };
+        csv.push_str(&format!(
+            "{},{v},\"5\"\" screen,\nwide\"\n",
+            1_609_459_200 + i
+        ));
+    }
+    let job = import(&d, "odd", &csv).await;
+    let end = wait_job(&d, &job).await;
+    assert_eq!(
+        end.last().unwrap()["status"],
+        "COMPLETED",
+        "{}",
+        end.last().unwrap()
+    );
+    let (_, q) = query(&d, "SELECT count(*), sum(v = 'N/A'), min(label) FROM odd").await;
+    assert_eq!(
+        q["dataset"][0],
+        json!([20_000, 1, "5\" screen,\nwide"]),
+        "{q}"
+    );
+    // a bare quote inside a plain field is beyond the CSV parser: the job says so, no table is made
+    let job = import(
+        &d,
+        "bare",
+        "timestamp,label\n1609459200,5\" screen\n1609459260,x\n",
+    )
+    .await;
+    let end = wait_job(&d, &job).await;
+    let last = end.last().unwrap();
+    assert_eq!(last["status"], "FAILED", "{last}");
+    assert!(
+        last["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot read the CSV"),
+        "{last}"
+    );
+    assert_eq!(
+        d.get("/api/questdb/measurement/bare").await.0,
+        StatusCode::NOT_FOUND
+    );
+    // 600 columns (more than SQLite's parameters per statement at 64 rows each)
+    let header: Vec<String> = std::iter::once("timestamp".to_string())
+        .chain((0..600).map(|k| format!("c{k}")))
+        .collect();
+    let mut wide = header.join(",") + "\n";
+    for i in 0..100 {
+        let row: Vec<String> = std::iter::once((1_609_459_200 + i).to_string())
+            .chain((0..600).map(|k| (k * i).to_string()))
+            .collect();
+        wide.push_str(&(row.join(",") + "\n"));
+    }
+    let job = import(&d, "wide", &wide).await;
+    assert_eq!(
+        wait_job(&d, &job).await.last().unwrap()["status"],
+        "COMPLETED"
+    );
+    assert_eq!(
+        d.get("/api/questdb/measurement/wide").await.1["row_count"],
+        100
+    );
+    // SQLite's names ignore case: BTC after btc appends to btc
+    let job = import(&d, "btc", "timestamp,v\n1609459200,1\n").await;
+    wait_job(&d, &job).await;
+    let job = import(&d, "BTC", "timestamp,v\n1609459260,2\n").await;
+    assert_eq!(
+        wait_job(&d, &job).await.last().unwrap()["status"],
+        "COMPLETED"
+    );
+    let (_, m) = d.get("/api/questdb/measurements?prefix=b").await;
+    assert_eq!(m["count"], 1, "{m}");
+    assert_eq!(m["measurements"][0]["name"], "btc");
+    assert_eq!(m["measurements"][0]["row_count"], 2);
+}
+
+#[tokio::test]
+async fn bars_appended_to_a_dataset_keep_one_row_per_time_and_register_again() {
+    let d = TestDesk::start().await;
+    let (id, _) = walk_dataset(&d, "walk", 100, 2).await;
+    let (_, ds) = d.get(&format!("/api/datasets/{id}")).await;
+    let last = ds["ohlcv_last_ts"].as_i64().unwrap() / 1_000_000;
+    // the last bar again, and two new ones a day apart
+    let mut csv = String::from("timestamp,open,high,low,close,volume\n");
+    for k in 0..3 {
+        csv.push_str(&format!("{},1,2,0.5,1.5,7\n", last + 86_400 * k));
+    }
+    let job = import(&d, "walk_ohlcv", &csv).await;
+    assert_eq!(
+        wait_job(&d, &job).await.last().unwrap()["status"],
+        "COMPLETED"
+    );
+    let (_, m) = d.get("/api/questdb/measurement/walk_ohlcv").await;
+    assert_eq!(
+        m["row_count"], 102,
+        "the repeated time kept its first row: {m}"
+    );
+    let (_, q) = query(
+        &d,
+        &format!(
+            "SELECT close FROM walk_ohlcv WHERE timestamp = {}",
+            last * 1_000_000
+        ),
+    )
+    .await;
+    assert_ne!(q["dataset"][0][0], 1.5, "{q}");
+    // the dataset's bars changed: the desk's copy follows
+    let (_, jobs) = d.get("/api/jobs?job_type=dataset_register").await;
+    let reg = jobs["jobs"][0]["job_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        wait_job(&d, &reg).await.last().unwrap()["status"],
+        "COMPLETED"
+    );
+    let (_, list) = d.get("/data-sources").await;
+    let desk = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["dataset_id"] == id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(desk["row_count"], 102, "{desk}");
 }

@@ -33,19 +33,39 @@ pub struct CsvBatches {
     pub consumed: u64,
     carry: Vec<u8>,
     batch_bytes: usize,
+    /// The batch size asked for (a long line grows `batch_bytes` for its batch only).
+    base_bytes: usize,
     eof: bool,
 }
 
-/// The last line end of `buf` outside double quotes (a line start is always outside).
+/// The last line end of `buf` outside quoted fields (a line start is always outside). A quote
+/// opens a field only at the field's start (`5" screen` is plain text), and `""` inside one is
+/// a quote character.
 fn last_line_end(buf: &[u8]) -> Option<usize> {
     let mut quoted = false;
+    let mut field_start = true;
     let mut last = None;
-    for (i, &b) in buf.iter().enumerate() {
-        match b {
-            b'"' => quoted = !quoted,
-            b'\n' if !quoted => last = Some(i),
-            _ => {}
+    let mut i = 0;
+    while i < buf.len() {
+        let b = buf[i];
+        if quoted {
+            if b == b'"' {
+                if buf.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    quoted = false;
+                }
+            }
+            field_start = false;
+        } else {
+            match b {
+                b'"' if field_start => quoted = true,
+                b'\n' => last = Some(i),
+                _ => {}
+            }
+            field_start = matches!(b, b',' | b'\n' | b'\r');
         }
+        i += 1;
     }
     last
 }
@@ -87,6 +107,7 @@ impl CsvBatches {
             consumed: 0,
             carry: Vec::new(),
             batch_bytes: batch_bytes.max(1024),
+            base_bytes: batch_bytes.max(1024),
             eof: false,
         })
     }
@@ -121,6 +142,7 @@ impl CsvBatches {
                     self.carry = buf[end + 1..].to_vec();
                     buf.truncate(end + 1);
                     self.consumed += buf.len() as u64;
+                    self.batch_bytes = self.base_bytes;
                     return Ok(Some(buf));
                 }
                 // one line longer than a batch (or an open quote): read on
@@ -142,10 +164,20 @@ fn read_frame(
     projection: Option<Vec<usize>>,
     lenient: bool,
 ) -> PolarsResult<DataFrame> {
+    read_frame_inferring(bytes, schema, projection, lenient, Some(10_000))
+}
+
+fn read_frame_inferring(
+    bytes: Vec<u8>,
+    schema: Option<SchemaRef>,
+    projection: Option<Vec<usize>>,
+    lenient: bool,
+    infer_rows: Option<usize>,
+) -> PolarsResult<DataFrame> {
     let mut opts = CsvReadOptions::default()
         .with_has_header(false)
         .with_schema(schema)
-        .with_infer_schema_length(Some(10_000))
+        .with_infer_schema_length(infer_rows)
         .with_ignore_errors(lenient)
         .with_raise_if_empty(false)
         .with_parse_options(CsvParseOptions::default().with_truncate_ragged_lines(true));
@@ -259,8 +291,12 @@ fn table(df: &DataFrame, width: usize) -> anyhow::Result<Table> {
 /// The first batch of a table: its column types inferred (from up to 10,000 rows) and fixed.
 pub fn first_table(bytes: Vec<u8>, width: usize) -> anyhow::Result<(TableSchema, Table)> {
     let mut schema = Schema::with_capacity(width);
-    let df = read_frame(bytes, None, None, false)
-        .map_err(|e| anyhow::anyhow!("cannot read the CSV: {e}"))?;
+    // types from the first 10,000 rows; if a later row of the batch does not fit them, from all
+    let df = match read_frame(bytes.clone(), None, None, false) {
+        Ok(df) => df,
+        Err(_) => read_frame_inferring(bytes, None, None, false, None)
+            .map_err(|e| anyhow::anyhow!("cannot read the CSV: {e}"))?,
+    };
     for (j, c) in df.columns().iter().enumerate().take(width) {
         let dt = match c.dtype() {
             DataType::Int64 | DataType::Float64 | DataType::String | DataType::Boolean => {
@@ -278,12 +314,17 @@ pub fn first_table(bytes: Vec<u8>, width: usize) -> anyhow::Result<(TableSchema,
 }
 
 /// A later batch, read with the first batch's types; a batch that does not fit them (an integer
-/// column that turns decimal, say) is read with its own.
+/// column that turns decimal, a `N/A` in a number column) is read as text, which the store
+/// keeps as numbers where they are numbers (its columns' affinity) and as text where not.
 pub fn next_table(bytes: Vec<u8>, schema: &TableSchema, width: usize) -> anyhow::Result<Table> {
     match read_frame(bytes.clone(), Some(schema.0.clone()), None, false) {
         Ok(df) => table(&df, width),
         Err(_) => {
-            let df = read_frame(bytes, None, None, false)
+            let mut text = Schema::with_capacity(width);
+            for j in 0..width {
+                text.with_column(format!("c{j}").into(), DataType::String);
+            }
+            let df = read_frame(bytes, Some(Arc::new(text)), None, false)
                 .map_err(|e| anyhow::anyhow!("cannot read the CSV: {e}"))?;
             table(&df, width)
         }
@@ -327,6 +368,16 @@ mod tests {
     }
 
     #[test]
+    fn a_quote_inside_a_plain_field_opens_nothing() {
+        let buf = b"a,5\" screen\nb,\"x\"\"\ny\"\nc,d\n";
+        // lines end at 11 (after `5" screen`), 21 (after the quoted `x""\ny`; 18 is inside it)
+        // and 25
+        assert_eq!(last_line_end(buf), Some(25));
+        assert_eq!(last_line_end(&buf[..25]), Some(21));
+        assert_eq!(last_line_end(&buf[..20]), Some(11));
+    }
+
+    #[test]
     fn types_are_inferred_then_kept_and_a_misfit_batch_reads_on() {
         let mut text = String::from("\u{feff}t,n,x,s\n");
         for i in 0..300 {
@@ -344,7 +395,9 @@ mod tests {
             last = Some(next_table(batch, &schema, 4).unwrap());
         }
         let last = last.unwrap();
-        assert!(matches!(&last.columns[1], Cells::Float(v) if v.last() == Some(&Some(1.25))));
+        assert!(
+            matches!(&last.columns[1], Cells::Text(v) if v.last() == Some(&Some("1.25".into())))
+        );
         assert!(matches!(&last.columns[3], Cells::Text(v) if v.last() == Some(&None)));
     }
 }

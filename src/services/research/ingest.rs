@@ -16,24 +16,25 @@ use std::path::Path;
 /// The columns of a dataset's OHLCV measurement.
 pub const OHLCV: [&str; 6] = ["timestamp", "open", "high", "low", "close", "volume"];
 
+/// The staging table of dataset `id`'s bars.
+fn staging_for(id: &str) -> String {
+    format!("{}ds_{}", measure::STAGING_PREFIX, id.replace('-', "_"))
+}
+
 fn bars_staging(conn: &Connection, id: &str) -> rusqlite::Result<Staging> {
     let cols: Vec<(String, &'static str)> = OHLCV
         .iter()
         .enumerate()
         .map(|(i, c)| (c.to_string(), if i == 0 { "INTEGER" } else { "REAL" }))
         .collect();
-    Staging::create(
-        conn,
-        &format!("{}ds_{}", measure::STAGING_PREFIX, id.replace('-', "_")),
-        &cols,
-        true,
-    )
+    Staging::create(conn, &staging_for(id), &cols, true)
 }
 
 /// Makes the staging table the dataset's OHLCV measurement (replacing an older one), with its
 /// indicator view, and records the dataset's seed 003 row, in one transaction.
 fn publish(conn: &mut Connection, st: &Staging, meta: &DatasetMeta) -> anyhow::Result<DatasetRow> {
-    let tx = conn.transaction()?;
+    // IMMEDIATE: it reads before it writes, and a read transaction cannot wait to write in WAL
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let slug = match store::dataset(&tx, &meta.dataset_id)? {
         Some(r) => r.dataset_slug,
         None => store::free_slug(&tx, &meta.name)?,
@@ -342,8 +343,10 @@ pub fn csv(
             Ok((p, None))
         }
         Err(e) => {
+            // its own staging table only: the server's imports may be running beside it
             let _ = std::fs::remove_dir_all(&dir);
-            let _ = measure::drop_stale_staging(&conn, &[]);
+            let own = measure::quoted(&staging_for(&id));
+            let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {own}"));
             Err(e)
         }
     }

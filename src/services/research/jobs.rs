@@ -51,6 +51,26 @@ pub struct Report<'a> {
 }
 
 impl Report<'_> {
+    /// Whether the job is still wanted, without opening a transaction (for long work between
+    /// transactions).
+    pub fn check(&self) -> Result<(), Stop> {
+        if self.stopping.load(Ordering::Relaxed) {
+            return Err(Stop::Stopping);
+        }
+        let status: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT status FROM bd_jobs WHERE job_id = ?1",
+                [self.job_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match status.as_deref() {
+            Some("RUNNING") => Ok(()),
+            _ => Err(Stop::Cancelled),
+        }
+    }
+
     /// Opens a batch's transaction, after checking the job is still wanted.
     pub fn begin(&mut self) -> Result<rusqlite::Transaction<'_>, Stop> {
         if self.stopping.load(Ordering::Relaxed) {
@@ -143,26 +163,31 @@ pub fn claim(conn: &Connection) -> rusqlite::Result<Option<Claimed>> {
 /// Cancels a PENDING or RUNNING job. `Err(status)` names the state that cannot be cancelled;
 /// `Ok(None)`: no such job. A PENDING job ends at once; a RUNNING one gets its `completed_at`
 /// from its worker, once the worker has stopped and removed what the job had made.
-pub fn cancel(conn: &Connection, id: &str) -> rusqlite::Result<Result<Option<store::Job>, String>> {
+pub fn cancel(
+    conn: &mut Connection,
+    id: &str,
+) -> rusqlite::Result<Result<Option<store::Job>, String>> {
     let now = store::now_plain();
-    let was = store::get_job(conn, id)?;
+    // one transaction: what it read is what it changes (a worker cannot claim it in between)
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let was = store::get_job(&tx, id)?;
     let Some(was) = was else { return Ok(Ok(None)) };
-    let n = conn.execute(
+    let n = tx.execute(
         "UPDATE bd_jobs SET status = 'CANCELLED', error = 'cancelled by request', updated_at = ?2,
             completed_at = CASE status WHEN 'PENDING' THEN ?2 END
          WHERE job_id = ?1 AND status IN ('PENDING', 'RUNNING')",
         params![id, now],
     )?;
     if n == 0 {
-        // ended meanwhile, perhaps: say how it is now
-        let now_status = store::get_job(conn, id)?.map_or(was.status, |j| j.status);
-        return Ok(Err(now_status));
+        return Ok(Err(was.status));
     }
+    let job = store::get_job(&tx, id)?;
+    tx.commit()?;
     if was.status == "PENDING" {
         // no worker will see it: its file goes now
         remove_upload(&was.payload);
     }
-    Ok(Ok(store::get_job(conn, id)?))
+    Ok(Ok(job))
 }
 
 fn remove_upload(payload: &str) {
@@ -182,10 +207,11 @@ pub fn recover(conn: &Connection) -> rusqlite::Result<(usize, usize)> {
     let (mut again, mut failed) = (0, 0);
     for (id, payload, attempts) in left {
         let v: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
-        let file_there = v["file_path"]
+        // an import needs its upload; the dataset jobs need nothing but the store
+        let input_there = v["file_path"]
             .as_str()
-            .is_some_and(|p| Path::new(p).exists());
-        if file_there && attempts < MAX_ATTEMPTS {
+            .is_none_or(|p| Path::new(p).exists());
+        if input_there && attempts < MAX_ATTEMPTS {
             requeue(
                 conn,
                 &id,
@@ -208,6 +234,29 @@ pub fn recover(conn: &Connection) -> rusqlite::Result<(usize, usize)> {
     }
     super::measure::drop_stale_staging(conn, &[])?;
     Ok((again, failed))
+}
+
+/// Removes the uploads (`import_*.csv` in `dir`) no PENDING or RUNNING job will read: what a
+/// crash between writing a file and queueing its job, or between ending a job and removing its
+/// file, left behind. Other files there (seed 000's uploaded sources) are not touched.
+pub fn sweep_uploads(conn: &Connection, dir: &Path) -> rusqlite::Result<usize> {
+    let wanted: Vec<String> = conn
+        .prepare(
+            "SELECT json_extract(payload, '$.file_path') FROM bd_jobs
+             WHERE status IN ('PENDING', 'RUNNING') AND json_extract(payload, '$.file_path') IS NOT NULL",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let path = e.path().display().to_string();
+        if name.starts_with("import_") && name.ends_with(".csv") && !wanted.contains(&path) {
+            let _ = std::fs::remove_file(e.path());
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// The worker pool.
@@ -311,9 +360,19 @@ fn run(conn: &mut Connection, job: &Claimed, stopping: &AtomicBool, ctx: &super:
         }
     }))
     .unwrap_or_else(|_| Err(Stop::Failed("the job panicked (see the server log)".into())));
+    // whatever the job left the connection at, the next one starts durable
+    let _ = conn.pragma_update(None, "synchronous", "FULL");
+    // cancelled meanwhile (even while the server stops): nothing of it is kept
+    let cancelled = conn
+        .query_row(
+            "SELECT status = 'CANCELLED' FROM bd_jobs WHERE job_id = ?1",
+            [&job.job_id],
+            |r| r.get::<_, bool>(0),
+        )
+        .unwrap_or(false);
     // the upload goes first (unless the job runs again), then the staging table: once the table
     // is gone, nothing of the job is left
-    if !matches!(outcome, Err(Stop::Stopping))
+    if (cancelled || !matches!(outcome, Err(Stop::Stopping)))
         && let Some(p) = job.payload["file_path"].as_str()
     {
         let _ = std::fs::remove_file(p);
@@ -326,26 +385,23 @@ fn run(conn: &mut Connection, job: &Claimed, stopping: &AtomicBool, ctx: &super:
     let done = |conn: &Connection| -> rusqlite::Result<()> {
         match &outcome {
             Ok(()) => {}
-            Err(Stop::Stopping) => {
-                return requeue(
-                    conn,
-                    &job.job_id,
-                    "the server stopped; started again at its next start",
-                );
-            }
-            Err(Stop::Cancelled) => {
-                tracing::info!(job = %job.job_id, "job cancelled");
-                conn.execute(
-                    "UPDATE bd_jobs SET completed_at = ?2, updated_at = ?2
-                     WHERE job_id = ?1 AND completed_at IS NULL",
-                    params![job.job_id, store::now_plain()],
-                )?;
-            }
+            Err(Stop::Stopping) => requeue(
+                conn,
+                &job.job_id,
+                "the server stopped; started again at its next start",
+            )?,
+            Err(Stop::Cancelled) => tracing::info!(job = %job.job_id, "job cancelled"),
             Err(Stop::Failed(why)) => {
                 tracing::warn!(job = %job.job_id, error = %why, "job failed");
                 fail(conn, &job.job_id, why)?;
             }
         }
+        // a cancelled job ends when its worker has let go of it, however its work stopped
+        conn.execute(
+            "UPDATE bd_jobs SET completed_at = ?2, updated_at = ?2
+             WHERE job_id = ?1 AND status = 'CANCELLED' AND completed_at IS NULL",
+            params![job.job_id, store::now_plain()],
+        )?;
         Ok(())
     };
     if let Err(e) = done(conn) {

@@ -6,8 +6,11 @@ use crate::engine::datasets::stream::Cells;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 
-/// Rows bound per INSERT statement (a multi-row VALUES list: far fewer statement steps).
-const ROWS_PER_INSERT: usize = 64;
+/// Rows bound per INSERT statement (a multi-row VALUES list: far fewer statement steps), within
+/// SQLite's 32,766 parameters however wide the table.
+fn rows_per_insert(width: usize) -> usize {
+    (32_766 / width.max(1)).clamp(1, 64)
+}
 
 /// Prefix of the hidden tables an import writes before its measurement exists.
 pub const STAGING_PREFIX: &str = "_import_";
@@ -73,9 +76,14 @@ pub fn list(conn: &Connection, prefix: Option<&str>) -> rusqlite::Result<Vec<Mea
     stmt.query_map([prefix], info_row)?.collect()
 }
 
+/// A measurement by name (SQLite's table names ignore case, and so does this).
 pub fn get(conn: &Connection, name: &str) -> rusqlite::Result<Option<MeasurementInfo>> {
-    conn.query_row(&format!("{INFO} WHERE name = ?1"), [name], info_row)
-        .optional()
+    conn.query_row(
+        &format!("{INFO} WHERE name = ?1 COLLATE NOCASE"),
+        [name],
+        info_row,
+    )
+    .optional()
 }
 
 /// Records (or updates) a measurement in the catalog, inside the transaction that made it.
@@ -104,13 +112,29 @@ pub fn table_columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<Str
     stmt.query_map([], |r| r.get::<_, String>(1))?.collect()
 }
 
-pub fn exists(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
+/// The name a table or view has in the store, if one is called `table` in any case (SQLite's
+/// names ignore case: `BTC` and `btc` are one table).
+pub fn actual_name(conn: &Connection, table: &str) -> rusqlite::Result<Option<String>> {
     conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE name = ?1 AND type IN ('table', 'view')",
+        "SELECT name FROM sqlite_master WHERE name = ?1 COLLATE NOCASE AND type IN ('table', 'view')",
         [table],
-        |r| r.get::<_, i64>(0),
+        |r| r.get(0),
     )
-    .map(|n| n > 0)
+    .optional()
+}
+
+pub fn exists(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
+    actual_name(conn, table).map(|n| n.is_some())
+}
+
+/// Whether a table's `timestamp` is its primary key (a dataset's bars: one row per time).
+fn time_keyed(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
+    let mut stmt = conn.prepare(&format!("PRAGMA table_info({})", quoted(table)))?;
+    let keyed = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, i64>(5)?)))?
+        .filter_map(Result::ok)
+        .any(|(name, pk)| pk > 0 && name.eq_ignore_ascii_case("timestamp"));
+    Ok(keyed)
 }
 
 /// A staging table being filled: its columns, and what has gone in so far.
@@ -180,7 +204,7 @@ impl Staging {
     ) -> rusqlite::Result<usize> {
         let before = conn.total_changes();
         let width = 1 + cells.len();
-        for chunk in keep.chunks(ROWS_PER_INSERT) {
+        for chunk in keep.chunks(rows_per_insert(self.columns.len())) {
             let mut stmt = conn.prepare_cached(&self.insert_sql(chunk.len()))?;
             let mut p = 1;
             for &r in chunk {
@@ -218,7 +242,7 @@ impl Staging {
         keep: &[usize],
     ) -> rusqlite::Result<usize> {
         let before = conn.total_changes();
-        for chunk in keep.chunks(ROWS_PER_INSERT) {
+        for chunk in keep.chunks(rows_per_insert(self.columns.len())) {
             let mut stmt = conn.prepare_cached(&self.insert_sql(chunk.len()))?;
             let mut p = 1;
             for &r in chunk {
@@ -251,8 +275,11 @@ impl Staging {
         now: &str,
     ) -> Result<MeasurementInfo, String> {
         let sql = |e: rusqlite::Error| e.to_string();
+        // appending to `BTC` when `btc` exists appends to `btc`
+        let found = actual_name(tx, name).map_err(sql)?;
+        let name = found.as_deref().unwrap_or(name);
         let existing = get(tx, name).map_err(sql)?;
-        let (rows, first, last) = if exists(tx, name).map_err(sql)? {
+        let (rows, first, last) = if found.is_some() {
             let have = table_columns(tx, name).map_err(sql)?;
             if have != self.columns {
                 return Err(format!(
@@ -267,15 +294,27 @@ impl Staging {
                 .map(|c| quoted(c))
                 .collect::<Vec<_>>()
                 .join(", ");
-            tx.execute_batch(&format!(
-                "INSERT INTO {n}({list}) SELECT {list} FROM {s}; DROP TABLE {s};",
-                n = quoted(name),
-                s = quoted(&self.table)
-            ))
-            .map_err(sql)?;
+            // a time-keyed table (a dataset's bars) keeps its first row of a time
+            let or_ignore = if time_keyed(tx, name).map_err(sql)? {
+                "OR IGNORE "
+            } else {
+                ""
+            };
+            let added = tx
+                .execute(
+                    &format!(
+                        "INSERT {or_ignore}INTO {n}({list}) SELECT {list} FROM {s}",
+                        n = quoted(name),
+                        s = quoted(&self.table)
+                    ),
+                    [],
+                )
+                .map_err(sql)? as i64;
+            tx.execute_batch(&format!("DROP TABLE {}", quoted(&self.table)))
+                .map_err(sql)?;
             let (rows, first, last) = match existing {
                 Some(m) => (
-                    m.row_count + self.rows,
+                    m.row_count + added,
                     min_opt(m.first_ts, self.first_ts),
                     max_opt(m.last_ts, self.last_ts),
                 ),

@@ -96,7 +96,12 @@ impl ResearchService {
         std::fs::create_dir_all(&uploads).map_err(storage)?;
         let conn = store::open(&db).map_err(storage)?;
         let (again, failed) = if owner {
-            jobs::recover(&conn).map_err(storage)?
+            let r = jobs::recover(&conn).map_err(storage)?;
+            let swept = jobs::sweep_uploads(&conn, &uploads).map_err(storage)?;
+            if swept > 0 {
+                tracing::info!(files = swept, "removed uploads no job will read");
+            }
+            r
         } else {
             (0, 0)
         };
@@ -173,12 +178,11 @@ impl ResearchService {
     pub async fn reader(
         &self,
     ) -> Result<(sql::Reader, tokio::sync::OwnedSemaphorePermit), sql::SqlError> {
-        let permit = self
-            .0
-            .queries
-            .clone()
-            .acquire_owned()
+        // a slot within the query time limit, or the surface is busy
+        let wait = Duration::from_secs(self.0.config.query_timeout_s.max(1));
+        let permit = tokio::time::timeout(wait, self.0.queries.clone().acquire_owned())
             .await
+            .map_err(|_| sql::SqlError::Busy(self.0.config.max_queries))?
             .map_err(|_| sql::SqlError::Failed("the server is stopping".into()))?;
         let db = self.0.db.clone();
         let limit = Duration::from_secs(self.0.config.query_timeout_s.max(1));
@@ -283,9 +287,10 @@ impl ResearchService {
         meta: DatasetMeta,
         bars: Arc<crate::engine::datasets::Bars>,
     ) -> DeskResult<()> {
-        let me = self.0.clone();
+        // a connection of its own: the other routes do not wait behind a big dataset's write
+        let db = self.0.db.clone();
         tokio::task::spawn_blocking(move || {
-            let mut c = me.conn.lock().unwrap_or_else(|p| p.into_inner());
+            let mut c = store::open(&db).map_err(storage)?;
             ingest::attach_bars(&mut c, &meta, &bars)
                 .map(|_| ())
                 .map_err(|e| storage(format!("{e:#}")))
@@ -361,6 +366,38 @@ pub fn dataset_json(
     }))
 }
 
+/// The first line of a JSON string's raw text (quotes included), decoded from at most its first
+/// 64 KiB (the rest is never copied), a BOM dropped: a CSV upload's header.
+pub fn first_line(raw: &str) -> String {
+    let inner = raw.strip_prefix('"').unwrap_or(raw);
+    let b = inner.as_bytes();
+    let cap = b.len().min(1 << 16);
+    let mut i = 0;
+    while i < cap {
+        match b[i] {
+            b'"' => break,
+            b'\\' => match b.get(i + 1) {
+                Some(b'n' | b'r') => break,
+                Some(b'u') => {
+                    let hex = inner.get(i + 2..i + 6).unwrap_or("");
+                    if hex.eq_ignore_ascii_case("000a") || hex.eq_ignore_ascii_case("000d") {
+                        break;
+                    }
+                    i += 6;
+                }
+                _ => i += 2,
+            },
+            _ => i += 1,
+        }
+    }
+    let mut end = i.min(b.len());
+    while !inner.is_char_boundary(end) {
+        end -= 1;
+    }
+    let line: String = serde_json::from_str(&format!("\"{}\"", &inner[..end])).unwrap_or_default();
+    line.trim_start_matches('\u{feff}').to_string()
+}
+
 /// Writes a JSON string's raw text (quotes included) to `path` unescaped, a piece at a time.
 pub fn write_unescaped(path: &Path, raw: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -425,6 +462,18 @@ pub fn write_unescaped(path: &Path, raw: &str) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_header_is_read_from_the_raw_text_up_to_its_first_line_end() {
+        let h = |text: &str| super::first_line(&serde_json::to_string(text).unwrap());
+        assert_eq!(h("\u{feff}timestamp,v\n1,2\n"), "timestamp,v");
+        assert_eq!(h("a\\nb,c\r\n1"), "a\\nb,c");
+        assert_eq!(h("é😀,timestamp"), "é😀,timestamp");
+        assert_eq!(super::first_line("\"t\\u000Av\""), "t");
+        assert_eq!(h(""), "");
+        let long = format!("{},x\n", "é".repeat(40_000));
+        assert!(h(&long).starts_with("éé"), "cut at a character, not a byte");
+    }
+
     #[test]
     fn a_json_string_is_unescaped_into_the_file() {
         let text = "ts,v\n1,\"a\\b\"\n2,é😀\t/\n";

@@ -18,9 +18,16 @@ pub enum SqlError {
     Timeout(u64),
     #[error("the result has more than {0} rows: add a LIMIT, or use POST /api/questdb/export")]
     TooManyRows(usize),
+    #[error("the result is larger than {} MiB: select fewer columns or rows, or use POST /api/questdb/export", JSON_MAX_BYTES >> 20)]
+    TooLarge,
     #[error("{0}")]
     Failed(String),
+    #[error("{0} queries are running already; try again shortly (research.max_queries)")]
+    Busy(usize),
 }
+
+/// Most bytes of cells a JSON answer gathers (a row limit alone lets wide rows through).
+pub const JSON_MAX_BYTES: usize = 64 << 20;
 
 /// Pragmas that only read (with or without an argument).
 const READ_PRAGMAS: &[&str] = &[
@@ -79,6 +86,10 @@ impl Reader {
         conn.pragma_update(None, "query_only", true)
             .map_err(|e| SqlError::Failed(e.to_string()))?;
         let _ = conn.busy_timeout(Duration::from_secs(5));
+        // no one value (a zeroblob, a printf, a group_concat) may take more than 16 MiB: a call
+        // that big runs inside one step, where the time limit cannot stop it
+        conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, 16 << 20)
+            .map_err(|e| SqlError::Failed(e.to_string()))?;
         conn.authorizer(Some(authorize));
         let started = std::sync::Arc::new(std::sync::Mutex::new(Instant::now()));
         let s = started.clone();
@@ -152,17 +163,21 @@ impl Reader {
         let width = columns.len();
         let mut rows = stmt.raw_query();
         let mut out = Vec::new();
+        let mut bytes = 0usize;
         loop {
             match rows.next() {
                 Ok(Some(row)) => {
                     if out.len() == max_rows {
                         return Err(SqlError::TooManyRows(max_rows));
                     }
-                    out.push(
-                        (0..width)
-                            .map(|i| json_value(row.get_ref_unwrap(i)))
-                            .collect(),
-                    );
+                    let cells: Vec<serde_json::Value> = (0..width)
+                        .map(|i| json_value(row.get_ref_unwrap(i)))
+                        .collect();
+                    bytes += cells.iter().map(cell_bytes).sum::<usize>();
+                    if bytes > JSON_MAX_BYTES {
+                        return Err(SqlError::TooLarge);
+                    }
+                    out.push(cells);
                 }
                 Ok(None) => break,
                 Err(e) => return Err(self.classify(e)),
@@ -307,6 +322,14 @@ pub fn write_cell(buf: &mut Vec<u8>, v: ValueRef<'_>) {
                 let _ = write!(buf, "{byte:02x}");
             }
         }
+    }
+}
+
+/// About what a JSON cell costs in memory.
+fn cell_bytes(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::String(s) => s.len() + 24,
+        _ => 16,
     }
 }
 

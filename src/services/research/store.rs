@@ -206,7 +206,7 @@ pub fn dataset(conn: &Connection, id: &str) -> rusqlite::Result<Option<DatasetRo
 
 pub fn dataset_by_slug(conn: &Connection, slug: &str) -> rusqlite::Result<Option<DatasetRow>> {
     conn.query_row(
-        &format!("{DATASET} WHERE dataset_slug = ?1"),
+        &format!("{DATASET} WHERE dataset_slug = ?1 COLLATE NOCASE"),
         [slug],
         dataset_row,
     )
@@ -268,7 +268,8 @@ pub fn free_slug(conn: &Connection, name: &str) -> rusqlite::Result<String> {
     }
     let taken = |s: &str| -> rusqlite::Result<bool> {
         Ok(dataset_by_slug(conn, s)?.is_some()
-            || super::measure::exists(conn, &format!("{s}_ohlcv"))?)
+            || super::measure::exists(conn, &format!("{s}_ohlcv"))?
+            || super::measure::exists(conn, &format!("{s}_indicators"))?)
     };
     let mut slug = base.clone();
     let mut n = 2;

@@ -181,6 +181,8 @@ pub fn register(report: &mut Report, ctx: &Ctx, payload: &Value) -> Result<(), S
             b.close.push(c);
             b.volume.push(vals[4].unwrap_or(0.0));
             if b.len() == 100_000 {
+                // still wanted? (a cancel or a stop ends it here, its folder removed below)
+                report.check()?;
                 cols_out
                     .push(&b.ts, [&b.open, &b.high, &b.low, &b.close, &b.volume])
                     .map_err(|e| Stop::Failed(format!("{e:#}")))?;

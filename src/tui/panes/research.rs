@@ -61,6 +61,8 @@ fn bar(t: &Theme, j: &Job, width: u16) -> Line<'static> {
     };
     let figures = if j.status == "PENDING" {
         " waiting for a worker".to_string()
+    } else if j.status == "RUNNING" && total > 0 && done >= total {
+        " 100%  indexing and publishing".to_string()
     } else {
         format!(
             " {:>3.0}%  {}/{}",
@@ -84,7 +86,20 @@ fn bar(t: &Theme, j: &Job, width: u16) -> Line<'static> {
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let Some(r) = app.snapshot.as_ref().and_then(|s| s.research.as_ref()) else {
+    let r = app.snapshot.as_ref().and_then(|s| s.research.as_ref());
+    if let Some(e) = r.and_then(|r| r.error.as_ref()) {
+        f.render_widget(
+            Paragraph::new(format!(
+                "The research routes did not answer: {e}\n\nWith [research] enable_auth on the server, put one of its tokens in [research] tokens (or STAGE1_TOKENS) where this console runs."
+            ))
+            .style(t.warn())
+            .wrap(Wrap { trim: true })
+            .block(titled(t, " research ".into())),
+            area,
+        );
+        return;
+    }
+    let Some(r) = r else {
         f.render_widget(
             Paragraph::new("loading datasets, measurements and jobs…")
                 .style(t.dim())
@@ -96,6 +111,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     // each table as tall as its rows (within limits); the jobs get the rest
     let ds_h = (r.datasets.len().max(1) as u16 + 3).min(8);
     let m_h = (r.measurements.len().max(1) as u16 + 3).min(10);
+    // stacked, each table takes at most a quarter: the jobs keep half the height
+    let quarter = (area.height / 4).max(4);
     let (ds_area, m_area, jobs) = if area.width >= 110 {
         let [data, jobs] =
             Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
@@ -105,8 +122,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         (a, b, jobs)
     } else {
         let [a, b, c] = Layout::vertical([
-            Constraint::Length(ds_h),
-            Constraint::Length(m_h),
+            Constraint::Length(ds_h.min(quarter)),
+            Constraint::Length(m_h.min(quarter)),
             Constraint::Min(6),
         ])
         .areas(area);
@@ -195,10 +212,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         );
         return;
     }
-    let detail_h = 3.min(jobs.height / 3);
+    // the selected job's line, when the jobs have room for it
+    let detail_h = if jobs.height >= 10 { 3 } else { 0 };
     let [list_area, detail_area] =
         Layout::vertical([Constraint::Min(4), Constraint::Length(detail_h)]).areas(jobs);
-    let inner_w = list_area.width.saturating_sub(4);
+    let inner_w = list_area.width.saturating_sub(5);
     let items: Vec<ListItem> = r
         .jobs
         .iter()
@@ -210,7 +228,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 Span::styled(
                     format!(
                         "  {} · {}",
-                        &j.job_id[..8.min(j.job_id.len())],
+                        j.job_id.get(..8).unwrap_or(&j.job_id),
                         j.created_at.replace('T', " ")
                     ),
                     t.dim(),
