@@ -307,15 +307,9 @@ pub fn load(
     }
 }
 
-fn load_csv(
-    path: &Path,
-    file: std::fs::File,
-    ts: usize,
-    fields: [Option<usize>; 5],
-    width: usize,
-    tz: Option<chrono_tz::Tz>,
-) -> anyhow::Result<Loaded> {
-    // Our own names (c0, c1, …): header cells may be empty or repeated.
+/// How a CSV's bar columns are read: our own names (c0, c1, …: header cells may be empty or
+/// repeated), the mapped price columns as numbers, the timestamp as text; only those columns.
+pub fn bar_columns(width: usize, ts: usize, fields: [Option<usize>; 5]) -> (Schema, Vec<usize>) {
     let mut schema = Schema::with_capacity(width);
     for j in 0..width {
         let numeric = fields.contains(&Some(j)) && j != ts;
@@ -331,6 +325,18 @@ fn load_csv(
     let mut projection: Vec<usize> = fields.iter().flatten().copied().chain([ts]).collect();
     projection.sort_unstable();
     projection.dedup();
+    (schema, projection)
+}
+
+fn load_csv(
+    path: &Path,
+    file: std::fs::File,
+    ts: usize,
+    fields: [Option<usize>; 5],
+    width: usize,
+    tz: Option<chrono_tz::Tz>,
+) -> anyhow::Result<Loaded> {
+    let (schema, projection) = bar_columns(width, ts, fields);
     let df = CsvReadOptions::default()
         .with_has_header(false)
         .with_skip_rows(1)

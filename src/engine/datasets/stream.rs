@@ -196,21 +196,7 @@ pub fn bars_batch(
     width: usize,
     tz: Option<chrono_tz::Tz>,
 ) -> anyhow::Result<Loaded> {
-    let mut schema = Schema::with_capacity(width);
-    for j in 0..width {
-        let numeric = fields.contains(&Some(j)) && j != ts;
-        schema.with_column(
-            format!("c{j}").into(),
-            if numeric {
-                DataType::Float64
-            } else {
-                DataType::String
-            },
-        );
-    }
-    let mut projection: Vec<usize> = fields.iter().flatten().copied().chain([ts]).collect();
-    projection.sort_unstable();
-    projection.dedup();
+    let (schema, projection) = super::source::bar_columns(width, ts, fields);
     let df = read_frame(bytes, Some(Arc::new(schema)), Some(projection), true)
         .map_err(|e| anyhow::anyhow!("cannot read the batch as CSV: {e}"))?;
     super::source::frame_bars(&df, ts, fields, tz)

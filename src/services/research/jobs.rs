@@ -54,21 +54,7 @@ impl Report<'_> {
     /// Whether the job is still wanted, without opening a transaction (for long work between
     /// transactions).
     pub fn check(&self) -> Result<(), Stop> {
-        if self.stopping.load(Ordering::Relaxed) {
-            return Err(Stop::Stopping);
-        }
-        let status: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT status FROM bd_jobs WHERE job_id = ?1",
-                [self.job_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match status.as_deref() {
-            Some("RUNNING") => Ok(()),
-            _ => Err(Stop::Cancelled),
-        }
+        wanted(self.conn, self.job_id, self.stopping)
     }
 
     /// Opens a batch's transaction, after checking the job is still wanted.
@@ -79,17 +65,25 @@ impl Report<'_> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let status: Option<String> = tx
-            .query_row(
-                "SELECT status FROM bd_jobs WHERE job_id = ?1",
-                [self.job_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match status.as_deref() {
-            Some("RUNNING") => Ok(tx),
-            _ => Err(Stop::Cancelled),
-        }
+        wanted(&tx, self.job_id, self.stopping)?;
+        Ok(tx)
+    }
+}
+
+/// Whether job `id` is still wanted: the server is not stopping, and the job is RUNNING (not
+/// cancelled).
+fn wanted(conn: &Connection, id: &str, stopping: &AtomicBool) -> Result<(), Stop> {
+    if stopping.load(Ordering::Relaxed) {
+        return Err(Stop::Stopping);
+    }
+    let status: Option<String> = conn
+        .query_row("SELECT status FROM bd_jobs WHERE job_id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    match status.as_deref() {
+        Some("RUNNING") => Ok(()),
+        _ => Err(Stop::Cancelled),
     }
 }
 
