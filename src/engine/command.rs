@@ -153,7 +153,9 @@ impl CommandRoute {
     }
 }
 
-fn short(e: &serde_json::Error) -> String {
+/// A serde_json error without its " at line … column …" tail (a client's body has no lines worth
+/// naming).
+pub(crate) fn short(e: &serde_json::Error) -> String {
     let s = e.to_string();
     s.split(" at line ").next().unwrap_or(&s).to_string()
 }

@@ -133,6 +133,15 @@ pub struct DeskEvent {
     pub message: String,
 }
 
+/// WAL + FULL (a commit is on disk before it is answered, and readers never block the writer),
+/// foreign keys on, and a busy writer waited for up to 5 s: every writing connection's settings.
+fn durable(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+}
+
 impl Store {
     pub fn open(path: &Path) -> DeskResult<Self> {
         let conn = Connection::open(path)?;
@@ -146,20 +155,17 @@ impl Store {
         Self::init(Connection::open_in_memory()?)
     }
 
-    /// A read-only connection to the same database (WAL: it never blocks the writer). Its
-    /// writes are refused by SQLite itself (`query_only`).
     /// A connection of a service's own to the desk's database (the desk store made its
     /// tables): WAL, so it never holds the desk's transaction; FULL, so what it commits is on disk;
     /// foreign keys on; a busy writer waited for up to 5 s.
     pub fn side_connection(path: &Path) -> rusqlite::Result<Connection> {
         let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        durable(&conn)?;
         Ok(conn)
     }
 
+    /// A read-only connection to the same database (WAL: it never blocks the writer). Its
+    /// writes are refused by SQLite itself (`query_only`).
     pub fn open_reader(path: &Path) -> DeskResult<Self> {
         let conn = Connection::open_with_flags(
             path,
@@ -179,14 +185,10 @@ impl Store {
     }
 
     fn init(conn: Connection) -> DeskResult<Self> {
-        // WAL + FULL: a commit is on disk before the engine answers, and readers never block it.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
         // SQLite's own checkpoint every 1,000 WAL pages stays: measured here, checkpoints taken
         // out of the commit path (when the queue is idle, and on the tick) were slower (31.1k vs
         // 32.6k webhooks/s at 16 connections) with a worse p99; the WAL is reused after each one.
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        durable(&conn)?;
         let mut store = Store { conn, in_tx: false };
         store.migrate()?;
         Ok(store)

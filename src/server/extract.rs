@@ -61,8 +61,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             serde_json::error::Category::Data => "invalid request",
             _ => "request body is not valid JSON",
         };
-        let detail = e.to_string();
-        let detail = detail.split(" at line ").next().unwrap_or(&detail);
+        let detail = crate::engine::command::short(&e);
         ApiError::bad_request(format!("{what}: {detail}"))
     })
 }

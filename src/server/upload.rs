@@ -75,8 +75,7 @@ pub async fn json_streamed<T: DeserializeOwned + Send + 'static>(
         } else {
             "request body is not valid JSON"
         };
-        let text = e.to_string();
-        let text = text.split(" at line ").next().unwrap_or(&text);
+        let text = crate::engine::command::short(&e);
         Detail::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{what}: {text}"))
     })
 }

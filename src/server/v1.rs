@@ -209,11 +209,12 @@ async fn meta() -> Json<Value> {
 /// A JSON body as `T`, or seed 004's 422 saying what is wrong.
 fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> V1<T> {
     serde_json::from_slice(bytes).map_err(|e| {
-        let s = e.to_string();
-        let s = s.split(" at line ").next().unwrap_or(&s).to_string();
         Envelope::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            format!("invalid request body: {s}"),
+            format!(
+                "invalid request body: {}",
+                crate::engine::command::short(&e)
+            ),
         )
         .code("VALIDATION_ERROR")
     })

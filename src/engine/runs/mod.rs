@@ -218,6 +218,14 @@ pub fn new_run_id() -> String {
 }
 
 /// The window of bars a run covers.
+/// The rows of sorted `ts` from `from` to `to` (both kept, either open): `(start, end)`, which may
+/// be empty or crossed when the window holds none.
+pub fn span(ts: &[i64], from: Option<i64>, to: Option<i64>) -> (usize, usize) {
+    let start = from.map_or(0, |f| ts.partition_point(|&t| t < f));
+    let end = to.map_or(ts.len(), |t| ts.partition_point(|&x| x <= t));
+    (start, end)
+}
+
 pub fn window(bars: &Bars, cfg: &RunConfig) -> Result<(usize, usize), String> {
     let bound = |s: &Option<String>, what: &str| -> Result<Option<i64>, String> {
         match s.as_deref().filter(|s| !s.is_empty()) {
@@ -231,8 +239,7 @@ pub fn window(bars: &Bars, cfg: &RunConfig) -> Result<(usize, usize), String> {
     };
     let from = bound(&cfg.date_from, "date_from")?;
     let to = bound(&cfg.date_to, "date_to")?;
-    let start = from.map_or(0, |f| bars.ts.partition_point(|&t| t < f));
-    let end = to.map_or(bars.len(), |t| bars.ts.partition_point(|&x| x <= t));
+    let (start, end) = span(&bars.ts, from, to);
     if start >= end {
         return Err("the date window holds no bars of this dataset".into());
     }

@@ -46,10 +46,7 @@ fn mean(x: &[f64]) -> f64 {
 
 /// Per-bar simple returns of `equity` (one fewer than its points).
 pub fn returns(equity: &[f64]) -> Vec<f64> {
-    equity
-        .windows(2)
-        .map(|w| if w[0] != 0.0 { w[1] / w[0] - 1.0 } else { 0.0 })
-        .collect()
+    each_return(equity).collect()
 }
 
 /// The per-bar returns of `equity`, made on the fly (a long curve is not copied).

@@ -118,8 +118,7 @@ pub fn sim_config(p: &Params, initial_cash: f64, symbol: &str) -> SimConfig {
 
 /// Rows `start..end` of `all` within the window.
 pub fn window(ts: &[i64], start: Option<i64>, end: Option<i64>) -> (usize, usize) {
-    let a = start.map_or(0, |s| ts.partition_point(|&t| t < s));
-    let b = end.map_or(ts.len(), |e| ts.partition_point(|&t| t <= e));
+    let (a, b) = crate::engine::runs::span(ts, start, end);
     (a, b.max(a))
 }
 
