@@ -54,13 +54,14 @@ fn bearer_ok(state: &AppState, headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    presented.is_some_and(|got| {
-        state
-            .secrets
-            .api_tokens
-            .iter()
-            .any(|t| bool::from(t.as_bytes().ct_eq(got.as_bytes())))
-    })
+    presented.is_some_and(|got| token_listed(&state.secrets.api_tokens, got))
+}
+
+/// Whether `got` is one of `tokens`, each compared in constant time.
+pub fn token_listed(tokens: &[String], got: &str) -> bool {
+    tokens
+        .iter()
+        .any(|t| bool::from(t.as_bytes().ct_eq(got.as_bytes())))
 }
 
 pub fn is_authenticated(state: &AppState, headers: &HeaderMap) -> bool {

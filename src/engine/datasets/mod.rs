@@ -92,6 +92,95 @@ impl ValidationIssue {
     }
 }
 
+/// The issues an import finds, worded once (the whole-file and the streaming import both use
+/// them). `rows` are 0-based data rows (the first few are kept), `count` how many there are.
+impl ValidationIssue {
+    pub fn unparseable_timestamps(col: Option<&str>, rows: &[usize], count: usize) -> Self {
+        // rows, not cell text: no file content travels in a message
+        let examples: Vec<String> = rows
+            .iter()
+            .take(3)
+            .map(|i| format!("row {}", i + 1))
+            .collect();
+        let message = format!(
+            "{count} row(s) have no readable timestamp (e.g. {}); they were dropped",
+            examples.join(", ")
+        );
+        Self::new(
+            "unparseable_timestamps",
+            Severity::Error,
+            col,
+            rows,
+            count,
+            message,
+        )
+    }
+
+    pub fn non_numeric_cells(col: Option<&str>, rows: &[usize], count: usize) -> Self {
+        let message = format!(
+            "{count} cell(s) of {} are empty or not numbers; those rows were dropped",
+            col.unwrap_or("?")
+        );
+        Self::new(
+            "non_numeric_cells",
+            Severity::Error,
+            col,
+            rows,
+            count,
+            message,
+        )
+    }
+
+    pub fn unsorted_timestamps(col: Option<&str>, first: usize, count: usize) -> Self {
+        let message = format!("timestamps go backwards {count} time(s); the rows were sorted");
+        Self::new(
+            "unsorted_timestamps",
+            Severity::Warning,
+            col,
+            &[first],
+            count,
+            message,
+        )
+    }
+
+    pub fn duplicate_timestamps(col: Option<&str>, rows: &[usize], count: usize) -> Self {
+        let message = format!("{count} duplicate timestamp(s); the first row of each was kept");
+        Self::new(
+            "duplicate_timestamps",
+            Severity::Warning,
+            col,
+            rows,
+            count,
+            message,
+        )
+    }
+
+    pub fn high_below_low(col: Option<&str>, rows: &[usize], count: usize) -> Self {
+        let message = format!("{count} row(s) have high < low; kept as they are");
+        Self::new(
+            "high_below_low",
+            Severity::Warning,
+            col,
+            rows,
+            count,
+            message,
+        )
+    }
+
+    pub fn gaps(col: Option<&str>, rows: &[usize], count: usize, step_ms: i64) -> Self {
+        let message = format!(
+            "{count} gap(s) longer than 3× the usual {} s step (sessions, weekends or missing data)",
+            step_ms / 1000
+        );
+        Self::new("gaps", Severity::Info, col, rows, count, message)
+    }
+
+    pub fn close_only() -> Self {
+        let message = "no open/high/low columns: they were filled from close".to_string();
+        Self::new("close_only", Severity::Info, None, &[], 0, message)
+    }
+}
+
 /// Normalised bars: UTC epoch milliseconds, sorted, unique.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Bars {
@@ -158,7 +247,7 @@ pub struct Prepared {
 
 pub const COLUMNS: [&str; 6] = ["timestamp", "open", "high", "low", "close", "volume"];
 
-pub fn issue(code: &str, message: impl Into<String>) -> ValidationIssue {
+fn issue(code: &str, message: impl Into<String>) -> ValidationIssue {
     ValidationIssue::new(code, Severity::Error, None, &[], 1, message.into())
 }
 
@@ -321,49 +410,38 @@ pub fn prepare_with_progress(
     progress(3);
     p.issues.extend(issues);
     p.bars = (!bars.is_empty()).then_some(bars);
-    if p.bars.is_none() && p.source_rows > 0 {
-        p.issues.push(issue(
-            "no_valid_rows",
-            "no row has both a valid timestamp and a close",
-        ));
-    } else if p.source_rows == 0 {
-        p.issues
-            .push(issue("empty_file", "the file has no data rows"));
+    if p.bars.is_none() {
+        p.issues.push(no_bars(p.source_rows));
     }
     Ok(p)
+}
+
+/// Why a source that was read gave no bar: it had no rows, or none with a timestamp and a close.
+pub fn no_bars(rows_read: usize) -> ValidationIssue {
+    if rows_read > 0 {
+        issue(
+            "no_valid_rows",
+            "no row has both a valid timestamp and a close",
+        )
+    } else {
+        issue("empty_file", "the file has no data rows")
+    }
 }
 
 /// Drops what cannot be used, sorts, removes duplicate timestamps, and lists every problem.
 /// Clean, sorted input (the usual case) moves into the bars without a copy.
 pub fn normalize(loaded: Loaded, mapping: &Mapping) -> (Bars, Vec<ValidationIssue>) {
-    let Loaded {
-        ts,
-        bad_stamps,
-        fields,
-    } = loaded;
+    let Loaded { ts, fields } = loaded;
     let n = ts.len();
     let mut issues = Vec::new();
     let ts_name = mapping.timestamp.as_deref();
     let mut bad_row = vec![false; n];
     let bad_ts: Vec<usize> = (0..n).filter(|&i| ts[i] == source::BAD_TS).collect();
     if !bad_ts.is_empty() {
-        // rows, not cell text: no file content travels in a message
-        let examples: Vec<String> = bad_stamps
-            .iter()
-            .take(3)
-            .map(|(i, _)| format!("row {}", i + 1))
-            .collect();
-        issues.push(ValidationIssue::new(
-            "unparseable_timestamps",
-            Severity::Error,
+        issues.push(ValidationIssue::unparseable_timestamps(
             ts_name,
             &bad_ts,
             bad_ts.len(),
-            format!(
-                "{} row(s) have no readable timestamp (e.g. {}); they were dropped",
-                bad_ts.len(),
-                examples.join(", ")
-            ),
         ));
         for &i in &bad_ts {
             bad_row[i] = true;
@@ -385,18 +463,7 @@ pub fn normalize(loaded: Loaded, mapping: &Mapping) -> (Bars, Vec<ValidationIssu
             continue;
         }
         let name = names[k].as_deref();
-        issues.push(ValidationIssue::new(
-            "non_numeric_cells",
-            Severity::Error,
-            name,
-            &bad,
-            bad.len(),
-            format!(
-                "{} cell(s) of {} are empty or not numbers; those rows were dropped",
-                bad.len(),
-                name.unwrap_or("?")
-            ),
-        ));
+        issues.push(ValidationIssue::non_numeric_cells(name, &bad, bad.len()));
         for i in bad {
             bad_row[i] = true;
         }
@@ -427,14 +494,7 @@ pub fn normalize(loaded: Loaded, mapping: &Mapping) -> (Bars, Vec<ValidationIssu
                 .map(|p| rows[p + 1].1)
                 .unwrap_or(0);
             let count = rows.windows(2).filter(|w| w[1].0 < w[0].0).count();
-            issues.push(ValidationIssue::new(
-                "unsorted_timestamps",
-                Severity::Warning,
-                ts_name,
-                &[first],
-                count,
-                format!("timestamps go backwards {count} time(s); the rows were sorted"),
-            ));
+            issues.push(ValidationIssue::unsorted_timestamps(ts_name, first, count));
             rows.sort_by_key(|r| r.0);
         }
         let dups: Vec<usize> = rows
@@ -443,16 +503,10 @@ pub fn normalize(loaded: Loaded, mapping: &Mapping) -> (Bars, Vec<ValidationIssu
             .map(|w| w[1].1)
             .collect();
         if !dups.is_empty() {
-            issues.push(ValidationIssue::new(
-                "duplicate_timestamps",
-                Severity::Warning,
+            issues.push(ValidationIssue::duplicate_timestamps(
                 ts_name,
                 &dups,
                 dups.len(),
-                format!(
-                    "{} duplicate timestamp(s); the first row of each was kept",
-                    dups.len()
-                ),
             ));
             rows.dedup_by_key(|r| r.0);
         }
@@ -475,16 +529,10 @@ pub fn normalize(loaded: Loaded, mapping: &Mapping) -> (Bars, Vec<ValidationIssu
         .filter(|&k| bars.high[k] < bars.low[k])
         .collect();
     if !inverted.is_empty() {
-        issues.push(ValidationIssue::new(
-            "high_below_low",
-            Severity::Warning,
+        issues.push(ValidationIssue::high_below_low(
             mapping.high.as_deref(),
             &inverted,
             inverted.len(),
-            format!(
-                "{} row(s) have high < low; kept as they are",
-                inverted.len()
-            ),
         ));
     }
     if bars.len() > 2 {
@@ -502,25 +550,11 @@ pub fn normalize(loaded: Loaded, mapping: &Mapping) -> (Bars, Vec<ValidationIssu
             .filter(|&k| bars.ts[k] - bars.ts[k - 1] > median * 3)
             .collect();
         if median > 0 && !gaps.is_empty() {
-            issues.push(ValidationIssue::new(
-                "gaps",
-                Severity::Info,
-                ts_name,
-                &gaps,
-                gaps.len(),
-                format!("{} gap(s) longer than 3× the usual {} s step (sessions, weekends or missing data)", gaps.len(), median / 1000),
-            ));
+            issues.push(ValidationIssue::gaps(ts_name, &gaps, gaps.len(), median));
         }
     }
     if mapping.open.is_none() || mapping.high.is_none() || mapping.low.is_none() {
-        issues.push(ValidationIssue::new(
-            "close_only",
-            Severity::Info,
-            None,
-            &[],
-            0,
-            "no open/high/low columns: they were filled from close".into(),
-        ));
+        issues.push(ValidationIssue::close_only());
     }
     bars.volume.truncate(bars.ts.len());
     (bars, issues)
@@ -539,7 +573,6 @@ pub fn prepared_from_bars(label: &str, bars: Bars) -> Prepared {
     };
     let loaded = Loaded {
         ts: bars.ts,
-        bad_stamps: Vec::new(),
         fields: [
             Some(bars.open),
             Some(bars.high),

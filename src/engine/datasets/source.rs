@@ -52,18 +52,25 @@ pub struct Sample {
 }
 
 /// The mapped columns of a whole file: timestamps already in UTC ms (`BAD_TS` where the cell is
-/// not a timestamp; `bad_stamps` keeps the first few such texts), prices NaN where the cell is
-/// empty or not a number.
+/// not a timestamp), prices NaN where the cell is empty or not a number.
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub ts: Vec<i64>,
-    pub bad_stamps: Vec<(usize, String)>,
     /// open, high, low, close, volume (None: the column is not mapped).
     pub fields: [Option<Vec<f64>>; 5],
 }
 
 /// Marks a cell that is not a timestamp (or a local time inside a DST gap).
 pub const BAD_TS: i64 = i64::MIN;
+
+/// A CSV header line's cells, trimmed (a BOM and a trailing `\r` dropped).
+pub fn header_cells(line: &str) -> Vec<String> {
+    let line = line.trim_start_matches('\u{feff}').trim_end_matches('\r');
+    split_csv_line(line)
+        .into_iter()
+        .map(|c| c.trim().to_string())
+        .collect()
+}
 
 /// Splits one CSV line, honouring double quotes.
 pub fn split_csv_line(line: &str) -> Vec<String> {
@@ -110,11 +117,7 @@ pub fn sample(
             let Some(header) = lines.next().transpose()? else {
                 return Ok(Sample::default());
             };
-            let header = header.trim_start_matches('\u{feff}').trim_end_matches('\r');
-            let columns = split_csv_line(header)
-                .into_iter()
-                .map(|c| c.trim().to_string())
-                .collect();
+            let columns = header_cells(&header);
             let mut rows = Vec::new();
             for l in lines.take(n) {
                 let l = l?;
@@ -213,10 +216,7 @@ fn cell_number(d: &Data) -> Option<f64> {
 
 /// Parses timestamps and converts them to UTC on every core (the import's hot path after the CSV
 /// parse itself).
-fn parse_stamps(
-    texts: &[Option<&str>],
-    tz: Option<chrono_tz::Tz>,
-) -> (Vec<i64>, Vec<(usize, String)>) {
+fn parse_stamps(texts: &[Option<&str>], tz: Option<chrono_tz::Tz>) -> Vec<i64> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -243,19 +243,11 @@ fn parse_stamps(
             .map(|h| h.join().expect("parser thread"))
             .collect()
     });
-    let ts: Vec<i64> = if parts.len() == 1 {
+    if parts.len() == 1 {
         parts.into_iter().next().unwrap_or_default()
     } else {
         parts.concat()
-    };
-    let bad = ts
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| **t == BAD_TS)
-        .take(5)
-        .map(|(i, _)| (i, texts[i].unwrap_or("").to_string()))
-        .collect();
-    (ts, bad)
+    }
 }
 
 /// Reads the whole file: the timestamp column (to UTC with `tz`) and the mapped price columns.
@@ -284,13 +276,6 @@ pub fn load(
                         .unwrap_or(BAD_TS)
                 })
                 .collect();
-            let bad = stamps
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| **s == BAD_TS)
-                .take(5)
-                .map(|(i, _)| (i, rows[i].get(ts).map(cell_text).unwrap_or_default()))
-                .collect();
             let fields = fields.map(|f| {
                 f.map(|j| {
                     rows.iter()
@@ -298,11 +283,7 @@ pub fn load(
                         .collect()
                 })
             });
-            Ok(Loaded {
-                ts: stamps,
-                bad_stamps: bad,
-                fields,
-            })
+            Ok(Loaded { ts: stamps, fields })
         }
     }
 }
@@ -358,7 +339,7 @@ pub fn frame_bars(
     fields: [Option<usize>; 5],
     tz: Option<chrono_tz::Tz>,
 ) -> anyhow::Result<Loaded> {
-    let (ts, bad_stamps) = {
+    let ts = {
         let ts_col = df.column(&format!("c{ts}"))?.str()?;
         let texts: Vec<Option<&str>> = ts_col.iter().collect();
         parse_stamps(&texts, tz)
@@ -378,9 +359,5 @@ pub fn frame_bars(
                 .unwrap_or_default()
         })
     });
-    Ok(Loaded {
-        ts,
-        bad_stamps,
-        fields,
-    })
+    Ok(Loaded { ts, fields })
 }

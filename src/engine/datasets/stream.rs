@@ -91,10 +91,7 @@ impl CsvBatches {
         let header = if text.trim().is_empty() {
             Vec::new()
         } else {
-            super::source::split_csv_line(text)
-                .into_iter()
-                .map(|c| c.trim().to_string())
-                .collect()
+            super::source::header_cells(text)
         };
         drop(reader);
         let start = head.len() as u64 + 1;
@@ -158,8 +155,38 @@ impl CsvBatches {
     }
 }
 
+/// A parsed batch and the bytes of the file read up to its end (for a progress estimate).
+pub type Parsed<T> = anyhow::Result<(T, u64)>;
+
+/// Parses `batches` with `parse` on a thread of its own, one batch ahead of `consume`, which gets
+/// them in order through a channel of one (memory: the batch parsed and the one consumed). A
+/// parse error is the last thing sent; `consume` dropping the receiver stops the parser.
+pub fn parse_ahead<T: Send, R>(
+    mut batches: CsvBatches,
+    mut parse: impl FnMut(Vec<u8>) -> anyhow::Result<T> + Send,
+    consume: impl FnOnce(std::sync::mpsc::Receiver<Parsed<T>>) -> R,
+) -> R {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Parsed<T>>(1);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            loop {
+                let next = match batches.next_batch() {
+                    Ok(Some(bytes)) => parse(bytes).map(|t| (t, batches.consumed)),
+                    Ok(None) => return,
+                    Err(e) => Err(e),
+                };
+                let failed = next.is_err();
+                if tx.send(next).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        consume(rx)
+    })
+}
+
 fn read_frame(
-    bytes: Vec<u8>,
+    bytes: &[u8],
     schema: Option<SchemaRef>,
     projection: Option<Vec<usize>>,
     lenient: bool,
@@ -168,7 +195,7 @@ fn read_frame(
 }
 
 fn read_frame_inferring(
-    bytes: Vec<u8>,
+    bytes: &[u8],
     schema: Option<SchemaRef>,
     projection: Option<Vec<usize>>,
     lenient: bool,
@@ -197,7 +224,7 @@ pub fn bars_batch(
     tz: Option<chrono_tz::Tz>,
 ) -> anyhow::Result<Loaded> {
     let (schema, projection) = super::source::bar_columns(width, ts, fields);
-    let df = read_frame(bytes, Some(Arc::new(schema)), Some(projection), true)
+    let df = read_frame(&bytes, Some(Arc::new(schema)), Some(projection), true)
         .map_err(|e| anyhow::anyhow!("cannot read the batch as CSV: {e}"))?;
     super::source::frame_bars(&df, ts, fields, tz)
 }
@@ -278,9 +305,9 @@ fn table(df: &DataFrame, width: usize) -> anyhow::Result<Table> {
 pub fn first_table(bytes: Vec<u8>, width: usize) -> anyhow::Result<(TableSchema, Table)> {
     let mut schema = Schema::with_capacity(width);
     // types from the first 10,000 rows; if a later row of the batch does not fit them, from all
-    let df = match read_frame(bytes.clone(), None, None, false) {
+    let df = match read_frame(&bytes, None, None, false) {
         Ok(df) => df,
-        Err(_) => read_frame_inferring(bytes, None, None, false, None)
+        Err(_) => read_frame_inferring(&bytes, None, None, false, None)
             .map_err(|e| anyhow::anyhow!("cannot read the CSV: {e}"))?,
     };
     for (j, c) in df.columns().iter().enumerate().take(width) {
@@ -303,14 +330,14 @@ pub fn first_table(bytes: Vec<u8>, width: usize) -> anyhow::Result<(TableSchema,
 /// column that turns decimal, a `N/A` in a number column) is read as text, which the store
 /// keeps as numbers where they are numbers (its columns' affinity) and as text where not.
 pub fn next_table(bytes: Vec<u8>, schema: &TableSchema, width: usize) -> anyhow::Result<Table> {
-    match read_frame(bytes.clone(), Some(schema.0.clone()), None, false) {
+    match read_frame(&bytes, Some(schema.0.clone()), None, false) {
         Ok(df) => table(&df, width),
         Err(_) => {
             let mut text = Schema::with_capacity(width);
             for j in 0..width {
                 text.with_column(format!("c{j}").into(), DataType::String);
             }
-            let df = read_frame(bytes, Some(Arc::new(text)), None, false)
+            let df = read_frame(&bytes, Some(Arc::new(text)), None, false)
                 .map_err(|e| anyhow::anyhow!("cannot read the CSV: {e}"))?;
             table(&df, width)
         }

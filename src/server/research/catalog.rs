@@ -30,9 +30,9 @@ pub(super) async fn list_datasets(
 }
 
 pub(super) async fn one_dataset(State(s): State<AppState>, Path(id): Path<String>) -> Answer {
-    let all = s.research.datasets().await?;
-    all.into_iter()
-        .find(|d| d["dataset_id"] == id.as_str())
+    s.research
+        .dataset(id.clone())
+        .await?
         .map(|d| Json(d).into_response())
         .ok_or_else(|| not_found(format!("dataset {id} not found")))
 }
@@ -151,8 +151,7 @@ pub(super) async fn dataset_runs(
     q: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Answer {
     let (limit, offset) = page(q)?.get(50, 1000)?;
-    let known = s.research.datasets().await?;
-    if !known.iter().any(|d| d["dataset_id"] == id.as_str()) {
+    if s.research.dataset(id.clone()).await?.is_none() {
         return Err(not_found(format!("dataset {id} not found")));
     }
     let (rows, total) = s
@@ -207,11 +206,7 @@ pub(super) async fn create_run(State(s): State<AppState>, bytes: Bytes) -> Answe
             b.fold_count
         )));
     }
-    let known = s.research.datasets().await?;
-    if !known
-        .iter()
-        .any(|d| d["dataset_id"] == b.dataset_id.as_str())
-    {
+    if s.research.dataset(b.dataset_id.clone()).await?.is_none() {
         return Err(bad(format!("dataset_id {} does not exist", b.dataset_id)));
     }
     let row = store::RunRow {

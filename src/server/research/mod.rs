@@ -61,17 +61,12 @@ pub fn public_routes() -> Router<AppState> {
 /// Seed 003's auth: with `enable_auth`, an `X-Stage1-Token` from `[research] tokens` (or an
 /// operator session or API bearer token); without it, the rest of the server's rule.
 pub async fn require(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    use subtle::ConstantTimeEq;
     let cfg = s.research.config();
     let token_ok = req
         .headers()
         .get("x-stage1-token")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|got| {
-            cfg.tokens
-                .iter()
-                .any(|t| bool::from(t.as_bytes().ct_eq(got.as_bytes())))
-        });
+        .is_some_and(|got| super::auth::token_listed(&cfg.tokens, got));
     let allowed = if cfg.enable_auth {
         token_ok || super::auth::has_credentials(&s, req.headers())
     } else {

@@ -239,10 +239,9 @@ struct ImportBody<'a> {
 
 pub(super) async fn import_async(State(s): State<AppState>, bytes: Bytes) -> Answer {
     let b: ImportBody = serde_json::from_slice(&bytes).map_err(|e| {
-        let text = e.to_string();
         bad(format!(
             "request body is not valid JSON: {}",
-            text.split(" at line ").next().unwrap_or(&text)
+            crate::engine::command::short(&e)
         ))
     })?;
     let measurement = b
@@ -262,10 +261,7 @@ pub(super) async fn import_async(State(s): State<AppState>, bytes: Bytes) -> Ans
     if header_line.is_empty() {
         return Err(bad("data is empty: the first row must be the CSV header"));
     }
-    let header: Vec<String> = crate::engine::datasets::source::split_csv_line(header_line)
-        .into_iter()
-        .map(|c| c.trim().to_string())
-        .collect();
+    let header = crate::engine::datasets::source::header_cells(header_line);
     if research::import::timestamp_column(&header).is_none() {
         return Err(bad(format!(
             "the CSV must have a timestamp_unix or timestamp column (header: {})",

@@ -13,7 +13,7 @@ pub mod run;
 pub mod sim;
 pub mod store;
 pub mod strategy;
-mod views;
+pub mod views;
 
 use request::refused;
 pub use request::{BacktestRequest, EXCHANGES, LiveRequest, Refused, parse_date, pick_dataset};

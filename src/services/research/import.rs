@@ -66,12 +66,9 @@ impl Unit {
     }
 }
 
-/// A text timestamp (ISO 8601 and the dataset import's other forms) in µs.
+/// A timestamp written as a date (ISO 8601 and the dataset import's other forms) in µs.
 fn text_micros(s: &str) -> Option<i64> {
     use crate::engine::datasets::timeparse::{self, Stamp};
-    if let Ok(n) = s.trim().parse::<f64>() {
-        return Unit::of(n).micros_f(n);
-    }
     match timeparse::parse(s)? {
         Stamp::Utc(ms) | Stamp::Naive(ms) => ms.checked_mul(1_000),
     }
@@ -101,12 +98,10 @@ fn micros(col: &Cells, unit: &mut Option<Unit>) -> Vec<Option<i64>> {
             .iter()
             .map(|s| {
                 let s = s.as_deref()?;
-                if let (None, Ok(n)) = (*unit, s.trim().parse::<f64>()) {
-                    *unit = Some(Unit::of(n));
-                }
-                match (*unit, s.trim().parse::<f64>()) {
-                    (Some(u), Ok(n)) => u.micros_f(n),
-                    _ => text_micros(s),
+                // a number in text is an epoch in the file's unit (the first one fixes it)
+                match s.trim().parse::<f64>() {
+                    Ok(n) => unit.get_or_insert_with(|| Unit::of(n)).micros_f(n),
+                    Err(_) => text_micros(s),
                 }
             })
             .collect(),
@@ -149,7 +144,7 @@ pub fn run(report: &mut Report, payload: &Value) -> Result<(), Stop> {
         .to_string();
     let file = std::fs::File::open(&path)
         .map_err(|e| Stop::Failed(format!("the uploaded file is gone: {e}")))?;
-    let mut batches =
+    let batches =
         CsvBatches::open(file, stream::BATCH_BYTES).map_err(|e| Stop::Failed(format!("{e:#}")))?;
     let header = batches.header.clone();
     let ts = timestamp_column(&header).ok_or_else(|| {
@@ -161,39 +156,23 @@ pub fn run(report: &mut Report, payload: &Value) -> Result<(), Stop> {
     let width = header.len();
     let size = batches.size;
     let staging_table = staging_name(report.job_id);
-    let (tx_batches, rx) = std::sync::mpsc::sync_channel::<anyhow::Result<(Table, u64)>>(1);
-    std::thread::scope(|s| {
-        // the parser: batch k+1 is parsed while batch k is inserted
-        s.spawn(move || {
-            let mut schema = None;
-            loop {
-                let next = match batches.next_batch() {
-                    Ok(Some(bytes)) => match &schema {
-                        None => stream::first_table(bytes, width).map(|(sc, t)| {
-                            schema = Some(sc);
-                            t
-                        }),
-                        Some(sc) => stream::next_table(bytes, sc, width),
-                    }
-                    .map(|t| (t, batches.consumed)),
-                    Ok(None) => return,
-                    Err(e) => Err(e),
-                };
-                let failed = next.is_err();
-                if tx_batches.send(next).is_err() || failed {
-                    return;
-                }
-            }
-        });
-        let result = insert_all(report, rx, &name, &staging_table, &header, ts, size);
-        result.map(|_| ())
-    })?;
-    Ok(())
+    // batch k+1 is parsed while batch k is inserted; the first batch fixes the column types
+    let mut schema = None;
+    let parse = move |bytes: Vec<u8>| match &schema {
+        None => stream::first_table(bytes, width).map(|(sc, t)| {
+            schema = Some(sc);
+            t
+        }),
+        Some(sc) => stream::next_table(bytes, sc, width),
+    };
+    stream::parse_ahead(batches, parse, |rx| {
+        insert_all(report, rx, &name, &staging_table, &header, ts, size)
+    })
 }
 
 fn insert_all(
     report: &mut Report,
-    rx: std::sync::mpsc::Receiver<anyhow::Result<(Table, u64)>>,
+    rx: std::sync::mpsc::Receiver<stream::Parsed<Table>>,
     name: &str,
     staging_table: &str,
     header: &[String],

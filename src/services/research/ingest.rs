@@ -6,8 +6,7 @@
 use super::measure::{self, Staging};
 use super::store::{self, DatasetRow};
 use crate::engine::datasets::{
-    self, Bars, DatasetMeta, Severity, SourceConfig, ValidationIssue, columnar, files, source,
-    stream,
+    self, Bars, DatasetMeta, SourceConfig, ValidationIssue, columnar, files, source, stream,
 };
 use rusqlite::Connection;
 use serde_json::json;
@@ -68,7 +67,7 @@ fn publish(conn: &mut Connection, st: &Staging, meta: &DatasetMeta) -> anyhow::R
         ohlcv_measurement: Some(ohlcv),
         indicator_measurement: Some(ind),
         metadata: json!({ "name": meta.name, "timezone": meta.timezone }),
-        created_at: meta.created_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        created_at: crate::services::backtest::views::iso_z(meta.created_at),
     };
     store::upsert_dataset(&tx, &row)?;
     tx.commit()?;
@@ -83,13 +82,13 @@ pub fn attach_bars(
     bars: &Bars,
 ) -> anyhow::Result<DatasetRow> {
     let mut st = bars_staging(conn, &meta.dataset_id)?;
-    for chunk in (0..bars.len()).collect::<Vec<_>>().chunks(100_000) {
+    for start in (0..bars.len()).step_by(100_000) {
         let tx = conn.transaction()?;
         st.insert_bars(
             &tx,
             &bars.ts,
             [&bars.open, &bars.high, &bars.low, &bars.close, &bars.volume],
-            chunk,
+            start..(start + 100_000).min(bars.len()),
         )?;
         tx.commit()?;
     }
@@ -188,101 +187,49 @@ impl Checks {
         let mut out = Vec::new();
         let ts = self.ts_name.as_deref();
         if self.bad_ts.0 > 0 {
-            let ex: Vec<String> = self
-                .bad_ts
-                .1
-                .iter()
-                .take(3)
-                .map(|r| format!("row {}", r + 1))
-                .collect();
-            out.push(ValidationIssue::new(
-                "unparseable_timestamps",
-                Severity::Error,
+            out.push(ValidationIssue::unparseable_timestamps(
                 ts,
                 &self.bad_ts.1,
                 self.bad_ts.0,
-                format!(
-                    "{} row(s) have no readable timestamp (e.g. {}); they were dropped",
-                    self.bad_ts.0,
-                    ex.join(", ")
-                ),
             ));
         }
         for (k, (n, rows)) in self.bad_cells.iter().enumerate() {
-            if *n == 0 {
-                continue;
+            if *n > 0 {
+                out.push(ValidationIssue::non_numeric_cells(
+                    self.names[k].as_deref(),
+                    rows,
+                    *n,
+                ));
             }
-            let name = self.names[k].as_deref();
-            out.push(ValidationIssue::new(
-                "non_numeric_cells",
-                Severity::Error,
-                name,
-                rows,
-                *n,
-                format!(
-                    "{n} cell(s) of {} are empty or not numbers; those rows were dropped",
-                    name.unwrap_or("?")
-                ),
-            ));
         }
-        if self.backwards.0 > 0 {
-            let count = self.backwards.0;
-            out.push(ValidationIssue::new(
-                "unsorted_timestamps",
-                Severity::Warning,
-                ts,
-                &self.backwards.1.into_iter().collect::<Vec<_>>(),
-                count,
-                format!("timestamps go backwards {count} time(s); the rows were sorted"),
-            ));
+        if let (n @ 1.., Some(first)) = self.backwards {
+            out.push(ValidationIssue::unsorted_timestamps(ts, first, n));
         }
         let dups = self.dups.0 + ignored;
         if dups > 0 {
-            out.push(ValidationIssue::new(
-                "duplicate_timestamps",
-                Severity::Warning,
+            out.push(ValidationIssue::duplicate_timestamps(
                 ts,
                 &self.dups.1,
                 dups,
-                format!("{dups} duplicate timestamp(s); the first row of each was kept"),
             ));
         }
         if self.inverted.0 > 0 {
-            out.push(ValidationIssue::new(
-                "high_below_low",
-                Severity::Warning,
+            out.push(ValidationIssue::high_below_low(
                 self.names[1].as_deref(),
                 &self.inverted.1,
                 self.inverted.0,
-                format!(
-                    "{} row(s) have high < low; kept as they are",
-                    self.inverted.0
-                ),
             ));
         }
         if self.gaps.0 > 0 && self.backwards.0 == 0 {
-            out.push(ValidationIssue::new(
-                "gaps",
-                Severity::Info,
+            out.push(ValidationIssue::gaps(
                 ts,
                 &self.gaps.1,
                 self.gaps.0,
-                format!(
-                    "{} gap(s) longer than 3× the usual {} s step (sessions, weekends or missing data)",
-                    self.gaps.0,
-                    self.median.unwrap_or(0) / 1000
-                ),
+                self.median.unwrap_or(0),
             ));
         }
         if close_only {
-            out.push(ValidationIssue::new(
-                "close_only",
-                Severity::Info,
-                None,
-                &[],
-                0,
-                "no open/high/low columns: they were filled from close".into(),
-            ));
+            out.push(ValidationIssue::close_only());
         }
         out
     }
@@ -367,7 +314,7 @@ fn stream_in(
         [idx[1], idx[2], idx[3], idx[4], idx[5]],
     );
     let (width, tz) = (plan.width, p.timezone);
-    let mut batches = stream::CsvBatches::open(plan.file.file.try_clone()?, stream::BATCH_BYTES)?;
+    let batches = stream::CsvBatches::open(plan.file.file.try_clone()?, stream::BATCH_BYTES)?;
     let size = batches.size;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     let mut st = bars_staging(conn, id)?;
@@ -391,25 +338,9 @@ fn stream_in(
         median: None,
         last: None,
     };
-    type Parsed = anyhow::Result<(source::Loaded, u64)>;
-    let (tx_b, rx) = std::sync::mpsc::sync_channel::<Parsed>(1);
     let (mut read, mut kept_total) = (0usize, 0usize);
-    std::thread::scope(|s| -> anyhow::Result<()> {
-        s.spawn(move || {
-            loop {
-                let next = match batches.next_batch() {
-                    Ok(Some(b)) => {
-                        stream::bars_batch(b, ts, fields, width, tz).map(|l| (l, batches.consumed))
-                    }
-                    Ok(None) => return,
-                    Err(e) => Err(e),
-                };
-                let failed = next.is_err();
-                if tx_b.send(next).is_err() || failed {
-                    return;
-                }
-            }
-        });
+    let parse = |b: Vec<u8>| stream::bars_batch(b, ts, fields, width, tz);
+    stream::parse_ahead(batches, parse, |rx| -> anyhow::Result<()> {
         for batch in rx {
             let (l, consumed) = batch?;
             let keep = checks.keep(&l, read);
@@ -430,13 +361,12 @@ fn stream_in(
                 close: keep.iter().map(|&i| close[i]).collect(),
                 volume: pick(&l.fields[4], &|_| 0.0),
             };
-            let all: Vec<usize> = (0..b.len()).collect();
             let tx = conn.transaction()?;
             st.insert_bars(
                 &tx,
                 &b.ts,
                 [&b.open, &b.high, &b.low, &b.close, &b.volume],
-                &all,
+                0..b.len(),
             )?;
             tx.commit()?;
             cols.push(&b.ts, [&b.open, &b.high, &b.low, &b.close, &b.volume])?;
@@ -464,15 +394,7 @@ fn stream_in(
             "DROP TABLE IF EXISTS {}",
             measure::quoted(&st.table)
         ))?;
-        let (code, why) = if read > 0 {
-            (
-                "no_valid_rows",
-                "no row has both a valid timestamp and a close",
-            )
-        } else {
-            ("empty_file", "the file has no data rows")
-        };
-        p.issues.push(datasets::issue(code, why));
+        p.issues.push(datasets::no_bars(read));
         return Ok(None);
     }
     cols.finish()?;

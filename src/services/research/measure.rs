@@ -145,6 +145,9 @@ pub struct Staging {
     pub first_ts: Option<i64>,
     pub last_ts: Option<i64>,
     or_ignore: bool,
+    /// Rows per INSERT, and the INSERT of that many (built once: every chunk but the last uses it).
+    chunk: usize,
+    full_sql: String,
 }
 
 impl Staging {
@@ -173,14 +176,27 @@ impl Staging {
             defs.join(", "),
             t = quoted(table)
         ))?;
-        Ok(Staging {
+        let mut st = Staging {
             table: table.into(),
             columns: columns.iter().map(|c| c.0.clone()).collect(),
             rows: 0,
             first_ts: None,
             last_ts: None,
             or_ignore: unique_ts,
-        })
+            chunk: rows_per_insert(columns.len()),
+            full_sql: String::new(),
+        };
+        st.full_sql = st.insert_sql(st.chunk);
+        Ok(st)
+    }
+
+    /// The INSERT of `rows` rows (the full chunk's is kept).
+    fn sql_for(&self, rows: usize) -> std::borrow::Cow<'_, str> {
+        if rows == self.chunk {
+            std::borrow::Cow::Borrowed(&self.full_sql)
+        } else {
+            std::borrow::Cow::Owned(self.insert_sql(rows))
+        }
     }
 
     fn insert_sql(&self, rows: usize) -> String {
@@ -204,8 +220,8 @@ impl Staging {
     ) -> rusqlite::Result<usize> {
         let before = conn.total_changes();
         let width = 1 + cells.len();
-        for chunk in keep.chunks(rows_per_insert(self.columns.len())) {
-            let mut stmt = conn.prepare_cached(&self.insert_sql(chunk.len()))?;
+        for chunk in keep.chunks(self.chunk) {
+            let mut stmt = conn.prepare_cached(&self.sql_for(chunk.len()))?;
             let mut p = 1;
             for &r in chunk {
                 stmt.raw_bind_parameter(p, ts[r])?;
@@ -233,19 +249,22 @@ impl Staging {
         Ok(added)
     }
 
-    /// Inserts bars `keep` (ms timestamps, stored as µs; open, high, low, close, volume).
+    /// Inserts bars `rows` (ms timestamps, stored as µs; open, high, low, close, volume).
     pub fn insert_bars(
         &mut self,
         conn: &Connection,
         ts_ms: &[i64],
         cols: [&[f64]; 5],
-        keep: &[usize],
+        rows: std::ops::Range<usize>,
     ) -> rusqlite::Result<usize> {
         let before = conn.total_changes();
-        for chunk in keep.chunks(rows_per_insert(self.columns.len())) {
-            let mut stmt = conn.prepare_cached(&self.insert_sql(chunk.len()))?;
+        let mut at = rows.start;
+        while at < rows.end {
+            let chunk = at..(at + self.chunk).min(rows.end);
+            at = chunk.end;
+            let mut stmt = conn.prepare_cached(&self.sql_for(chunk.len()))?;
             let mut p = 1;
-            for &r in chunk {
+            for r in chunk {
                 stmt.raw_bind_parameter(p, ts_ms[r] * 1000)?;
                 for (k, c) in cols.iter().enumerate() {
                     stmt.raw_bind_parameter(p + 1 + k, c[r])?;
@@ -254,10 +273,7 @@ impl Staging {
             }
             stmt.raw_execute()?;
         }
-        if let (Some(&a), Some(&b)) = (
-            keep.iter().map(|&r| &ts_ms[r]).min(),
-            keep.iter().map(|&r| &ts_ms[r]).max(),
-        ) {
+        if let (Some(&a), Some(&b)) = (ts_ms[rows.clone()].iter().min(), ts_ms[rows].iter().max()) {
             self.first_ts = Some(self.first_ts.map_or(a * 1000, |f| f.min(a * 1000)));
             self.last_ts = Some(self.last_ts.map_or(b * 1000, |l| l.max(b * 1000)));
         }

@@ -263,19 +263,46 @@ impl ResearchService {
             .read(|_, st| st.list_datasets())
             .await?;
         self.db(move |c| {
+            let desk: std::collections::HashMap<&str, &DatasetMeta> =
+                desk.iter().map(|d| (d.dataset_id.as_str(), d)).collect();
             let mut rows = store::datasets(c)?;
-            for d in desk.iter() {
-                if !rows.iter().any(|r| r.dataset_id == d.dataset_id) {
-                    // a dataset from before research existed: its row, made once
-                    let row = desk_row(c, d)?;
-                    store::upsert_dataset(c, &row)?;
-                    rows.push(row);
-                }
+            let known: std::collections::HashSet<String> =
+                rows.iter().map(|r| r.dataset_id.clone()).collect();
+            for d in desk.values().filter(|d| !known.contains(&d.dataset_id)) {
+                // a dataset from before research existed: its row, made once
+                let row = desk_row(c, d)?;
+                store::upsert_dataset(c, &row)?;
+                rows.push(row);
             }
             rows.sort_by(|a, b| a.created_at.cmp(&b.created_at));
             rows.iter()
-                .map(|r| dataset_json(c, r, desk.iter().find(|d| d.dataset_id == r.dataset_id)))
+                .map(|r| dataset_json(c, r, desk.get(r.dataset_id.as_str()).copied()))
                 .collect()
+        })
+        .await
+    }
+
+    /// One of `datasets()`, without listing the others: `None` when neither surface knows it.
+    pub async fn dataset(&self, id: String) -> DeskResult<Option<Value>> {
+        let i = id.clone();
+        let desk = self
+            .0
+            .engine
+            .reader()
+            .read(move |_, st| st.get_dataset(&i))
+            .await?;
+        self.db(move |c| {
+            let row = match (store::dataset(c, &id)?, &desk) {
+                (Some(r), _) => r,
+                (None, Some(d)) => {
+                    // as `datasets()` does: its row, made once
+                    let row = desk_row(c, d)?;
+                    store::upsert_dataset(c, &row)?;
+                    row
+                }
+                (None, None) => return Ok(None),
+            };
+            dataset_json(c, &row, desk.as_ref()).map(Some)
         })
         .await
     }
@@ -329,7 +356,7 @@ fn desk_row(c: &Connection, d: &DatasetMeta) -> rusqlite::Result<store::DatasetR
         ohlcv_measurement: None,
         indicator_measurement: None,
         metadata: json!({ "name": d.name }),
-        created_at: d.created_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        created_at: crate::services::backtest::views::iso_z(d.created_at),
     })
 }
 

@@ -41,9 +41,8 @@ const SCHEMA: &[&str] = &[
 
 /// Opens (creating and migrating) the research database for writing.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
-    let mut conn = Connection::open(path)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    let mut conn = crate::engine::store::Store::side_connection(path)?;
+    // two workers' batches may hold the write lock in turn: wait longer than the desk's 5 s
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     // 64 MiB of pages: an import's batch never spills mid-transaction
     conn.pragma_update(None, "cache_size", -65536)?;
@@ -61,12 +60,12 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
 
 /// Seed 003's times: `2025-11-10T01:30:00Z` on datasets, runs and simulations.
 pub fn now_z() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    crate::services::backtest::views::iso_z(chrono::Utc::now())
 }
 
 /// The job's times, as seed 003 shows them (`2025-11-10T01:30:00`, UTC).
 pub fn now_plain() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string()
+    crate::services::backtest::store::iso(chrono::Utc::now().timestamp_millis())
 }
 
 fn json_text(v: &Value) -> String {

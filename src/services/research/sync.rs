@@ -50,6 +50,14 @@ pub fn queue_register(conn: &Connection, measurement: &str) -> rusqlite::Result<
 /// Queues `dataset_measurement` for each desk dataset with no measurement yet (and no such job
 /// queued already).
 pub fn queue_backfill(conn: &Connection, desk: &[DatasetMeta]) -> rusqlite::Result<usize> {
+    let queued: std::collections::HashSet<String> = conn
+        .prepare(
+            "SELECT json_extract(payload, '$.dataset_id') FROM bd_jobs
+             WHERE job_type = ?1 AND status IN ('PENDING', 'RUNNING')",
+        )?
+        .query_map([MEASURE], |r| r.get::<_, Option<String>>(0))?
+        .filter_map(|r| r.transpose())
+        .collect::<rusqlite::Result<_>>()?;
     let mut n = 0;
     for d in desk {
         let has = store::dataset(conn, &d.dataset_id)?
@@ -57,16 +65,10 @@ pub fn queue_backfill(conn: &Connection, desk: &[DatasetMeta]) -> rusqlite::Resu
             .map(|m| measure::exists(conn, &m))
             .transpose()?
             .unwrap_or(false);
-        let queued: i64 = conn.query_row(
-            "SELECT count(*) FROM bd_jobs WHERE job_type = ?1 AND status IN ('PENDING', 'RUNNING')
-               AND json_extract(payload, '$.dataset_id') = ?2",
-            rusqlite::params![MEASURE, d.dataset_id],
-            |r| r.get(0),
-        )?;
         let columnar = std::path::Path::new(&d.data_path)
             .join("meta.json")
             .exists();
-        if has || queued > 0 || !columnar {
+        if has || queued.contains(&d.dataset_id) || !columnar {
             continue;
         }
         let meta = serde_json::to_value(d).unwrap_or(Value::Null);
