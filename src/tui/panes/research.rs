@@ -111,8 +111,15 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     // each table as tall as its rows (within limits); the jobs get the rest
     let ds_h = (r.datasets.len().max(1) as u16 + 3).min(8);
     let m_h = (r.measurements.len().max(1) as u16 + 3).min(10);
-    // stacked, each table takes at most a quarter: the jobs keep half the height
-    let quarter = (area.height / 4).max(4);
+    // stacked: the tables as tall as their rows when the jobs still get theirs (two lines a job,
+    // at least 6); else each table takes at most a quarter and the jobs keep half the height
+    let jobs_need = (2 * r.jobs.len().max(1) as u16 + 2).clamp(6, 12);
+    let (ds_fit, m_fit) = if ds_h + m_h + jobs_need <= area.height {
+        (ds_h, m_h)
+    } else {
+        let quarter = (area.height / 4).max(4);
+        (ds_h.min(quarter), m_h.min(quarter))
+    };
     let (ds_area, m_area, jobs) = if area.width >= 110 {
         let [data, jobs] =
             Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
@@ -122,8 +129,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         (a, b, jobs)
     } else {
         let [a, b, c] = Layout::vertical([
-            Constraint::Length(ds_h.min(quarter)),
-            Constraint::Length(m_h.min(quarter)),
+            Constraint::Length(ds_fit),
+            Constraint::Length(m_fit),
             Constraint::Min(6),
         ])
         .areas(area);
