@@ -221,10 +221,7 @@ impl ResearchService {
             store::insert_job(&conn, &id, jobs::IMPORT, &payload).map_err(|e| {
                 let _ = std::fs::remove_file(&path);
                 storage(e)
-            })?;
-            store::get_job(&conn, &id)
-                .map_err(storage)?
-                .ok_or(DeskError::Internal)
+            })
         })
         .await
         .map_err(|_| DeskError::Internal)??;

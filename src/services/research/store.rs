@@ -94,8 +94,8 @@ pub struct Job {
     pub completed_at: Option<String>,
 }
 
-const JOB: &str = "SELECT job_id, job_type, status, payload, progress, total, result, error,
-    created_at, updated_at, started_at, completed_at FROM bd_jobs";
+const JOB_COLUMNS: &str = "job_id, job_type, status, payload, progress, total, result, error,
+    created_at, updated_at, started_at, completed_at";
 
 fn job_row(r: &rusqlite::Row) -> rusqlite::Result<Job> {
     Ok(Job {
@@ -119,19 +119,26 @@ pub fn insert_job(
     id: &str,
     kind: &str,
     payload: &Value,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<Job> {
     let now = now_plain();
-    conn.execute(
-        "INSERT INTO bd_jobs(job_id, job_type, status, payload, created_at, updated_at)
-         VALUES (?1, ?2, 'PENDING', ?3, ?4, ?4)",
+    // the row as inserted: a worker may claim it before anyone reads it back
+    conn.query_row(
+        &format!(
+            "INSERT INTO bd_jobs(job_id, job_type, status, payload, created_at, updated_at)
+             VALUES (?1, ?2, 'PENDING', ?3, ?4, ?4) RETURNING {JOB_COLUMNS}"
+        ),
         params![id, kind, json_text(payload), now],
-    )?;
-    Ok(())
+        job_row,
+    )
 }
 
 pub fn get_job(conn: &Connection, id: &str) -> rusqlite::Result<Option<Job>> {
-    conn.query_row(&format!("{JOB} WHERE job_id = ?1"), [id], job_row)
-        .optional()
+    conn.query_row(
+        &format!("SELECT {JOB_COLUMNS} FROM bd_jobs WHERE job_id = ?1"),
+        [id],
+        job_row,
+    )
+    .optional()
 }
 
 /// Newest first; `(page, all matching)`.
@@ -143,7 +150,7 @@ pub fn list_jobs(
 ) -> rusqlite::Result<(Vec<Job>, i64)> {
     let page = conn
         .prepare_cached(&format!(
-            "{JOB} WHERE ?1 IS NULL OR job_type = ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2 OFFSET ?3"
+            "SELECT {JOB_COLUMNS} FROM bd_jobs WHERE ?1 IS NULL OR job_type = ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2 OFFSET ?3"
         ))?
         .query_map(params![kind, limit, offset], job_row)?
         .collect::<rusqlite::Result<_>>()?;
