@@ -134,3 +134,45 @@ async fn the_research_tab_lists_datasets_measurements_and_jobs_and_cancels_after
         "CANCELLED"
     );
 }
+
+#[tokio::test]
+async fn a_finished_import_says_how_its_timestamps_were_read() {
+    let d = TestDesk::start_with_research(ResearchConfig {
+        workers: 0,
+        ..Default::default()
+    })
+    .await;
+    let db = d.dir.path().join("research.sqlite3");
+    tokio::task::spawn_blocking(move || {
+        let c = rusqlite::Connection::open(db).unwrap();
+        for (id, at, unit) in [("00000000-iso", "2020-01-02", "null"), ("00000000-sec", "2020-01-01", "\"s\"")] {
+            let result = format!(
+                r#"{{"measurement":"bars","rows_imported":1200,"rows_skipped":3,"timestamp_unit":{unit}}}"#
+            );
+            c.execute(
+                "INSERT INTO bd_jobs(job_id, job_type, status, payload, progress, total, result, created_at, updated_at)
+                 VALUES (?1, 'questdb_import', 'COMPLETED', '{\"measurement\":\"bars\"}', 1200, 1200, ?2, ?3, ?3)",
+                rusqlite::params![id, result, format!("{at}T00:00:00")],
+            )
+            .unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    let link = Link::local(d.engine.clone()).unwrap();
+    let mut app = App::new(Theme::embedded("dark").unwrap(), "test".into());
+    app.tab = Tab::Research;
+    refresh(&mut app, &link).await;
+    // newest first: the import whose timestamps were dates, then the one in epoch seconds
+    let text = screen(&app, 80, 24);
+    assert!(
+        text.contains("1,200 rows into bars (timestamps as dates, 3 skipped)"),
+        "{text}"
+    );
+    key(&mut app, KeyCode::Down);
+    let text = screen(&app, 80, 24);
+    assert!(
+        text.contains("1,200 rows into bars (timestamps in s, 3 skipped)"),
+        "{text}"
+    );
+}

@@ -263,10 +263,15 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 let v: serde_json::Value = serde_json::from_str(res).unwrap_or_default();
                 let msg = match v["rows_imported"].as_i64() {
                     Some(n) => format!(
-                        "{} rows into {} (timestamps in {}, {} skipped)",
+                        "{} rows into {} ({}, {} skipped)",
                         thousands(n),
                         v["measurement"].as_str().unwrap_or("?"),
-                        v["timestamp_unit"].as_str().unwrap_or("?"),
+                        // no unit: the file's timestamps were dates, not epoch numbers
+                        v["timestamp_unit"]
+                            .as_str()
+                            .map_or("timestamps as dates".into(), |u| format!(
+                                "timestamps in {u}"
+                            )),
                         v["rows_skipped"].as_i64().unwrap_or(0)
                     ),
                     None => res.clone(),
