@@ -2,7 +2,7 @@
 //! with their bars' measurement, every measurement with its rows and time range, and the jobs
 //! with their progress bars; `c` cancels the selected job only after `y`.
 use crate::backtests::walk_dataset;
-use crate::research::import;
+use crate::research::{import, wait_job};
 use crate::support::*;
 use brickdesk::services::research::ResearchConfig;
 use brickdesk::tui::app::{App, Effect, Modal, Tab};
@@ -136,16 +136,23 @@ async fn the_research_tab_lists_datasets_measurements_and_jobs_and_cancels_after
 }
 
 #[tokio::test]
-async fn a_finished_import_says_how_its_timestamps_were_read() {
-    let d = TestDesk::start_with_research(ResearchConfig {
-        workers: 0,
-        ..Default::default()
-    })
-    .await;
+async fn a_finished_import_says_how_its_timestamps_were_read_and_many_jobs_leave_the_tables_whole()
+{
+    let d = TestDesk::start().await;
+    walk_dataset(&d, "walk", 300, 1).await;
+    for m in ["wf_old", "wf_run"] {
+        let id = import(&d, m, "timestamp,v\n1609459200,1\n").await;
+        wait_job(&d, &id).await;
+    }
     let db = d.dir.path().join("research.sqlite3");
     tokio::task::spawn_blocking(move || {
         let c = rusqlite::Connection::open(db).unwrap();
-        for (id, at, unit) in [("00000000-iso", "2020-01-02", "null"), ("00000000-sec", "2020-01-01", "\"s\"")] {
+        for (id, at, unit) in [
+            ("00000000-iso", "2020-01-04", "null"),
+            ("00000000-sec", "2020-01-03", "\"s\""),
+            ("00000000-two", "2020-01-02", "\"ms\""),
+            ("00000000-one", "2020-01-01", "\"ms\""),
+        ] {
             let result = format!(
                 r#"{{"measurement":"bars","rows_imported":1200,"rows_skipped":3,"timestamp_unit":{unit}}}"#
             );
@@ -163,7 +170,29 @@ async fn a_finished_import_says_how_its_timestamps_were_read() {
     let mut app = App::new(Theme::embedded("dark").unwrap(), "test".into());
     app.tab = Tab::Research;
     refresh(&mut app, &link).await;
-    // newest first: the import whose timestamps were dates, then the one in epoch seconds
+    // six jobs (two imports and four written here) and four measurements:
+    // at 80x24 the tables keep every row and the jobs pane the rest
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("jobs (6)"), "{text}");
+    // a measurement's row: its name, kind, rows and range on one line
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" table ") || l.contains(" view "))
+        .collect();
+    assert_eq!(rows.len(), 4, "{text}");
+    for (row, name) in rows
+        .iter()
+        .zip(["walk_indicators", "walk_ohlcv", "wf_old", "wf_run"])
+    {
+        assert!(row.contains(name), "{row} is not {name}:\n{text}");
+    }
+    // newest first: the two imports, then the one whose timestamps were dates, then seconds
+    assert!(
+        text.contains("1 row into wf_run (timestamps in s, 0 skipped)"),
+        "{text}"
+    );
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
     let text = screen(&app, 80, 24);
     assert!(
         text.contains("1,200 rows into bars (timestamps as dates, 3 skipped)"),

@@ -111,10 +111,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     // each table as tall as its rows (within limits); the jobs get the rest
     let ds_h = (r.datasets.len().max(1) as u16 + 3).min(8);
     let m_h = (r.measurements.len().max(1) as u16 + 3).min(10);
-    // stacked: the tables as tall as their rows when the jobs still get theirs (two lines a job,
-    // at least 6); else each table takes at most a quarter and the jobs keep half the height
-    let jobs_need = (2 * r.jobs.len().max(1) as u16 + 2).clamp(6, 12);
-    let (ds_fit, m_fit) = if ds_h + m_h + jobs_need <= area.height {
+    // stacked: the tables as tall as their rows when the jobs still get their least (6 lines:
+    // two jobs); else each table takes at most a quarter and the jobs keep half the height
+    let (ds_fit, m_fit) = if ds_h + m_h + 6 <= area.height {
         (ds_h, m_h)
     } else {
         let quarter = (area.height / 4).max(4);
@@ -263,8 +262,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 let v: serde_json::Value = serde_json::from_str(res).unwrap_or_default();
                 let msg = match v["rows_imported"].as_i64() {
                     Some(n) => format!(
-                        "{} rows into {} ({}, {} skipped)",
+                        "{} {} into {} ({}, {} skipped)",
                         thousands(n),
+                        if n == 1 { "row" } else { "rows" },
                         v["measurement"].as_str().unwrap_or("?"),
                         // no unit: the file's timestamps were dates, not epoch numbers
                         v["timestamp_unit"]
