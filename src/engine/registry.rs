@@ -7,10 +7,15 @@ use super::{Engine, datasets, runs, store, to_json};
 impl Engine {
     // ---- datasets ----
 
+    /// Registers a dataset, or replaces the one with its id (bars imported anew): the dataset
+    /// keeps its first `created_at`.
     pub fn register_dataset(
         &mut self,
-        meta: datasets::DatasetMeta,
+        mut meta: datasets::DatasetMeta,
     ) -> DeskResult<datasets::DatasetMeta> {
+        if let Some(old) = self.store.get_dataset(&meta.dataset_id)? {
+            meta.created_at = old.created_at;
+        }
         self.store.insert_dataset(&meta)?;
         self.emit(
             "dataset",

@@ -506,7 +506,7 @@ impl Store {
     // ---- datasets ----
 
     /// Registers a dataset, or replaces one with the same id (a seed 003 dataset registered again
-    /// after its bars were imported anew); its first `created_at` stays.
+    /// after its bars were imported anew).
     pub fn insert_dataset(&self, d: &super::datasets::DatasetMeta) -> DeskResult<()> {
         let json = serde_json::to_string(d)
             .map_err(|e| super::error::DeskError::Storage(e.to_string()))?;

@@ -926,13 +926,9 @@ async fn sql_that_would_change_the_store_is_refused_and_changes_nothing() {
 #[tokio::test]
 async fn a_seed_003_dataset_with_bars_becomes_a_desk_dataset_runs_can_use() {
     let d = TestDesk::start().await;
-    let (c, _) = d
-        .post(
-            "/api/datasets",
-            json!({"dataset_id": "btc-1h", "dataset_slug": "btc_1h", "symbol": "BTC/USD",
-                                      "granularity": "1h", "ohlcv_measurement": "btc_1h_ohlcv"}),
-        )
-        .await;
+    let body = json!({"dataset_id": "btc-1h", "dataset_slug": "btc_1h", "symbol": "BTC/USD",
+                      "granularity": "1h", "ohlcv_measurement": "btc_1h_ohlcv"});
+    let (c, _) = d.post("/api/datasets", body.clone()).await;
     assert_eq!(c, StatusCode::CREATED);
     // no bars yet: nothing to register
     assert_eq!(d.get("/api/jobs").await.1["total"], 0);
@@ -979,6 +975,11 @@ async fn a_seed_003_dataset_with_bars_becomes_a_desk_dataset_runs_can_use() {
     let (_, ds) = d.get("/api/datasets/btc-1h").await;
     assert_eq!(ds["ohlcv_row_count"], 400);
     assert_eq!(ds["dataset_slug"], "btc_1h");
+    // saved again as it is (a client's sync): the desk has it, nothing is copied again
+    let (c, _) = d.post("/api/datasets", body.clone()).await;
+    assert_eq!(c, StatusCode::CREATED);
+    let (_, jobs) = d.get("/api/jobs?job_type=dataset_register").await;
+    assert_eq!(jobs["total"], 1, "{jobs}");
 }
 
 #[tokio::test]
@@ -1122,6 +1123,16 @@ async fn bars_appended_to_a_dataset_keep_one_row_per_time_and_register_again() {
     let (id, _) = walk_dataset(&d, "walk", 100, 2).await;
     let (_, ds) = d.get(&format!("/api/datasets/{id}")).await;
     let last = ds["ohlcv_last_ts"].as_i64().unwrap() / 1_000_000;
+    let desk_entry = async || {
+        let (_, list) = d.get("/data-sources").await;
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["dataset_id"] == id.as_str())
+            .unwrap()
+            .clone()
+    };
+    let desk_before = desk_entry().await;
     // the last bar again, and two new ones a day apart
     let mut csv = String::from("timestamp,open,high,low,close,volume\n");
     for k in 0..3 {
@@ -1153,13 +1164,23 @@ async fn bars_appended_to_a_dataset_keep_one_row_per_time_and_register_again() {
         wait_job(&d, &reg).await.last().unwrap()["status"],
         "COMPLETED"
     );
-    let (_, list) = d.get("/data-sources").await;
-    let desk = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["dataset_id"] == id.as_str())
-        .unwrap()
-        .clone();
+    let desk = desk_entry().await;
     assert_eq!(desk["row_count"], 102, "{desk}");
+    // registered again, it is the same dataset: its creation time stays
+    assert_eq!(desk["created_at"], desk_before["created_at"], "{desk}");
+    let (_, after) = d.get(&format!("/api/datasets/{id}")).await;
+    assert_eq!(after["created_at"], ds["created_at"], "{after}");
+    // the indicators view has its table's rows, the appended ones too
+    assert_eq!(
+        (
+            &after["ohlcv_row_count"],
+            &after["indicator_row_count"],
+            &after["indicator_last_ts"]
+        ),
+        (&json!(102), &json!(102), &after["ohlcv_last_ts"]),
+        "{after}"
+    );
+    assert_eq!(after["ohlcv_last_ts"], (last + 86_400 * 2) * 1_000_000);
+    let (_, v) = d.get("/api/questdb/measurement/walk_indicators").await;
+    assert_eq!(v["row_count"], 102, "{v}");
 }

@@ -107,6 +107,13 @@ pub(super) async fn save_dataset(State(s): State<AppState>, bytes: Bytes) -> Ans
         created_at: store::now_z(),
     };
     let ohlcv = row.ohlcv_measurement.clone();
+    let id = row.dataset_id.clone();
+    let on_desk = s
+        .engine
+        .reader()
+        .read(move |_, st| st.get_dataset(&id))
+        .await?
+        .is_some();
     let outcome = s
         .research
         .db(move |c| {
@@ -115,9 +122,11 @@ pub(super) async fn save_dataset(State(s): State<AppState>, bytes: Bytes) -> Ans
             {
                 return Ok(Err(other.dataset_id));
             }
-            let existed = store::dataset(c, &row.dataset_id)?.is_some();
+            let old = store::dataset(c, &row.dataset_id)?;
             store::upsert_dataset(c, &row)?;
-            Ok(Ok(existed))
+            // the bars it names are new to it
+            let rebind = old.as_ref().map(|o| &o.ohlcv_measurement) != Some(&row.ohlcv_measurement);
+            Ok(Ok((old.is_some(), rebind)))
         })
         .await?;
     match outcome {
@@ -125,9 +134,11 @@ pub(super) async fn save_dataset(State(s): State<AppState>, bytes: Bytes) -> Ans
             StatusCode::CONFLICT,
             format!("dataset_slug is taken by dataset {other}"),
         )),
-        Ok(existed) => {
-            // bars already in its measurement: a desk dataset too (a job)
-            if let Some(m) = ohlcv {
+        Ok((existed, rebind)) => {
+            // bars already in its measurement: a desk dataset too (a job), when it names other
+            // bars than before or the desk lacks it (saved again unchanged, nothing is queued;
+            // bars imported anew queue their own)
+            if let Some(m) = ohlcv.filter(|_| rebind || !on_desk) {
                 s.research.register_from(m).await?;
             }
             // seed 003 answers 201 to a create and to an update alike

@@ -82,18 +82,21 @@ pub fn attach_bars(
     bars: &Bars,
 ) -> anyhow::Result<DatasetRow> {
     let mut st = bars_staging(conn, &meta.dataset_id)?;
-    for start in (0..bars.len()).step_by(100_000) {
-        let tx = conn.transaction()?;
-        st.insert_bars(
-            &tx,
-            &bars.ts,
-            [&bars.open, &bars.high, &bars.low, &bars.close, &bars.volume],
-            start..(start + 100_000).min(bars.len()),
-        )?;
-        tx.commit()?;
-    }
-    let row = publish(conn, &st, meta);
+    let row = (|| {
+        for start in (0..bars.len()).step_by(100_000) {
+            let tx = conn.transaction()?;
+            st.insert_bars(
+                &tx,
+                &bars.ts,
+                [&bars.open, &bars.high, &bars.low, &bars.close, &bars.volume],
+                start..(start + 100_000).min(bars.len()),
+            )?;
+            tx.commit()?;
+        }
+        publish(conn, &st, meta)
+    })();
     if row.is_err() {
+        // a failed batch or publish: its staging table goes now, not at the next start
         let _ = conn.execute_batch(&format!(
             "DROP TABLE IF EXISTS {}",
             measure::quoted(&st.table)
@@ -260,37 +263,42 @@ pub fn csv(
             return Ok((p, None));
         }
         let meta = datasets::persist(data_dir, cfg, &p, chrono::Utc::now())?;
-        attach_bars(&mut conn, &meta, p.bars.as_ref().expect("checked"))?;
+        if let Err(e) = attach_bars(&mut conn, &meta, p.bars.as_ref().expect("checked")) {
+            let _ = std::fs::remove_dir_all(&meta.data_path);
+            return Err(e);
+        }
         return Ok((p, Some(meta)));
     }
     let id = datasets::new_dataset_id();
     let dir = data_dir.join("datasets").join(&id);
-    let made = stream_in(&mut conn, &mut p, &plan, &id, &dir, progress);
+    let made = stream_in(&mut conn, &mut p, &plan, &id, &dir, progress).and_then(|st| {
+        let Some(st) = st else { return Ok(None) };
+        let meta = DatasetMeta {
+            dataset_id: id.clone(),
+            name: cfg.name.clone(),
+            symbol: cfg.symbol.clone(),
+            timeframe: cfg.timeframe.clone(),
+            timezone: cfg.timezone.clone(),
+            row_count: st.rows as usize,
+            columns: datasets::COLUMNS.iter().map(|c| c.to_string()).collect(),
+            data_path: dir.display().to_string(),
+            source_type: p.format.as_str().into(),
+            source_path: cfg.file_path.clone(),
+            validation_issues: p.issues.clone(),
+            created_at: chrono::Utc::now(),
+        };
+        publish(&mut conn, &st, &meta)?;
+        Ok(Some(meta))
+    });
     match made {
-        Ok(Some(st)) => {
-            let meta = DatasetMeta {
-                dataset_id: id,
-                name: cfg.name.clone(),
-                symbol: cfg.symbol.clone(),
-                timeframe: cfg.timeframe.clone(),
-                timezone: cfg.timezone.clone(),
-                row_count: st.rows as usize,
-                columns: datasets::COLUMNS.iter().map(|c| c.to_string()).collect(),
-                data_path: dir.display().to_string(),
-                source_type: p.format.as_str().into(),
-                source_path: cfg.file_path.clone(),
-                validation_issues: p.issues.clone(),
-                created_at: chrono::Utc::now(),
-            };
-            publish(&mut conn, &st, &meta)?;
-            Ok((p, Some(meta)))
-        }
+        Ok(Some(meta)) => Ok((p, Some(meta))),
         Ok(None) => {
             let _ = std::fs::remove_dir_all(&dir);
             Ok((p, None))
         }
         Err(e) => {
-            // its own staging table only: the server's imports may be running beside it
+            // a failed stream or publish: its folder and its own staging table go (only its own:
+            // the server's imports may be running beside it)
             let _ = std::fs::remove_dir_all(&dir);
             let own = measure::quoted(&staging_for(&id));
             let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {own}"));

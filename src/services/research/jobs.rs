@@ -123,11 +123,13 @@ fn fail(conn: &Connection, id: &str, error: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn requeue(conn: &Connection, id: &str, why: &str) -> rusqlite::Result<()> {
+/// Back to PENDING. A crash's attempt counts towards `MAX_ATTEMPTS`; a clean stop's does not
+/// (`counted` false), so restarts alone never use a job's attempts up.
+fn requeue(conn: &Connection, id: &str, why: &str, counted: bool) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE bd_jobs SET status = 'PENDING', progress = 0, error = ?2, updated_at = ?3,
-            started_at = NULL WHERE job_id = ?1 AND status = 'RUNNING'",
-        params![id, why, store::now_plain()],
+            started_at = NULL, attempts = attempts - ?4 WHERE job_id = ?1 AND status = 'RUNNING'",
+        params![id, why, store::now_plain(), i64::from(!counted)],
     )?;
     Ok(())
 }
@@ -212,6 +214,7 @@ pub fn recover(conn: &Connection) -> rusqlite::Result<(usize, usize)> {
                 &format!(
                     "interrupted (the server stopped during attempt {attempts}); started again"
                 ),
+                true,
             )?;
             again += 1;
         } else {
@@ -383,6 +386,7 @@ fn run(conn: &mut Connection, job: &Claimed, stopping: &AtomicBool, ctx: &super:
                 conn,
                 &job.job_id,
                 "the server stopped; started again at its next start",
+                false,
             )?,
             Err(Stop::Cancelled) => tracing::info!(job = %job.job_id, "job cancelled"),
             Err(Stop::Failed(why)) => {
@@ -400,5 +404,32 @@ fn run(conn: &mut Connection, job: &Claimed, stopping: &AtomicBool, ctx: &super:
     };
     if let Err(e) = done(conn) {
         tracing::error!(job = %job.job_id, error = %e, "cannot record how the job ended");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clean_stop_gives_the_attempt_back_and_a_crash_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = store::open(&dir.path().join("r.sqlite3")).unwrap();
+        store::insert_job(&conn, "j", IMPORT, &serde_json::json!({})).unwrap();
+        let attempts = || -> i64 {
+            conn.query_row("SELECT attempts FROM bd_jobs WHERE job_id = 'j'", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+        };
+        for _ in 0..5 {
+            claim(&conn).unwrap().expect("pending");
+            assert_eq!(attempts(), 1);
+            requeue(&conn, "j", "stopped", false).unwrap();
+            assert_eq!(attempts(), 0);
+        }
+        claim(&conn).unwrap().expect("pending");
+        requeue(&conn, "j", "crashed", true).unwrap();
+        assert_eq!(attempts(), 1);
     }
 }

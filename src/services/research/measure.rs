@@ -374,6 +374,15 @@ impl Staging {
             updated_at: now.into(),
         };
         record(tx, &m).map_err(sql)?;
+        // a dataset's indicator view (`<slug>_indicators` over `<slug>_ohlcv`) has its rows
+        if let Some(stem) = name.strip_suffix("_ohlcv") {
+            tx.execute(
+                "UPDATE bd_measurements SET row_count = ?2, first_ts = ?3, last_ts = ?4, updated_at = ?5
+                 WHERE name = ?1 COLLATE NOCASE AND kind = 'view'",
+                params![format!("{stem}_indicators"), rows, first, last, now],
+            )
+            .map_err(sql)?;
+        }
         get(tx, name)
             .map_err(sql)?
             .ok_or_else(|| "the catalog lost the measurement".to_string())

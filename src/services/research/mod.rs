@@ -210,7 +210,13 @@ impl ResearchService {
                 &id[..8]
             ));
             let raw = std::str::from_utf8(&body[data]).map_err(storage)?;
-            write_unescaped(&path, raw).map_err(storage)?;
+            // the file and its name on disk before the job that names it
+            let written = write_unescaped(&path, raw)
+                .and_then(|_| std::fs::File::open(&me.0.uploads)?.sync_all());
+            if let Err(e) = written {
+                let _ = std::fs::remove_file(&path);
+                return Err(storage(e));
+            }
             drop(body);
             let payload = json!({
                 "measurement": measurement,
@@ -266,10 +272,7 @@ impl ResearchService {
             let known: std::collections::HashSet<String> =
                 rows.iter().map(|r| r.dataset_id.clone()).collect();
             for d in desk.values().filter(|d| !known.contains(&d.dataset_id)) {
-                // a dataset from before research existed: its row, made once
-                let row = desk_row(c, d)?;
-                store::upsert_dataset(c, &row)?;
-                rows.push(row);
+                rows.push(desk_row(c, d)?);
             }
             rows.sort_by(|a, b| a.created_at.cmp(&b.created_at));
             rows.iter()
@@ -291,12 +294,7 @@ impl ResearchService {
         self.db(move |c| {
             let row = match (store::dataset(c, &id)?, &desk) {
                 (Some(r), _) => r,
-                (None, Some(d)) => {
-                    // as `datasets()` does: its row, made once
-                    let row = desk_row(c, d)?;
-                    store::upsert_dataset(c, &row)?;
-                    row
-                }
+                (None, Some(d)) => desk_row(c, d)?,
                 (None, None) => return Ok(None),
             };
             dataset_json(c, &row, desk.as_ref()).map(Some)
@@ -341,12 +339,17 @@ fn registrar(engine: &EngineHandle) -> Option<sync::Registrar> {
     }))
 }
 
-/// The seed 003 row a desk dataset gets when it has none (its measurements if they exist).
-fn desk_row(c: &Connection, d: &DatasetMeta) -> rusqlite::Result<store::DatasetRow> {
-    let slug = store::free_slug(c, &d.name)?;
-    Ok(store::DatasetRow {
+/// The seed 003 row of a desk dataset from before research existed, made once. Checked and
+/// written in one IMMEDIATE transaction: a worker that publishes the dataset's measurements
+/// meanwhile (its own connection) keeps its row rather than losing it to this one.
+fn desk_row(c: &mut Connection, d: &DatasetMeta) -> rusqlite::Result<store::DatasetRow> {
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if let Some(row) = store::dataset(&tx, &d.dataset_id)? {
+        return Ok(row);
+    }
+    let row = store::DatasetRow {
         dataset_id: d.dataset_id.clone(),
-        dataset_slug: slug,
+        dataset_slug: store::free_slug(&tx, &d.name)?,
         symbol: d.symbol.clone(),
         granularity: d.timeframe.clone(),
         source: Some(d.source_type.clone()),
@@ -354,7 +357,10 @@ fn desk_row(c: &Connection, d: &DatasetMeta) -> rusqlite::Result<store::DatasetR
         indicator_measurement: None,
         metadata: json!({ "name": d.name }),
         created_at: crate::services::backtest::views::iso_z(d.created_at),
-    })
+    };
+    store::upsert_dataset(&tx, &row)?;
+    tx.commit()?;
+    Ok(row)
 }
 
 /// Seed 003's dataset object: its row with the row counts and µs time ranges of its measurements.

@@ -8,7 +8,7 @@
 use super::jobs::{Report, Stop};
 use super::{ingest, measure, store};
 use crate::engine::datasets::{self, Bars, DatasetMeta, columnar};
-use rusqlite::Connection;
+use rusqlite::{Connection, params};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,14 +27,20 @@ pub struct Ctx {
 }
 
 /// Queues `dataset_register` for every seed 003 dataset whose OHLCV measurement is
-/// `measurement`, when that measurement exists. Returns how many were queued.
+/// `measurement`, when that measurement exists (and the dataset has none PENDING). Returns how
+/// many were queued.
 pub fn queue_register(conn: &Connection, measurement: &str) -> rusqlite::Result<usize> {
     if !measure::exists(conn, measurement)? {
         return Ok(0);
     }
+    // a dataset with a register job still PENDING gets none more (that one reads the bars)
     let ids: Vec<String> = conn
-        .prepare("SELECT dataset_id FROM bd_datasets WHERE ohlcv_measurement = ?1")?
-        .query_map([measurement], |r| r.get(0))?
+        .prepare(
+            "SELECT dataset_id FROM bd_datasets d WHERE ohlcv_measurement = ?1
+             AND NOT EXISTS (SELECT 1 FROM bd_jobs WHERE job_type = ?2 AND status = 'PENDING'
+                             AND json_extract(payload, '$.dataset_id') = d.dataset_id)",
+        )?
+        .query_map(params![measurement, REGISTER], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for id in &ids {
         store::insert_job(
@@ -203,17 +209,19 @@ pub fn register(report: &mut Report, ctx: &Ctx, payload: &Value) -> Result<(), S
         ))),
         other => other,
     };
-    let n = match written {
+    let finished = written.and_then(|n| {
+        cols_out
+            .finish()
+            .map(|_| n)
+            .map_err(|e| Stop::Failed(format!("{e:#}")))
+    });
+    let n = match finished {
         Ok(n) => n,
         Err(e) => {
-            drop(cols_out);
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }
     };
-    cols_out
-        .finish()
-        .map_err(|e| Stop::Failed(format!("{e:#}")))?;
     let meta = DatasetMeta {
         dataset_id: id.clone(),
         name: row.dataset_slug.clone(),
