@@ -142,3 +142,58 @@ async fn the_selection_follows_its_backtest_when_a_newer_one_arrives() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn at_80x24_an_llm_fallback_shows_the_whole_reasoning_and_the_note_where_it_adds() {
+    // a stand-in Ollama that hangs up on every connection: every decision falls back
+    let hangs_up = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", hangs_up.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = hangs_up.accept().await {
+            drop(conn);
+        }
+    });
+    let d = TestDesk::start_with_ollama(&url).await;
+    // a walk whose run ends holding a position (closed at the end of the data)
+    walk_dataset(&d, "walk", 200, 1).await;
+    let r = backtest(
+        &d,
+        json!({ "strategy_name": "llm", "symbols": ["walk"], "strategy_params": { "every": 5 } }),
+    )
+    .await;
+    let fills = r["orders"].as_array().unwrap();
+    let (_, list) = d.get("/api/backtests").await;
+    let note = list[0]["note"].as_str().unwrap().to_string();
+    let link = Link::local(d.engine.clone()).unwrap();
+    let mut app = console(&link).await;
+    let flat = |text: &str| {
+        text.replace(['│', '"'], " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let cause = note.split("; ").next().unwrap();
+    let mut noted = 0;
+    for (k, fill) in fills.iter().enumerate() {
+        assert_eq!(app.trade_index, k);
+        let why = fill["reasoning"].as_str().unwrap();
+        let (text, _) = screen(&app, 80, 24);
+        // every word of it, to the last
+        assert!(
+            flat(&text).contains(&flat(why)),
+            "trade {k} lacks {why:?}:\n{text}"
+        );
+        if why.starts_with(cause) {
+            // a fallback decision says the cause itself: the note would push it off the pane
+            assert!(!text.contains("from then on"), "{text}");
+        } else {
+            // the position closed at the end of the data is no decision: the note says the
+            // run's way
+            assert!(flat(&text).contains(&flat(&note)), "{text}");
+            noted += 1;
+        }
+        key(&mut app, KeyCode::Char('j'));
+    }
+    assert!(fills[0]["reasoning"].as_str().unwrap().starts_with(cause));
+    assert_eq!(noted, 1, "the last trade closes at the end of the data");
+}

@@ -31,12 +31,22 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         return;
     }
     let list_h = (list.len() as u16 + 3).min(area.height / 4).max(4);
-    // a run-wide note (an LLM fallback) gets a line of its own under the reasoning
-    let noted = app.backtest.as_ref().is_some_and(|b| b["note"].is_string());
+    // the selected trade's reasoning (and a run-wide note) as tall as it wraps, within what the
+    // chart and the trades leave (at least 8 lines)
+    let why = Paragraph::new(
+        app.backtest
+            .as_ref()
+            .map(|b| reasoning_lines(app, b))
+            .unwrap_or_default(),
+    )
+    .wrap(Wrap { trim: true })
+    .block(titled(t, " reasoning ".into()));
+    let most = area.height.saturating_sub(list_h + 8).max(4);
+    let why_h = (why.line_count(area.width) as u16).clamp(4, most);
     let [top, mid, bottom] = Layout::vertical([
         Constraint::Length(list_h),
         Constraint::Min(8),
-        Constraint::Length(if noted { 6 } else { 4 }),
+        Constraint::Length(why_h),
     ])
     .areas(area);
     let rows = list.iter().map(|b| {
@@ -109,7 +119,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     .areas(left);
     curve(f, app, b, eq_area, dd_area);
     trades(f, app, b, right);
-    reasoning(f, app, b, bottom);
+    f.render_widget(why, bottom);
 }
 
 /// Equity with its running peak, and below it the drawdown from that peak, shaded.
@@ -325,7 +335,19 @@ fn trades(f: &mut Frame, app: &App, b: &Value, area: Rect) {
     );
 }
 
-fn reasoning(f: &mut Frame, app: &App, b: &Value, area: Rect) {
+/// The run-wide note (an LLM fallback), unless the selected trade's reasoning says it already: a
+/// fallback decision's reasoning starts with the note's cause (at 80 columns both do not fit).
+fn run_note(b: &Value, trade: usize) -> Option<&str> {
+    let note = b["note"].as_str()?;
+    let cause = note.split("; ").next().unwrap_or(note);
+    let said = b["trades"][trade]["reasoning"]
+        .as_str()
+        .is_some_and(|r| r.starts_with(cause));
+    (!said).then_some(note)
+}
+
+/// The selected trade's reasoning, and the run-wide note where it adds to it.
+fn reasoning_lines(app: &App, b: &Value) -> Vec<Line<'static>> {
     let t = &app.theme;
     let fill = b["trades"].get(app.trade_index);
     let lines = match fill {
@@ -350,13 +372,8 @@ fn reasoning(f: &mut Frame, app: &App, b: &Value, area: Rect) {
         None => vec![Line::from(Span::styled("no trades", t.dim()))],
     };
     let mut lines = lines;
-    if let Some(note) = b["note"].as_str() {
+    if let Some(note) = run_note(b, app.trade_index) {
         lines.push(Line::from(Span::styled(note.to_string(), t.warn())));
     }
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: true })
-            .block(titled(t, " reasoning ".into())),
-        area,
-    );
+    lines
 }
