@@ -404,6 +404,12 @@ async fn runs_and_simulations_with_pagination_filters_and_refusals() {
             "invalid type",
         ),
         (
+            // wf_<run_id> would be longer than a measurement's name can be
+            json!({"run_id": "r".repeat(125), "dataset_id": "ds-a", "fold_count": 1}),
+            StatusCode::BAD_REQUEST,
+            "run_id must be 1 to 124 letters",
+        ),
+        (
             json!({"run_id": "r9", "dataset_id": "ds-a", "fold_count": 2, "thresholds": ["x"]}),
             StatusCode::BAD_REQUEST,
             "invalid type",

@@ -55,9 +55,9 @@ struct DatasetBody {
     metadata: Option<Value>,
 }
 
-fn check_id(what: &str, id: &str) -> Result<(), PlainError> {
+fn check_id(what: &str, id: &str, max: usize) -> Result<(), PlainError> {
     let ok = !id.is_empty()
-        && id.len() <= 128
+        && id.len() <= max
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
@@ -65,14 +65,14 @@ fn check_id(what: &str, id: &str) -> Result<(), PlainError> {
         Ok(())
     } else {
         Err(bad(format!(
-            "{what} must be 1 to 128 letters, digits, '-', '_' or '.', got {id:?}"
+            "{what} must be 1 to {max} letters, digits, '-', '_' or '.', got {id:?}"
         )))
     }
 }
 
 pub(super) async fn save_dataset(State(s): State<AppState>, bytes: Bytes) -> Answer {
     let b: DatasetBody = body(&bytes)?;
-    check_id("dataset_id", &b.dataset_id)?;
+    check_id("dataset_id", &b.dataset_id, 128)?;
     let slug_ok = !b.dataset_slug.is_empty()
         && b.dataset_slug.len() <= 64
         && b.dataset_slug
@@ -210,7 +210,8 @@ struct RunBody {
 
 pub(super) async fn create_run(State(s): State<AppState>, bytes: Bytes) -> Answer {
     let b: RunBody = body(&bytes)?;
-    check_id("run_id", &b.run_id)?;
+    // its predictions are the measurement `wf_<run_id>`, a name of at most 127
+    check_id("run_id", &b.run_id, 127 - "wf_".len())?;
     if b.fold_count < 1 {
         return Err(bad(format!(
             "fold_count must be at least 1, got {}",
@@ -380,7 +381,7 @@ fn trade_row(sim: &str, i: usize, t: TradeBody) -> Result<store::TradeRow, Plain
 
 pub(super) async fn create_simulation(State(s): State<AppState>, bytes: Bytes) -> Answer {
     let b: SimulationBody = body(&bytes)?;
-    check_id("simulation_id", &b.simulation_id)?;
+    check_id("simulation_id", &b.simulation_id, 128)?;
     if !(b.initial_capital.is_finite() && b.initial_capital > 0.0) {
         return Err(bad("initial_capital must be a positive number"));
     }

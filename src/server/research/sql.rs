@@ -63,25 +63,18 @@ pub(super) async fn export(State(s): State<AppState>, bytes: Bytes) -> Answer {
 /// frees its query slot and its read snapshot).
 const STALL: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Hands a piece to the answer's body; false when the client left or stopped reading for `STALL`.
-fn send_within(tx: &tokio::sync::mpsc::Sender<Piece>, piece: Piece) -> bool {
-    use tokio::sync::mpsc::error::TrySendError;
-    let deadline = std::time::Instant::now() + STALL;
-    let mut piece = piece;
-    loop {
-        match tx.try_send(piece) {
-            Ok(()) => return true,
-            Err(TrySendError::Closed(_)) => return false,
-            Err(TrySendError::Full(p)) => {
-                if std::time::Instant::now() > deadline {
-                    tracing::warn!(
-                        "a streamed answer's client stopped reading: its query is stopped"
-                    );
-                    return false;
-                }
-                piece = p;
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
+/// Hands a piece to the answer's body from the query's thread; false when the client left or
+/// stopped reading for `STALL`.
+fn send_within(
+    rt: &tokio::runtime::Handle,
+    tx: &tokio::sync::mpsc::Sender<Piece>,
+    piece: Piece,
+) -> bool {
+    match rt.block_on(tokio::time::timeout(STALL, tx.send(piece))) {
+        Ok(sent) => sent.is_ok(),
+        Err(_) => {
+            tracing::warn!("a streamed answer's client stopped reading: its query is stopped");
+            false
         }
     }
 }
@@ -105,10 +98,11 @@ pub(super) async fn stream_rows(
 ) -> Answer {
     let (reader, permit) = s.research.reader().await.map_err(sql_error)?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Piece>(4);
+    let rt = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let done = reader.prepare(&sql).and_then(|mut stmt| {
-            let mut send = |piece: Vec<u8>| send_within(&tx, Piece::Data(Bytes::from(piece)));
+            let mut send = |piece: Vec<u8>| send_within(&rt, &tx, Piece::Data(Bytes::from(piece)));
             if as_json {
                 json_rows(&reader, &mut stmt, &mut send)
             } else {
@@ -116,7 +110,7 @@ pub(super) async fn stream_rows(
             }
         });
         if let Err(e) = done {
-            let _ = tx.blocking_send(Piece::Failed(e));
+            send_within(&rt, &tx, Piece::Failed(e));
         }
     });
     let first = match rx.recv().await {

@@ -293,12 +293,13 @@ impl BacktestService {
                 .is_err()
             {
                 tracing::error!(run = %st.run_id, "the run's task panicked");
-                svc.end(
-                    &st,
-                    "failed",
-                    Some("internal error: the run stopped (see the server log)".into()),
-                )
-                .await;
+                let why = "internal error: the run stopped (see the server log)";
+                // its row too, or GET /api/backtests/{id} says running until the next start
+                let id = st.view().backtest_id;
+                if let Some(id) = id {
+                    let _ = svc.db(move |s| s.fail_running(id, why)).await;
+                }
+                svc.end(&st, "failed", Some(why.into())).await;
             }
         });
     }

@@ -159,6 +159,17 @@ impl BacktestStore {
         Ok(BacktestStore { conn, dir })
     }
 
+    /// Ends run `id` `failed` with `error` if it is still `running` (a result already stored
+    /// stays). Whether it was.
+    pub fn fail_running(&self, id: i64, error: &str) -> DeskResult<bool> {
+        let n = self.conn.execute(
+            "UPDATE backtests SET status = 'failed', error = ?2, finished_at = ?3
+             WHERE id = ?1 AND status = 'running'",
+            params![id, error, Utc::now().to_rfc3339()],
+        )?;
+        Ok(n > 0)
+    }
+
     pub fn create(&self, r: &NewRun) -> DeskResult<i64> {
         self.conn.execute(
             "INSERT INTO backtests(run_id, mode, strategy, params_json, request_json, dataset_id,
@@ -514,4 +525,36 @@ pub fn downsample(y: &[f64], max: usize) -> Vec<usize> {
     }
     out.push(n - 1);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_task_ends_a_running_row_and_leaves_a_stored_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("desk.sqlite3");
+        crate::engine::store::Store::open(&db).unwrap();
+        let s = BacktestStore::open(&db).unwrap();
+        let new = |run_id: &str| NewRun {
+            run_id: run_id.into(),
+            mode: "backtest".into(),
+            strategy: "sma_cross".into(),
+            params: serde_json::json!({}),
+            request: serde_json::json!({}),
+            dataset_id: None,
+            asset: "ES".into(),
+            timeframe: None,
+            initial_capital: 10_000.0,
+            backend: "brickdesk".into(),
+            created_at: Utc::now(),
+        };
+        let running = s.create(&new("a")).unwrap();
+        assert!(s.fail_running(running, "internal error").unwrap());
+        let (sum, ..) = s.get(running).unwrap().unwrap();
+        assert_eq!(sum.status, "failed");
+        // once ended, it stays as it ended
+        assert!(!s.fail_running(running, "again").unwrap());
+    }
 }
