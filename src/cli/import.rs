@@ -74,14 +74,15 @@ async fn import(cfg: Config, src: SourceConfig) -> anyhow::Result<()> {
         .context("the desk store has no file")?;
     let research_db = research::db_path(&desk_db);
     let (src2, dir) = (src.clone(), data_dir.clone());
-    let ingested = tokio::task::spawn_blocking(move || {
-        ingest::csv(
+    let (ingested, bar) = tokio::task::spawn_blocking(move || {
+        let made = ingest::csv(
             &research_db,
             &dir,
             &src2,
             &datasets::files::FilePolicy::anywhere(u64::MAX),
             &mut |done, total| bar.show(done, total, "rows"),
-        )
+        );
+        (made, bar)
     })
     .await?;
     let result = match ingested {
@@ -128,10 +129,11 @@ async fn import(cfg: Config, src: SourceConfig) -> anyhow::Result<()> {
 
 /// The progress bar: rows read of the file's rows, redrawn in place on a terminal (at most every
 /// 200 ms), one line per tenth otherwise.
-#[derive(Clone, Copy)]
 struct Progress {
     started: Instant,
     tty: bool,
+    /// The step last drawn.
+    last: std::cell::Cell<u64>,
 }
 
 impl Progress {
@@ -139,12 +141,11 @@ impl Progress {
         Progress {
             started: Instant::now(),
             tty: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            last: std::cell::Cell::new(u64::MAX),
         }
     }
 
     fn show(&self, done: u64, total: u64, what: &str) {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static LAST: AtomicU64 = AtomicU64::new(u64::MAX);
         let filled = (super::BAR_CELLS as u64 * done.min(total))
             .checked_div(total)
             .unwrap_or(0) as usize;
@@ -154,7 +155,7 @@ impl Progress {
         } else {
             (done * 10).checked_div(total).unwrap_or(0)
         };
-        if LAST.swap(step, Ordering::Relaxed) == step && done < total {
+        if self.last.replace(step) == step && done < total {
             return;
         }
         let text = if what == "rows" {

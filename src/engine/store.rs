@@ -142,6 +142,19 @@ fn durable(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))
 }
 
+/// Brings a database to the last of `steps` (its `user_version` counts those applied). The
+/// version is read inside the IMMEDIATE transaction that applies the rest: two connections
+/// opening a new file at once apply each step once.
+pub fn migrate(conn: &mut Connection, steps: &[&str]) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (i, step) in steps.iter().enumerate().skip(version) {
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+    }
+    tx.commit()
+}
+
 impl Store {
     pub fn open(path: &Path) -> DeskResult<Self> {
         let conn = Connection::open(path)?;
@@ -167,13 +180,20 @@ impl Store {
     /// A read-only connection to the same database (WAL: it never blocks the writer). Its
     /// writes are refused by SQLite itself (`query_only`).
     pub fn open_reader(path: &Path) -> DeskResult<Self> {
+        let conn = Self::reader_connection(path)?;
+        Ok(Store { conn, in_tx: false })
+    }
+
+    /// The connection `open_reader` wraps: read-only, `query_only`, a busy writer waited for
+    /// up to 5 s (the research SQL surface's too, with its limits added).
+    pub fn reader_connection(path: &Path) -> rusqlite::Result<Connection> {
         let conn = Connection::open_with_flags(
             path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.pragma_update(None, "query_only", true)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        Ok(Store { conn, in_tx: false })
+        Ok(conn)
     }
 
     /// The database file, if the store is not in memory.
@@ -195,16 +215,7 @@ impl Store {
     }
 
     fn migrate(&mut self) -> DeskResult<()> {
-        let version: i64 = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))?;
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.transaction()?;
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-            tx.commit()?;
-        }
-        Ok(())
+        Ok(migrate(&mut self.conn, MIGRATIONS)?)
     }
 
     pub fn schema_version(&self) -> DeskResult<i64> {

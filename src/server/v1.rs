@@ -163,14 +163,9 @@ async fn strategies() -> Json<Value> {
 }
 
 async fn exchanges(State(s): State<AppState>) -> V1<Json<Value>> {
-    let live = s.engine.snapshot().env == crate::engine::model::Env::Live;
-    let assets: Vec<String> = s
-        .engine
-        .snapshot()
-        .assets
-        .iter()
-        .map(|a| a.asset.clone())
-        .collect();
+    let snap = s.engine.snapshot();
+    let live = snap.env == crate::engine::model::Env::Live;
+    let assets: Vec<String> = snap.assets.iter().map(|a| a.asset.clone()).collect();
     let datasets = s.engine.reader().read(|_, st| st.list_datasets()).await?;
     let list: Vec<Value> = backtest::EXCHANGES
         .iter()

@@ -149,7 +149,7 @@ impl App {
                             prompt: format!(
                                 "cancel the {} job {} ({what})? Its rows so far are dropped.",
                                 j.status.to_lowercase(),
-                                j.job_id.get(..8).unwrap_or(&j.job_id)
+                                super::link::short(&j.job_id)
                             ),
                         });
                     }

@@ -22,7 +22,7 @@ pub const FILLS: usize = 1000;
 pub const JOBS: i64 = 100;
 
 /// A job id's first 8 characters, as the console shows it.
-fn short(id: &str) -> &str {
+pub fn short(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
 

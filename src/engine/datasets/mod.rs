@@ -251,19 +251,6 @@ fn issue(code: &str, message: impl Into<String>) -> ValidationIssue {
     ValidationIssue::new(code, Severity::Error, None, &[], 1, message.into())
 }
 
-/// The stages of `prepare`, for progress display.
-pub const STAGES: [&str; 4] = [
-    "sampling and mapping columns",
-    "reading the file",
-    "normalising to UTC and validating",
-    "validated",
-];
-
-/// Reads, maps and validates a source; `bars` is None when it cannot become a dataset.
-pub fn prepare(cfg: &SourceConfig, files: &files::FilePolicy) -> anyhow::Result<Prepared> {
-    prepare_with_progress(cfg, files, &mut |_| {})
-}
-
 /// What reading a source needs once its columns are mapped: the open file, the column indexes
 /// (timestamp, open, high, low, close, volume) and the source timezone.
 #[derive(Debug)]
@@ -384,17 +371,11 @@ pub fn plan(
     Ok((p, Some(plan)))
 }
 
-/// `prepare`, calling `progress(stage index)` as each stage of `STAGES` starts.
-pub fn prepare_with_progress(
-    cfg: &SourceConfig,
-    files: &files::FilePolicy,
-    progress: &mut dyn FnMut(usize),
-) -> anyhow::Result<Prepared> {
-    progress(0);
+/// Reads, maps and validates a source; `bars` is None when it cannot become a dataset.
+pub fn prepare(cfg: &SourceConfig, files: &files::FilePolicy) -> anyhow::Result<Prepared> {
     let (mut p, plan) = plan(cfg, files)?;
     let Some(plan) = plan else { return Ok(p) };
     let idx = plan.idx;
-    progress(1);
     let loaded = source::load(
         &plan.file,
         plan.format,
@@ -405,9 +386,7 @@ pub fn prepare_with_progress(
         p.timezone,
     )?;
     p.source_rows = loaded.ts.len();
-    progress(2);
     let (bars, issues) = normalize(loaded, &p.mapping);
-    progress(3);
     p.issues.extend(issues);
     p.bars = (!bars.is_empty()).then_some(bars);
     if p.bars.is_none() {

@@ -4,7 +4,6 @@
 //! streaming engine is the lazy API's), so the cutting is done here and the parsing is polars'.
 //! The dataset import (`ingest`) reads bars this way, and the research import reads any table.
 use super::source::Loaded;
-use anyhow::Context;
 use polars::prelude::*;
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
@@ -342,12 +341,6 @@ pub fn next_table(bytes: Vec<u8>, schema: &TableSchema, width: usize) -> anyhow:
             table(&df, width)
         }
     }
-}
-
-/// Opens a CSV file to be read a batch at a time.
-pub fn open_file(path: &std::path::Path) -> anyhow::Result<CsvBatches> {
-    let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    CsvBatches::open(f, BATCH_BYTES)
 }
 
 #[cfg(test)]

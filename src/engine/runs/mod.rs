@@ -217,7 +217,6 @@ pub fn new_run_id() -> String {
     format!("run-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
-/// The window of bars a run covers.
 /// The rows of sorted `ts` from `from` to `to` (both kept, either open): `(start, end)`, which may
 /// be empty or crossed when the window holds none.
 pub fn span(ts: &[i64], from: Option<i64>, to: Option<i64>) -> (usize, usize) {
@@ -226,6 +225,7 @@ pub fn span(ts: &[i64], from: Option<i64>, to: Option<i64>) -> (usize, usize) {
     (start, end)
 }
 
+/// The window of bars a run covers.
 pub fn window(bars: &Bars, cfg: &RunConfig) -> Result<(usize, usize), String> {
     let bound = |s: &Option<String>, what: &str| -> Result<Option<i64>, String> {
         match s.as_deref().filter(|s| !s.is_empty()) {

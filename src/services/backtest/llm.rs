@@ -220,6 +220,13 @@ pub fn decision_bars(n: usize, window: usize, every: usize) -> impl Iterator<Ite
     (first..n.saturating_sub(1)).step_by(every.max(1))
 }
 
+/// Whether closed bar `k` is a decision bar (one of `decision_bars`; a run on the live feed has
+/// no last bar to leave out).
+pub fn is_decision_bar(k: usize, window: usize, every: usize) -> bool {
+    let first = window.max(1) - 1;
+    k >= first && (k - first).is_multiple_of(every.max(1))
+}
+
 /// The model's judge over a run: asks Ollama, and when Ollama is down (unreachable, no such model,
 /// three deadlines missed running) decides the rest by the fallback rule. A backtest and a run
 /// on the live feed judge alike.

@@ -328,8 +328,7 @@ impl BacktestService {
     /// The strategy's decision on closed bar `k` (None: hold).
     async fn decide(&self, l: &mut Live, bars: &Bars, k: usize) -> Option<(i8, f32, String)> {
         if let Some(judge) = &mut l.judge {
-            let window = l.params.n("window");
-            if k + 1 < window || !(k + 1 - window).is_multiple_of(l.params.n("every").max(1)) {
+            if !super::llm::is_decision_bar(k, l.params.n("window"), l.params.n("every")) {
                 return None;
             }
             let averages = super::llm::fallback_averages(&bars.close[..=k]);

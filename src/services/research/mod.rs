@@ -322,12 +322,6 @@ impl ResearchService {
     }
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.pool.stop();
-    }
-}
-
 /// How the workers register a dataset with the desk: through the engine, on the runtime that
 /// started the service (None outside one: nothing registers then).
 fn registrar(engine: &EngineHandle) -> Option<sync::Registrar> {

@@ -3,9 +3,9 @@
 //! statement is prepared, anything that writes, attaches, changes a setting, opens a transaction
 //! or calls `load_extension`; and a statement SQLite does not call read-only is refused too.
 //! One statement only. A progress handler interrupts a query past its time limit.
+use rusqlite::Connection;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -78,14 +78,8 @@ pub struct Reader {
 
 impl Reader {
     pub fn open(db: &Path, limit: Duration) -> Result<Reader, SqlError> {
-        let conn = Connection::open_with_flags(
-            db,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| SqlError::Failed(format!("cannot open the store: {e}")))?;
-        conn.pragma_update(None, "query_only", true)
-            .map_err(|e| SqlError::Failed(e.to_string()))?;
-        let _ = conn.busy_timeout(Duration::from_secs(5));
+        let conn = crate::engine::store::Store::reader_connection(db)
+            .map_err(|e| SqlError::Failed(format!("cannot open the store: {e}")))?;
         // no one value (a zeroblob, a printf, a group_concat) may take more than 16 MiB: a call
         // that big runs inside one step, where the time limit cannot stop it
         conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, 16 << 20)

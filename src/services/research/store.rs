@@ -46,15 +46,7 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     // 64 MiB of pages: an import's batch never spills mid-transaction
     conn.pragma_update(None, "cache_size", -65536)?;
-    let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version < SCHEMA.len() {
-        let tx = conn.transaction()?;
-        for (i, step) in SCHEMA.iter().enumerate().skip(version) {
-            tx.execute_batch(step)?;
-            tx.pragma_update(None, "user_version", i + 1)?;
-        }
-        tx.commit()?;
-    }
+    crate::engine::store::migrate(&mut conn, SCHEMA)?;
     Ok(conn)
 }
 

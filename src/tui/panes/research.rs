@@ -234,7 +234,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 Span::styled(
                     format!(
                         "  {} · {}",
-                        j.job_id.get(..8).unwrap_or(&j.job_id),
+                        crate::tui::link::short(&j.job_id),
                         j.created_at.replace('T', " ")
                     ),
                     t.dim(),
