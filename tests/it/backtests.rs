@@ -690,9 +690,9 @@ async fn the_llm_strategy_carries_the_models_reasoning_and_confidence_into_its_t
     }
 }
 
-#[tokio::test]
-async fn with_ollama_down_the_llm_strategy_falls_back_and_says_so_in_every_trade() {
-    // a stand-in that hangs up on every connection (a closed port could be reused meanwhile)
+/// A desk whose Ollama hangs up on every connection (a closed port could be reused meanwhile),
+/// and the result of an LLM backtest on a 200-bar walk of `seed`: every decision falls back.
+pub async fn llm_backtest_with_ollama_down(seed: u64) -> (TestDesk, Value) {
     let hangs_up = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", hangs_up.local_addr().unwrap());
     tokio::spawn(async move {
@@ -701,12 +701,18 @@ async fn with_ollama_down_the_llm_strategy_falls_back_and_says_so_in_every_trade
         }
     });
     let d = TestDesk::start_with_ollama(&url).await;
-    walk_dataset(&d, "walk", 200, 4).await;
+    walk_dataset(&d, "walk", 200, seed).await;
     let r = backtest(
         &d,
         json!({ "strategy_name": "llm", "symbols": ["walk"], "strategy_params": { "every": 5 } }),
     )
     .await;
+    (d, r)
+}
+
+#[tokio::test]
+async fn with_ollama_down_the_llm_strategy_falls_back_and_says_so_in_every_trade() {
+    let (d, r) = llm_backtest_with_ollama_down(4).await;
     let orders = r["orders"].as_array().unwrap();
     assert!(!orders.is_empty());
     for o in orders {

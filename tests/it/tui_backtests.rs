@@ -1,7 +1,7 @@
 //! The console's Backtests tab on a `TestBackend`, in-process and attached to a server: the list,
 //! the equity chart over its shaded drawdown, the trades, and the selected trade's reasoning;
 //! `↓` and `j` move the selections.
-use crate::backtests::{backtest, walk_dataset};
+use crate::backtests::{backtest, llm_backtest_with_ollama_down, walk_dataset};
 use crate::support::*;
 use brickdesk::tui::app::{App, Tab};
 use brickdesk::tui::link::{Link, Remote};
@@ -145,22 +145,9 @@ async fn the_selection_follows_its_backtest_when_a_newer_one_arrives() {
 
 #[tokio::test]
 async fn at_80x24_an_llm_fallback_shows_the_whole_reasoning_and_the_note_where_it_adds() {
-    // a stand-in Ollama that hangs up on every connection: every decision falls back
-    let hangs_up = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", hangs_up.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((conn, _)) = hangs_up.accept().await {
-            drop(conn);
-        }
-    });
-    let d = TestDesk::start_with_ollama(&url).await;
-    // a walk whose run ends holding a position (closed at the end of the data)
-    walk_dataset(&d, "walk", 200, 1).await;
-    let r = backtest(
-        &d,
-        json!({ "strategy_name": "llm", "symbols": ["walk"], "strategy_params": { "every": 5 } }),
-    )
-    .await;
+    // every decision falls back; the walk's run ends holding a position (closed at the end of
+    // the data)
+    let (d, r) = llm_backtest_with_ollama_down(1).await;
     let fills = r["orders"].as_array().unwrap();
     let (_, list) = d.get("/api/backtests").await;
     let note = list[0]["note"].as_str().unwrap().to_string();
