@@ -205,3 +205,61 @@ async fn a_finished_import_says_how_its_timestamps_were_read_and_many_jobs_leave
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_dataset_job_says_what_it_did_in_words() {
+    let d = TestDesk::start_with_research(ResearchConfig {
+        workers: 0,
+        ..Default::default()
+    })
+    .await;
+    let db = d.dir.path().join("research.sqlite3");
+    tokio::task::spawn_blocking(move || {
+        let c = rusqlite::Connection::open(db).unwrap();
+        for (id, kind, at, payload, message) in [
+            (
+                "00000000-reg",
+                "dataset_register",
+                "2020-01-02",
+                r#"{"dataset_id":"btc-1h","measurement":"btc_1h_ohlcv"}"#,
+                "dataset btc-1h registered with the desk: 400 bars from btc_1h_ohlcv",
+            ),
+            (
+                "00000000-mea",
+                "dataset_measurement",
+                "2020-01-01",
+                r#"{"dataset_id":"old-1d"}"#,
+                "300 bars written as old_1d_ohlcv",
+            ),
+        ] {
+            let result = serde_json::json!({"success": true, "message": message, "data_path": "/x"});
+            c.execute(
+                "INSERT INTO bd_jobs(job_id, job_type, status, payload, progress, total, result, created_at, updated_at)
+                 VALUES (?1, ?2, 'COMPLETED', ?3, 1, 1, ?4, ?5, ?5)",
+                rusqlite::params![id, kind, payload, result.to_string(), format!("{at}T00:00:00")],
+            )
+            .unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    let link = Link::local(d.engine.clone()).unwrap();
+    let mut app = App::new(Theme::embedded("dark").unwrap(), "test".into());
+    app.tab = Tab::Research;
+    refresh(&mut app, &link).await;
+    for (w, h) in [(80, 24), (160, 48)] {
+        let text = screen(&app, w, h);
+        for needle in [
+            "btc_1h_ohlcv → desk dataset",
+            "desk dataset old-1d → measurements",
+            // the selected one's own words, not its JSON
+            "dataset btc-1h registered with the desk: 400 bars",
+        ] {
+            assert!(text.contains(needle), "{w}x{h} lacks {needle:?}:\n{text}");
+        }
+        assert!(!text.contains("data_path"), "{text}");
+    }
+    key(&mut app, KeyCode::Down);
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("300 bars written as old_1d_ohlcv"), "{text}");
+}

@@ -31,12 +31,19 @@ fn when(us: Option<i64>) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
-/// What a job works on (its measurement), from its payload.
+/// What a job works on, from its payload: the measurement an import fills, the measurement a
+/// register makes a desk dataset of, the desk dataset a measurement job writes out.
 pub fn job_target(j: &Job) -> String {
-    serde_json::from_str::<serde_json::Value>(&j.payload)
-        .ok()
-        .and_then(|p| p["measurement"].as_str().map(str::to_string))
-        .unwrap_or_else(|| j.job_type.clone())
+    use crate::services::research::sync::{MEASURE, REGISTER};
+    let p: serde_json::Value = serde_json::from_str(&j.payload).unwrap_or_default();
+    let (m, id) = (p["measurement"].as_str(), p["dataset_id"].as_str());
+    match j.job_type.as_str() {
+        REGISTER => m.map(|m| format!("{m} → desk dataset")),
+        MEASURE => id.map(|id| format!("desk dataset {id} → measurements")),
+        // an import: the measurement it fills
+        _ => m.map(str::to_string),
+    }
+    .unwrap_or_else(|| j.job_type.clone())
 }
 
 fn status_style(t: &Theme, status: &str) -> Style {
@@ -274,7 +281,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                             )),
                         v["rows_skipped"].as_i64().unwrap_or(0)
                     ),
-                    None => res.clone(),
+                    // another job's own words, else its result as it is
+                    None => v["message"]
+                        .as_str()
+                        .map_or_else(|| res.clone(), str::to_string),
                 };
                 Line::from(Span::styled(msg, t.up()))
             }
