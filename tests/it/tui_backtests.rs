@@ -71,6 +71,15 @@ async fn the_backtests_tab_shows_the_list_the_curve_the_trades_and_their_reasoni
                 .filter(|c| c.fg == down.unwrap() && ["█", "▀", "▄"].contains(&c.symbol()))
                 .count();
             assert!(shaded > 10, "{w}x{h}: {shaded} shaded cells");
+            // the chart's title drops a part that does not fit, never cuts one in half
+            if let Some(at) = text.find("Sharpe") {
+                let next = text[at + "Sharpe".len()..].chars().nth(1).unwrap();
+                assert!(
+                    next.is_ascii_digit() || next == '-' || next == '—',
+                    "{w}x{h}: {text}"
+                );
+            }
+            assert_eq!(text.contains("Sharpe"), w >= 160, "{w}x{h}: {text}");
             texts.push(text);
         }
         // ↑ at the top and k at the first trade stay where they are

@@ -170,19 +170,36 @@ fn curve(f: &mut Frame, app: &App, b: &Value, eq_area: Rect, dd_area: Rect) {
         }
     };
     let m = &b["metrics"];
-    // what matters first: a narrow pane cuts the title from the right
-    let title = format!(
-        " equity {} · final {} · Sharpe {} ",
-        super::pct(b["total_return_pct"].as_f64().unwrap_or(0.0)),
-        b["final_value"]
-            .as_f64()
-            .map(|v| format!("{v:.2}"))
-            .unwrap_or_default(),
-        m["sharpe_ratio"]
-            .as_f64()
-            .map(|s| format!("{s:.2}"))
-            .unwrap_or_else(|| "—".into()),
-    );
+    // what matters first: a narrow pane drops whole parts from the right, never half of one
+    let parts = [
+        format!(
+            "equity {}",
+            super::pct(b["total_return_pct"].as_f64().unwrap_or(0.0))
+        ),
+        format!(
+            "final {}",
+            b["final_value"]
+                .as_f64()
+                .map(|v| format!("{v:.2}"))
+                .unwrap_or_default()
+        ),
+        format!(
+            "Sharpe {}",
+            m["sharpe_ratio"]
+                .as_f64()
+                .map(|s| format!("{s:.2}"))
+                .unwrap_or_else(|| "—".into())
+        ),
+    ];
+    let room = eq_area.width.saturating_sub(4) as usize;
+    let mut title = parts[0].clone();
+    for p in &parts[1..] {
+        if title.chars().count() + 3 + p.chars().count() > room {
+            break;
+        }
+        title = format!("{title} · {p}");
+    }
+    let title = format!(" {title} ");
     let chart = Chart::new(vec![
         Dataset::default()
             .name("peak")
