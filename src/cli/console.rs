@@ -135,24 +135,18 @@ pub(super) async fn with_server(
     )?;
     let research =
         crate::services::research::ResearchService::open(engine.clone(), cfg.research.clone())?;
-    let link = Link::Local(
-        engine.clone(),
-        runs.clone(),
-        backtests.clone(),
-        research.clone(),
-    );
+    let services = crate::services::Services {
+        runs,
+        backtests,
+        research,
+    };
+    let link = Link::Local(engine.clone(), services.clone());
     let server = {
         let cfg = cfg.clone();
         tokio::spawn(async move {
-            wiring::run_server(
-                bound,
-                engine,
-                &cfg,
-                Some((runs, backtests, research)),
-                async {
-                    let _ = stopped.await;
-                },
-            )
+            wiring::run_server(bound, engine, &cfg, Some(services), async {
+                let _ = stopped.await;
+            })
             .await
         })
     };

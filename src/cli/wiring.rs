@@ -73,24 +73,13 @@ pub async fn run_server(
     bound: Bound,
     engine: EngineHandle,
     cfg: &Config,
-    services: Option<(
-        crate::services::runs::RunService,
-        crate::services::backtest::BacktestService,
-        crate::services::research::ResearchService,
-    )>,
+    services: Option<crate::services::Services>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let housekeeping = server::spawn_housekeeping(engine.clone());
     let options = crate::server::ServerOptions::from_config(cfg);
     let state = match services {
-        Some((runs, backtests, research)) => AppState::with_runs(
-            engine,
-            cfg.secrets.clone(),
-            options,
-            runs,
-            backtests,
-            research,
-        ),
+        Some(services) => AppState::with_services(engine, cfg.secrets.clone(), options, services),
         None => AppState::with_options(engine, cfg.secrets.clone(), options)?,
     };
     let (runs, backtests) = (state.runs.clone(), state.backtests.clone());

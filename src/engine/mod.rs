@@ -22,6 +22,7 @@ mod exits;
 mod market;
 mod migrate;
 mod registry;
+mod schema;
 
 pub use bridge::{BridgeHeartbeat, ClaimedOrder, ExecutionReport, PnlSnapshotInput, Resolution};
 pub use entries::{EntryOutcome, EntryRequest, OrderType};

@@ -168,20 +168,26 @@ impl AppState {
             engine.clone(),
             options.research.clone(),
         )?;
-        Ok(Self::with_runs(
-            engine, secrets, options, runs, backtests, research,
-        ))
+        let services = crate::services::Services {
+            runs,
+            backtests,
+            research,
+        };
+        Ok(Self::with_services(engine, secrets, options, services))
     }
 
     /// With services shared with someone else (the in-process console).
-    pub fn with_runs(
+    pub fn with_services(
         engine: EngineHandle,
         secrets: Secrets,
         options: ServerOptions,
-        runs: crate::services::runs::RunService,
-        backtests: crate::services::backtest::BacktestService,
-        research: crate::services::research::ResearchService,
+        services: crate::services::Services,
     ) -> Self {
+        let crate::services::Services {
+            runs,
+            backtests,
+            research,
+        } = services;
         let sessions = crate::services::sessions::Sessions::open(
             engine.reader().path().as_deref(),
             options.clock.clone(),

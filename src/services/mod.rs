@@ -8,3 +8,11 @@ pub mod providers;
 pub mod research;
 pub mod runs;
 pub mod sessions;
+
+/// The services the server and the in-process console share (one of each per process).
+#[derive(Clone)]
+pub struct Services {
+    pub runs: runs::RunService,
+    pub backtests: backtest::BacktestService,
+    pub research: research::ResearchService,
+}

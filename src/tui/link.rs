@@ -54,12 +54,7 @@ async fn local_research(
 #[derive(Clone)]
 pub enum Link {
     /// The in-process engine, and the run and backtest services the in-process server shares.
-    Local(
-        EngineHandle,
-        crate::services::runs::RunService,
-        crate::services::backtest::BacktestService,
-        crate::services::research::ResearchService,
-    ),
+    Local(EngineHandle, crate::services::Services),
     Remote(Remote),
 }
 
@@ -304,20 +299,26 @@ impl Link {
         // the store's jobs are the server's to run: this one only looks, queues and cancels
         let research =
             crate::services::research::ResearchService::view(engine.clone(), Default::default())?;
-        Ok(Link::Local(engine, runs, backtests, research))
+        let services = crate::services::Services {
+            runs,
+            backtests,
+            research,
+        };
+        Ok(Link::Local(engine, services))
     }
 
     /// Starts or stops a parity run; `Ok(summary)` or `Err(the refusal)`.
     pub async fn run(&self, cmd: super::app::RunCommand) -> Result<String, String> {
         use super::app::RunCommand;
         match (self, cmd) {
-            (Link::Local(_, runs, ..), RunCommand::Live(req)) => runs
+            (Link::Local(_, s), RunCommand::Live(req)) => s
+                .runs
                 .start_live(&req)
                 .await
                 .map(|st| format!("live run {} started: {} bars", st.run_id, st.live_total))
                 .map_err(|e| e.to_string()),
-            (Link::Local(.., research), RunCommand::CancelJob(id)) => {
-                match research.cancel(id.clone()).await {
+            (Link::Local(_, s), RunCommand::CancelJob(id)) => {
+                match s.research.cancel(id.clone()).await {
                     Ok(Ok(Some(_))) => Ok(format!("job {} cancelled", short(&id))),
                     Ok(Ok(None)) => Err(format!("job {} is gone", short(&id))),
                     Ok(Err(status)) => Err(format!(
@@ -327,7 +328,8 @@ impl Link {
                     Err(e) => Err(e.to_string()),
                 }
             }
-            (Link::Local(_, runs, ..), RunCommand::Stop(id)) => runs
+            (Link::Local(_, s), RunCommand::Stop(id)) => s
+                .runs
                 .stop(&id)
                 .await
                 .map(|st| {
@@ -368,7 +370,9 @@ impl Link {
         runs_wanted: super::app::RunsWanted,
     ) -> anyhow::Result<Snapshot> {
         match self {
-            Link::Local(engine, service, backtests, research) => {
+            Link::Local(engine, services) => {
+                let (service, backtests, research) =
+                    (&services.runs, &services.backtests, &services.research);
                 // reads never queue behind the desk's writes: the snapshot, then the read connections
                 let state = (*engine.snapshot()).clone();
                 let name = asset
