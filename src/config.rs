@@ -104,6 +104,8 @@ pub struct Config {
     pub runner: RunnerConfig,
     /// Seed 003's research backend (`[research]`): auth, workers, query limits.
     pub research: crate::services::research::ResearchConfig,
+    /// The LLM chat (`[chat]`): the console's first model, Ollama's deadlines.
+    pub chat: crate::services::chat::ChatConfig,
 }
 
 /// How Python strategies run (`[runner]`): see `engine::runs::python::sandbox`.
@@ -206,6 +208,7 @@ impl Default for Config {
             console: ConsoleConfig::default(),
             runner: RunnerConfig::default(),
             research: Default::default(),
+            chat: Default::default(),
         }
     }
 }
@@ -274,7 +277,20 @@ impl Config {
         }
     }
 
+    /// Where Ollama answers: `OLLAMA_HOST` (or `ollama_host`), else the default.
+    pub fn ollama_url(&self) -> String {
+        self.ollama_host
+            .clone()
+            .unwrap_or_else(|| DEFAULT_OLLAMA.into())
+    }
+
+    /// The Ollama client the services share.
+    pub fn ollama(&self) -> crate::services::ollama::Ollama {
+        crate::services::ollama::Ollama::new(&self.ollama_url(), self.chat.timeouts())
+    }
+
     pub fn validate(&self) -> anyhow::Result<()> {
+        self.chat.validate()?;
         if self.assets.is_empty() {
             bail!("at least one [[assets]] entry is required");
         }

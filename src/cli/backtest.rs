@@ -76,11 +76,7 @@ pub fn run(cfg: Config, args: BacktestArgs) -> anyhow::Result<()> {
 async fn backtest(cfg: Config, req: BacktestRequest, as_json: bool) -> anyhow::Result<()> {
     let data_dir = cfg.data_dir();
     let (engine, thread) = wiring::start_engine(&cfg, &data_dir, wiring::system_clock())?;
-    let svc = BacktestService::new(
-        engine.clone(),
-        cfg.runner_limits(),
-        cfg.ollama_host.as_deref(),
-    )?;
+    let svc = BacktestService::new(engine.clone(), cfg.runner_limits(), cfg.ollama())?;
     let started = svc
         .start_backtest(req)
         .await

@@ -93,7 +93,7 @@ async fn console(
     host: String,
     port: u16,
 ) -> anyhow::Result<()> {
-    app.ollama_url = Some(ollama_url(&cfg));
+    app.ollama_url = Some(cfg.ollama_url());
     if let Some(url) = &ui.connect {
         let remote = Remote::connect(url, ui.password.as_deref())
             .await?
@@ -131,7 +131,7 @@ pub(super) async fn with_server(
     let backtests = crate::services::backtest::BacktestService::new(
         engine.clone(),
         runs.limits().clone(),
-        cfg.ollama_host.as_deref(),
+        cfg.ollama(),
     )?;
     let research =
         crate::services::research::ResearchService::open(engine.clone(), cfg.research.clone())?;
@@ -154,10 +154,4 @@ pub(super) async fn with_server(
     let _ = stop.send(());
     let _ = server.await;
     result
-}
-
-pub(super) fn ollama_url(cfg: &Config) -> String {
-    cfg.ollama_host
-        .clone()
-        .unwrap_or_else(|| crate::config::DEFAULT_OLLAMA.into())
 }

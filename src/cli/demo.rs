@@ -126,6 +126,6 @@ async fn under_console(
         "demo · simulated market + paper bridge · http://{}",
         bound.addr
     );
-    app.ollama_url = Some(console::ollama_url(cfg));
+    app.ollama_url = Some(cfg.ollama_url());
     console::with_server(&mut app, engine, bound, cfg).await
 }

@@ -63,7 +63,10 @@ impl std::ops::Deref for AppState {
 pub struct ServerOptions {
     /// Where datasets are written.
     pub data_dir: std::path::PathBuf,
-    pub ollama_url: Option<String>,
+    /// Where Ollama answers (`OLLAMA_HOST`, default `http://127.0.0.1:11434`).
+    pub ollama_url: String,
+    /// `[chat]`: Ollama's deadlines, generations at once.
+    pub chat: crate::services::chat::ChatConfig,
     pub polygon_key: Option<String>,
     /// Where polygon answers (tests point it at a local stand-in).
     pub polygon_base_url: String,
@@ -93,7 +96,8 @@ impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             data_dir: std::env::temp_dir().join("brickdesk-data"),
-            ollama_url: None,
+            ollama_url: crate::config::DEFAULT_OLLAMA.into(),
+            chat: Default::default(),
             polygon_key: None,
             polygon_base_url: crate::services::providers::polygon::DEFAULT_BASE.into(),
             python: Default::default(),
@@ -114,11 +118,17 @@ impl Default for ServerOptions {
 }
 
 impl ServerOptions {
+    /// The Ollama client of these options.
+    pub fn ollama(&self) -> crate::services::ollama::Ollama {
+        crate::services::ollama::Ollama::new(&self.ollama_url, self.chat.timeouts())
+    }
+
     /// The options a server started from `cfg` runs with.
     pub fn from_config(cfg: &crate::config::Config) -> Self {
         ServerOptions {
             data_dir: cfg.data_dir(),
-            ollama_url: cfg.ollama_host.clone(),
+            ollama_url: cfg.ollama_url(),
+            chat: cfg.chat.clone(),
             polygon_key: cfg.polygon_api_key.clone(),
             polygon_base_url: std::env::var("POLYGON_BASE_URL")
                 .unwrap_or_else(|_| crate::services::providers::polygon::DEFAULT_BASE.into()),
@@ -162,7 +172,7 @@ impl AppState {
         let backtests = crate::services::backtest::BacktestService::new(
             engine.clone(),
             options.python.clone(),
-            options.ollama_url.as_deref(),
+            options.ollama(),
         )?;
         let research = crate::services::research::ResearchService::open(
             engine.clone(),

@@ -59,31 +59,13 @@ pub async fn health() -> Json<Value> {
 }
 
 async fn dependencies(State(s): State<AppState>) -> Json<Value> {
-    let ollama = match &s.options.ollama_url {
-        None => {
-            json!({ "name": "ollama", "available": false, "detail": "OLLAMA_HOST is not configured" })
+    // the seed's detail quotes /api/version's own answer
+    let ollama = match s.options.ollama().version().await {
+        Ok(v) => {
+            json!({ "name": "ollama", "available": true, "detail": format!("Ollama API reachable: {}", json!({ "version": v })) })
         }
-        Some(url) => {
-            let client = reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(2))
-                .build();
-            let answer = match client {
-                Ok(c) => c
-                    .get(format!("{}/api/version", url.trim_end_matches('/')))
-                    .send()
-                    .await
-                    .ok(),
-                Err(_) => None,
-            };
-            match answer {
-                Some(r) if r.status().is_success() => {
-                    let text = r.text().await.unwrap_or_default();
-                    json!({ "name": "ollama", "available": true, "detail": format!("Ollama API reachable: {}", text.trim()) })
-                }
-                _ => {
-                    json!({ "name": "ollama", "available": false, "detail": format!("Ollama API not reachable at {url}; chat answers with a structured fallback") })
-                }
-            }
+        Err(e) => {
+            json!({ "name": "ollama", "available": false, "detail": format!("{e}; chat answers with a structured fallback") })
         }
     };
     let market = if s.options.polygon_key.is_some() {

@@ -3,7 +3,9 @@
 //! providers; the demo's simulated market and paper bridge (which reach the desk over HTTP, like
 //! TradingView and a real bridge). Backtests, research jobs and chat join here.
 pub mod backtest;
+pub mod chat;
 pub mod demo;
+pub mod ollama;
 pub mod providers;
 pub mod research;
 pub mod runs;

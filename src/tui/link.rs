@@ -294,7 +294,7 @@ impl Link {
         let backtests = crate::services::backtest::BacktestService::new(
             engine.clone(),
             runs.limits().clone(),
-            None,
+            crate::services::ollama::Ollama::new(crate::config::DEFAULT_OLLAMA, Default::default()),
         )?;
         // the store's jobs are the server's to run: this one only looks, queues and cancels
         let research =

@@ -8,6 +8,8 @@ use super::indicators;
 use super::params::Params;
 use super::strategy::{BUY, Decisions, HOLD, SELL, Why};
 use crate::engine::datasets::Bars;
+pub use crate::services::ollama::Ollama;
+use crate::services::ollama::OllamaError;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,92 +29,34 @@ pub enum AskError {
     Slow(String),
 }
 
-pub struct Ollama {
-    client: reqwest::Client,
-    base: String,
-}
-
-impl Ollama {
-    pub fn new(base: Option<&str>) -> Ollama {
-        Ollama {
-            client: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .build()
-                .unwrap_or_default(),
-            base: base
-                .unwrap_or(crate::config::DEFAULT_OLLAMA)
-                .trim_end_matches('/')
-                .to_string(),
-        }
-    }
-
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
-    /// One decision: (action, confidence 0–100, reason).
-    pub async fn ask(
-        &self,
-        model: &str,
-        prompt: &str,
-        timeout: Duration,
-    ) -> Result<(i8, f32, String), AskError> {
-        let body = json!({
-            "model": model,
-            "stream": false,
-            "format": "json",
-            "options": { "temperature": 0 },
-            "messages": [
-                { "role": "system", "content": "You are a trading agent. Answer with one JSON object only: {\"action\": \"BUY\" | \"SELL\" | \"HOLD\", \"confidence\": 0-100, \"reason\": \"one sentence\"}." },
-                { "role": "user", "content": prompt },
-            ],
-        });
-        let url = format!("{}/api/chat", self.base);
-        // one deadline for the whole answer, headers and body
-        let asked = async {
-            let resp = self
-                .client
-                .post(&url)
-                .json(&body)
-                .send()
-                .await
-                .map_err(|e| {
-                    AskError::Down(format!("Ollama unreachable at {}: {}", self.base, root(&e)))
-                })?;
-            let status = resp.status();
-            let text = resp.text().await.map_err(|e| {
-                AskError::Bad(format!("Ollama's reply could not be read: {}", root(&e)))
-            })?;
-            Ok::<_, AskError>((status, text))
-        };
-        let (status, text) = tokio::time::timeout(timeout, asked).await.map_err(|_| {
-            AskError::Slow(format!(
-                "Ollama at {} did not answer within {} s",
-                self.base,
-                timeout.as_secs()
-            ))
-        })??;
-        if status == reqwest::StatusCode::NOT_FOUND {
-            return Err(AskError::Down(format!(
-                "Ollama has no model {model:?} (ollama pull {model})"
-            )));
-        }
-        if !status.is_success() {
-            return Err(AskError::Bad(format!(
-                "Ollama answered {status}: {}",
-                text.chars().take(200).collect::<String>()
-            )));
-        }
-        parse_answer(&text).map_err(AskError::Bad)
-    }
-}
-
-/// The deepest cause's words (a reqwest error's own say only "error sending request").
-fn root(e: &(dyn std::error::Error + 'static)) -> String {
-    std::iter::successors(Some(e), |e| e.source())
-        .last()
-        .map(|e| e.to_string())
-        .unwrap_or_default()
+/// One decision: (action, confidence 0–100, reason), asked of the shared Ollama client with
+/// one deadline for the whole answer (JSON format, not streamed).
+pub async fn ask(
+    ollama: &Ollama,
+    model: &str,
+    prompt: &str,
+    timeout: Duration,
+) -> Result<(i8, f32, String), AskError> {
+    let body = json!({
+        "model": model,
+        "stream": false,
+        "format": "json",
+        "options": { "temperature": 0 },
+        "messages": [
+            { "role": "system", "content": "You are a trading agent. Answer with one JSON object only: {\"action\": \"BUY\" | \"SELL\" | \"HOLD\", \"confidence\": 0-100, \"reason\": \"one sentence\"}." },
+            { "role": "user", "content": prompt },
+        ],
+    });
+    let text = ollama
+        .chat_once(&body, timeout)
+        .await
+        .map_err(|e| match e {
+            OllamaError::ModelMissing(m) | OllamaError::Unreachable(m) => AskError::Down(m),
+            OllamaError::Timeout(m) => AskError::Slow(m),
+            OllamaError::BadResponse(m) => AskError::Bad(m),
+            OllamaError::Cancelled => AskError::Bad("cancelled".into()),
+        })?;
+    parse_answer(&text).map_err(AskError::Bad)
 }
 
 /// `/api/chat`'s reply → (action, confidence, reason).
@@ -282,7 +226,7 @@ impl Judge {
             return fall(why);
         }
         let q = prompt(bars, i, self.window, symbol);
-        match ollama.ask(&self.model, &q, self.timeout).await {
+        match ask(ollama, &self.model, &q, self.timeout).await {
             Ok((a, conf, reason)) => {
                 self.slow_in_a_row = 0;
                 let min_conf = self.min_conf;

@@ -103,7 +103,7 @@ impl BacktestService {
     pub fn new(
         engine: EngineHandle,
         python: crate::engine::runs::python::Limits,
-        ollama_url: Option<&str>,
+        ollama: llm::Ollama,
     ) -> DeskResult<Self> {
         let db = engine.reader().path().ok_or_else(|| {
             DeskError::Storage("backtests need a database file, not an in-memory store".into())
@@ -112,10 +112,7 @@ impl BacktestService {
         Ok(BacktestService(Arc::new(Inner {
             engine,
             store: Mutex::new(store),
-            ctx: Ctx {
-                python,
-                ollama: llm::Ollama::new(ollama_url),
-            },
+            ctx: Ctx { python, ollama },
             trades: broadcast::channel(TRADE_QUEUE).0,
             status: broadcast::channel(256).0,
             current: Mutex::new(None),

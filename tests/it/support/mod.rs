@@ -323,7 +323,9 @@ impl TestDesk {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let options = server::ServerOptions {
             data_dir: dir.path().to_path_buf(),
-            ollama_url: OLLAMA.with(|o| o.borrow_mut().take()),
+            ollama_url: OLLAMA
+                .with(|o| o.borrow_mut().take())
+                .unwrap_or_else(|| brickdesk::config::DEFAULT_OLLAMA.into()),
             polygon_key: POLYGON.with(|p| p.borrow().clone().map(|(k, _)| k)),
             polygon_base_url: POLYGON
                 .with(|p| p.borrow().clone().map(|(_, u)| u))
