@@ -135,10 +135,17 @@ pub(super) async fn with_server(
     )?;
     let research =
         crate::services::research::ResearchService::open(engine.clone(), cfg.research.clone())?;
+    let chat = crate::services::chat::ChatService::new(
+        engine.clone(),
+        runs.clone(),
+        cfg.ollama(),
+        cfg.chat.concurrency,
+    )?;
     let services = crate::services::Services {
         runs,
         backtests,
         research,
+        chat,
     };
     let link = Link::Local(engine.clone(), services.clone());
     let server = {

@@ -109,6 +109,39 @@ impl Engine {
         self.store.docs(store::DocTable::Grants)
     }
 
+    /// The newest approved, unexpired, unspent grant of `access` to `target` that no newer
+    /// revocation of `target` overrides.
+    fn usable_grant(
+        &self,
+        target: &str,
+        access: &str,
+    ) -> DeskResult<Option<runs::artifacts::PermissionGrant>> {
+        let now = self.now();
+        let grants = self.grants()?;
+        let revoked_after = grants
+            .iter()
+            .filter(|g| !g.approved && g.target == target)
+            .map(|g| g.created_at)
+            .max();
+        Ok(grants
+            .into_iter()
+            .filter(|g| {
+                g.allows(target, access, now) && revoked_after.is_none_or(|r| g.created_at > r)
+            })
+            .max_by_key(|g| g.created_at))
+    }
+
+    /// Uses `g` for `by`: a single-action grant is spent (and says by what).
+    fn use_grant(&mut self, mut g: runs::artifacts::PermissionGrant, by: &str) -> DeskResult<()> {
+        if g.scope == "single_action" {
+            g.consumed_at = Some(self.now());
+            g.consumed_by = Some(by.to_string());
+            self.put_grant(&g)?;
+            self.emit("permission", None, format!("{} spent by {by}", g.grant_id))?;
+        }
+        Ok(())
+    }
+
     /// May `run_id` read `target`? Yes when the artifact allows it; otherwise an approved, unexpired
     /// grant is needed, and a single-action one is spent here. A newer revocation wins.
     pub fn authorize(
@@ -120,35 +153,85 @@ impl Engine {
         if allowed_by_artifact {
             return Ok(None);
         }
-        let now = self.now();
-        let grants = self.grants()?;
-        let revoked_after = grants
-            .iter()
-            .filter(|g| !g.approved && g.target == target)
-            .map(|g| g.created_at)
-            .max();
-        let usable = grants
-            .into_iter()
-            .filter(|g| {
-                g.allows(target, "read", now) && revoked_after.is_none_or(|r| g.created_at > r)
-            })
-            .max_by_key(|g| g.created_at);
-        let Some(mut g) = usable else {
+        let Some(g) = self.usable_grant(target, "read")? else {
             return Err(DeskError::Forbidden(format!(
                 "read access to {target} is not allowed: the artifact has read_allowed false and no approved, unexpired, unspent grant covers it (POST /permissions)"
             )));
         };
-        if g.scope == "single_action" {
-            g.consumed_at = Some(now);
-            g.consumed_by = Some(run_id.to_string());
-            self.put_grant(&g)?;
-            self.emit(
-                "permission",
-                None,
-                format!("{} spent by {run_id}", g.grant_id),
-            )?;
+        let id = g.grant_id.clone();
+        self.use_grant(g, run_id)?;
+        Ok(Some(id))
+    }
+
+    /// A fix to `run_id`'s `target` (its Python code): allowed by a write grant (a single-action
+    /// one is spent), or refused. Either way the audit history keeps it, and the log says so.
+    pub fn authorize_write(
+        &mut self,
+        target: &str,
+        run_id: &str,
+        patch: String,
+        audit_note: Option<String>,
+    ) -> DeskResult<runs::artifacts::AuditEntry> {
+        let grant = self.usable_grant(target, "write")?;
+        let audit_id = format!("audit-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let (outcome, detail) = match &grant {
+            Some(g) => (
+                "applied",
+                format!(
+                    "write to {target} of {run_id} allowed by {} ({}{})",
+                    g.grant_id,
+                    g.scope,
+                    if g.scope == "single_action" {
+                        ", now spent"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
+            None => (
+                "refused",
+                format!(
+                    "write access to {target} is not allowed: no approved, unexpired, unspent write grant covers it (POST /permissions/grant with access \"write\")"
+                ),
+            ),
+        };
+        let entry = runs::artifacts::AuditEntry {
+            audit_id: audit_id.clone(),
+            at: self.now(),
+            action: "apply_fix".into(),
+            target: target.into(),
+            access: "write".into(),
+            run_id: run_id.into(),
+            outcome: outcome.into(),
+            grant_id: grant.as_ref().map(|g| g.grant_id.clone()),
+            detail,
+            audit_note,
+            patch,
+            replay_run_id: None,
+        };
+        if let Some(g) = grant {
+            self.use_grant(g, &audit_id)?;
         }
-        Ok(Some(g.grant_id))
+        self.put_audit(&entry)?;
+        self.emit(
+            "permission",
+            None,
+            format!(
+                "{audit_id} apply_fix on {run_id} {outcome}: {}",
+                entry.detail
+            ),
+        )?;
+        Ok(entry)
+    }
+
+    /// Records what came of an audited write (its replay run).
+    pub fn put_audit(&mut self, entry: &runs::artifacts::AuditEntry) -> DeskResult<()> {
+        self.store.put_doc(
+            store::DocTable::Audit,
+            &entry.audit_id,
+            &to_json(entry)?,
+            entry.at,
+        )
     }
 
     /// Writes one line in the operator's event log (services report through it).

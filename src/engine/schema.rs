@@ -102,4 +102,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
         exit_price REAL NOT NULL, commission REAL NOT NULL, pnl REAL NOT NULL, return_pct REAL NOT NULL,
         reasoning TEXT NOT NULL, confidence REAL NOT NULL);
      CREATE INDEX backtest_trades_by_run ON backtest_trades(backtest_id, id);",
+    // 8: the write audit (fixes applied or refused, with the grant that allowed them) and the
+    // chat's conversations, one per run ('' when no run was chosen)
+    "CREATE TABLE audit_log(id TEXT PRIMARY KEY, json TEXT NOT NULL, created_at TEXT NOT NULL);
+     CREATE TABLE chat_messages(
+        id INTEGER PRIMARY KEY AUTOINCREMENT, conversation TEXT NOT NULL, role TEXT NOT NULL,
+        content TEXT NOT NULL, model TEXT, intent TEXT, status TEXT, error_class TEXT,
+        targets_json TEXT NOT NULL DEFAULT '[]', proposed_patch TEXT, patch_state TEXT,
+        created_at TEXT NOT NULL);
+     CREATE INDEX chat_by_conversation ON chat_messages(conversation, id);",
 ];

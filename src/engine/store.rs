@@ -13,6 +13,8 @@ use std::path::Path;
 pub enum DocTable {
     BridgeArtifacts,
     Grants,
+    /// Writes done or refused under a grant (`AuditEntry`).
+    Audit,
 }
 
 impl DocTable {
@@ -20,6 +22,7 @@ impl DocTable {
         match self {
             DocTable::BridgeArtifacts => "bridge_artifacts",
             DocTable::Grants => "permission_grants",
+            DocTable::Audit => "audit_log",
         }
     }
 }
@@ -510,7 +513,11 @@ impl Store {
     }
 
     pub fn list_docs(&self, table: DocTable) -> DeskResult<Vec<String>> {
-        let sql = format!("SELECT json FROM {} ORDER BY created_at, id", table.name());
+        // written at the same moment: in the order written
+        let sql = format!(
+            "SELECT json FROM {} ORDER BY created_at, rowid",
+            table.name()
+        );
         let mut st = self.conn.prepare_cached(&sql)?;
         let rows = st.query_map([], |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<Result<_, _>>()?)

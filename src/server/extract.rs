@@ -56,14 +56,28 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     } else {
         bytes
     };
-    serde_json::from_slice(bytes).map_err(|e| {
+    // the refusal names the field at fault (`messages[0].content: invalid type: …`)
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
+        let path = e.path().to_string();
+        let e = e.into_inner();
         let what = match e.classify() {
             serde_json::error::Category::Data => "invalid request",
             _ => "request body is not valid JSON",
         };
         let detail = crate::engine::command::short(&e);
-        ApiError::bad_request(format!("{what}: {detail}"))
-    })
+        match path.as_str() {
+            "." | "" => ApiError::bad_request(format!("{what}: {detail}")),
+            _ => ApiError::bad_request(format!("{what}: {path}: {detail}")),
+        }
+    })?;
+    de.end().map_err(|e| {
+        ApiError::bad_request(format!(
+            "request body is not valid JSON: {}",
+            crate::engine::command::short(&e)
+        ))
+    })?;
+    Ok(value)
 }
 
 /// A body that carries a shared secret in its `secret` field.

@@ -4,6 +4,7 @@
 mod auth;
 mod backtests;
 mod bridge;
+mod chat;
 pub mod desk;
 pub mod errors;
 pub mod extract;
@@ -44,6 +45,8 @@ pub struct Shared {
     pub backtests: crate::services::backtest::BacktestService,
     /// Seed 003's research backend and its job queue.
     pub research: crate::services::research::ResearchService,
+    /// The LLM chat (seed 000's `/chat` routes).
+    pub chat: crate::services::chat::ChatService,
     /// Cancelled when the server stops: open WebSockets close so the graceful stop can finish.
     pub shutdown: CancellationToken,
     sessions: crate::services::sessions::Sessions,
@@ -178,10 +181,17 @@ impl AppState {
             engine.clone(),
             options.research.clone(),
         )?;
+        let chat = crate::services::chat::ChatService::new(
+            engine.clone(),
+            runs.clone(),
+            options.ollama(),
+            options.chat.concurrency,
+        )?;
         let services = crate::services::Services {
             runs,
             backtests,
             research,
+            chat,
         };
         Ok(Self::with_services(engine, secrets, options, services))
     }
@@ -197,6 +207,7 @@ impl AppState {
             runs,
             backtests,
             research,
+            chat,
         } = services;
         let sessions = crate::services::sessions::Sessions::open(
             engine.reader().path().as_deref(),
@@ -209,6 +220,7 @@ impl AppState {
             runs,
             backtests,
             research,
+            chat,
             engine,
             secrets,
             options,
@@ -259,6 +271,7 @@ pub fn router(state: AppState) -> Router {
         .merge(bridge::routes())
         .merge(webhooks::routes());
     let parity = parity::routes(state.options.upload_limit)
+        .merge(chat::routes())
         .route_layer(operator())
         .route("/health", axum::routing::get(parity::health));
     let research = research::routes(state.options.upload_limit)

@@ -60,7 +60,7 @@ pub async fn health() -> Json<Value> {
 
 async fn dependencies(State(s): State<AppState>) -> Json<Value> {
     // the seed's detail quotes /api/version's own answer
-    let ollama = match s.options.ollama().version().await {
+    let ollama = match s.chat.ollama().version().await {
         Ok(v) => {
             json!({ "name": "ollama", "available": true, "detail": format!("Ollama API reachable: {}", json!({ "version": v })) })
         }

@@ -17,4 +17,5 @@ pub struct Services {
     pub runs: runs::RunService,
     pub backtests: backtest::BacktestService,
     pub research: research::ResearchService,
+    pub chat: chat::ChatService,
 }

@@ -126,11 +126,7 @@ impl Ollama {
     }
 
     fn unreachable(&self, e: &reqwest::Error) -> OllamaError {
-        OllamaError::Unreachable(format!(
-            "Ollama unreachable at {}: {}",
-            self.base,
-            root(e)
-        ))
+        OllamaError::Unreachable(format!("Ollama unreachable at {}: {}", self.base, root(e)))
     }
 
     /// A small JSON answer (`GET` when `body` is `None`), within `within`.

@@ -299,10 +299,17 @@ impl Link {
         // the store's jobs are the server's to run: this one only looks, queues and cancels
         let research =
             crate::services::research::ResearchService::view(engine.clone(), Default::default())?;
+        let chat = crate::services::chat::ChatService::new(
+            engine.clone(),
+            runs.clone(),
+            crate::services::ollama::Ollama::new(crate::config::DEFAULT_OLLAMA, Default::default()),
+            1,
+        )?;
         let services = crate::services::Services {
             runs,
             backtests,
             research,
+            chat,
         };
         Ok(Link::Local(engine, services))
     }

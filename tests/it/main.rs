@@ -6,6 +6,7 @@ mod support;
 mod backtests;
 mod bad_input;
 mod browser;
+mod chat;
 mod claiming;
 mod cli;
 mod commands;

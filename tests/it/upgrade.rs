@@ -25,7 +25,10 @@ async fn a_desk_from_before_the_rules_opens_under_them() {
     let clock = ManualClock::new(at);
     let d = TestDesk::start_in(dir, clock, AssetConfig::defaults(), DeskSettings::default()).await;
     let version = d.engine.reader().with(|st| st.schema_version()).unwrap();
-    assert_eq!(version, 7);
+    assert_eq!(
+        version, 8,
+        "every migration ran (8: the audit and the chat)"
+    );
 
     let s = d.state().await;
     let es = &s["assets"][0];

@@ -1,5 +1,6 @@
-//! Bridge artifacts (TradingView exports: Pine source, indicator series, trade events) and
-//! permission grants (TTL, single-action scope spent on use, audit note).
+//! Bridge artifacts (TradingView exports: Pine source, indicator series, trade events),
+//! permission grants (TTL, single-action scope spent on use, audit note), and the audit of the
+//! writes they allowed or refused.
 use super::compare::TradeEvent;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -124,4 +125,28 @@ impl PermissionGrant {
             && self.consumed_at.is_none()
             && self.expires_at.is_none_or(|e| now < e)
     }
+}
+
+/// One write asked for under the grant rules (a fix applied to a run's Python code): allowed, with
+/// the grant that allowed it, or refused, with why. Kept in the audit history (`GET
+/// /permissions/audit`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AuditEntry {
+    pub audit_id: String,
+    pub at: DateTime<Utc>,
+    /// `apply_fix`.
+    pub action: String,
+    pub target: String,
+    pub access: String,
+    /// The run whose code was to be written.
+    pub run_id: String,
+    /// `applied` or `refused`.
+    pub outcome: String,
+    pub grant_id: Option<String>,
+    pub detail: String,
+    pub audit_note: Option<String>,
+    /// The unified diff that was (or was to be) applied.
+    pub patch: String,
+    /// The replay run of the patched code, once it exists.
+    pub replay_run_id: Option<String>,
 }

@@ -2,6 +2,7 @@
 //! `ManualClock` the test moves, and a logged-in HTTP client.
 #![allow(dead_code)]
 pub mod fixture;
+pub mod ollama;
 use brickdesk::config::{Config, Secrets};
 use brickdesk::engine::Engine;
 use brickdesk::engine::clock::ManualClock;
@@ -27,6 +28,8 @@ thread_local! {
     static OLLAMA: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
     /// `[research]` of the next desk's server.
     static RESEARCH: std::cell::RefCell<Option<brickdesk::services::research::ResearchConfig>> = const { std::cell::RefCell::new(None) };
+    /// `[chat]` of the next desk's server.
+    static CHAT: std::cell::RefCell<Option<brickdesk::services::chat::ChatConfig>> = const { std::cell::RefCell::new(None) };
 }
 
 /// Every test request and socket read gives up after this long: a hung server fails its test
@@ -292,6 +295,15 @@ impl TestDesk {
         Self::start().await
     }
 
+    /// A desk whose server reaches Ollama at `url` with these deadlines and generations at once.
+    pub async fn start_with_chat(
+        url: &str,
+        cfg: brickdesk::services::chat::ChatConfig,
+    ) -> TestDesk {
+        CHAT.with(|c| *c.borrow_mut() = Some(cfg));
+        Self::start_with_ollama(url).await
+    }
+
     /// A desk whose research backend runs with `cfg` (auth, workers, query limits).
     pub async fn start_with_research(
         cfg: brickdesk::services::research::ResearchConfig,
@@ -345,6 +357,7 @@ impl TestDesk {
             ),
             clock: Arc::new(clock.clone()),
             research: RESEARCH.with(|r| r.borrow_mut().take()).unwrap_or_default(),
+            chat: CHAT.with(|c| c.borrow_mut().take()).unwrap_or_default(),
             ..server::ServerOptions::default()
         };
         let (secrets, options) = match SERVER.with(|p| p.borrow_mut().take()) {
