@@ -93,7 +93,7 @@ async fn console(
     host: String,
     port: u16,
 ) -> anyhow::Result<()> {
-    app.ollama_url = Some(cfg.ollama_url());
+    app.chat = crate::tui::chat::ChatView::new(cfg.chat.model.clone());
     if let Some(url) = &ui.connect {
         let remote = Remote::connect(url, ui.password.as_deref())
             .await?

@@ -126,6 +126,6 @@ async fn under_console(
         "demo · simulated market + paper bridge · http://{}",
         bound.addr
     );
-    app.ollama_url = Some(cfg.ollama_url());
+    app.chat = crate::tui::chat::ChatView::new(cfg.chat.model.clone());
     console::with_server(&mut app, engine, bound, cfg).await
 }

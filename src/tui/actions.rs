@@ -45,11 +45,43 @@ impl App {
         match action {
             Action::Quit => return Effect::Quit,
             Action::ChatInput => {
-                self.typing = true;
+                self.chat.typing = true;
                 self.set_status(
                     Tone::Info,
-                    "typing: every key is text; Esc leaves, Enter sends",
+                    "typing: Enter sends, Alt-Enter adds a line, Esc leaves (or cancels an answer)",
                 );
+                return Effect::None;
+            }
+            Action::ChatModel => return self.open_models(),
+            Action::ChatPine => return self.chat_toggle("pine_code"),
+            Action::ChatPython => return self.chat_toggle("python_code"),
+            Action::ChatArtifacts => return self.chat_toggle("run_artifacts"),
+            Action::ChatFix => {
+                self.chat.fix = !self.chat.fix;
+                let what = match (self.chat.fix, self.chat.run.is_some()) {
+                    (true, true) => {
+                        "next question asks for a fix: a patch to the run's Python code"
+                    }
+                    (true, false) => {
+                        "a fix needs a run: ] picks one (until then questions ask for an analysis)"
+                    }
+                    (false, _) => "next question asks for an analysis",
+                };
+                self.set_status(Tone::Info, what);
+                return Effect::None;
+            }
+            Action::ChatRunPrev => return self.chat_run(-1),
+            Action::ChatRunNext => return self.chat_run(1),
+            Action::ChatApply => return self.chat_apply(),
+            Action::ChatReject => return self.chat_reject(),
+            Action::ChatGrant => return self.chat_grant(),
+            Action::ChatCancel => return self.cancel_chat(),
+            Action::ChatScrollUp => {
+                self.chat.scroll = self.chat.scroll.saturating_add(5);
+                return Effect::None;
+            }
+            Action::ChatScrollDown => {
+                self.chat.scroll = self.chat.scroll.saturating_sub(5);
                 return Effect::None;
             }
             Action::Help => {

@@ -10,7 +10,7 @@ use crate::engine::model::{EntrySizeMode, TradeMode};
 use crate::engine::runs::Lifecycle;
 use crate::engine::store::DeskEvent;
 use crate::engine::view::{AssetView, StateView};
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::KeyEvent;
 use serde_json::Value;
 
 /// What the console shows, fetched from the engine (local) or the server (attached).
@@ -139,6 +139,7 @@ pub enum Effect {
     None,
     Send(DeskCommand),
     Run(RunCommand),
+    Chat(super::chat::ChatCommand),
     Quit,
 }
 
@@ -156,10 +157,8 @@ pub struct App {
     /// Where the console gets its data (`local · 127.0.0.1:8000` or the attached URL).
     pub link_label: String,
     pub link_ok: bool,
-    /// Ollama reachability, when known.
-    pub ollama: Option<bool>,
-    /// Where to probe Ollama (`/api/version`), if anywhere.
-    pub ollama_url: Option<String>,
+    /// Ollama as the chat service sees it (`/chat/health`), when known.
+    pub ollama: Option<super::chat::OllamaHealth>,
     /// How the server runs Python strategies (`bubblewrap`, `unsandboxed`, `refused`), when known.
     pub sandbox: Option<String>,
     /// Runs tab: selected run (index in the list), selected series, following the newest live run.
@@ -178,11 +177,8 @@ pub struct App {
     pub job_selected: Option<String>,
     /// In LIVE, entry keys send at once (config `one_click`); otherwise they ask `y`/`n`.
     pub one_click: bool,
-    /// Chat: the message being typed, and whether the text-input mode has every key.
-    pub chat_input: ratatui_textarea::TextArea<'static>,
-    pub typing: bool,
-    /// Chat: what was typed so far this session, oldest first.
-    pub chat_lines: Vec<String>,
+    /// The Chat tab: model, targets, conversation, the answer arriving, the input.
+    pub chat: super::chat::ChatView,
 }
 
 impl App {
@@ -201,7 +197,6 @@ impl App {
             link_label,
             link_ok: true,
             ollama: None,
-            ollama_url: None,
             sandbox: None,
             run_index: 0,
             series_index: 0,
@@ -214,9 +209,7 @@ impl App {
             job_index: 0,
             job_selected: None,
             one_click: false,
-            chat_input: ratatui_textarea::TextArea::default(),
-            typing: false,
-            chat_lines: Vec::new(),
+            chat: super::chat::ChatView::new(None),
         }
     }
 
@@ -242,8 +235,9 @@ impl App {
 
     /// What the next fetch should bring about runs.
     pub fn runs_wanted(&self) -> RunsWanted {
-        let list = self.tab == Tab::Runs;
-        let detail = if list {
+        // the Chat tab picks its run from the list too
+        let list = matches!(self.tab, Tab::Runs | Tab::Chat);
+        let detail = if self.tab == Tab::Runs {
             self.selected_run().map(|r| r.run_id.clone())
         } else {
             None
@@ -356,7 +350,7 @@ impl App {
         if let Some(modal) = self.modal.take() {
             return self.on_modal_key(modal, key);
         }
-        if self.typing {
+        if self.chat.typing && self.scope() == Scope::Tab(Tab::Chat) {
             return self.on_text_key(key);
         }
         match action_for(&key, self.scope()) {
@@ -371,34 +365,5 @@ impl App {
             Some(_) => Scope::Tab(Tab::Desk),
             None => Scope::Tab(self.tab),
         }
-    }
-
-    /// Text-input mode: every key is text (Ctrl-C still quits); Esc leaves, Enter sends.
-    fn on_text_key(&mut self, key: KeyEvent) -> Effect {
-        use crossterm::event::KeyModifiers;
-        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
-            return Effect::Quit;
-        }
-        match key.code {
-            KeyCode::Esc => {
-                self.typing = false;
-                self.set_status(Tone::Info, "keys are commands again");
-            }
-            KeyCode::Enter => {
-                let text = self.chat_input.lines().join("\n");
-                if !text.trim().is_empty() {
-                    self.chat_lines.push(text);
-                    self.chat_input = ratatui_textarea::TextArea::default();
-                    self.set_status(
-                        Tone::Info,
-                        "kept in this session: no chat service is connected yet",
-                    );
-                }
-            }
-            _ => {
-                self.chat_input.input(key);
-            }
-        }
-        Effect::None
     }
 }

@@ -152,7 +152,7 @@ impl Remote {
         detail.split_once(':').map(|(mode, _)| mode.to_string())
     }
 
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+    pub(super) async fn get(&self, path: &str) -> anyhow::Result<Value> {
         let resp = self
             .authed(self.client.get(format!("{}{path}", self.base)))
             .send()
@@ -162,14 +162,17 @@ impl Remote {
         if !code.is_success() {
             bail!(
                 "{path}: {}",
-                body["error"].as_str().unwrap_or("request failed")
+                body["error"]
+                    .as_str()
+                    .or(body["detail"].as_str())
+                    .unwrap_or("request failed")
             );
         }
         Ok(body)
     }
 
     /// POST to a seed-000 route (answers the object itself, refusals as `{"detail": …}`).
-    async fn post_raw(&self, path: &str, body: Value) -> Result<Value, String> {
+    pub(super) async fn post_raw(&self, path: &str, body: Value) -> Result<Value, String> {
         let resp = self
             .authed(self.client.post(format!("{}{path}", self.base)).json(&body))
             .send()
@@ -189,6 +192,18 @@ impl Remote {
                 .unwrap_or("refused")
                 .to_string())
         }
+    }
+
+    /// A POST whose answer streams for as long as it takes (a chat answer): no overall deadline.
+    pub(super) async fn stream_post(
+        &self,
+        path: &str,
+        body: Value,
+    ) -> reqwest::Result<reqwest::Response> {
+        self.authed(self.client.post(format!("{}{path}", self.base)).json(&body))
+            .timeout(std::time::Duration::from_secs(24 * 3600))
+            .send()
+            .await
     }
 
     /// POST to a seed-001 route; the success body as a map.
@@ -288,13 +303,19 @@ pub fn describe(cmd: &DeskCommand, out: &CommandAnswer) -> String {
 }
 
 impl Link {
-    /// A local link with its own services (no in-process server shares them).
+    /// A local link with its own services (no in-process server shares them), its chat asking
+    /// Ollama at the default URL.
     pub fn local(engine: EngineHandle) -> anyhow::Result<Link> {
+        Self::local_with_ollama(engine, crate::config::DEFAULT_OLLAMA)
+    }
+
+    /// The same, its chat asking Ollama at `ollama_url`.
+    pub fn local_with_ollama(engine: EngineHandle, ollama_url: &str) -> anyhow::Result<Link> {
         let runs = crate::services::runs::RunService::new(engine.clone(), Default::default())?;
         let backtests = crate::services::backtest::BacktestService::new(
             engine.clone(),
             runs.limits().clone(),
-            crate::services::ollama::Ollama::new(crate::config::DEFAULT_OLLAMA, Default::default()),
+            crate::services::ollama::Ollama::new(ollama_url, Default::default()),
         )?;
         // the store's jobs are the server's to run: this one only looks, queues and cancels
         let research =
@@ -302,7 +323,7 @@ impl Link {
         let chat = crate::services::chat::ChatService::new(
             engine.clone(),
             runs.clone(),
-            crate::services::ollama::Ollama::new(crate::config::DEFAULT_OLLAMA, Default::default()),
+            crate::services::ollama::Ollama::new(ollama_url, Default::default()),
             1,
         )?;
         let services = crate::services::Services {

@@ -4,8 +4,10 @@
 //! second — never in a sleep loop.
 mod actions;
 pub mod app;
+pub mod chat;
 pub mod keys;
 pub mod link;
+mod link_chat;
 mod modal;
 pub mod panes;
 pub mod terminal;
@@ -13,6 +15,7 @@ pub mod theme;
 pub mod ui;
 
 use app::{App, Effect, Snapshot, Tone};
+use chat::{ChatCommand, ChatEvent};
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures_util::StreamExt;
 use link::Link;
@@ -21,6 +24,7 @@ use ratatui::backend::Backend;
 use std::future::Future;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 /// Runs the console until `q`, Ctrl-C or `shutdown` resolves. Generic over the backend so tests
 /// can drive it on a `TestBackend`.
@@ -40,10 +44,16 @@ where
     let (done_tx, mut dones) = mpsc::channel::<Result<String, String>>(16);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let (ollama_tx, mut ollama) = mpsc::channel::<bool>(1);
-    if let Some(url) = app.ollama_url.clone() {
-        tokio::spawn(probe_ollama(url, ollama_tx));
-    }
+    // the chat: its events, the generation in flight, the conversation being fetched
+    let (chat_tx, mut chat_rx) = mpsc::unbounded_channel::<ChatEvent>();
+    let mut generation: Option<CancellationToken> = None;
+    let mut loading: Option<Option<String>> = None;
+    tokio::spawn(probe_ollama(link.clone(), chat_tx.clone()));
+    let chat = |cmd: ChatCommand, cancel: CancellationToken| {
+        let (l, tx) = (link.clone(), chat_tx.clone());
+        tokio::spawn(async move { l.chat(cmd, cancel, tx).await });
+    };
+    chat(ChatCommand::Models, CancellationToken::new());
     let mut fetching = false;
     let mut fetch_again = true;
     let mut dirty = true;
@@ -60,6 +70,12 @@ where
             tokio::spawn(async move {
                 let _ = tx.send(l.fetch(asset, runs).await).await;
             });
+        }
+        if let Some(ChatCommand::Load(run)) = app.chat_wants()
+            && loading.as_ref() != Some(&run)
+        {
+            loading = Some(run.clone());
+            chat(ChatCommand::Load(run), CancellationToken::new());
         }
         if dirty {
             terminal.draw(|f| ui::draw(f, app))?;
@@ -85,6 +101,21 @@ where
                             tokio::spawn(async move {
                                 let _ = tx.send(l.run(cmd).await).await;
                             });
+                        }
+                        Effect::Chat(ChatCommand::Cancel) => {
+                            if let Some(g) = generation.take() {
+                                g.cancel();
+                            }
+                        }
+                        Effect::Chat(cmd) => {
+                            let cancel = CancellationToken::new();
+                            if matches!(cmd, ChatCommand::Ask(_)) {
+                                generation = Some(cancel.clone());
+                            }
+                            if let ChatCommand::Load(run) = &cmd {
+                                loading = Some(run.clone());
+                            }
+                            chat(cmd, cancel);
                         }
                         Effect::None => {}
                     }
@@ -114,33 +145,41 @@ where
                 dirty = true;
             }
             Some(_ev) = events.recv() => fetch_again = true,
-            Some(up) = ollama.recv() => {
-                dirty |= app.ollama != Some(up);
-                app.ollama = Some(up);
+            Some(ev) = chat_rx.recv() => {
+                match &ev {
+                    ChatEvent::Answer(_) | ChatEvent::Failed(_) => generation = None,
+                    ChatEvent::Conversation(..) => loading = None,
+                    _ => {}
+                }
+                if let ChatEvent::Failed(_) = &ev {
+                    loading = None;
+                }
+                if let Some(next) = app.chat_event(ev) {
+                    if let ChatCommand::Load(run) = &next {
+                        loading = Some(run.clone());
+                    }
+                    chat(next, CancellationToken::new());
+                }
+                dirty = true;
             }
-            _ = tick.tick() => fetch_again = true,
+            _ = tick.tick() => {
+                fetch_again = true;
+                dirty |= app.chat_tick();
+            }
         }
     }
     Ok(())
 }
 
-/// Is Ollama answering? Asked at start and every 30 s (the chat itself comes later).
-async fn probe_ollama(url: String, tx: mpsc::Sender<bool>) {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build();
-    let Ok(client) = client else {
-        return;
-    };
+/// Ollama as the chat service sees it: asked at start and every 30 s.
+async fn probe_ollama(link: Link, tx: mpsc::UnboundedSender<ChatEvent>) {
     let mut every = tokio::time::interval(Duration::from_secs(30));
     loop {
         every.tick().await;
-        let up = client
-            .get(format!("{}/api/version", url.trim_end_matches('/')))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if tx.send(up).await.is_err() {
+        if tx
+            .send(ChatEvent::Health(link.ollama_health().await))
+            .is_err()
+        {
             break;
         }
     }

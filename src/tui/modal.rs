@@ -41,12 +41,33 @@ pub enum Modal {
         cmd: super::app::RunCommand,
         prompt: String,
     },
+    /// Applying a patch, or granting a write, waits for `y`.
+    ConfirmChat {
+        cmd: super::chat::ChatCommand,
+        prompt: String,
+    },
+    /// The Chat tab's model picker.
+    Models {
+        index: usize,
+    },
 }
 
 impl App {
     pub(super) fn on_modal_key(&mut self, modal: Modal, key: KeyEvent) -> Effect {
         match modal {
             Modal::Help => Effect::None, // any key closes it
+            Modal::Models { index } => self.on_models_key(index, key),
+            Modal::ConfirmChat { cmd, prompt } => match key.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => Effect::Chat(cmd),
+                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
+                    self.set_status(Tone::Info, "cancelled");
+                    Effect::None
+                }
+                _ => {
+                    self.modal = Some(Modal::ConfirmChat { cmd, prompt });
+                    Effect::None
+                }
+            },
             Modal::ConfirmRun { cmd, prompt } => match key.code {
                 KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => Effect::Run(cmd),
                 KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {

@@ -149,6 +149,12 @@ fn flags(app: &App, state: &StateView, short: bool) -> Vec<Span<'static>> {
     if !app.link_ok {
         spans.push(Span::styled(pick(" ⚠ LINK DOWN", " ⚠ LINK"), t.warn()));
     }
+    // Ollama as the server's chat service sees it
+    match app.ollama.as_ref().map(|h| h.reachable) {
+        Some(true) => spans.push(Span::styled(pick(" ollama ✓", " llm✓"), t.dim())),
+        Some(false) => spans.push(Span::styled(pick(" ⚠ OLLAMA DOWN", " ⚠ LLM"), t.warn())),
+        None => {}
+    }
     match app.sandbox.as_deref() {
         Some("unsandboxed") => {
             let text = pick(" ⚠ py:UNSANDBOXED", " ⚠ py:UNSAFE");
@@ -185,8 +191,18 @@ fn status(f: &mut Frame, app: &App, area: Rect) {
 fn hints(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let mut spans = Vec::new();
-    if app.typing {
-        for (key, word) in [("Enter", "send"), ("Esc", "leave typing"), ("C-c", "quit")] {
+    if app.chat.typing {
+        let esc = if app.chat.pending.is_some() {
+            "cancel the answer"
+        } else {
+            "leave typing"
+        };
+        for (key, word) in [
+            ("Enter", "send"),
+            ("Alt-Enter", "new line"),
+            ("Esc", esc),
+            ("C-c", "quit"),
+        ] {
             spans.push(Span::styled(format!(" {key}"), t.accent()));
             spans.push(Span::styled(format!(" {word} "), t.dim()));
         }

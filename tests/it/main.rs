@@ -31,6 +31,7 @@ mod senders;
 mod sockets;
 mod tmux;
 mod tui_backtests;
+mod tui_chat;
 mod tui_keys;
 mod tui_link;
 mod tui_loop;

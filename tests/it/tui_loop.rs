@@ -131,7 +131,7 @@ async fn in_live_an_entry_key_asks_and_n_sends_nothing_and_chat_takes_every_key(
     c.type_str("qb").await;
     c.press(&[KeyCode::Esc]).await;
     let (app, term) = c.quit().await;
-    assert_eq!(app.chat_input.lines(), ["qb"], "the typed text");
+    assert_eq!(app.chat.input.lines(), ["qb"], "the typed text");
     assert_eq!(
         orders_of(&d.state().await, "NQ"),
         0,

@@ -1,43 +1,275 @@
-//! The Chat tab: the transcript and the text input. Enter starts typing; while typing,
-//! every key is text until Esc. Answers from the local model arrive with the chat service.
+//! The Chat tab: which run's conversation and what it sends (model, targets, analysis or fix),
+//! the transcript with Markdown code blocks set apart and the answer streaming in, a proposed
+//! patch as a colored diff with approve and reject, and the text input.
 use super::desk::titled;
+use crate::services::chat::store::StoredMessage;
 use crate::tui::app::App;
+use crate::tui::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::Line;
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let [log, input] = Layout::vertical([Constraint::Min(3), Constraint::Length(3)]).areas(area);
-    let mut lines: Vec<Line> = app
-        .chat_lines
-        .iter()
-        .map(|l| Line::from(format!("you  {l}")))
-        .collect();
-    if lines.is_empty() {
-        lines.push(Line::styled(
-            "Ask the local model (Ollama) why a run diverges. No chat service is connected yet: what you type is kept here.",
-            t.dim(),
-        ));
+    let c = &app.chat;
+    // the patch as it would be applied, its file header left out
+    let patch: Option<Vec<String>> =
+        c.proposed()
+            .and_then(|m| m.proposed_patch.as_ref())
+            .map(|p| {
+                p.lines()
+                    .filter(|l| !l.starts_with("--- ") && !l.starts_with("+++ "))
+                    .map(str::to_string)
+                    .collect()
+            });
+    let input_h = (c.input.lines().len() as u16 + 2).clamp(3, 6);
+    // the patch gets the room it needs; the transcript keeps three rows at least
+    let patch_h = patch
+        .as_ref()
+        .map(|p| (p.len() as u16 + 2).min(area.height.saturating_sub(input_h + 2 + 5)))
+        .unwrap_or(0);
+    let [top, log, diff, input] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(3),
+        Constraint::Length(patch_h),
+        Constraint::Length(input_h),
+    ])
+    .areas(area);
+    f.render_widget(Paragraph::new(settings(app)).style(t.base()), top);
+    transcript(f, app, log);
+    if let Some(p) = patch {
+        let lines: Vec<Line> = p.iter().map(|l| diff_line(t, l)).collect();
+        f.render_widget(
+            Paragraph::new(lines).style(t.base()).block(titled(
+                t,
+                " proposed patch · A apply & replay · X reject · W grant one write ".into(),
+            )),
+            diff,
+        );
     }
-    let skip = lines
-        .len()
-        .saturating_sub(log.height.saturating_sub(2) as usize);
-    f.render_widget(
-        Paragraph::new(lines.split_off(skip))
-            .style(t.base())
-            .wrap(Wrap { trim: false })
-            .block(titled(t, " Chat ".into())),
-        log,
-    );
-    let title = if app.typing {
-        " message · typing: Enter sends, Esc leaves "
-    } else {
-        " message · Enter to type "
+    let title = match (c.typing, c.pending.is_some()) {
+        (true, true) => " message · answer coming: Esc cancels it ",
+        (true, false) => " message · Enter sends · Alt-Enter new line · Esc leaves ",
+        (false, _) => " message · Enter to type ",
     };
-    let mut text = app.chat_input.clone();
+    let mut text = c.input.clone();
     text.set_block(titled(t, title.into()));
-    text.set_style(if app.typing { t.base() } else { t.dim() });
+    text.set_style(if c.typing { t.base() } else { t.dim() });
+    if !c.typing {
+        text.set_cursor_style(t.dim());
+    }
     f.render_widget(&text, input);
+}
+
+fn on(t: &Theme, key: &'static str, name: &'static str, yes: bool) -> Vec<Span<'static>> {
+    vec![
+        Span::styled(key, t.accent()),
+        Span::raw(format!(" {name} ")),
+        if yes {
+            Span::styled("✓  ", t.up())
+        } else {
+            Span::styled("✗  ", t.dim())
+        },
+    ]
+}
+
+/// Two lines: the run and Ollama; the model, the targets and what is asked.
+fn settings(app: &App) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let c = &app.chat;
+    let run = match &c.run {
+        None => vec![
+            Span::styled("[ ] ", t.accent()),
+            Span::raw("no run: "),
+            Span::styled("plain chat, no context sent", t.dim()),
+        ],
+        Some(id) => {
+            let about = app
+                .snapshot
+                .as_ref()
+                .and_then(|s| s.runs.iter().find(|r| &r.run_id == id))
+                .map(|r| match (&r.error, r.aligned, r.mismatched_series) {
+                    (Some(_), _, _) => (format!(" {} · failed", r.dataset_name), t.refused()),
+                    (None, Some(true), _) => (format!(" {} · aligned", r.dataset_name), t.up()),
+                    (None, _, Some(n)) => {
+                        (format!(" {} · {n} series differ", r.dataset_name), t.warn())
+                    }
+                    _ => (format!(" {} · {}", r.dataset_name, r.lifecycle), t.dim()),
+                })
+                .unwrap_or_default();
+            vec![
+                Span::styled("[ ] ", t.accent()),
+                Span::raw(format!("run {id}")),
+                Span::styled(about.0, about.1),
+            ]
+        }
+    };
+    let ollama = match &app.ollama {
+        Some(h) if h.reachable => Span::styled(
+            format!("   ollama {} ✓", h.version.clone().unwrap_or_default()),
+            t.up(),
+        ),
+        Some(_) => Span::styled("   ollama ✗ unreachable: answers fall back", t.warn()),
+        None => Span::styled("   ollama …", t.dim()),
+    };
+    let model = match &c.model {
+        Some(m) => Span::raw(format!(" {m}  ")),
+        None => Span::styled(" none  ", t.warn()),
+    };
+    let mut second = vec![Span::styled("m", t.accent()), model];
+    second.extend(on(t, "p", "pine", c.targets.pine_code));
+    second.extend(on(t, "y", "python", c.targets.python_code));
+    second.extend(on(t, "r", "run", c.targets.run_artifacts));
+    second.push(Span::styled("f", t.accent()));
+    second.push(if c.fix && c.run.is_some() {
+        Span::styled(" asks a fix", t.warn())
+    } else {
+        Span::raw(" asks why")
+    });
+    let mut first = run;
+    first.push(ollama);
+    vec![Line::from(first), Line::from(second)]
+}
+
+fn diff_line(t: &Theme, l: &str) -> Line<'static> {
+    let style = if l.starts_with("+++") || l.starts_with("---") {
+        t.dim()
+    } else if l.starts_with('+') {
+        t.up()
+    } else if l.starts_with('-') {
+        t.down()
+    } else if l.starts_with("@@") {
+        t.accent()
+    } else {
+        t.base()
+    };
+    Line::from(Span::styled(l.to_string(), style))
+}
+
+/// Markdown as the console shows it: fenced code blocks set apart behind a gutter (diffs in
+/// color), headings emphasised, the rest as written.
+pub fn markdown(t: &Theme, text: &str) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    let mut code: Option<String> = None;
+    for l in text.lines() {
+        let trimmed = l.trim_start();
+        if let Some(lang) = trimmed.strip_prefix("```") {
+            match code.take() {
+                Some(_) => out.push(Line::from(Span::styled("  ╰────", t.dim()))),
+                None => {
+                    let lang = lang.trim().to_string();
+                    out.push(Line::from(Span::styled(
+                        format!("  ╭─ {}", if lang.is_empty() { "code" } else { &lang }),
+                        t.dim(),
+                    )));
+                    code = Some(lang);
+                }
+            }
+            continue;
+        }
+        match &code {
+            Some(lang) => {
+                let body = if matches!(lang.as_str(), "diff" | "patch") {
+                    diff_line(t, l).spans.remove(0)
+                } else {
+                    Span::styled(l.to_string(), t.accent())
+                };
+                out.push(Line::from(vec![Span::styled("  │ ", t.dim()), body]));
+            }
+            None if trimmed.starts_with('#') => out.push(Line::from(Span::styled(
+                trimmed.trim_start_matches('#').trim().to_string(),
+                t.base().add_modifier(Modifier::BOLD),
+            ))),
+            None => out.push(Line::from(l.to_string())),
+        }
+    }
+    // an answer still streaming may not have closed its block yet
+    out
+}
+
+fn message(t: &Theme, m: &StoredMessage, out: &mut Vec<Line<'static>>) {
+    if m.role == "user" {
+        let mut lines = m.content.lines();
+        out.push(Line::from(vec![
+            Span::styled("you  ", t.accent()),
+            Span::raw(lines.next().unwrap_or("").to_string()),
+        ]));
+        out.extend(lines.map(|l| Line::from(format!("     {l}"))));
+        return;
+    }
+    let model = m.model.clone().unwrap_or_default();
+    let head = match (m.status.as_deref(), m.error_class.as_deref()) {
+        (Some("fallback"), Some(class)) => Span::styled(
+            format!("fallback ({class}) · the built-in analysis"),
+            t.warn(),
+        ),
+        (Some("cancelled"), _) => Span::styled(format!("{model} · cancelled"), t.dim()),
+        _ => Span::styled(model, t.dim()),
+    };
+    out.push(Line::from(head));
+    out.extend(markdown(t, &m.content));
+    match m.patch_state.as_deref() {
+        Some("proposed") => out.push(Line::from(Span::styled(
+            "patch proposed: A applies it (needs a write grant), X rejects it",
+            t.warn(),
+        ))),
+        Some("applied") => out.push(Line::from(Span::styled(
+            "patch applied: a replay run of the patched code is in the Runs tab",
+            t.up(),
+        ))),
+        Some("rejected") => out.push(Line::from(Span::styled("patch rejected", t.dim()))),
+        _ => {}
+    }
+}
+
+fn transcript(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let c = &app.chat;
+    let mut lines: Vec<Line> = Vec::new();
+    for m in &c.messages {
+        message(t, m, &mut lines);
+        lines.push(Line::from(""));
+    }
+    if let Some(p) = &c.pending {
+        let mut q = p.question.lines();
+        lines.push(Line::from(vec![
+            Span::styled("you  ", t.accent()),
+            Span::raw(q.next().unwrap_or("").to_string()),
+        ]));
+        lines.extend(q.map(|l| Line::from(format!("     {l}"))));
+        let model = c.model.clone().unwrap_or_default();
+        let state = if p.text.is_empty() {
+            format!(
+                "{model} · waiting for the first words… {} s (Esc cancels)",
+                p.seconds
+            )
+        } else {
+            format!("{model} · answering… {} s (Esc cancels)", p.seconds)
+        };
+        lines.push(Line::from(Span::styled(state, t.dim())));
+        let mut body = markdown(t, &p.text);
+        match body.last_mut() {
+            Some(last) => last.spans.push(Span::styled("▌", t.accent())),
+            None => body.push(Line::from(Span::styled("▌", t.accent()))),
+        }
+        lines.extend(body);
+    }
+    if lines.is_empty() {
+        lines.push(Line::from(Span::styled(
+            "Ask the local model why a run diverges: ] picks the run, p/y/r choose what it is shown, f asks for a fix. Enter starts typing.",
+            t.dim(),
+        )));
+    }
+    let block = titled(t, " Chat ".into());
+    let inner = block.inner(area);
+    let para = Paragraph::new(lines)
+        .style(t.base())
+        .wrap(Wrap { trim: false });
+    // the newest at the bottom; PgUp/PgDn move up and back
+    let total = para.line_count(inner.width) as u16;
+    let bottom = total.saturating_sub(inner.height);
+    let offset = bottom.saturating_sub(c.scroll.min(bottom));
+    f.render_widget(para.block(block).scroll((offset, 0)), area);
 }

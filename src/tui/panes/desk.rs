@@ -144,7 +144,7 @@ fn info_lines(app: &App, s: &StateView, a: &AssetView) -> Vec<Line<'static>> {
         age(a.heartbeat_age_secs),
         if a.heartbeat_fresh { t.up() } else { t.warn() },
     );
-    let ollama = match app.ollama {
+    let ollama = match app.ollama.as_ref().map(|h| h.reachable) {
         Some(true) => Span::styled("✓", t.up()),
         Some(false) => Span::styled("✗", t.warn()),
         None => Span::styled("—", t.dim()),

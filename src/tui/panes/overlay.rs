@@ -24,7 +24,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         return;
     };
     let (title, lines, w, h) = match modal {
-        Modal::Confirm { prompt, .. } | Modal::ConfirmRun { prompt, .. } => (
+        Modal::Confirm { prompt, .. }
+        | Modal::ConfirmRun { prompt, .. }
+        | Modal::ConfirmChat { prompt, .. } => (
             " confirm ",
             vec![
                 Line::from(Span::styled(prompt.clone(), t.warn())),
@@ -102,6 +104,39 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             8,
         ),
         Modal::Help => return help(f, app, area),
+        Modal::Models { index } => {
+            let mut lines: Vec<Line> = Vec::new();
+            for (i, m) in app.chat.chat_models().iter().enumerate() {
+                let mark = if i == *index { "▶ " } else { "  " };
+                let style = if i == *index { t.selected() } else { t.base() };
+                let size = format!("  {:.1} GB", m.size as f64 / 1e9);
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{mark}{}", m.name), style),
+                    Span::styled(size, t.dim()),
+                ]));
+            }
+            for m in app.chat.models.iter().filter(|m| !m.chat_capable) {
+                lines.push(Line::from(Span::styled(
+                    format!("  {} (embedding only: cannot chat)", m.name),
+                    t.dim(),
+                )));
+            }
+            if lines.is_empty() {
+                let why = app
+                    .chat
+                    .models_error
+                    .clone()
+                    .unwrap_or_else(|| "Ollama lists no models yet (ollama pull one)".into());
+                lines.push(Line::from(Span::styled(why, t.warn())));
+            }
+            lines.push(Line::from(""));
+            lines.push(Line::from(Span::styled(
+                "↑/↓ move · Enter picks · Esc leaves",
+                t.dim(),
+            )));
+            let h = lines.len() as u16 + 2;
+            (" model ", lines, 64, h)
+        }
     };
     let rect = centered(area, w, h);
     f.render_widget(Clear, rect);

@@ -204,7 +204,8 @@ async fn serve(mut sock: TcpStream, seen: Seen) {
                 sock,
                 "200 OK",
                 &json!({ "models": [tag("stand-in:latest", "llama", 4_683_087_332u64),
-                                    tag("nomic-embed-text:latest", "nomic-bert", 274_302_450u64)] }),
+                                    tag("nomic-embed-text:latest", "nomic-bert", 274_302_450u64),
+                                    tag("fixer:latest", "qwen2", 4_683_087_332u64)] }),
             )
             .await
         }
