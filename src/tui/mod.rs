@@ -48,10 +48,26 @@ where
     let (chat_tx, mut chat_rx) = mpsc::unbounded_channel::<ChatEvent>();
     let mut generation: Option<CancellationToken> = None;
     let mut loading: Option<Option<String>> = None;
-    tokio::spawn(probe_ollama(link.clone(), chat_tx.clone()));
+    // chat work ends with the console: the link each task holds keeps the engine alive
+    let closing = CancellationToken::new();
+    let _closing = closing.clone().drop_guard();
+    let (l, tx, c) = (link.clone(), chat_tx.clone(), closing.clone());
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = probe_ollama(l, tx) => {}
+            _ = c.cancelled() => {}
+        }
+    });
     let chat = |cmd: ChatCommand, cancel: CancellationToken| {
-        let (l, tx) = (link.clone(), chat_tx.clone());
-        tokio::spawn(async move { l.chat(cmd, cancel, tx).await });
+        let (l, tx, c) = (link.clone(), chat_tx.clone(), closing.clone());
+        // a generation is cancelled instead (below), so its answer is kept as cancelled
+        let ask = matches!(cmd, ChatCommand::Ask(_));
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = l.chat(cmd, cancel, tx) => {}
+                _ = c.cancelled(), if !ask => {}
+            }
+        });
     };
     chat(ChatCommand::Models, CancellationToken::new());
     let mut fetching = false;
@@ -167,6 +183,10 @@ where
                 dirty |= app.chat_tick();
             }
         }
+    }
+    // a generation still running is given up (its answer says so), not cut off mid-record
+    if let Some(g) = generation {
+        g.cancel();
     }
     Ok(())
 }
