@@ -244,6 +244,8 @@ async fn models_health_and_dependencies_report_the_real_ollama() {
               "modified_at": "2026-11-30T09:15:00.123456789Z", "chat_capable": false },
             { "name": "fixer:latest", "model": "fixer:latest", "size": 4_683_087_332u64,
               "modified_at": "2026-11-30T09:15:00.123456789Z", "chat_capable": true },
+            { "name": "slow:latest", "model": "slow:latest", "size": 2_019_393_189u64,
+              "modified_at": "2026-11-30T09:15:00.123456789Z", "chat_capable": true },
         ])
     );
     let (_, h) = d.get("/chat/health").await;

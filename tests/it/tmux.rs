@@ -388,3 +388,50 @@ fn the_console_logs_to_its_file_never_to_the_screen_and_honours_no_color_and_the
         });
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_demo_a_typed_question_gets_the_models_answer_streamed() {
+    let (url, seen) = crate::support::ollama::start().await;
+    let t = Tmux::start("chat");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[chat]\nmodel = \"slow:latest\"\n").unwrap();
+    t.type_line(
+        "main",
+        &format!(
+            "OLLAMA_HOST={url} BRICKDESK_CONFIG={} {} --data-dir {} demo --port 0",
+            config.display(),
+            bin(),
+            dir.path().join("data").display()
+        ),
+    );
+    // the header says Ollama answers (the server's chat service asked it)
+    t.wait_for("main", "the desk with Ollama up", 20, |s| {
+        s.contains("DEMO") && (s.contains("ollama ✓") || s.contains("llm✓"))
+    });
+    t.send("main", &["Tab", "Tab", "Tab", "Tab"]);
+    t.wait_for("main", "the Chat tab", 5, |s| s.contains("m slow:latest"));
+    t.send("main", &["Enter"]);
+    t.send("main", &["-l", "Why does it diverge?"]);
+    t.send("main", &["Enter"]);
+    // the answer arrives piece by piece: part of it on the screen before the rest
+    let s = t.wait_for("main", "the first pieces", 10, |s| {
+        s.contains("mismatch is") && !s.contains("Pine with an SMA.")
+    });
+    assert!(s.contains("you  Why does it diverge?"), "{s}");
+    assert!(s.contains("answering…"), "{s}");
+    let s = t.wait_for("main", "the whole answer", 10, |s| {
+        s.contains("The first mismatch is at bar 21: pandas seeds the EMA with the first close,")
+            && s.contains("Pine with an SMA.")
+            && !s.contains("answering…")
+    });
+    assert!(s.contains("✓ answered"), "{s}");
+    assert_eq!(seen.chats().len(), 1);
+    assert_eq!(seen.chats()[0]["model"], "slow:latest");
+    eprintln!("the answer at 80x24:\n{s}");
+    t.send("main", &["Escape"]);
+    t.send("main", &["q"]);
+    t.wait_for("main", "the shell prompt", 10, |s| {
+        s.trim_end().ends_with("prompt$")
+    });
+}

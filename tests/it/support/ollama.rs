@@ -1,7 +1,7 @@
 //! A stand-in Ollama that speaks its wire protocol (HTTP/1.1 over a bare socket: chunked NDJSON
 //! for `/api/chat`, JSON for `/api/version`, `/api/tags` and `/api/show`), chosen by the model
 //! named in the request:
-//! - `stand-in:latest`: the answer in six chunks 40 ms apart;
+//! - `stand-in:latest`: the answer in six chunks 40 ms apart (`slow:latest`: 400 ms apart);
 //! - `mid-error:latest`: two chunks, then `{"error": …}`;
 //! - `missing:latest`: 404 `{"error": "model … not found"}`;
 //! - `hang:latest`: headers, then nothing;
@@ -205,7 +205,8 @@ async fn serve(mut sock: TcpStream, seen: Seen) {
                 "200 OK",
                 &json!({ "models": [tag("stand-in:latest", "llama", 4_683_087_332u64),
                                     tag("nomic-embed-text:latest", "nomic-bert", 274_302_450u64),
-                                    tag("fixer:latest", "qwen2", 4_683_087_332u64)] }),
+                                    tag("fixer:latest", "qwen2", 4_683_087_332u64),
+                                    tag("slow:latest", "llama", 2_019_393_189u64)] }),
             )
             .await
         }
@@ -263,7 +264,8 @@ async fn chat(sock: &mut (impl AsyncWrite + Unpin), model: &str) {
             return;
         }
         chunk(sock, &line(model, p, false)).await;
-        tokio::time::sleep(Duration::from_millis(40)).await;
+        let pause = if model == "slow:latest" { 400 } else { 40 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
     }
     chunk(sock, &line(model, "", true)).await;
     let _ = sock.write_all(b"0\r\n\r\n").await;
