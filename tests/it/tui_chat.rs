@@ -295,3 +295,98 @@ async fn from_the_chat_tab_a_question_streams_and_a_fix_applies_only_by_grant() 
         "{status}"
     );
 }
+
+/// Every event `cmd` sends back through `link`.
+async fn events(
+    link: &Link,
+    cmd: brickdesk::tui::chat::ChatCommand,
+) -> Vec<brickdesk::tui::chat::ChatEvent> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    link.chat(cmd, tokio_util::sync::CancellationToken::new(), tx)
+        .await;
+    let mut out = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        out.push(e);
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_attached_console_streams_loads_and_applies_through_the_servers_routes() {
+    use brickdesk::services::chat::{ChatRequest, Message};
+    use brickdesk::tui::chat::{ChatCommand, ChatEvent};
+    let (url, _) = ollama::start().await;
+    let d = TestDesk::start_with_ollama(&url).await;
+    let (run, _) = diverging_run(&d).await;
+    let remote = brickdesk::tui::link::Remote::connect(&d.base, Some(PASSWORD))
+        .await
+        .unwrap();
+    let link = Link::Remote(remote);
+    let ask = |model: &str, intent: &str| {
+        ChatCommand::Ask(Box::new(ChatRequest {
+            model: model.into(),
+            intent: intent.into(),
+            messages: vec![Message {
+                role: "user".into(),
+                content: "Why?".into(),
+            }],
+            include_targets: vec!["run_artifacts".into()],
+            run_id: Some(run.clone()),
+        }))
+    };
+    // the answer's pieces as they came, then the answer
+    let ev = events(&link, ask("stand-in:latest", "analysis")).await;
+    let pieces: Vec<String> = ev
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::Delta(d) => Some(d.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pieces, ollama::ANSWER);
+    match ev.last() {
+        Some(ChatEvent::Answer(a)) => {
+            assert_eq!(
+                (a.status.as_str(), a.content.as_str()),
+                ("ok", ollama::ANSWER.concat().as_str())
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    match &events(&link, ChatCommand::Load(Some(run.clone()))).await[..] {
+        [ChatEvent::Conversation(Some(r), m)] => assert_eq!((r, m.len()), (&run, 2)),
+        other => panic!("{other:?}"),
+    }
+    match &events(&link, ChatCommand::Models).await[..] {
+        [ChatEvent::Models(Ok(m)), ChatEvent::Health(Some(h))] => {
+            assert_eq!(m.iter().filter(|m| m.chat_capable).count(), 3);
+            assert!(h.reachable && h.version.as_deref() == Some("0.12.3"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // a fix: proposed, refused without a grant, granted, applied and replayed
+    let patch = match events(&link, ask("fixer:latest", "apply_fix")).await.pop() {
+        Some(ChatEvent::Answer(a)) if a.requires_approval => a.proposed_patch.unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let apply = || ChatCommand::Apply {
+        run_id: run.clone(),
+        patch: patch.clone(),
+    };
+    let done = |ev: Vec<ChatEvent>| match ev.into_iter().next() {
+        Some(ChatEvent::Done { result, .. }) => result,
+        other => panic!("{other:?}"),
+    };
+    let refused = done(events(&link, apply()).await).unwrap_err();
+    assert!(
+        refused.starts_with("write access to python_code is not allowed"),
+        "{refused}"
+    );
+    let granted = done(events(&link, ChatCommand::GrantWrite).await).unwrap();
+    assert!(granted.contains("one write of python_code"), "{granted}");
+    let applied = done(events(&link, apply()).await).unwrap();
+    assert!(
+        applied.contains("aligned: the mismatch went away"),
+        "{applied}"
+    );
+}
