@@ -20,18 +20,19 @@ fn applied_words(v: &Value) -> String {
         run["error"].as_str(),
         run["comparison"]["summary"]["aligned"].as_bool(),
     ) {
-        (Some(e), _) => format!("it failed: {}", e.lines().last().unwrap_or(e)),
-        (None, Some(true)) => "aligned: the mismatch went away".into(),
+        (Some(e), _) => format!("the replay failed ({})", e.lines().last().unwrap_or(e)),
+        (None, Some(true)) => "the mismatch went away".into(),
         (None, _) => format!(
-            "still {} mismatched series",
+            "{} series still differ",
             run["comparison"]["summary"]["mismatched_series"]
         ),
     };
+    // the verdict first: a narrow status line cuts the end
     format!(
-        "patch applied under {} ({}): replay {} — {verdict}",
+        "patch applied, {verdict}: replay {} ({}, {})",
+        run["run_id"].as_str().unwrap_or("?"),
         v["audit"]["grant_id"].as_str().unwrap_or("?"),
         v["audit"]["audit_id"].as_str().unwrap_or("?"),
-        run["run_id"].as_str().unwrap_or("?"),
     )
 }
 

@@ -291,7 +291,8 @@ async fn from_the_chat_tab_a_question_streams_and_a_fix_applies_only_by_grant() 
     assert!(screen.contains("patch applied"), "{screen}");
     let status = app.status.unwrap().text;
     assert!(
-        status.contains(&format!("replay {replay}")) && status.contains("aligned"),
+        status.starts_with("patch applied, the mismatch went away")
+            && status.contains(&format!("replay {replay}")),
         "{status}"
     );
 }
@@ -386,7 +387,7 @@ async fn an_attached_console_streams_loads_and_applies_through_the_servers_route
     assert!(granted.contains("one write of python_code"), "{granted}");
     let applied = done(events(&link, apply()).await).unwrap();
     assert!(
-        applied.contains("aligned: the mismatch went away"),
+        applied.starts_with("patch applied, the mismatch went away: replay run-"),
         "{applied}"
     );
 }

@@ -92,9 +92,16 @@ pub fn message(
 
 fn num(v: &Value) -> String {
     match v.as_f64() {
-        Some(f) => format!("{f}"),
+        Some(f) => short(f),
         None => "none".into(),
     }
+}
+
+/// A value as people read it: at most six decimals, no trailing zeros (713.751830 → 713.75183).
+fn short(f: f64) -> String {
+    let s = format!("{f:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.to_string() }
 }
 
 /// The first mismatch in words: `ema_fast at bar 12 (2026-…): Python 1 vs Pine 2 (difference 1)`.
@@ -105,7 +112,7 @@ fn first_mismatch(m: &Value) -> String {
         .unwrap_or_default();
     let diff = m["difference"]
         .as_f64()
-        .map(|d| format!(" (difference {d})"))
+        .map(|d| format!(" (difference {})", short(d)))
         .unwrap_or_default();
     format!(
         "{}{bar} ({}): Python {} vs Pine {}{diff}",
@@ -178,7 +185,7 @@ fn nearby(run: &RunStatus, m: &Value) -> String {
         s.as_ref()
             .and_then(|s| s.values.iter().find(|p| p.timestamp == ts))
             .and_then(|p| p.value)
-            .map(|v| format!("{v}"))
+            .map(short)
             .unwrap_or_else(|| "none".into())
     };
     let from = at.saturating_sub(NEARBY);

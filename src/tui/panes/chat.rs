@@ -182,11 +182,53 @@ pub fn markdown(t: &Theme, text: &str) -> Vec<Line<'static>> {
                 trimmed.trim_start_matches('#').trim().to_string(),
                 t.base().add_modifier(Modifier::BOLD),
             ))),
-            None => out.push(Line::from(l.to_string())),
+            None => out.push(Line::from(inline(t, l))),
         }
     }
     // an answer still streaming may not have closed its block yet
     out
+}
+
+/// A line's inline Markdown: `code` in the code color, **bold** in bold; an unmatched marker
+/// stays as written.
+fn inline(t: &Theme, line: &str) -> Vec<Span<'static>> {
+    let mut spans = Vec::new();
+    let ticks: Vec<&str> = line.split('`').collect();
+    // an odd count of backticks leaves the last one unmatched: it joins the text after it
+    let paired = if ticks.len().is_multiple_of(2) {
+        ticks.len() - 1
+    } else {
+        ticks.len()
+    };
+    for (i, part) in ticks.iter().enumerate() {
+        let part = if i >= paired {
+            format!("`{part}")
+        } else {
+            part.to_string()
+        };
+        if i % 2 == 1 && i < paired {
+            spans.push(Span::styled(part, t.accent()));
+            continue;
+        }
+        let stars: Vec<&str> = part.split("**").collect();
+        let bold_pairs = if stars.len().is_multiple_of(2) {
+            stars.len() - 1
+        } else {
+            stars.len()
+        };
+        for (j, s) in stars.iter().enumerate() {
+            match (j % 2 == 1 && j < bold_pairs, j >= bold_pairs) {
+                (true, _) => spans.push(Span::styled(
+                    s.to_string(),
+                    t.base().add_modifier(Modifier::BOLD),
+                )),
+                (false, true) => spans.push(Span::raw(format!("**{s}"))),
+                (false, false) if !s.is_empty() => spans.push(Span::raw(s.to_string())),
+                _ => {}
+            }
+        }
+    }
+    spans
 }
 
 fn message(t: &Theme, m: &StoredMessage, out: &mut Vec<Line<'static>>) {
@@ -272,4 +314,44 @@ fn transcript(f: &mut Frame, app: &App, area: Rect) {
     let bottom = total.saturating_sub(inner.height);
     let offset = bottom.saturating_sub(c.scroll.min(bottom));
     f.render_widget(para.block(block).scroll((offset, 0)), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(spans: &[Span]) -> Vec<(String, bool)> {
+        spans
+            .iter()
+            .map(|s| {
+                (
+                    s.content.to_string(),
+                    s.style.add_modifier.contains(Modifier::BOLD),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn inline_code_and_bold_are_styled_and_unmatched_markers_stay() {
+        let t = Theme::embedded("dark").unwrap();
+        let s = inline(&t, "Pandas seeds with the **first close**; `ewm` differs");
+        assert_eq!(
+            words(&s),
+            [
+                ("Pandas seeds with the ".into(), false),
+                ("first close".into(), true),
+                ("; ".into(), false),
+                (
+                    "ewm".into(),
+                    t.accent().add_modifier.contains(Modifier::BOLD)
+                ),
+                (" differs".into(), false)
+            ]
+        );
+        assert_eq!(s[3].style, t.accent());
+        let s = inline(&t, "a `b and **c");
+        let text: String = s.iter().map(|s| s.content.to_string()).collect();
+        assert_eq!(text, "a `b and **c");
+    }
 }
