@@ -126,27 +126,16 @@ pub(super) async fn with_server(
     cfg: &Config,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let runs = crate::services::runs::RunService::new(engine.clone(), cfg.runner_limits())?;
-    app.sandbox = Some(runs.limits().mode().name().into());
-    let backtests = crate::services::backtest::BacktestService::new(
-        engine.clone(),
-        runs.limits().clone(),
-        cfg.ollama(),
-    )?;
     let research =
         crate::services::research::ResearchService::open(engine.clone(), cfg.research.clone())?;
-    let chat = crate::services::chat::ChatService::new(
-        engine.clone(),
-        runs.clone(),
+    let services = crate::services::Services::start(
+        &engine,
+        cfg.runner_limits(),
         cfg.ollama(),
+        research,
         cfg.chat.concurrency,
     )?;
-    let services = crate::services::Services {
-        runs,
-        backtests,
-        research,
-        chat,
-    };
+    app.sandbox = Some(services.runs.limits().mode().name().into());
     let link = Link::Local(engine.clone(), services.clone());
     let server = {
         let cfg = cfg.clone();

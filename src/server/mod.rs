@@ -171,28 +171,17 @@ impl AppState {
         secrets: Secrets,
         options: ServerOptions,
     ) -> crate::engine::error::DeskResult<Self> {
-        let runs = crate::services::runs::RunService::new(engine.clone(), options.python.clone())?;
-        let backtests = crate::services::backtest::BacktestService::new(
-            engine.clone(),
-            options.python.clone(),
-            options.ollama(),
-        )?;
         let research = crate::services::research::ResearchService::open(
             engine.clone(),
             options.research.clone(),
         )?;
-        let chat = crate::services::chat::ChatService::new(
-            engine.clone(),
-            runs.clone(),
+        let services = crate::services::Services::start(
+            &engine,
+            options.python.clone(),
             options.ollama(),
+            research,
             options.chat.concurrency,
         )?;
-        let services = crate::services::Services {
-            runs,
-            backtests,
-            research,
-            chat,
-        };
         Ok(Self::with_services(engine, secrets, options, services))
     }
 

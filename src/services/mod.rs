@@ -19,3 +19,26 @@ pub struct Services {
     pub research: research::ResearchService,
     pub chat: chat::ChatService,
 }
+
+impl Services {
+    /// The run, backtest and chat services over `engine` (Python strategies run with
+    /// `python`, the models answer at `ollama`), beside `research`.
+    pub fn start(
+        engine: &crate::engine::handle::EngineHandle,
+        python: crate::engine::runs::python::Limits,
+        ollama: ollama::Ollama,
+        research: research::ResearchService,
+        chat_concurrency: usize,
+    ) -> crate::engine::error::DeskResult<Services> {
+        let runs = runs::RunService::new(engine.clone(), python)?;
+        let backtests =
+            backtest::BacktestService::new(engine.clone(), runs.limits().clone(), ollama.clone())?;
+        let chat = chat::ChatService::new(engine.clone(), runs.clone(), ollama, chat_concurrency)?;
+        Ok(Services {
+            runs,
+            backtests,
+            research,
+            chat,
+        })
+    }
+}

@@ -311,27 +311,16 @@ impl Link {
 
     /// The same, its chat asking Ollama at `ollama_url`.
     pub fn local_with_ollama(engine: EngineHandle, ollama_url: &str) -> anyhow::Result<Link> {
-        let runs = crate::services::runs::RunService::new(engine.clone(), Default::default())?;
-        let backtests = crate::services::backtest::BacktestService::new(
-            engine.clone(),
-            runs.limits().clone(),
-            crate::services::ollama::Ollama::new(ollama_url, Default::default()),
-        )?;
         // the store's jobs are the server's to run: this one only looks, queues and cancels
         let research =
             crate::services::research::ResearchService::view(engine.clone(), Default::default())?;
-        let chat = crate::services::chat::ChatService::new(
-            engine.clone(),
-            runs.clone(),
+        let services = crate::services::Services::start(
+            &engine,
+            Default::default(),
             crate::services::ollama::Ollama::new(ollama_url, Default::default()),
+            research,
             1,
         )?;
-        let services = crate::services::Services {
-            runs,
-            backtests,
-            research,
-            chat,
-        };
         Ok(Link::Local(engine, services))
     }
 
