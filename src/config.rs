@@ -277,11 +277,38 @@ impl Config {
         }
     }
 
-    /// Where Ollama answers: `OLLAMA_HOST` (or `ollama_host`), else the default.
+    /// Where Ollama answers: `OLLAMA_HOST` (or `ollama_host`), else the default. Written as
+    /// Ollama itself takes it: `host`, `host:port` or a URL (no scheme: http; no port: 11434).
     pub fn ollama_url(&self) -> String {
-        self.ollama_host
-            .clone()
-            .unwrap_or_else(|| DEFAULT_OLLAMA.into())
+        let host = self
+            .ollama_host
+            .as_deref()
+            .map(str::trim)
+            .filter(|h| !h.is_empty());
+        let Some(host) = host else {
+            return DEFAULT_OLLAMA.into();
+        };
+        let (scheme, rest) = match host.split_once("://") {
+            Some((s, r)) => (s, r),
+            None => ("http", host),
+        };
+        let rest = rest.trim_end_matches('/');
+        let (authority, path) = match rest.find('/') {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        // a port, unless the authority has one (an IPv6 address's colons are in brackets)
+        let has_port = authority.rsplit_once(':').is_some_and(|(h, p)| {
+            !p.is_empty()
+                && p.chars().all(|c| c.is_ascii_digit())
+                && (!h.contains(':') || h.ends_with(']'))
+        });
+        let port = if has_port || !path.is_empty() || scheme == "https" {
+            ""
+        } else {
+            ":11434"
+        };
+        format!("{scheme}://{authority}{port}{path}")
     }
 
     /// The Ollama client the services share.
@@ -442,6 +469,33 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ollama_host_is_read_as_ollama_reads_it() {
+        let url = |h: Option<&str>| {
+            Config {
+                ollama_host: h.map(str::to_string),
+                ..Config::default()
+            }
+            .ollama_url()
+        };
+        for (given, want) in [
+            (None, "http://127.0.0.1:11434"),
+            (Some(""), "http://127.0.0.1:11434"),
+            (Some("0.0.0.0"), "http://0.0.0.0:11434"),
+            (Some("gpu-box:11500"), "http://gpu-box:11500"),
+            (Some("http://10.0.0.5/"), "http://10.0.0.5:11434"),
+            (
+                Some("https://ollama.example.com"),
+                "https://ollama.example.com",
+            ),
+            (Some("http://[::1]:8080"), "http://[::1]:8080"),
+            (Some("[::1]"), "http://[::1]:11434"),
+            (Some("http://proxy:9000/ollama"), "http://proxy:9000/ollama"),
+        ] {
+            assert_eq!(url(given), want, "{given:?}");
+        }
+    }
 
     #[test]
     fn configured_import_roots_keep_the_upload_dir() {

@@ -110,7 +110,8 @@ impl Engine {
     }
 
     /// The newest approved, unexpired, unspent grant of `access` to `target` that no newer
-    /// revocation of `target` overrides.
+    /// revocation of `target` overrides. A read never uses a single-action write grant: that
+    /// one write is kept for the fix it was given for.
     fn usable_grant(
         &self,
         target: &str,
@@ -126,7 +127,9 @@ impl Engine {
         Ok(grants
             .into_iter()
             .filter(|g| {
-                g.allows(target, access, now) && revoked_after.is_none_or(|r| g.created_at > r)
+                g.allows(target, access, now)
+                    && revoked_after.is_none_or(|r| g.created_at > r)
+                    && !(access == "read" && g.access == "write" && g.scope == "single_action")
             })
             .max_by_key(|g| g.created_at))
     }
@@ -164,18 +167,24 @@ impl Engine {
     }
 
     /// A fix to `run_id`'s `target` (its Python code): allowed by a write grant (a single-action
-    /// one is spent), or refused. Either way the audit history keeps it, and the log says so.
+    /// one is spent), or refused (`refusal`: refused for that reason, no grant looked at).
+    /// Either way the audit history keeps it, and the log says so.
     pub fn authorize_write(
         &mut self,
         target: &str,
         run_id: &str,
         patch: String,
         audit_note: Option<String>,
+        refusal: Option<String>,
     ) -> DeskResult<runs::artifacts::AuditEntry> {
-        let grant = self.usable_grant(target, "write")?;
+        let grant = match refusal {
+            None => self.usable_grant(target, "write")?,
+            Some(_) => None,
+        };
         let audit_id = format!("audit-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let (outcome, detail) = match &grant {
-            Some(g) => (
+        let (outcome, detail) = match (&grant, refusal) {
+            (_, Some(why)) => ("refused", why),
+            (Some(g), None) => (
                 "applied",
                 format!(
                     "write to {target} of {run_id} allowed by {} ({}{})",
@@ -188,7 +197,7 @@ impl Engine {
                     }
                 ),
             ),
-            None => (
+            (None, None) => (
                 "refused",
                 format!(
                     "write access to {target} is not allowed: no approved, unexpired, unspent write grant covers it (POST /permissions/grant with access \"write\")"

@@ -47,6 +47,9 @@ async fn health(State(s): State<AppState>) -> Json<Value> {
 async fn models(State(s): State<AppState>) -> Result<Response, Detail> {
     match s.chat.models().await {
         Ok(m) => Ok(Json(m).into_response()),
+        Err(e @ crate::services::ollama::OllamaError::Timeout(_)) => {
+            Err(Detail::new(StatusCode::GATEWAY_TIMEOUT, e.to_string()))
+        }
         Err(e) => Err(Detail::new(StatusCode::BAD_GATEWAY, e.to_string())),
     }
 }
@@ -60,14 +63,15 @@ impl Drop for GiveUp {
     }
 }
 
-/// The whole answer at once (the model's or the fallback's).
+/// The whole answer at once (the model's or the fallback's). A client that hangs up cancels
+/// the generation; the exchange is still kept (its answer says `cancelled`).
 async fn chat(State(s): State<AppState>, body: axum::body::Bytes) -> Result<Response, Detail> {
     let req: ChatRequest = parse(&body)?;
     let give_up = GiveUp(CancellationToken::new());
-    let answer = s
-        .chat
-        .chat(req, give_up.0.clone(), |_| {})
+    let (svc, cancel) = (s.chat.clone(), give_up.0.clone());
+    let answer = tokio::spawn(async move { svc.chat(req, cancel, |_| {}).await })
         .await
+        .map_err(|_| refused(DeskError::Internal))?
         .map_err(refused)?;
     Ok(Json(answer).into_response())
 }
@@ -164,15 +168,19 @@ struct FixBody {
     audit_note: Option<String>,
 }
 
-/// Applies a proposed fix: 403 without a write grant (the attempt is audited), 422 for a patch
-/// that does not apply; else the audit entry and the replay run of the patched code.
+/// Applies a proposed fix: 422 for a patch that does not apply, 409 for one no answer of the
+/// run proposes (any more), 403 without a write grant (both audited); else the audit entry and
+/// the replay run of the patched code. It runs to its end even if the client hangs up.
 async fn apply(State(s): State<AppState>, body: axum::body::Bytes) -> Result<Response, Detail> {
     let b: FixBody = parse(&body)?;
-    let done = s
-        .chat
-        .apply_fix(&b.run_id, &b.proposed_patch, b.audit_note)
-        .await
-        .map_err(refused)?;
+    let svc = s.chat.clone();
+    let done = tokio::spawn(async move {
+        svc.apply_fix(&b.run_id, &b.proposed_patch, b.audit_note)
+            .await
+    })
+    .await
+    .map_err(|_| refused(DeskError::Internal))?
+    .map_err(refused)?;
     Ok(Json(done).into_response())
 }
 

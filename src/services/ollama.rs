@@ -129,15 +129,18 @@ impl Ollama {
         OllamaError::Unreachable(format!("Ollama unreachable at {}: {}", self.base, root(e)))
     }
 
-    /// A small JSON answer (`GET` when `body` is `None`), within `within`.
-    async fn small(
+    /// One request and its whole answer (`GET` when `body` is `None`) within `within`: the
+    /// text of a success; a 404 is what `not_found` makes of Ollama's words, another failure
+    /// status `BadResponse` with them.
+    async fn exchange(
         &self,
         path: &str,
-        body: Option<Value>,
+        body: Option<&Value>,
         within: Duration,
-    ) -> Result<Value, OllamaError> {
+        not_found: impl FnOnce(Option<String>) -> OllamaError,
+    ) -> Result<String, OllamaError> {
         let req = match body {
-            Some(b) => self.http.post(self.url(path)).json(&b),
+            Some(b) => self.http.post(self.url(path)).json(b),
             None => self.http.get(self.url(path)),
         };
         let asked = async {
@@ -155,23 +158,41 @@ impl Ollama {
                 within.as_secs()
             ))
         })??;
-        let v = serde_json::from_str::<Value>(&text).ok();
-        let said = v
-            .as_ref()
-            .and_then(|v| v["error"].as_str())
-            .map(str::to_string);
+        if status.is_success() {
+            return Ok(text);
+        }
+        let said = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_string));
         if status == reqwest::StatusCode::NOT_FOUND {
-            return Err(OllamaError::ModelMissing(
-                said.unwrap_or_else(|| format!("Ollama answered 404 to {path}")),
-            ));
+            return Err(not_found(said));
         }
-        if !status.is_success() {
-            return Err(OllamaError::BadResponse(format!(
-                "Ollama answered {status} to {path}: {}",
-                said.unwrap_or_else(|| clip(&text, 200))
-            )));
-        }
-        v.ok_or_else(|| {
+        Err(OllamaError::BadResponse(format!(
+            "Ollama answered {status} to {path}: {}",
+            said.unwrap_or_else(|| clip(&text, 200))
+        )))
+    }
+
+    /// A small JSON answer (`GET` when `body` is `None`), within `within`.
+    async fn small(
+        &self,
+        path: &str,
+        body: Option<Value>,
+        within: Duration,
+    ) -> Result<Value, OllamaError> {
+        let text = self
+            .exchange(path, body.as_ref(), within, |said| match path {
+                // a 404 of /api/show is Ollama saying it has no such model
+                "/api/show" => OllamaError::ModelMissing(
+                    said.unwrap_or_else(|| "Ollama has no such model".into()),
+                ),
+                _ => OllamaError::BadResponse(format!(
+                    "{} answered 404 to {path}: is it Ollama?",
+                    self.base
+                )),
+            })
+            .await?;
+        serde_json::from_str(&text).map_err(|_| {
             OllamaError::BadResponse(format!(
                 "Ollama's answer to {path} is not JSON: {}",
                 clip(&text, 120)
@@ -198,17 +219,27 @@ impl Ollama {
             .small("/api/tags", None, Duration::from_secs(10))
             .await?;
         let list = tags["models"].as_array().cloned().unwrap_or_default();
-        let shows = list.iter().map(|m| async move {
-            let name = m["name"].as_str().unwrap_or_default();
-            self.small(
-                "/api/show",
-                Some(json!({ "model": name })),
-                Duration::from_secs(10),
-            )
-            .await
-            .ok()
-        });
-        let shows = futures_util::future::join_all(shows).await;
+        let names: Vec<String> = list
+            .iter()
+            .map(|m| m["name"].as_str().unwrap_or_default().to_string())
+            .collect();
+        // four at a time: a long list does not flood Ollama
+        let mut shows: Vec<Option<Value>> = Vec::with_capacity(names.len());
+        for batch in names.chunks(4) {
+            let asked = batch.iter().map(|name| {
+                self.small(
+                    "/api/show",
+                    Some(json!({ "model": name })),
+                    Duration::from_secs(10),
+                )
+            });
+            shows.extend(
+                futures_util::future::join_all(asked)
+                    .await
+                    .into_iter()
+                    .map(Result::ok),
+            );
+        }
         Ok(list
             .iter()
             .zip(shows)
@@ -303,6 +334,20 @@ impl Ollama {
                     )));
                 }
                 None => {
+                    // a last line may come without its newline
+                    let rest = String::from_utf8_lossy(&buf).trim().to_string();
+                    if !rest.is_empty()
+                        && let Chunk::Done(d, reason) = chunk_of(&rest)?
+                    {
+                        if !d.is_empty() {
+                            content.push_str(&d);
+                            on_delta(&d);
+                        }
+                        return Ok(Reply {
+                            content,
+                            done_reason: reason,
+                        });
+                    }
                     return Err(OllamaError::BadResponse(
                         "Ollama's answer ended before it said it was done".into(),
                     ));
@@ -348,40 +393,13 @@ impl Ollama {
     /// `POST /api/chat` once, not streamed (`body` says `stream: false`): the reply's raw
     /// text, within `within` for headers and body.
     pub async fn chat_once(&self, body: &Value, within: Duration) -> Result<String, OllamaError> {
-        let asked = async {
-            let resp = self
-                .http
-                .post(self.url("/api/chat"))
-                .json(body)
-                .send()
-                .await
-                .map_err(|e| self.unreachable(&e))?;
-            let status = resp.status();
-            let text = resp.text().await.map_err(|e| {
-                OllamaError::BadResponse(format!("Ollama's reply could not be read: {}", root(&e)))
-            })?;
-            Ok::<_, OllamaError>((status, text))
-        };
-        let (status, text) = tokio::time::timeout(within, asked).await.map_err(|_| {
-            OllamaError::Timeout(format!(
-                "Ollama at {} did not answer within {} s",
-                self.base,
-                within.as_secs()
-            ))
-        })??;
         let model = body["model"].as_str().unwrap_or_default();
-        if status == reqwest::StatusCode::NOT_FOUND {
-            return Err(OllamaError::ModelMissing(format!(
+        self.exchange("/api/chat", Some(body), within, |_| {
+            OllamaError::ModelMissing(format!(
                 "Ollama has no model {model:?} (ollama pull {model})"
-            )));
-        }
-        if !status.is_success() {
-            return Err(OllamaError::BadResponse(format!(
-                "Ollama answered {status}: {}",
-                clip(&text, 200)
-            )));
-        }
-        Ok(text)
+            ))
+        })
+        .await
     }
 }
 

@@ -34,14 +34,14 @@ pub(crate) async fn diverging_run(d: &TestDesk) -> (String, Value) {
     (run["run_id"].as_str().unwrap().to_string(), first)
 }
 
-fn ask(model: &str, question: &str, run_id: Option<&str>, targets: &[&str]) -> Value {
+pub(crate) fn ask(model: &str, question: &str, run_id: Option<&str>, targets: &[&str]) -> Value {
     json!({ "model": model, "intent": "analysis",
             "messages": [{ "role": "user", "content": question }],
             "include_targets": targets, "run_id": run_id })
 }
 
 /// Seed 000's answer, and only its fields.
-fn seed_shape(a: &Value) {
+pub(crate) fn seed_shape(a: &Value) {
     let mut keys: Vec<&str> = a.as_object().unwrap().keys().map(|k| k.as_str()).collect();
     keys.sort();
     assert_eq!(
@@ -150,7 +150,7 @@ async fn each_ollama_behaviour_maps_to_the_answer_or_its_fallback_and_the_server
     let (code, h) = d.get("/health").await;
     assert_eq!((code, &h["status"]), (StatusCode::OK, &json!("ok")));
     assert!(
-        t.elapsed() < Duration::from_millis(500),
+        t.elapsed() < Duration::from_secs(1),
         "/health took {:?} while a generation hung",
         t.elapsed()
     );
@@ -168,7 +168,7 @@ async fn each_ollama_behaviour_maps_to_the_answer_or_its_fallback_and_the_server
     let conn = seen.closed("hang:latest", Duration::from_secs(2)).await;
     let closed = conn.closed.unwrap();
     assert!(
-        closed.duration_since(conn.received) >= Duration::from_millis(950),
+        closed.duration_since(conn.received) >= Duration::from_millis(900),
         "closed before the deadline"
     );
     // the decision is made just before the answer leaves: the connection closed by then + 100 ms
@@ -468,101 +468,6 @@ async fn the_stream_route_sends_each_piece_then_the_seed_answer() {
 }
 
 #[tokio::test]
-async fn a_fix_applies_only_by_grant_once_the_audit_keeps_both_and_the_replay_shows_the_result() {
-    let (url, _) = ollama::start().await;
-    let d = TestDesk::start_with_ollama(&url).await;
-    let (run, _) = diverging_run(&d).await;
-    let mut body = ask(
-        "fixer:latest",
-        "Fix the EMA seeding.",
-        Some(&run),
-        &["pine_code", "run_artifacts"],
-    );
-    body["intent"] = json!("apply_fix");
-    let (code, a) = d.post("/chat", body).await;
-    assert_eq!(code, StatusCode::OK, "{a}");
-    seed_shape(&a);
-    assert_eq!(
-        (&a["status"], &a["requires_approval"]),
-        (&json!("ok"), &json!(true)),
-        "{a}"
-    );
-    let patch = a["proposed_patch"].as_str().unwrap().to_string();
-    assert!(
-        patch.contains("+    seeded.iloc[20] = frame[\"close\"].iloc[:21].mean()"),
-        "{patch}"
-    );
-    // its hunk header counted again: 3 old lines, 6 new
-    assert!(patch.contains("@@ -5,3 +5,6 @@"), "{patch}");
-    let apply = json!({ "run_id": run, "proposed_patch": patch });
-    // no grant: refused, and audited
-    let (code, r) = d.post("/chat/apply", apply.clone()).await;
-    assert_eq!(code, StatusCode::FORBIDDEN, "{r}");
-    assert!(
-        r["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("write access to python_code is not allowed"),
-        "{r}"
-    );
-    let (code, g) = d
-        .post(
-            "/permissions/grant",
-            json!({ "target": "python_code", "access": "write", "scope": "single_action",
-                    "approved": true, "ttl_minutes": 15, "audit_note": "User approved one write action" }),
-        )
-        .await;
-    assert_eq!(code, StatusCode::OK, "{g}");
-    let (code, done) = d.post("/chat/apply", apply.clone()).await;
-    assert_eq!(code, StatusCode::OK, "{done}");
-    assert_eq!(done["audit"]["outcome"], "applied");
-    assert_eq!(done["audit"]["grant_id"], g["grant_id"]);
-    // the fresh replay of the patched code: the mismatch went away
-    let replay = done["replay_run"]["run_id"].as_str().unwrap();
-    assert_ne!(replay, run);
-    let (code, st) = d.get(&format!("/runs/{replay}")).await;
-    assert_eq!(code, StatusCode::OK, "{st}");
-    assert_eq!(st["lifecycle"], "completed", "{st}");
-    assert_eq!(
-        st["comparison"]["summary"]["aligned"], true,
-        "{}",
-        st["comparison"]
-    );
-    assert!(
-        st["request"]["python_artifact"]["source_code"]
-            .as_str()
-            .unwrap()
-            .contains("seeded.ewm(span=21, adjust=False)")
-    );
-    // the single action is spent: a second application is refused
-    let (code, r) = d.post("/chat/apply", apply).await;
-    assert_eq!(code, StatusCode::FORBIDDEN, "{r}");
-    let (_, audit) = d.get("/permissions/audit").await;
-    let outcomes: Vec<&str> = audit
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["outcome"].as_str().unwrap())
-        .collect();
-    assert_eq!(outcomes, ["refused", "applied", "refused"], "{audit}");
-    assert_eq!(audit[1]["replay_run_id"], replay);
-    assert_eq!(audit[1]["run_id"], run.as_str());
-    assert!(audit[0]["grant_id"].is_null() && audit[2]["grant_id"].is_null());
-    let (_, grants) = d.get("/permissions").await;
-    assert_eq!(grants[0]["consumed_by"], audit[1]["audit_id"], "{grants}");
-    // the conversation keeps the question, the answer and what came of its patch
-    let (_, conv) = d.get(&format!("/chat/conversations?run_id={run}")).await;
-    let msgs = conv["messages"].as_array().unwrap();
-    assert_eq!(msgs.len(), 2, "{conv}");
-    assert_eq!(
-        (&msgs[0]["role"], &msgs[1]["role"]),
-        (&json!("user"), &json!("assistant"))
-    );
-    assert_eq!(msgs[1]["patch_state"], "applied", "{conv}");
-    assert!(d.logged("apply_fix on").await);
-}
-
-#[tokio::test]
 async fn bad_chat_requests_are_refused_and_change_nothing() {
     let (url, seen) = ollama::start().await;
     let d = TestDesk::start_with_ollama(&url).await;
@@ -610,7 +515,8 @@ async fn bad_chat_requests_are_refused_and_change_nothing() {
             "run-nothere",
         ),
         (
-            with("intent", json!("apply_fix")).tap_run_null(),
+            json!({ "model": "stand-in:latest", "intent": "apply_fix", "run_id": null,
+                    "messages": [{ "role": "user", "content": "Fix it." }] }),
             StatusCode::UNPROCESSABLE_ENTITY,
             "apply_fix needs a run_id",
         ),
@@ -651,17 +557,6 @@ async fn bad_chat_requests_are_refused_and_change_nothing() {
     assert_eq!(conv["messages"], json!([]));
     let (_, audit) = d.get("/permissions/audit").await;
     assert_eq!(audit, json!([]));
-}
-
-trait RunNull {
-    fn tap_run_null(self) -> Self;
-}
-
-impl RunNull for Value {
-    fn tap_run_null(mut self) -> Self {
-        self["run_id"] = Value::Null;
-        self
-    }
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ mod backtests;
 mod bad_input;
 mod browser;
 mod chat;
+mod chat_fix;
 mod claiming;
 mod cli;
 mod commands;

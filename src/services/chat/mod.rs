@@ -130,6 +130,13 @@ impl ChatConfig {
         {
             anyhow::bail!("chat: every *_timeout_s and concurrency must be positive");
         }
+        if self.first_chunk_timeout_s > self.total_timeout_s {
+            anyhow::bail!(
+                "chat: first_chunk_timeout_s ({}) is longer than total_timeout_s ({})",
+                self.first_chunk_timeout_s,
+                self.total_timeout_s
+            );
+        }
         Ok(())
     }
 }
@@ -283,12 +290,17 @@ impl ChatService {
                 (a.source_code.clone(), a.permissions.read_allowed)
             }
             (_, Some(bridge)) => {
-                let a = self
+                let a = match self
                     .0
                     .engine
                     .call(move |e| e.bridge_artifact(&bridge))
                     .await
-                    .ok()?;
+                {
+                    Ok(a) => a,
+                    Err(e) => {
+                        return Some(Err(format!("its bridge artifact could not be read: {e}")));
+                    }
+                };
                 if a.source_code.trim().is_empty() {
                     return Some(Err(
                         "the run has no Pine code (its bridge artifact carries none)".into(),
@@ -334,7 +346,7 @@ impl ChatService {
                 true => self.code(run, "python_code").await,
                 false => None,
             };
-            python_code = python.clone().and_then(Result::ok);
+            python_code = python.clone();
             let ctx = context::message(run, pine, python, t.run_artifacts);
             messages.push(json!({ "role": "system", "content": ctx }));
         }
@@ -425,26 +437,54 @@ impl ChatService {
                 "the patch does not apply to run {run_id}'s Python code: {why}"
             ))
         })?;
+        req.python_artifact.source_code = patched;
+        // a patch the model proposed for this run and nobody has applied or rejected yet;
+        // anything else is refused (and audited) before a grant is looked at
         let (id, p) = (run_id.to_string(), patch.to_string());
+        let waiting = self.db(move |c| store::is_proposed(c, &id, &p)).await?;
+        let refusal = (!waiting).then(|| {
+            format!(
+                "run {run_id} has no proposed patch like this waiting for approval (applied, rejected, or never proposed)"
+            )
+        });
+        // what the replay needs is there before a grant is spent on it
+        if refusal.is_none() {
+            self.0.runs.check(&req).await?;
+        }
+        let (id, p) = (run_id.to_string(), patch.to_string());
+        let refused = refusal.is_some();
         let mut entry = self
             .0
             .engine
-            .call(move |e| e.authorize_write("python_code", &id, p, audit_note))
+            .call(move |e| e.authorize_write("python_code", &id, p, audit_note, refusal))
             .await?;
-        if entry.outcome != "applied" {
+        match (entry.outcome.as_str(), refused) {
+            ("applied", _) => {}
+            (_, true) => return Err(DeskError::Conflict(entry.detail)),
             // the proposal still waits: a grant may come
-            return Err(DeskError::Forbidden(entry.detail));
+            _ => return Err(DeskError::Forbidden(entry.detail)),
         }
         let (id, p) = (run_id.to_string(), patch.to_string());
         self.db(move |c| store::set_patch_state(c, &id, &p, "applied"))
             .await?;
-        // the write grant covers reading what it wrote
-        req.python_artifact.source_code = patched;
-        req.python_artifact.permissions.read_allowed = true;
-        req.python_artifact.adapter_metadata = json!({
-            "patched_from": run_id, "audit_id": entry.audit_id,
-        });
-        let replay = self.0.runs.replay(&req).await?;
+        let mut meta = match req.python_artifact.adapter_metadata.take() {
+            Value::Object(m) => m,
+            _ => Default::default(),
+        };
+        meta.insert("patched_from".into(), json!(run_id));
+        meta.insert("audit_id".into(), json!(entry.audit_id));
+        req.python_artifact.adapter_metadata = Value::Object(meta);
+        // the write grant covers reading what it wrote (the artifact's read_allowed stays)
+        let grant = entry.grant_id.clone().unwrap_or_default();
+        let replay = match self.0.runs.replay_granted(&req, &grant).await {
+            Ok(r) => r,
+            Err(e) => {
+                entry.detail = format!("{}; the replay could not start: {e}", entry.detail);
+                let e2 = entry.clone();
+                self.0.engine.call(move |en| en.put_audit(&e2)).await?;
+                return Err(e);
+            }
+        };
         entry.replay_run_id = Some(replay.run_id.clone());
         let (e2, line) = (
             entry.clone(),
@@ -482,7 +522,7 @@ fn answer(
     req: &ChatRequest,
     run: Option<&RunStatus>,
     fix: bool,
-    python_code: Option<String>,
+    python_code: Option<Code>,
     outcome: Result<String, (OllamaError, String)>,
 ) -> ChatAnswer {
     let model = req.model.clone();
@@ -492,13 +532,16 @@ fn answer(
             if fix {
                 let found = patch::extract(&content);
                 let note = match (found, python_code) {
-                    (_, None) => {
-                        Some("The Python code was withheld, so no fix can be applied.".to_string())
-                    }
+                    (_, None) => Some(
+                        "The run has no stored Python code, so no fix can be applied.".to_string(),
+                    ),
+                    (_, Some(Err(why))) => Some(format!(
+                        "The Python code was not shown ({why}), so no fix can be applied."
+                    )),
                     (None, Some(_)) => {
                         Some("The answer holds no unified diff: nothing to approve.".to_string())
                     }
-                    (Some(d), Some(code)) => match patch::apply(&code, &d) {
+                    (Some(d), Some(Ok(code))) => match patch::apply(&code, &d) {
                         Ok(_) => {
                             proposed = Some(d);
                             None
@@ -536,16 +579,17 @@ fn answer(
                 OllamaError::ModelMissing(_) => format!(
                     "Selected model is not available locally. Model '{model}' is not available locally."
                 ),
-                OllamaError::Unreachable(m) => {
-                    format!("Ollama is not reachable, so this is the built-in analysis. {m}.")
-                }
-                OllamaError::Timeout(m) => {
-                    format!(
-                        "The model did not answer in time, so this is the built-in analysis. {m}."
-                    )
-                }
+                OllamaError::Unreachable(m) => format!(
+                    "Ollama is not reachable, so this is the built-in analysis. {}",
+                    sentence(m)
+                ),
+                OllamaError::Timeout(m) => format!(
+                    "The model did not answer in time, so this is the built-in analysis. {}",
+                    sentence(m)
+                ),
                 OllamaError::BadResponse(_) | OllamaError::Cancelled => format!(
-                    "The model's answer could not be used, so this is the built-in analysis. {e}."
+                    "The model's answer could not be used, so this is the built-in analysis. {}",
+                    sentence(&e.to_string())
                 ),
             };
             ChatAnswer {
@@ -558,6 +602,16 @@ fn answer(
                 fallback_used: true,
             }
         }
+    }
+}
+
+/// `s` ending as a sentence does (Ollama's own words may end with a period, or not).
+fn sentence(s: &str) -> String {
+    let s = s.trim();
+    if s.ends_with(['.', '!', '?']) {
+        s.to_string()
+    } else {
+        format!("{s}.")
     }
 }
 

@@ -85,6 +85,16 @@ pub fn conversation(
     rows.collect()
 }
 
+/// Whether an answer of `run_id` proposed exactly `patch` and it still waits.
+pub fn is_proposed(conn: &Connection, run_id: &str, patch: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM chat_messages WHERE conversation = ?1 AND proposed_patch = ?2
+            AND patch_state = 'proposed')",
+        params![run_id, patch],
+        |r| r.get(0),
+    )
+}
+
 /// Sets the fate of the newest answer of `run_id` that proposed exactly `patch` and is still
 /// `proposed`; whether there was one.
 pub fn set_patch_state(

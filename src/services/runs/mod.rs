@@ -105,30 +105,18 @@ impl RunService {
     }
 
     /// Checks the request, spends a permission grant if one is needed, records the run.
+    /// `granted`: the write grant under which this code was just written covers reading it.
     async fn begin(
         &self,
         req: &RunRequest,
         lifecycle: Lifecycle,
+        granted: Option<String>,
     ) -> DeskResult<(
         RunStatus,
         crate::engine::datasets::DatasetMeta,
         Option<runs::artifacts::BridgeArtifact>,
     )> {
-        if !(req.run_config.tolerance.is_finite() && req.run_config.tolerance >= 0.0) {
-            return Err(DeskError::Invalid("tolerance must be a number ≥ 0".into()));
-        }
-        if !req.python_artifact.language.eq_ignore_ascii_case("python") {
-            return Err(DeskError::Invalid(
-                "python_artifact.language must be python".into(),
-            ));
-        }
-        if let Some(bps) = req.run_config.bars_per_second
-            && !(bps.is_finite() && bps > 0.0 && bps <= 1000.0)
-        {
-            return Err(DeskError::Invalid(
-                "bars_per_second must be in (0, 1000]".into(),
-            ));
-        }
+        validate(req)?;
         let run_id = runs::new_run_id();
         let r = req.clone();
         let (dataset, bridge, mut st) = self
@@ -141,11 +129,13 @@ impl RunService {
                     .filter(|s| !s.is_empty())
                     .map(|id| e.bridge_artifact(id))
                     .transpose()?;
-                e.authorize(
-                    "python_code",
-                    r.python_artifact.permissions.read_allowed,
-                    &run_id,
-                )?;
+                if granted.is_none() {
+                    e.authorize(
+                        "python_code",
+                        r.python_artifact.permissions.read_allowed,
+                        &run_id,
+                    )?;
+                }
                 let st = runs::replay_pending(run_id, &r, &dataset, e.now());
                 Ok((dataset, bridge, st))
             })
@@ -224,13 +214,42 @@ impl RunService {
     /// The run goes on to its end even if the caller stops waiting for it.
     pub async fn replay(&self, req: &RunRequest) -> DeskResult<RunStatus> {
         let (svc, req) = (self.clone(), req.clone());
-        tokio::spawn(async move { svc.replay_to_end(&req).await })
+        tokio::spawn(async move { svc.replay_to_end(&req, None).await })
             .await
             .map_err(|_| DeskError::Internal)?
     }
 
-    async fn replay_to_end(&self, req: &RunRequest) -> DeskResult<RunStatus> {
-        let (mut st, dataset, bridge) = self.begin(req, Lifecycle::Running).await?;
+    /// A replay of code just written under the write grant `grant_id` (a fix applied): the
+    /// grant covers reading it, whatever the artifact's `read_allowed` says.
+    pub async fn replay_granted(&self, req: &RunRequest, grant_id: &str) -> DeskResult<RunStatus> {
+        let (svc, req, g) = (self.clone(), req.clone(), grant_id.to_string());
+        tokio::spawn(async move { svc.replay_to_end(&req, Some(g)).await })
+            .await
+            .map_err(|_| DeskError::Internal)?
+    }
+
+    /// Whether `req` could start now: well-formed, its dataset and bridge artifact there (asked
+    /// before a grant is spent on it).
+    pub async fn check(&self, req: &RunRequest) -> DeskResult<()> {
+        validate(req)?;
+        let r = req.clone();
+        self.engine
+            .call(move |e| {
+                e.dataset(&r.dataset_id)?;
+                if let Some(id) = r.bridge_artifact_id.as_deref().filter(|s| !s.is_empty()) {
+                    e.bridge_artifact(id)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn replay_to_end(
+        &self,
+        req: &RunRequest,
+        granted: Option<String>,
+    ) -> DeskResult<RunStatus> {
+        let (mut st, dataset, bridge) = self.begin(req, Lifecycle::Running, granted).await?;
         let _permit = self.turn(&mut st).await?;
         let (limits, req, store) = (Limits::clone(&self.limits), req.clone(), self.store.clone());
         let run = tokio::task::spawn_blocking(move || {
@@ -265,7 +284,7 @@ impl RunService {
     /// Starts a live run: the Python side runs once, then one bar is revealed per step
     /// (`bars_per_second`, default 1) with the comparison updated; answers at once.
     pub async fn start_live(&self, req: &RunRequest) -> DeskResult<RunStatus> {
-        let (mut st, dataset, bridge) = self.begin(req, Lifecycle::Live).await?;
+        let (mut st, dataset, bridge) = self.begin(req, Lifecycle::Live, None).await?;
         let loaded = {
             let _permit = self.turn(&mut st).await?;
             let (limits, r, store, id) = (
@@ -440,6 +459,26 @@ impl RunService {
             tracing::warn!("live players did not stop in time; aborted");
         }
     }
+}
+
+/// Refuses a run request that cannot run, before anything is spent or written.
+fn validate(req: &RunRequest) -> DeskResult<()> {
+    if !(req.run_config.tolerance.is_finite() && req.run_config.tolerance >= 0.0) {
+        return Err(DeskError::Invalid("tolerance must be a number ≥ 0".into()));
+    }
+    if !req.python_artifact.language.eq_ignore_ascii_case("python") {
+        return Err(DeskError::Invalid(
+            "python_artifact.language must be python".into(),
+        ));
+    }
+    if let Some(bps) = req.run_config.bars_per_second
+        && !(bps.is_finite() && bps > 0.0 && bps <= 1000.0)
+    {
+        return Err(DeskError::Invalid(
+            "bars_per_second must be in (0, 1000]".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The `k`-th bar (1-based) as a candle.
