@@ -76,12 +76,8 @@ impl App {
             Action::ChatReject => return self.chat_reject(),
             Action::ChatGrant => return self.chat_grant(),
             Action::ChatCancel => return self.cancel_chat(),
-            Action::ChatScrollUp => {
-                self.chat.scroll = self.chat.scroll.saturating_add(5);
-                return Effect::None;
-            }
-            Action::ChatScrollDown => {
-                self.chat.scroll = self.chat.scroll.saturating_sub(5);
+            Action::ChatScrollUp | Action::ChatScrollDown => {
+                self.chat.scroll_by(action == Action::ChatScrollUp);
                 return Effect::None;
             }
             Action::Help => {

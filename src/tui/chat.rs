@@ -22,6 +22,8 @@ pub struct OllamaHealth {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pending {
     pub question: String,
+    /// The model it was asked of.
+    pub model: String,
     pub text: String,
     /// Seconds since it was sent (the 1 Hz tick counts).
     pub seconds: u64,
@@ -57,6 +59,9 @@ pub enum ChatEvent {
     /// The question was refused, or the link failed.
     Failed(String),
     Conversation(Option<String>, Vec<StoredMessage>),
+    /// A conversation could not be loaded: why (shown in the pane; no retry until the run
+    /// changes).
+    LoadFailed(Option<String>, String),
     Models(Result<Vec<ModelInfo>, String>),
     Health(Option<OllamaHealth>),
     /// A command's outcome for the status line (apply, reject, grant); `reload` when the
@@ -82,8 +87,13 @@ pub struct ChatView {
     /// The conversation `messages` holds (`None` until one is loaded).
     pub loaded: Option<Option<String>>,
     pub pending: Option<Pending>,
-    /// Transcript lines scrolled up from the bottom.
+    /// Why the open conversation could not be loaded.
+    pub load_error: Option<String>,
+    /// A fix being applied (its replay runs): A waits for it.
+    pub applying: bool,
+    /// Transcript lines scrolled up from the bottom, and the most there are (set by the draw).
     pub scroll: u16,
+    pub scroll_max: std::cell::Cell<u16>,
 }
 
 impl ChatView {
@@ -100,8 +110,20 @@ impl ChatView {
             messages: Vec::new(),
             loaded: None,
             pending: None,
+            load_error: None,
+            applying: false,
             scroll: 0,
+            scroll_max: std::cell::Cell::new(0),
         }
+    }
+
+    /// PgUp/PgDn: five lines up or down, within the transcript.
+    pub fn scroll_by(&mut self, up: bool) {
+        self.scroll = if up {
+            self.scroll.saturating_add(5).min(self.scroll_max.get())
+        } else {
+            self.scroll.saturating_sub(5)
+        };
     }
 
     /// The newest answer's patch, while it waits for approve or reject.
@@ -113,7 +135,7 @@ impl ChatView {
             .filter(|m| m.patch_state.as_deref() == Some("proposed") && m.proposed_patch.is_some())
     }
 
-    /// Models that can chat, the picked one first if Ollama lists it.
+    /// The models that can chat, as Ollama lists them.
     pub fn chat_models(&self) -> Vec<&ModelInfo> {
         self.models.iter().filter(|m| m.chat_capable).collect()
     }
@@ -141,6 +163,10 @@ impl App {
             }
             KeyCode::Char('j') if ctrl => {
                 self.chat.input.insert_newline();
+                Effect::None
+            }
+            KeyCode::PageUp | KeyCode::PageDown => {
+                self.chat.scroll_by(key.code == KeyCode::PageUp);
                 Effect::None
             }
             KeyCode::Enter => self.send_chat(),
@@ -210,6 +236,7 @@ impl App {
         self.chat.input = ratatui_textarea::TextArea::default();
         self.chat.pending = Some(Pending {
             question: text,
+            model: req.model.clone(),
             text: String::new(),
             seconds: 0,
         });
@@ -260,6 +287,15 @@ impl App {
                 if run == self.chat.run {
                     self.chat.messages = messages;
                     self.chat.loaded = Some(run);
+                    self.chat.load_error = None;
+                }
+                None
+            }
+            ChatEvent::LoadFailed(run, why) => {
+                if run == self.chat.run {
+                    // tried: no retry until the run changes (or an answer reloads it)
+                    self.chat.loaded = Some(run);
+                    self.chat.load_error = Some(why);
                 }
                 None
             }
@@ -285,10 +321,14 @@ impl App {
                 None
             }
             ChatEvent::Health(h) => {
+                let was_up = self.ollama.as_ref().is_some_and(|h| h.reachable);
+                let up = h.as_ref().is_some_and(|h| h.reachable);
                 self.ollama = h;
-                None
+                // Ollama came up: what models does it have?
+                (up && (!was_up || self.chat.models.is_empty())).then_some(ChatCommand::Models)
             }
             ChatEvent::Done { result, reload } => {
+                self.chat.applying = false;
                 self.command_done(result);
                 reload.then(|| ChatCommand::Load(self.chat.run.clone()))
             }
@@ -303,6 +343,13 @@ impl App {
 
     /// `[` / `]`: the previous or next run's conversation (before the newest run: none).
     pub(super) fn chat_run(&mut self, step: i64) -> Effect {
+        if self.chat.pending.is_some() {
+            self.set_status(
+                Tone::Refused,
+                "an answer is still coming for this run: wait, or Esc cancels it",
+            );
+            return Effect::None;
+        }
         let runs: Vec<Option<String>> = std::iter::once(None)
             .chain(
                 self.snapshot
@@ -315,6 +362,7 @@ impl App {
         self.chat.run = runs[next].clone();
         self.chat.messages.clear();
         self.chat.loaded = None;
+        self.chat.load_error = None;
         self.chat.scroll = 0;
         let what = match &self.chat.run {
             Some(r) => format!("conversation of run {r}"),
@@ -346,6 +394,10 @@ impl App {
     }
 
     pub(super) fn chat_apply(&mut self) -> Effect {
+        if self.chat.applying {
+            self.set_status(Tone::Info, "the patch is being applied and replayed…");
+            return Effect::None;
+        }
         let Some(m) = self.chat.proposed() else {
             self.set_status(Tone::Refused, "no proposed patch waits for approval");
             return Effect::None;
@@ -404,7 +456,12 @@ impl App {
                 }
             }
             KeyCode::Esc | KeyCode::Char('q') => {}
-            _ => self.modal = Some(Modal::Models { index }),
+            // the list may have changed under the picker
+            _ => {
+                self.modal = Some(Modal::Models {
+                    index: index.min(n.saturating_sub(1)),
+                })
+            }
         }
         Effect::None
     }

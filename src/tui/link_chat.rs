@@ -14,6 +14,15 @@ fn write_grant() -> Value {
             "ttl_minutes": 15, "audit_note": "granted from the console for one fix" })
 }
 
+/// A command's outcome for the status line; `reload`: the conversation changed.
+fn done(result: Result<String, String>, reload: bool) -> Vec<ChatEvent> {
+    vec![ChatEvent::Done { result, reload }]
+}
+
+fn granted_words(grant_id: &str) -> String {
+    format!("{grant_id}: one write of python_code, for 15 minutes")
+}
+
 fn applied_words(v: &Value) -> String {
     let run = &v["replay_run"];
     let verdict = match (
@@ -70,8 +79,6 @@ async fn local(
     cancel: CancellationToken,
     tx: &UnboundedSender<ChatEvent>,
 ) -> Vec<ChatEvent> {
-    let done =
-        |result: Result<String, String>, reload: bool| vec![ChatEvent::Done { result, reload }];
     match cmd {
         ChatCommand::Ask(req) => {
             let delta = tx.clone();
@@ -88,7 +95,7 @@ async fn local(
         ChatCommand::Cancel => Vec::new(),
         ChatCommand::Load(run) => match chat.conversation(run.clone()).await {
             Ok(m) => vec![ChatEvent::Conversation(run, m)],
-            Err(e) => vec![ChatEvent::Failed(e.to_string())],
+            Err(e) => vec![ChatEvent::LoadFailed(run, e.to_string())],
         },
         ChatCommand::Models => {
             let models = chat.models().await.map_err(|e| e.to_string());
@@ -116,7 +123,7 @@ async fn local(
             let out = engine
                 .call(move |e| e.grant(req))
                 .await
-                .map(|g| format!("{}: one write of python_code, for 15 minutes", g.grant_id))
+                .map(|g| granted_words(&g.grant_id))
                 .map_err(|e| e.to_string());
             done(out, false)
         }
@@ -129,23 +136,26 @@ async fn remote(
     cancel: CancellationToken,
     tx: &UnboundedSender<ChatEvent>,
 ) -> Vec<ChatEvent> {
-    let done =
-        |result: Result<String, String>, reload: bool| vec![ChatEvent::Done { result, reload }];
     match cmd {
         ChatCommand::Ask(req) => {
             let model = req.model.clone();
             match stream(r, &req, &cancel, tx).await {
                 Ok(Some(last)) => vec![last],
                 // given up here: the server notices at its next line and records the rest
-                Ok(None) => vec![ChatEvent::Answer(Box::new(ChatAnswer {
-                    model,
-                    content: "(cancelled)".into(),
-                    requires_approval: false,
-                    proposed_patch: None,
-                    status: "cancelled".into(),
-                    error_class: Some("cancelled".into()),
-                    fallback_used: false,
-                }))],
+                // the server notices at its next line (within a second) and keeps the
+                // cancelled answer: the reload that follows finds it
+                Ok(None) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+                    vec![ChatEvent::Answer(Box::new(ChatAnswer {
+                        model,
+                        content: "(cancelled)".into(),
+                        requires_approval: false,
+                        proposed_patch: None,
+                        status: "cancelled".into(),
+                        error_class: Some("cancelled".into()),
+                        fallback_used: false,
+                    }))]
+                }
                 Err(e) => vec![ChatEvent::Failed(e)],
             }
         }
@@ -158,9 +168,12 @@ async fn remote(
             match r.get(&path).await {
                 Ok(v) => match serde_json::from_value(v["messages"].clone()) {
                     Ok(m) => vec![ChatEvent::Conversation(run, m)],
-                    Err(e) => vec![ChatEvent::Failed(format!("unexpected {path}: {e}"))],
+                    Err(e) => vec![ChatEvent::LoadFailed(
+                        run,
+                        format!("unexpected {path}: {e}"),
+                    )],
                 },
-                Err(e) => vec![ChatEvent::Failed(format!("{e:#}"))],
+                Err(e) => vec![ChatEvent::LoadFailed(run, format!("{e:#}"))],
             }
         }
         ChatCommand::Models => {
@@ -196,12 +209,7 @@ async fn remote(
             let out = r
                 .post_raw("/permissions/grant", write_grant())
                 .await
-                .map(|g| {
-                    format!(
-                        "{}: one write of python_code, for 15 minutes",
-                        g["grant_id"].as_str().unwrap_or("?")
-                    )
-                });
+                .map(|g| granted_words(g["grant_id"].as_str().unwrap_or("?")));
             done(out, false)
         }
     }

@@ -46,7 +46,9 @@ where
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     // the chat: its events, the generation in flight, the conversation being fetched
     let (chat_tx, mut chat_rx) = mpsc::unbounded_channel::<ChatEvent>();
-    let mut generation: Option<CancellationToken> = None;
+    // cancelled however the loop ends (an error return too): a generation left running would
+    // hold the engine for up to its total deadline
+    let mut generation: Option<tokio_util::sync::DropGuard> = None;
     let mut loading: Option<Option<String>> = None;
     // chat work ends with the console: the link each task holds keeps the engine alive
     let closing = CancellationToken::new();
@@ -60,8 +62,9 @@ where
     });
     let chat = |cmd: ChatCommand, cancel: CancellationToken| {
         let (l, tx, c) = (link.clone(), chat_tx.clone(), closing.clone());
-        // a generation is cancelled instead (below), so its answer is kept as cancelled
-        let ask = matches!(cmd, ChatCommand::Ask(_));
+        // only reads are cut short: a generation is cancelled instead (its answer is kept as
+        // cancelled), and an apply, a reject or a grant runs to its end (they are bounded)
+        let ask = !matches!(cmd, ChatCommand::Load(_) | ChatCommand::Models);
         tokio::spawn(async move {
             tokio::select! {
                 _ = l.chat(cmd, cancel, tx) => {}
@@ -102,7 +105,10 @@ where
             key = input.next() => match key {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
                     let before = app.asset;
-                    match app.on_key(k) {
+                    let effect = app.on_key(k);
+                    // a key typed into the chat input changes nothing to fetch
+                    fetch_again |= !(app.chat.typing && effect == Effect::None);
+                    match effect {
                         Effect::Quit => break,
                         Effect::Send(cmd) => {
                             app.set_status(Tone::Info, "sending…");
@@ -119,14 +125,13 @@ where
                             });
                         }
                         Effect::Chat(ChatCommand::Cancel) => {
-                            if let Some(g) = generation.take() {
-                                g.cancel();
-                            }
+                            // dropped: cancelled
+                            generation = None;
                         }
                         Effect::Chat(cmd) => {
                             let cancel = CancellationToken::new();
                             if matches!(cmd, ChatCommand::Ask(_)) {
-                                generation = Some(cancel.clone());
+                                generation = Some(cancel.clone().drop_guard());
                             }
                             if let ChatCommand::Load(run) = &cmd {
                                 loading = Some(run.clone());
@@ -135,7 +140,6 @@ where
                         }
                         Effect::None => {}
                     }
-                    fetch_again = true;
                     let _ = before;
                     dirty = true;
                 }
@@ -163,12 +167,14 @@ where
             Some(_ev) = events.recv() => fetch_again = true,
             Some(ev) = chat_rx.recv() => {
                 match &ev {
-                    ChatEvent::Answer(_) | ChatEvent::Failed(_) => generation = None,
-                    ChatEvent::Conversation(..) => loading = None,
+                    // the generation is over: its guard goes without cancelling anything
+                    ChatEvent::Answer(_) | ChatEvent::Failed(_) => {
+                        if let Some(g) = generation.take() {
+                            g.disarm();
+                        }
+                    }
+                    ChatEvent::Conversation(..) | ChatEvent::LoadFailed(..) => loading = None,
                     _ => {}
-                }
-                if let ChatEvent::Failed(_) = &ev {
-                    loading = None;
                 }
                 if let Some(next) = app.chat_event(ev) {
                     if let ChatCommand::Load(run) = &next {
@@ -184,10 +190,8 @@ where
             }
         }
     }
-    // a generation still running is given up (its answer says so), not cut off mid-record
-    if let Some(g) = generation {
-        g.cancel();
-    }
+    // a generation still running is given up (its answer says so) as its guard drops
+    drop(generation);
     Ok(())
 }
 

@@ -58,7 +58,13 @@ impl App {
             Modal::Help => Effect::None, // any key closes it
             Modal::Models { index } => self.on_models_key(index, key),
             Modal::ConfirmChat { cmd, prompt } => match key.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => Effect::Chat(cmd),
+                KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
+                    if matches!(cmd, super::chat::ChatCommand::Apply { .. }) {
+                        self.chat.applying = true;
+                        self.set_status(Tone::Info, "applying the patch and replaying it…");
+                    }
+                    Effect::Chat(cmd)
+                }
                 KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
                     self.set_status(Tone::Info, "cancelled");
                     Effect::None

@@ -10,7 +10,6 @@ use brickdesk::services::ollama::ModelInfo;
 use brickdesk::tui::app::{App, Tab};
 use brickdesk::tui::chat::{OllamaHealth, Pending};
 use brickdesk::tui::link::Link;
-use brickdesk::tui::theme::Theme;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -86,6 +85,7 @@ async fn mid_stream_the_answer_so_far_shows_with_its_code_block_set_apart() {
     app.chat.typing = true;
     app.chat.pending = Some(Pending {
         question: "Show me the seeding.".into(),
+        model: "qwen2.5-coder:7b".into(),
         text: "Pandas seeds with the first close:\n\n```python\nframe[\"close\"].ewm(span=21, adjust=False)\n".into(),
         seconds: 3,
     });
@@ -163,30 +163,15 @@ async fn a_proposed_patch_shows_as_a_colored_diff_with_approve_and_reject() {
     }
 }
 
-struct Console {
-    keys: mpsc::Sender<Event>,
-    done: tokio::task::JoinHandle<(App, Terminal<TestBackend>)>,
+use crate::tui_loop::{Console, console_on};
+
+/// Keys for the console, one at a time.
+trait Keys {
+    async fn key(&self, code: KeyCode);
+    async fn text(&self, s: &str);
 }
 
-impl Console {
-    async fn start(d: &TestDesk, url: &str) -> Console {
-        let link = Link::local_with_ollama(d.engine.clone(), url).unwrap();
-        let mut app = App::new(Theme::embedded("dark").unwrap(), "test".into());
-        app.set_snapshot(link.fetch(None, Default::default()).await.unwrap());
-        let (keys, rx) = mpsc::channel::<Event>(64);
-        let input = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|e| (Ok(e), rx))
-        }));
-        let done = tokio::spawn(async move {
-            let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
-            brickdesk::tui::run(&mut term, &mut app, link, input, std::future::pending())
-                .await
-                .unwrap();
-            (app, term)
-        });
-        Console { keys, done }
-    }
-
+impl Keys for Console {
     async fn key(&self, code: KeyCode) {
         let ev = Event::Key(KeyEvent::new(code, KeyModifiers::NONE));
         self.keys.send(ev).await.unwrap();
@@ -219,12 +204,12 @@ async fn from_the_chat_tab_a_question_streams_and_a_fix_applies_only_by_grant() 
     let d = TestDesk::start_with_ollama(&url).await;
     let (run, _) = diverging_run(&d).await;
     let conv = format!("/chat/conversations?run_id={run}");
-    let c = Console::start(&d, &url).await;
+    let c = console_on(Link::local_with_ollama(d.engine.clone(), &url).unwrap()).await;
     for _ in 0..4 {
         c.key(KeyCode::Tab).await;
     }
-    // the newest run's conversation, a question typed and sent
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // the newest run's conversation (once the tab has fetched the run list), a question sent
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     c.key(KeyCode::Char(']')).await;
     c.key(KeyCode::Enter).await;
     c.text("Why does ema_fast differ?").await;
@@ -235,11 +220,11 @@ async fn from_the_chat_tab_a_question_streams_and_a_fix_applies_only_by_grant() 
     .await;
     assert_eq!(seen.chats()[0]["model"], "stand-in:latest");
     // (the answer reaches the console just after it is kept)
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
     // a fix: the fixer model picked (m, ↓, Enter), f, the question
     c.key(KeyCode::Esc).await;
     c.key(KeyCode::Char('m')).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
     c.key(KeyCode::Down).await;
     c.key(KeyCode::Enter).await;
     c.key(KeyCode::Char('f')).await;
@@ -251,7 +236,7 @@ async fn from_the_chat_tab_a_question_streams_and_a_fix_applies_only_by_grant() 
     })
     .await;
     assert_eq!(seen.chats()[1]["model"], "fixer:latest");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
     c.key(KeyCode::Esc).await;
     // A, y: refused without a grant
     c.key(KeyCode::Char('A')).await;

@@ -12,14 +12,18 @@ use serde_json::json;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-struct Console {
-    keys: mpsc::Sender<Event>,
-    done: tokio::task::JoinHandle<(App, Terminal<TestBackend>)>,
+pub(crate) struct Console {
+    pub keys: mpsc::Sender<Event>,
+    pub done: tokio::task::JoinHandle<(App, Terminal<TestBackend>)>,
 }
 
 /// Starts `tui::run` over the desk's engine with a key stream the test feeds.
 async fn console(d: &TestDesk) -> Console {
-    let link = Link::local(d.engine.clone()).unwrap();
+    console_on(Link::local(d.engine.clone()).unwrap()).await
+}
+
+/// The same over `link`.
+pub(crate) async fn console_on(link: Link) -> Console {
     let mut app = App::new(Theme::embedded("dark").unwrap(), "test".into());
     app.set_snapshot(link.fetch(None, Default::default()).await.unwrap());
     let (keys, rx) = mpsc::channel::<Event>(64);

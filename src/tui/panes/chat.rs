@@ -20,7 +20,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             .and_then(|m| m.proposed_patch.as_ref())
             .map(|p| {
                 p.lines()
-                    .filter(|l| !l.starts_with("--- ") && !l.starts_with("+++ "))
+                    .skip_while(|l| !l.starts_with("@@"))
                     .map(str::to_string)
                     .collect()
             });
@@ -231,15 +231,20 @@ fn inline(t: &Theme, line: &str) -> Vec<Span<'static>> {
     spans
 }
 
-fn message(t: &Theme, m: &StoredMessage, out: &mut Vec<Line<'static>>) {
+/// The operator's question: `you` and its lines.
+fn question(t: &Theme, text: &str, out: &mut Vec<Line<'static>>) {
+    let mut lines = text.lines();
+    out.push(Line::from(vec![
+        Span::styled("you  ", t.accent()),
+        Span::raw(lines.next().unwrap_or("").to_string()),
+    ]));
+    out.extend(lines.map(|l| Line::from(format!("     {l}"))));
+}
+
+/// The answer whose patch waits (`waiting`) keeps its diff for the patch pane below it.
+fn message(t: &Theme, m: &StoredMessage, waiting: bool, out: &mut Vec<Line<'static>>) {
     if m.role == "user" {
-        let mut lines = m.content.lines();
-        out.push(Line::from(vec![
-            Span::styled("you  ", t.accent()),
-            Span::raw(lines.next().unwrap_or("").to_string()),
-        ]));
-        out.extend(lines.map(|l| Line::from(format!("     {l}"))));
-        return;
+        return question(t, &m.content, out);
     }
     let model = m.model.clone().unwrap_or_default();
     let head = match (m.status.as_deref(), m.error_class.as_deref()) {
@@ -251,11 +256,19 @@ fn message(t: &Theme, m: &StoredMessage, out: &mut Vec<Line<'static>>) {
         _ => Span::styled(model, t.dim()),
     };
     out.push(Line::from(head));
-    out.extend(markdown(t, &m.content));
+    if waiting {
+        out.extend(markdown(t, &without_diff(&m.content)));
+    } else {
+        out.extend(markdown(t, &m.content));
+    }
     match m.patch_state.as_deref() {
-        Some("proposed") => out.push(Line::from(Span::styled(
-            "patch proposed: A applies it (needs a write grant), X rejects it",
+        Some("proposed") if waiting => out.push(Line::from(Span::styled(
+            "patch proposed (below): A applies it (needs a write grant), X rejects it",
             t.warn(),
+        ))),
+        Some("proposed") => out.push(Line::from(Span::styled(
+            "patch proposed (superseded by a newer answer)",
+            t.dim(),
         ))),
         Some("applied") => out.push(Line::from(Span::styled(
             "patch applied: a replay run of the patched code is in the Runs tab",
@@ -266,22 +279,43 @@ fn message(t: &Theme, m: &StoredMessage, out: &mut Vec<Line<'static>>) {
     }
 }
 
+/// `text` with its ```diff blocks folded to one line (the patch pane shows the patch).
+fn without_diff(text: &str) -> String {
+    let mut out = Vec::new();
+    let mut in_diff = false;
+    for l in text.lines() {
+        let fence = l.trim_start().strip_prefix("```");
+        match (in_diff, fence) {
+            (false, Some(lang)) if matches!(lang.trim(), "diff" | "patch") => {
+                in_diff = true;
+                out.push("(the diff: in the patch pane below)");
+            }
+            (true, Some(_)) => in_diff = false,
+            (true, None) => {}
+            (false, _) => out.push(l),
+        }
+    }
+    out.join("\n")
+}
+
 fn transcript(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let c = &app.chat;
+    let waiting = c.proposed().map(|m| m.id);
     let mut lines: Vec<Line> = Vec::new();
+    if let Some(why) = &c.load_error {
+        lines.push(Line::from(Span::styled(
+            format!("This conversation could not be loaded: {why}"),
+            t.refused(),
+        )));
+    }
     for m in &c.messages {
-        message(t, m, &mut lines);
+        message(t, m, waiting == Some(m.id), &mut lines);
         lines.push(Line::from(""));
     }
     if let Some(p) = &c.pending {
-        let mut q = p.question.lines();
-        lines.push(Line::from(vec![
-            Span::styled("you  ", t.accent()),
-            Span::raw(q.next().unwrap_or("").to_string()),
-        ]));
-        lines.extend(q.map(|l| Line::from(format!("     {l}"))));
-        let model = c.model.clone().unwrap_or_default();
+        question(t, &p.question, &mut lines);
+        let model = &p.model;
         let state = if p.text.is_empty() {
             format!(
                 "{model} · waiting for the first words… {} s (Esc cancels)",
@@ -310,8 +344,9 @@ fn transcript(f: &mut Frame, app: &App, area: Rect) {
         .style(t.base())
         .wrap(Wrap { trim: false });
     // the newest at the bottom; PgUp/PgDn move up and back
-    let total = para.line_count(inner.width) as u16;
+    let total = u16::try_from(para.line_count(inner.width)).unwrap_or(u16::MAX);
     let bottom = total.saturating_sub(inner.height);
+    c.scroll_max.set(bottom);
     let offset = bottom.saturating_sub(c.scroll.min(bottom));
     f.render_widget(para.block(block).scroll((offset, 0)), area);
 }

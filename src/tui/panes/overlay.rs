@@ -106,7 +106,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Modal::Help => return help(f, app, area),
         Modal::Models { index } => {
             let mut lines: Vec<Line> = Vec::new();
-            for (i, m) in app.chat.chat_models().iter().enumerate() {
+            // as many as the screen holds, the selection always among them
+            let models = app.chat.chat_models();
+            let room = (area.height as usize).saturating_sub(8).max(1);
+            let first = (index + 1).saturating_sub(room);
+            for (i, m) in models.iter().enumerate().skip(first).take(room) {
                 let mark = if i == *index { "▶ " } else { "  " };
                 let style = if i == *index { t.selected() } else { t.base() };
                 let size = format!("  {:.1} GB", m.size as f64 / 1e9);
@@ -115,7 +119,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                     Span::styled(size, t.dim()),
                 ]));
             }
-            for m in app.chat.models.iter().filter(|m| !m.chat_capable) {
+            let left = room.saturating_sub(lines.len());
+            for m in app
+                .chat
+                .models
+                .iter()
+                .filter(|m| !m.chat_capable)
+                .take(left)
+            {
                 lines.push(Line::from(Span::styled(
                     format!("  {} (embedding only: cannot chat)", m.name),
                     t.dim(),
