@@ -18,6 +18,10 @@ pub struct OllamaHealth {
     pub detail: String,
 }
 
+/// The model asked when the config names none and Ollama has listed none (Ollama's own
+/// example model).
+pub const DEFAULT_MODEL: &str = "llama3.2";
+
 /// A question sent, its answer arriving.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pending {
@@ -97,13 +101,15 @@ pub struct ChatView {
 }
 
 impl ChatView {
+    /// `model`: `[chat] model`, else `DEFAULT_MODEL` until Ollama lists what it has (with
+    /// Ollama down, a question still gets the built-in analysis).
     pub fn new(model: Option<String>) -> ChatView {
         ChatView {
             input: ratatui_textarea::TextArea::default(),
             typing: false,
             models: Vec::new(),
             models_error: None,
-            model,
+            model: Some(model.unwrap_or_else(|| DEFAULT_MODEL.into())),
             targets: Targets::ALL,
             fix: false,
             run: None,
@@ -266,9 +272,7 @@ impl App {
                     ("cancelled", _) => (Tone::Info, "generation cancelled".to_string()),
                     (_, Some(class)) => (
                         Tone::Refused,
-                        format!(
-                            "the model could not answer ({class}): the built-in analysis is shown"
-                        ),
+                        format!("no answer from the model ({class}): built-in analysis shown"),
                     ),
                     _ => (Tone::Info, a.status.clone()),
                 };
@@ -323,9 +327,16 @@ impl App {
             ChatEvent::Health(h) => {
                 let was_up = self.ollama.as_ref().is_some_and(|h| h.reachable);
                 let up = h.as_ref().is_some_and(|h| h.reachable);
+                if !up {
+                    self.chat.models_error = Some(match &h {
+                        Some(h) => h.detail.clone(),
+                        None => "the chat service did not say how Ollama is".into(),
+                    });
+                }
                 self.ollama = h;
-                // Ollama came up: what models does it have?
-                (up && (!was_up || self.chat.models.is_empty())).then_some(ChatCommand::Models)
+                // Ollama came up (at start too): what models does it have? Once: an Ollama with
+                // none is asked again by m, not in a loop
+                (up && !was_up).then_some(ChatCommand::Models)
             }
             ChatEvent::Done { result, reload } => {
                 self.chat.applying = false;

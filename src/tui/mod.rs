@@ -72,7 +72,6 @@ where
             }
         });
     };
-    chat(ChatCommand::Models, CancellationToken::new());
     let mut fetching = false;
     let mut fetch_again = true;
     let mut dirty = true;

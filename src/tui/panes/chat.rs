@@ -111,11 +111,16 @@ fn settings(app: &App) -> Vec<Line<'static>> {
             format!("   ollama {} ✓", h.version.clone().unwrap_or_default()),
             t.up(),
         ),
-        Some(_) => Span::styled("   ollama ✗ unreachable: answers fall back", t.warn()),
+        Some(_) => Span::styled("   ollama ✗ down: built-in analysis", t.warn()),
         None => Span::styled("   ollama …", t.dim()),
     };
+    // a model Ollama has not listed (it is down, or lacks it) gets the built-in analysis
+    let listed = |m: &str| c.models.iter().any(|x| x.name == m);
     let model = match &c.model {
-        Some(m) => Span::raw(format!(" {m}  ")),
+        Some(m) if listed(m) || (c.models.is_empty() && c.models_error.is_none()) => {
+            Span::raw(format!(" {m}  "))
+        }
+        Some(m) => Span::styled(format!(" {m} (not listed)  "), t.warn()),
         None => Span::styled(" none  ", t.warn()),
     };
     let mut second = vec![Span::styled("m", t.accent()), model];
