@@ -26,18 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/permissions/audit", get(audit))
 }
 
-fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Detail> {
-    super::extract::parse_json(bytes)
-        .map_err(|e| Detail::new(StatusCode::UNPROCESSABLE_ENTITY, e.message))
-}
-
-/// Invalid input is 422 on this surface (FastAPI's), the rest as everywhere.
-fn refused(e: DeskError) -> Detail {
-    match e {
-        DeskError::Invalid(m) => Detail::new(StatusCode::UNPROCESSABLE_ENTITY, m),
-        other => other.into(),
-    }
-}
+use super::parity::{parse_body as parse, run_error as refused};
 
 async fn health(State(s): State<AppState>) -> Json<Value> {
     Json(s.chat.health().await)
@@ -54,21 +43,14 @@ async fn models(State(s): State<AppState>) -> Result<Response, Detail> {
     }
 }
 
-/// Cancelled when dropped: a handler whose client went away gives up its generation.
-struct GiveUp(CancellationToken);
-
-impl Drop for GiveUp {
-    fn drop(&mut self) {
-        self.0.cancel();
-    }
-}
-
 /// The whole answer at once (the model's or the fallback's). A client that hangs up cancels
 /// the generation; the exchange is still kept (its answer says `cancelled`).
 async fn chat(State(s): State<AppState>, body: axum::body::Bytes) -> Result<Response, Detail> {
     let req: ChatRequest = parse(&body)?;
-    let give_up = GiveUp(CancellationToken::new());
-    let (svc, cancel) = (s.chat.clone(), give_up.0.clone());
+    // dropped with the handler (a client that went away): the generation is given up
+    let cancel = CancellationToken::new();
+    let _give_up = cancel.clone().drop_guard();
+    let svc = s.chat.clone();
     let answer = tokio::spawn(async move { svc.chat(req, cancel, |_| {}).await })
         .await
         .map_err(|_| refused(DeskError::Internal))?
@@ -85,7 +67,7 @@ async fn stream(State(s): State<AppState>, body: axum::body::Bytes) -> Result<Re
     // refusals of the request itself come back as a plain 4xx, before any line
     crate::services::chat::validate(&req).map_err(refused)?;
     if let Some(id) = &req.run_id {
-        s.runs.get(id).await.map_err(refused)?;
+        s.runs.exists(id).await.map_err(refused)?;
     }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
     let cancel = CancellationToken::new();
@@ -112,7 +94,7 @@ async fn stream(State(s): State<AppState>, body: axum::body::Bytes) -> Result<Re
     // client hung up) ends it, and its GiveUp cancels the generation
     let (out, body) = tokio::sync::mpsc::channel::<axum::body::Bytes>(16);
     tokio::spawn(async move {
-        let _give_up = GiveUp(cancel);
+        let _give_up = cancel.drop_guard();
         let started = tokio::time::Instant::now();
         let mut quiet = tokio::time::interval(Duration::from_secs(1));
         quiet.tick().await;
@@ -154,7 +136,7 @@ async fn conversation(
 ) -> Result<Json<Value>, Detail> {
     let run_id = q.run_id.filter(|r| !r.is_empty());
     if let Some(id) = &run_id {
-        s.runs.get(id).await.map_err(refused)?;
+        s.runs.exists(id).await.map_err(refused)?;
     }
     let messages = s.chat.conversation(run_id.clone()).await?;
     Ok(Json(json!({ "run_id": run_id, "messages": messages })))
@@ -186,7 +168,7 @@ async fn apply(State(s): State<AppState>, body: axum::body::Bytes) -> Result<Res
 
 async fn reject(State(s): State<AppState>, body: axum::body::Bytes) -> Result<Json<Value>, Detail> {
     let b: FixBody = parse(&body)?;
-    s.runs.get(&b.run_id).await.map_err(refused)?;
+    s.runs.exists(&b.run_id).await.map_err(refused)?;
     let was = s.chat.reject_fix(&b.run_id, &b.proposed_patch).await?;
     if !was {
         return Err(Detail::new(

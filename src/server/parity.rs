@@ -49,7 +49,7 @@ pub fn routes(upload_limit: usize) -> Router<AppState> {
         .route("/runs/{run_id}", get(get_run))
 }
 
-fn parse_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Detail> {
+pub(super) fn parse_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Detail> {
     super::extract::parse_json(bytes)
         .map_err(|e| Detail::new(StatusCode::UNPROCESSABLE_ENTITY, e.message))
 }
@@ -350,7 +350,7 @@ async fn stop(
     Ok(Json(run))
 }
 
-fn run_error(e: crate::engine::error::DeskError) -> Detail {
+pub(super) fn run_error(e: crate::engine::error::DeskError) -> Detail {
     match e {
         crate::engine::error::DeskError::Invalid(m) => {
             Detail::new(StatusCode::UNPROCESSABLE_ENTITY, m)

@@ -161,9 +161,7 @@ impl Ollama {
         if status.is_success() {
             return Ok(text);
         }
-        let said = serde_json::from_str::<Value>(&text)
-            .ok()
-            .and_then(|v| v["error"].as_str().map(str::to_string));
+        let said = said(&text);
         if status == reqwest::StatusCode::NOT_FOUND {
             return Err(not_found(said));
         }
@@ -290,10 +288,7 @@ impl Ollama {
                 _ = tokio::time::sleep_until(first_by) => String::new(),
                 _ = cancel.cancelled() => return Err(OllamaError::Cancelled),
             };
-            let said = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_string))
-                .unwrap_or_else(|| clip(&text, 200));
+            let said = said(&text).unwrap_or_else(|| clip(&text, 200));
             let model = body["model"].as_str().unwrap_or_default();
             return Err(if status == reqwest::StatusCode::NOT_FOUND {
                 OllamaError::ModelMissing(format!(
@@ -459,6 +454,13 @@ fn chat_capable(name: &str, tag: &Value, show: Option<&Value>) -> bool {
     !embedding
 }
 
+/// Ollama's own words in a failed answer (`{"error": "…"}`).
+fn said(text: &str) -> Option<String> {
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_string))
+}
+
 /// The first `n` characters of `s`.
 fn clip(s: &str, n: usize) -> String {
     let s = s.trim();
@@ -469,7 +471,7 @@ fn clip(s: &str, n: usize) -> String {
 }
 
 /// The deepest cause's words (a reqwest error's own say only "error sending request").
-pub fn root(e: &(dyn std::error::Error + 'static)) -> String {
+fn root(e: &(dyn std::error::Error + 'static)) -> String {
     std::iter::successors(Some(e), |e| e.source())
         .last()
         .map(|e| e.to_string())

@@ -88,6 +88,9 @@ pub struct ChatView {
     /// Whose conversation is open: a run, or none.
     pub run: Option<String>,
     pub messages: Vec<StoredMessage>,
+    /// Counts changes of `messages`: the draw keeps their rendered lines until it moves.
+    pub revision: u64,
+    pub rendered: std::cell::RefCell<(u64, Vec<ratatui::text::Line<'static>>)>,
     /// The conversation `messages` holds (`None` until one is loaded).
     pub loaded: Option<Option<String>>,
     pub pending: Option<Pending>,
@@ -114,6 +117,8 @@ impl ChatView {
             fix: false,
             run: None,
             messages: Vec::new(),
+            revision: 0,
+            rendered: std::cell::RefCell::new((u64::MAX, Vec::new())),
             loaded: None,
             pending: None,
             load_error: None,
@@ -290,6 +295,7 @@ impl App {
             ChatEvent::Conversation(run, messages) => {
                 if run == self.chat.run {
                     self.chat.messages = messages;
+                    self.chat.revision += 1;
                     self.chat.loaded = Some(run);
                     self.chat.load_error = None;
                 }
@@ -372,6 +378,7 @@ impl App {
         let next = (at + step).rem_euclid(runs.len() as i64) as usize;
         self.chat.run = runs[next].clone();
         self.chat.messages.clear();
+        self.chat.revision += 1;
         self.chat.loaded = None;
         self.chat.load_error = None;
         self.chat.scroll = 0;

@@ -53,7 +53,7 @@ async fn local_research(
 
 #[derive(Clone)]
 pub enum Link {
-    /// The in-process engine, and the run and backtest services the in-process server shares.
+    /// The in-process engine, and the services the in-process server shares.
     Local(EngineHandle, crate::services::Services),
     Remote(Remote),
 }

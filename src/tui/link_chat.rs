@@ -141,7 +141,6 @@ async fn remote(
             let model = req.model.clone();
             match stream(r, &req, &cancel, tx).await {
                 Ok(Some(last)) => vec![last],
-                // given up here: the server notices at its next line and records the rest
                 // the server notices at its next line (within a second) and keeps the
                 // cancelled answer: the reload that follows finds it
                 Ok(None) => {

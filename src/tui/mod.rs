@@ -189,8 +189,6 @@ where
             }
         }
     }
-    // a generation still running is given up (its answer says so) as its guard drops
-    drop(generation);
     Ok(())
 }
 

@@ -175,15 +175,11 @@ fn nearby(run: &RunStatus, m: &Value) -> String {
     };
     let series = m["series"].as_str().unwrap_or_default();
     let canonical = crate::engine::runs::compare::canonical(series);
-    let find = |all: &[NamedSeries]| -> Option<NamedSeries> {
-        all.iter()
-            .find(|s| crate::engine::runs::compare::canonical(&s.name) == canonical)
-            .cloned()
-    };
-    let (py, pine) = (find(&run.python_series), find(&run.pine_series));
-    let value = |s: &Option<NamedSeries>, ts: &str| -> String {
-        s.as_ref()
-            .and_then(|s| s.values.iter().find(|p| p.timestamp == ts))
+    let named = |s: &&NamedSeries| crate::engine::runs::compare::canonical(&s.name) == canonical;
+    let py = run.python_series.iter().find(named);
+    let pine = run.pine_series.iter().find(named);
+    let value = |s: Option<&NamedSeries>, ts: &str| -> String {
+        s.and_then(|s| s.values.iter().find(|p| p.timestamp == ts))
             .and_then(|p| p.value)
             .map(short)
             .unwrap_or_else(|| "none".into())
@@ -207,8 +203,8 @@ fn nearby(run: &RunStatus, m: &Value) -> String {
             c.high,
             c.low,
             c.close,
-            value(&py, &c.timestamp),
-            value(&pine, &c.timestamp)
+            value(py, &c.timestamp),
+            value(pine, &c.timestamp)
         ));
     }
     s

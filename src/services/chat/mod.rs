@@ -95,13 +95,15 @@ pub struct ChatConfig {
 }
 
 impl Default for ChatConfig {
+    /// The client's own deadlines (`ollama::Timeouts::default`), two generations at once.
     fn default() -> Self {
+        let t = crate::services::ollama::Timeouts::default();
         ChatConfig {
             model: None,
-            connect_timeout_s: 3,
-            first_chunk_timeout_s: 60,
-            idle_timeout_s: 60,
-            total_timeout_s: 600,
+            connect_timeout_s: t.connect.as_secs(),
+            first_chunk_timeout_s: t.first_chunk.as_secs(),
+            idle_timeout_s: t.idle.as_secs(),
+            total_timeout_s: t.total.as_secs(),
             concurrency: 2,
         }
     }
@@ -245,7 +247,7 @@ impl ChatService {
     /// `GET /chat/health`: where Ollama is, whether it answers (and its version), and whether an
     /// `ollama` binary is on the server's PATH.
     pub async fn health(&self) -> Value {
-        let binary = which("ollama");
+        let binary = crate::engine::runs::python::sandbox::on_path("ollama");
         let (reachable, version, error) = match self.0.ollama.version().await {
             Ok(v) => (true, Some(v), None),
             Err(e) => (false, None, Some(e.to_string())),
@@ -475,8 +477,7 @@ impl ChatService {
         meta.insert("audit_id".into(), json!(entry.audit_id));
         req.python_artifact.adapter_metadata = Value::Object(meta);
         // the write grant covers reading what it wrote (the artifact's read_allowed stays)
-        let grant = entry.grant_id.clone().unwrap_or_default();
-        let replay = match self.0.runs.replay_granted(&req, &grant).await {
+        let replay = match self.0.runs.replay_granted(&req).await {
             Ok(r) => r,
             Err(e) => {
                 entry.detail = format!("{}; the replay could not start: {e}", entry.detail);
@@ -613,13 +614,4 @@ fn sentence(s: &str) -> String {
     } else {
         format!("{s}.")
     }
-}
-
-/// The `ollama` binary on the server's PATH, if any.
-fn which(name: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    })
 }

@@ -105,12 +105,12 @@ impl RunService {
     }
 
     /// Checks the request, spends a permission grant if one is needed, records the run.
-    /// `granted`: the write grant under which this code was just written covers reading it.
+    /// `granted`: a write grant under which this code was just written covers reading it.
     async fn begin(
         &self,
         req: &RunRequest,
         lifecycle: Lifecycle,
-        granted: Option<String>,
+        granted: bool,
     ) -> DeskResult<(
         RunStatus,
         crate::engine::datasets::DatasetMeta,
@@ -129,7 +129,7 @@ impl RunService {
                     .filter(|s| !s.is_empty())
                     .map(|id| e.bridge_artifact(id))
                     .transpose()?;
-                if granted.is_none() {
+                if !granted {
                     e.authorize(
                         "python_code",
                         r.python_artifact.permissions.read_allowed,
@@ -213,19 +213,26 @@ impl RunService {
     /// A deterministic replay of the whole window; a failing strategy gives a `failed` run.
     /// The run goes on to its end even if the caller stops waiting for it.
     pub async fn replay(&self, req: &RunRequest) -> DeskResult<RunStatus> {
+        self.replay_spawned(req, false).await
+    }
+
+    /// A replay of code just written under a write grant the caller has used (a fix applied):
+    /// the grant covers reading it, whatever the artifact's `read_allowed` says.
+    pub async fn replay_granted(&self, req: &RunRequest) -> DeskResult<RunStatus> {
+        self.replay_spawned(req, true).await
+    }
+
+    async fn replay_spawned(&self, req: &RunRequest, granted: bool) -> DeskResult<RunStatus> {
         let (svc, req) = (self.clone(), req.clone());
-        tokio::spawn(async move { svc.replay_to_end(&req, None).await })
+        tokio::spawn(async move { svc.replay_to_end(&req, granted).await })
             .await
             .map_err(|_| DeskError::Internal)?
     }
 
-    /// A replay of code just written under the write grant `grant_id` (a fix applied): the
-    /// grant covers reading it, whatever the artifact's `read_allowed` says.
-    pub async fn replay_granted(&self, req: &RunRequest, grant_id: &str) -> DeskResult<RunStatus> {
-        let (svc, req, g) = (self.clone(), req.clone(), grant_id.to_string());
-        tokio::spawn(async move { svc.replay_to_end(&req, Some(g)).await })
-            .await
-            .map_err(|_| DeskError::Internal)?
+    /// 404 unless the run exists (its row only: no bars or series read).
+    pub async fn exists(&self, id: &str) -> DeskResult<()> {
+        let id = id.to_string();
+        self.db(move |s| s.exists(&id)).await
     }
 
     /// Whether `req` could start now: well-formed, its dataset and bridge artifact there (asked
@@ -244,11 +251,7 @@ impl RunService {
             .await
     }
 
-    async fn replay_to_end(
-        &self,
-        req: &RunRequest,
-        granted: Option<String>,
-    ) -> DeskResult<RunStatus> {
+    async fn replay_to_end(&self, req: &RunRequest, granted: bool) -> DeskResult<RunStatus> {
         let (mut st, dataset, bridge) = self.begin(req, Lifecycle::Running, granted).await?;
         let _permit = self.turn(&mut st).await?;
         let (limits, req, store) = (Limits::clone(&self.limits), req.clone(), self.store.clone());
@@ -284,7 +287,7 @@ impl RunService {
     /// Starts a live run: the Python side runs once, then one bar is revealed per step
     /// (`bars_per_second`, default 1) with the comparison updated; answers at once.
     pub async fn start_live(&self, req: &RunRequest) -> DeskResult<RunStatus> {
-        let (mut st, dataset, bridge) = self.begin(req, Lifecycle::Live, None).await?;
+        let (mut st, dataset, bridge) = self.begin(req, Lifecycle::Live, false).await?;
         let loaded = {
             let _permit = self.turn(&mut st).await?;
             let (limits, r, store, id) = (

@@ -176,6 +176,15 @@ impl RunStore {
     }
 
     /// One run in full: its row, and its bars and series up to its progress.
+    /// 404 unless the run has a row.
+    pub fn exists(&self, id: &str) -> DeskResult<()> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM parity_runs WHERE id = ?1")?
+            .query_row(params![id], |_| Ok(()))
+            .optional()?
+            .ok_or_else(|| DeskError::NotFound(format!("unknown run {id}")))
+    }
+
     pub fn get(&self, id: &str) -> DeskResult<RunStatus> {
         let row = self
             .conn

@@ -314,10 +314,19 @@ fn transcript(f: &mut Frame, app: &App, area: Rect) {
             t.refused(),
         )));
     }
-    for m in &c.messages {
-        message(t, m, waiting == Some(m.id), &mut lines);
-        lines.push(Line::from(""));
+    // the settled messages are rendered once per change, not on every frame (a frame comes
+    // with every streamed piece and key)
+    let mut rendered = c.rendered.borrow_mut();
+    if rendered.0 != c.revision {
+        let mut settled = Vec::new();
+        for m in &c.messages {
+            message(t, m, waiting == Some(m.id), &mut settled);
+            settled.push(Line::from(""));
+        }
+        *rendered = (c.revision, settled);
     }
+    lines.extend(rendered.1.iter().cloned());
+    drop(rendered);
     if let Some(p) = &c.pending {
         question(t, &p.question, &mut lines);
         let model = &p.model;

@@ -74,7 +74,7 @@ pub fn find_bubblewrap() -> Option<PathBuf> {
     on_path("bwrap")
 }
 
-fn on_path(name: &str) -> Option<PathBuf> {
+pub(crate) fn on_path(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
