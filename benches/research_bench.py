@@ -18,7 +18,7 @@
    `pandas.read_sql(...).to_csv()` into one string, and a python3 child reading the same URL
    with `urllib.request.urlopen(...).read()`.
 
-Only the python stdlib plus pandas/numpy. Bar files are cached (shared with import_bench.py)
+Only the python stdlib plus pandas/numpy. Bar files are cached between runs
 under tempfile.gettempdir()/brickdesk-bench. Needs Linux (/proc, os.wait4; resetting VmHWM
 needs the right to write the server's /proc/<pid>/clear_refs, which a process has on its own
 children). Exits non-zero, with a message, on any failure.
@@ -60,7 +60,7 @@ def fail(msg):
 
 
 def generate(rows):
-    """The bars file of `rows` rows (dt,o,h,l,c,v), cached; the same as import_bench.py's."""
+    """The bars file of `rows` rows (dt,o,h,l,c,v), cached between runs."""
     path = os.path.join(CACHE, f"bars_{rows}.csv")
     if os.path.exists(path):
         return path

@@ -77,9 +77,9 @@ impl Store {
         Self::init(Connection::open_in_memory()?)
     }
 
-    /// A connection of a service's own to the desk's database (the desk store made its
-    /// tables): WAL, so it never holds the desk's transaction; FULL, so what it commits is on disk;
-    /// foreign keys on; a busy writer waited for up to 5 s.
+    /// A connection of a service's own to the desk's database or a database beside it (the
+    /// research store's): WAL, so it never holds another's transaction; FULL, so what it commits
+    /// is on disk; foreign keys on; a busy writer waited for up to 5 s.
     pub fn side_connection(path: &Path) -> rusqlite::Result<Connection> {
         let conn = Connection::open(path)?;
         durable(&conn)?;

@@ -17,6 +17,15 @@ async fn refresh(app: &mut App, link: &Link) {
     app.set_snapshot(snap);
 }
 
+/// A console on the Research tab of the desk's engine, fetched once.
+async fn research_tab(d: &TestDesk) -> App {
+    let link = Link::local(d.engine.clone()).unwrap();
+    let mut app = App::new(Theme::embedded("dark").unwrap(), "test".into());
+    app.tab = Tab::Research;
+    refresh(&mut app, &link).await;
+    app
+}
+
 fn screen(app: &App, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
     term.draw(|f| brickdesk::tui::ui::draw(f, app)).unwrap();
@@ -122,9 +131,6 @@ async fn the_research_tab_lists_datasets_measurements_and_jobs_and_cancels_after
         );
     }
     // the attached console cancels through seed 003's route
-    let Link::Remote(_) = &remote else {
-        unreachable!()
-    };
     let done = remote
         .run(brickdesk::tui::app::RunCommand::CancelJob(second.clone()))
         .await;
@@ -166,10 +172,7 @@ async fn a_finished_import_says_how_its_timestamps_were_read_and_many_jobs_leave
     })
     .await
     .unwrap();
-    let link = Link::local(d.engine.clone()).unwrap();
-    let mut app = App::new(Theme::embedded("dark").unwrap(), "test".into());
-    app.tab = Tab::Research;
-    refresh(&mut app, &link).await;
+    let mut app = research_tab(&d).await;
     // six jobs (two imports and four written here) and four measurements:
     // at 80x24 the tables keep every row and the jobs pane the rest
     let text = screen(&app, 80, 24);
@@ -243,10 +246,7 @@ async fn a_dataset_job_says_what_it_did_in_words() {
     })
     .await
     .unwrap();
-    let link = Link::local(d.engine.clone()).unwrap();
-    let mut app = App::new(Theme::embedded("dark").unwrap(), "test".into());
-    app.tab = Tab::Research;
-    refresh(&mut app, &link).await;
+    let mut app = research_tab(&d).await;
     for (w, h) in [(80, 24), (160, 48)] {
         let text = screen(&app, w, h);
         for needle in [

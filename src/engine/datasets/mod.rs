@@ -373,8 +373,15 @@ pub fn plan(
 
 /// Reads, maps and validates a source; `bars` is None when it cannot become a dataset.
 pub fn prepare(cfg: &SourceConfig, files: &files::FilePolicy) -> anyhow::Result<Prepared> {
-    let (mut p, plan) = plan(cfg, files)?;
-    let Some(plan) = plan else { return Ok(p) };
+    let (p, plan) = plan(cfg, files)?;
+    match plan {
+        Some(plan) => load_planned(p, plan),
+        None => Ok(p),
+    }
+}
+
+/// The rest of `prepare` for a source already planned: its rows read whole and normalized.
+pub fn load_planned(mut p: Prepared, plan: Plan) -> anyhow::Result<Prepared> {
     let idx = plan.idx;
     let loaded = source::load(
         &plan.file,

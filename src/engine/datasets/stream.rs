@@ -237,16 +237,6 @@ pub enum Cells {
 }
 
 impl Cells {
-    pub fn len(&self) -> usize {
-        match self {
-            Cells::Int(v) => v.len(),
-            Cells::Float(v) => v.len(),
-            Cells::Text(v) => v.len(),
-        }
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
     /// The column's SQLite type.
     pub fn sql_type(&self) -> &'static str {
         match self {

@@ -19,13 +19,10 @@ pub(super) async fn list_datasets(
     q: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Answer {
     let (limit, offset) = page(q)?.get(50, 1000)?;
-    let all = s.research.datasets().await?;
-    let total = all.len();
-    let rows: Vec<Value> = all
-        .into_iter()
-        .skip(offset as usize)
-        .take(limit as usize)
-        .collect();
+    let (rows, total) = s
+        .research
+        .datasets_page(offset as usize, limit as usize)
+        .await?;
     Ok(Json(json!({"count": rows.len(), "total": total, "datasets": rows})).into_response())
 }
 

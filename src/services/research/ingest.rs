@@ -243,7 +243,7 @@ impl Checks {
 pub type Ingested = (datasets::Prepared, Option<DatasetMeta>);
 
 /// Imports a CSV source a batch at a time into its columnar files and its measurements;
-/// `progress(rows read, rows in the file)`. Other formats are read whole (`prepare`).
+/// `progress(rows read, rows in the file)`. Other formats are read whole (`load_planned`).
 pub fn csv(
     research_db: &Path,
     data_dir: &Path,
@@ -257,8 +257,7 @@ pub fn csv(
     };
     let mut conn = store::open(research_db)?;
     if plan.format != source::Format::Csv {
-        drop(plan);
-        let p = datasets::prepare(cfg, policy)?;
+        let p = datasets::load_planned(p, plan)?;
         if p.bars.is_none() {
             return Ok((p, None));
         }

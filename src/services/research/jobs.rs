@@ -229,7 +229,7 @@ pub fn recover(conn: &Connection) -> rusqlite::Result<(usize, usize)> {
             failed += 1;
         }
     }
-    super::measure::drop_stale_staging(conn, &[])?;
+    super::measure::drop_stale_staging(conn)?;
     Ok((again, failed))
 }
 

@@ -403,14 +403,14 @@ fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     }
 }
 
-/// Drops every staging table not in `keep` (what a stopped import left).
-pub fn drop_stale_staging(conn: &Connection, keep: &[String]) -> rusqlite::Result<usize> {
+/// Drops every staging table (what a stopped import left).
+pub fn drop_stale_staging(conn: &Connection) -> rusqlite::Result<usize> {
     let names: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, 8) = ?1")?
         .query_map([STAGING_PREFIX], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let mut n = 0;
-    for name in names.iter().filter(|n| !keep.contains(n)) {
+    for name in &names {
         conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quoted(name)))?;
         n += 1;
     }

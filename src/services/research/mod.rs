@@ -146,10 +146,6 @@ impl ResearchService {
         &self.0.config
     }
 
-    pub fn db_file(&self) -> &Path {
-        &self.0.db
-    }
-
     pub fn uptime(&self) -> Duration {
         self.0.started.elapsed()
     }
@@ -259,6 +255,16 @@ impl ResearchService {
     /// Seed 003's datasets: every desk dataset (with its bars' measurements) and every dataset
     /// created here, oldest first.
     pub async fn datasets(&self) -> DeskResult<Vec<Value>> {
+        Ok(self.datasets_page(0, usize::MAX).await?.0)
+    }
+
+    /// `limit` of `datasets()` from `offset`, and how many there are: only the page's rows are
+    /// built into JSON (each looks up its measurements).
+    pub async fn datasets_page(
+        &self,
+        offset: usize,
+        limit: usize,
+    ) -> DeskResult<(Vec<Value>, usize)> {
         let desk = self
             .0
             .engine
@@ -266,18 +272,24 @@ impl ResearchService {
             .read(|_, st| st.list_datasets())
             .await?;
         self.db(move |c| {
-            let desk: std::collections::HashMap<&str, &DatasetMeta> =
+            let by_id: std::collections::HashMap<&str, &DatasetMeta> =
                 desk.iter().map(|d| (d.dataset_id.as_str(), d)).collect();
             let mut rows = store::datasets(c)?;
             let known: std::collections::HashSet<String> =
                 rows.iter().map(|r| r.dataset_id.clone()).collect();
-            for d in desk.values().filter(|d| !known.contains(&d.dataset_id)) {
+            // in the desk's order, so names taken twice get their suffixes the same way each time
+            for d in desk.iter().filter(|d| !known.contains(&d.dataset_id)) {
                 rows.push(desk_row(c, d)?);
             }
             rows.sort_by(|a, b| a.created_at.cmp(&b.created_at));
-            rows.iter()
-                .map(|r| dataset_json(c, r, desk.get(r.dataset_id.as_str()).copied()))
-                .collect()
+            let total = rows.len();
+            let page = rows
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(|r| dataset_json(c, r, by_id.get(r.dataset_id.as_str()).copied()))
+                .collect::<rusqlite::Result<Vec<Value>>>()?;
+            Ok((page, total))
         })
         .await
     }

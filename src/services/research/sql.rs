@@ -69,7 +69,7 @@ fn authorize(ctx: AuthContext<'_>) -> Authorization {
     }
 }
 
-/// A read-only connection with the authorizer and a time limit from `deadline`.
+/// A read-only connection with the authorizer and a time limit (`limit`).
 pub struct Reader {
     conn: Connection,
     limit: Duration,
@@ -178,17 +178,6 @@ impl Reader {
             }
         }
         Ok((columns, out))
-    }
-
-    /// Streams a query as CSV: `sink` gets ~64 KiB pieces; a false from it (the client left)
-    /// stops the query. The time limit counts from the last row written.
-    pub fn export(
-        &self,
-        sql: &str,
-        mut sink: impl FnMut(Vec<u8>) -> bool,
-    ) -> Result<u64, SqlError> {
-        let mut stmt = self.prepare(sql)?;
-        export_rows(self, &mut stmt, &mut sink)
     }
 }
 
