@@ -429,7 +429,9 @@ async fn in_the_demo_a_typed_question_gets_the_models_answer_streamed() {
     assert_eq!(seen.chats().len(), 1);
     assert_eq!(seen.chats()[0]["model"], "slow:latest");
     eprintln!("the answer at 80x24:\n{s}");
+    // Esc leaves typing (seen, before q: an Esc and a key read together are Alt-key)
     t.send("main", &["Escape"]);
+    t.wait_for("main", "keys as commands", 5, |s| s.contains("Enter type"));
     t.send("main", &["q"]);
     t.wait_for("main", "the shell prompt", 10, |s| {
         s.trim_end().ends_with("prompt$")
