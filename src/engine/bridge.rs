@@ -5,7 +5,8 @@ use super::error::{DeskError, DeskResult};
 use super::model::Side;
 use super::orders::{Order, OrderKind, OrderStatus, source};
 use super::state::{
-    Mismatch, PnlSnapshot, Position, PositionMismatch, ScaleInStage, SnapshotSymbol, Zone,
+    ClosedTrade, Mismatch, PnlSnapshot, Position, PositionMismatch, ScaleInStage, SnapshotSymbol,
+    TRADES_KEPT, Zone,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -380,6 +381,15 @@ impl Engine {
                 let closed = pos.qty.min(order.qty);
                 let pnl = (price - pos.avg_price) * pos.side.sign() * closed as f64 * pv;
                 self.account.realized_today += pnl;
+                self.record_trade(ClosedTrade {
+                    asset: self.assets[a].name.clone(),
+                    side: pos.side,
+                    qty: closed,
+                    entry_price: pos.avg_price,
+                    exit_price: price,
+                    pnl,
+                    closed_at: now,
+                });
                 let remaining = pos.signed_qty() + fill_signed;
                 let saw_main = pos.bars_since_entry > 0;
                 if remaining == 0 {
@@ -422,6 +432,15 @@ impl Engine {
         self.mark_dirty();
         self.set_price(a, price)?;
         Ok(())
+    }
+
+    /// Keeps a closed trade for the day strip (the newest `TRADES_KEPT`).
+    fn record_trade(&mut self, t: ClosedTrade) {
+        let kept = &mut self.account.trades_today;
+        if kept.len() >= TRADES_KEPT {
+            kept.remove(0);
+        }
+        kept.push(t);
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -23,6 +23,9 @@ pub struct BrickInput {
     /// `bar_id`, else `bar_ts`; `None`: the alert has no bar key, so a retry of it cannot be told
     /// from a new brick (no duplicate detection).
     pub bar_id: Option<String>,
+    /// The brick's close price when the alert sends it (`"close": "{{close}}"`): the console
+    /// then draws the brick at its price rather than from the colors alone.
+    pub close: Option<f64>,
 }
 
 impl BrickInput {
@@ -33,6 +36,7 @@ impl BrickInput {
             color: Some(color),
             sent_color: color.as_str().into(),
             bar_id: Some(bar_id.into()),
+            close: None,
         }
     }
 }
@@ -84,6 +88,9 @@ impl Engine {
         let a = self.asset_index(&input.asset)?;
         if let Some(id) = &input.bar_id {
             super::limits::text("bar_id", id)?;
+        }
+        if let Some(close) = input.close {
+            self.check_price(a, "close", close)?;
         }
         let asset = self.assets[a].name.clone();
         let duplicate_check = input.bar_id.is_some();
@@ -142,8 +149,12 @@ impl Engine {
             color,
             bar_id,
             received_at: now,
-            open: None,
-            close: None,
+            // a brick opens one box from its close, on the side its color says
+            open: input.close.map(|c| match color {
+                Color::Green => c - input.size.points(),
+                Color::Red => c + input.size.points(),
+            }),
+            close: input.close,
         };
         if !self.store_brick(&brick, "webhook")? {
             out.duplicate = true;

@@ -430,6 +430,7 @@ impl Engine {
             self.account.daily_stop_reason = None;
             self.account.day_start_balance = None;
             self.account.pnl_snapshot = None;
+            self.account.trades_today.clear();
             self.mark_dirty();
             if !first {
                 self.emit("day", None, format!("trading day {today} started"))?;

@@ -507,6 +507,26 @@ pub struct Account {
     pub bridge: BridgeStatus,
     pub pnl_snapshot: Option<PnlSnapshot>,
     pub position_mismatch: Option<PositionMismatch>,
+    /// The trades closed this trading day, oldest first (at most `TRADES_KEPT`).
+    #[serde(default)]
+    pub trades_today: Vec<ClosedTrade>,
+}
+
+/// How many of the day's closed trades the account keeps (the day strip shows the last few).
+pub const TRADES_KEPT: usize = 50;
+
+/// A position closed (or reduced) by a fill: what the day strip lists and sums.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClosedTrade {
+    pub asset: String,
+    /// The side of the position that was closed.
+    pub side: Side,
+    pub qty: u32,
+    pub entry_price: f64,
+    pub exit_price: f64,
+    /// Realized USD of this close.
+    pub pnl: f64,
+    pub closed_at: DateTime<Utc>,
 }
 
 impl Default for Account {
@@ -524,6 +544,7 @@ impl Default for Account {
             bridge: BridgeStatus::default(),
             pnl_snapshot: None,
             position_mismatch: None,
+            trades_today: Vec::new(),
         }
     }
 }

@@ -4,8 +4,8 @@ use super::Engine;
 use super::model::{BrickSize, BrickSource, Env, Side};
 use super::orders::Order;
 use super::state::{
-    Brick, BridgeStatus, ExitSettings, Intent, PositionMismatch, Preorder, ScaleInStage, Shade,
-    Zone,
+    Brick, BridgeStatus, ClosedTrade, ExitSettings, Intent, PositionMismatch, Preorder,
+    ScaleInStage, Shade, Zone,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -150,6 +150,8 @@ pub struct AccountView {
     pub account_balance: Option<f64>,
     /// How far the balance is below the day's start (%), when both are known.
     pub drawdown_pct: Option<f64>,
+    /// The trades closed this trading day, oldest first.
+    pub trades_today: Vec<ClosedTrade>,
     pub candle_lock: LockView,
     pub cooldown: LockView,
 }
@@ -209,6 +211,7 @@ impl Engine {
                     .as_ref()
                     .and_then(|s| s.account_balance),
                 drawdown_pct: self.drawdown_pct(),
+                trades_today: self.account.trades_today.clone(),
                 candle_lock: LockView::from_remaining(self.candle_lock_remaining()),
                 cooldown: LockView::from_remaining(self.cooldown_remaining()),
             },

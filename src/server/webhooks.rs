@@ -59,6 +59,9 @@ struct BrickBody {
     bar_id: Option<String>,
     #[serde(default, deserialize_with = "de::loose_text")]
     bar_ts: Option<String>,
+    /// Optional: the brick's close (`"{{close}}"`), a number or numeric text.
+    #[serde(default, deserialize_with = "de::optional_number")]
+    close: Option<f64>,
 }
 
 /// The asset from `asset`, else `symbol` (the original reads both).
@@ -81,6 +84,7 @@ async fn brick(
         color: Color::parse(sent_color.trim()),
         sent_color,
         bar_id: body.bar_id.or(body.bar_ts),
+        close: body.close,
     };
     let out = state.engine.call(move |e| e.webhook_brick(input)).await?;
     Ok(ok(out))

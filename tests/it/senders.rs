@@ -106,6 +106,50 @@ async fn the_original_alert_message_feeds_every_brick_route() {
 }
 
 #[tokio::test]
+async fn an_alert_that_sends_its_close_puts_the_brick_at_its_price_and_a_bad_one_changes_nothing() {
+    let d = TestDesk::start().await;
+    d.heartbeat("ES", 5250.0).await;
+    // `"close": "{{close}}"` added to the guide's message: TradingView fills in numeric text
+    let msg = format!(
+        r#"{{"secret": "{TV}", "asset": "CME_MINI:MES1!", "color": "red", "bar_ts": "t1", "close": "5244.00"}}"#
+    );
+    let (c, b) = alert(&d, "/tv_renko_main", msg).await;
+    assert_eq!(c, StatusCode::OK, "{b}");
+    assert_eq!(
+        (b["brick"]["open"].as_f64(), b["brick"]["close"].as_f64()),
+        (Some(5250.0), Some(5244.0)),
+        "{b}"
+    );
+    let (_, history) = d.get("/api/bricks?asset=ES&limit=5").await;
+    assert_eq!(history["bricks"]["main"][0]["open"], 5250.0, "{history}");
+    // without it, as before: no price
+    let b = d.brick("/tv_renko_main", "ES", "green", "t2").await;
+    assert_eq!(
+        (b["brick"]["open"].clone(), b["brick"]["close"].clone()),
+        (Value::Null, Value::Null),
+        "{b}"
+    );
+    // a close that is not a number, or not a plausible price: 400 or 422, and no brick
+    for (close, code) in [
+        (json!("{{close}}"), StatusCode::BAD_REQUEST),
+        (json!(true), StatusCode::BAD_REQUEST),
+        (json!(-3), StatusCode::BAD_REQUEST),
+        (json!(9000.0), StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let body = json!({ "secret": TV, "asset": "ES", "color": "green", "bar_ts": format!("bad-{close}"), "close": close });
+        let (c, b) = d.post_anon("/tv_renko_main", body).await;
+        assert_eq!(c, code, "close {close}: {b}");
+        assert!(b["error"].as_str().unwrap().contains("close"), "{b}");
+    }
+    let (_, after) = d.get("/api/bricks?asset=ES&limit=5").await;
+    assert_eq!(
+        after["bricks"]["main"].as_array().unwrap().len(),
+        2,
+        "{after}"
+    );
+}
+
+#[tokio::test]
 async fn configured_aliases_map_a_ticker_to_an_asset() {
     let mut assets = brickdesk::engine::model::AssetConfig::defaults();
     assets[0].aliases = vec!["SPX_FUT".into()];
@@ -274,11 +318,7 @@ async fn a_stale_order_is_resolved_from_the_console() {
     let id = stale_order(&d, "ES", 5000.0).await;
     let link = Link::local(d.engine.clone()).unwrap();
     let mut app = App::new(Theme::embedded("dark").unwrap(), "test".into());
-    app.set_snapshot(
-        link.fetch(Some("ES".into()), Default::default())
-            .await
-            .unwrap(),
-    );
+    app.set_snapshot(link.fetch(Some("ES".into()), Default::default()).await.unwrap());
     // `O` opens the resolve prompt for ES's stuck order, the last price filled in
     assert_eq!(app.on_key(key('O')), Effect::None);
     match &app.modal {
@@ -339,11 +379,7 @@ async fn a_stale_order_is_resolved_from_the_console() {
         "{lines:?}"
     );
     // with nothing stuck, `O` says so
-    app.set_snapshot(
-        link.fetch(Some("ES".into()), Default::default())
-            .await
-            .unwrap(),
-    );
+    app.set_snapshot(link.fetch(Some("ES".into()), Default::default()).await.unwrap());
     app.on_key(key('O'));
     assert!(app.modal.is_none());
     let status = app.status.clone().unwrap().text;
