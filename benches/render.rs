@@ -1,4 +1,4 @@
-//! Full-frame render time of the Desk (160×48 and 80×24) on a TestBackend, beside the peer: a
+//! Full-frame render time of the Desk (200×50, 160×48 and 80×24, charts included) on a TestBackend, beside the peer: a
 //! plain full-screen Paragraph of the same text, ratatui's floor for a frame of that size.
 #[path = "../tests/it/support/mod.rs"]
 mod support;
@@ -15,7 +15,7 @@ fn bench(c: &mut Criterion) {
         support::fixture::app(&f, "dark").await
     });
     let mut g = c.benchmark_group("render");
-    for (w, h) in [(160u16, 48u16), (80, 24)] {
+    for (w, h) in [(200u16, 50u16), (160, 48), (80, 24)] {
         let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
         g.bench_function(format!("desk {w}x{h}"), |b| {
             b.iter(|| {

@@ -3,7 +3,7 @@
 use super::app::{App, Effect, InputKind, Modal, RunCommand, Tab, Tone};
 use super::keys::Action;
 use crate::engine::command::DeskCommand;
-use crate::engine::model::{EntrySizeMode, Env, Side, TradeMode};
+use crate::engine::model::{BrickSize, EntrySizeMode, Env, Side, TradeMode};
 use crate::engine::orders::{Order, OrderStatus};
 use crate::engine::runs::Lifecycle;
 use crate::engine::{EntryRequest, OrderType, TpArm};
@@ -275,6 +275,21 @@ impl App {
             Action::NextAsset => {
                 let n = self.state().map(|s| s.assets.len()).unwrap_or(1).max(1);
                 self.asset = (self.asset + 1) % n;
+                Effect::None
+            }
+            Action::ChartSmaller | Action::ChartLarger => {
+                let sizes = BrickSize::ALL;
+                let i = sizes
+                    .iter()
+                    .position(|s| *s == self.chart_size)
+                    .unwrap_or(0);
+                let i = match action {
+                    Action::ChartSmaller => i.saturating_sub(1),
+                    _ => (i + 1).min(sizes.len() - 1),
+                };
+                self.chart_size = sizes[i];
+                let msg = format!("chart: {} bricks", self.chart_size.label());
+                self.set_status(Tone::Info, msg);
                 Effect::None
             }
             Action::Buy => self.entry(asset, Some(Side::Buy), OrderType::Market),

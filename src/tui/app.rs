@@ -6,8 +6,9 @@ pub use super::modal::{InputKind, Modal};
 use super::theme::Theme;
 use crate::engine::BrickHistory;
 use crate::engine::command::DeskCommand;
-use crate::engine::model::{EntrySizeMode, TradeMode};
+use crate::engine::model::{BrickSize, EntrySizeMode, TradeMode};
 use crate::engine::runs::Lifecycle;
+use crate::engine::state::Brick;
 use crate::engine::store::DeskEvent;
 use crate::engine::view::{AssetView, StateView};
 use crossterm::event::KeyEvent;
@@ -17,7 +18,8 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     pub state: StateView,
-    pub bricks: BrickHistory,
+    /// Every asset's bricks, in the desk's order.
+    pub bricks: Vec<BrickHistory>,
     pub events: Vec<DeskEvent>,
     /// Parity runs, newest first (fetched while the Runs tab is open).
     pub runs: Vec<crate::engine::runs::RunSummary>,
@@ -33,6 +35,17 @@ pub struct Snapshot {
     pub backtests_listed: bool,
     /// Datasets, measurements and jobs (fetched while the Research tab is open).
     pub research: Option<ResearchView>,
+}
+
+impl Snapshot {
+    /// An asset's bricks of one size, oldest first (none when the fetch did not bring them).
+    pub fn bricks_of(&self, asset: &str, size: BrickSize) -> &[Brick] {
+        self.bricks
+            .iter()
+            .find(|h| h.asset == asset)
+            .and_then(|h| h.bricks.get(size.name()))
+            .map_or(&[], Vec::as_slice)
+    }
 }
 
 /// The Research tab's data: seed 003's datasets, the measurements, the newest jobs.
@@ -179,6 +192,8 @@ pub struct App {
     pub one_click: bool,
     /// The Chat tab: model, targets, conversation, the answer arriving, the input.
     pub chat: super::chat::ChatView,
+    /// The Desk chart's brick size (`[` and `]`).
+    pub chart_size: BrickSize,
 }
 
 impl App {
@@ -210,6 +225,7 @@ impl App {
             job_selected: None,
             one_click: false,
             chat: super::chat::ChatView::new(None),
+            chart_size: BrickSize::Main,
         }
     }
 

@@ -35,6 +35,9 @@ pub enum Action {
     /// Settle the selected asset's stuck CLAIMED/WORKING order (asks).
     ResolveOrder,
     NextAsset,
+    /// The Desk chart: the next smaller or larger brick size.
+    ChartSmaller,
+    ChartLarger,
     RunUp,
     RunDown,
     SeriesNext,
@@ -399,6 +402,22 @@ pub const BINDINGS: &[Binding] = &[
         "Keys",
         "next asset",
         Some("asset"),
+    ),
+    k(
+        Char('['),
+        "[",
+        ChartSmaller,
+        "Desk",
+        "chart: smaller bricks",
+        None,
+    ),
+    k(
+        Char(']'),
+        "]",
+        ChartLarger,
+        "Desk",
+        "chart: larger bricks",
+        Some("size"),
     ),
     k(KeyCode::Tab, "Tab", NextTab, "Keys", "next tab", None),
     k(

@@ -302,6 +302,12 @@ pub fn describe(cmd: &DeskCommand, out: &CommandAnswer) -> String {
     }
 }
 
+/// The desk's assets, in the desk's order: each one's bricks are fetched.
+fn asset_names(state: &crate::engine::view::StateView) -> anyhow::Result<Vec<String>> {
+    anyhow::ensure!(!state.assets.is_empty(), "the desk has no assets");
+    Ok(state.assets.iter().map(|a| a.asset.clone()).collect())
+}
+
 impl Link {
     /// A local link with its own services (no in-process server shares them), its chat asking
     /// Ollama at the default URL.
@@ -380,25 +386,24 @@ impl Link {
         }
     }
 
-    /// State, the selected asset's bricks and the log, at one moment.
-    pub async fn fetch(
-        &self,
-        asset: Option<String>,
-        runs_wanted: super::app::RunsWanted,
-    ) -> anyhow::Result<Snapshot> {
+    /// State, every asset's bricks and the log, at one moment.
+    pub async fn fetch(&self, runs_wanted: super::app::RunsWanted) -> anyhow::Result<Snapshot> {
         match self {
             Link::Local(engine, services) => {
                 let (service, backtests, research) =
                     (&services.runs, &services.backtests, &services.research);
                 // reads never queue behind the desk's writes: the snapshot, then the read connections
                 let state = (*engine.snapshot()).clone();
-                let name = asset
-                    .filter(|a| state.assets.iter().any(|x| &x.asset == a))
-                    .or_else(|| state.assets.first().map(|a| a.asset.clone()))
-                    .context("the engine has no assets")?;
+                let names = asset_names(&state)?;
                 let (bricks, events) = engine
                     .reader()
-                    .read(move |r, st| Ok((r.bricks(st, &name, BRICKS)?, r.events(st, LOG_LINES)?)))
+                    .read(move |r, st| {
+                        let bricks = names
+                            .iter()
+                            .map(|n| r.bricks(st, n, BRICKS))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        Ok((bricks, r.events(st, LOG_LINES)?))
+                    })
                     .await?;
                 let runs = if runs_wanted.list {
                     service.summaries(200).await?
@@ -443,21 +448,21 @@ impl Link {
                 let state = r.get("/api/state").await?;
                 let state: crate::engine::view::StateView =
                     serde_json::from_value(state).context("unexpected /api/state")?;
-                let name = asset
-                    .filter(|a| state.assets.iter().any(|x| &x.asset == a))
-                    .or_else(|| state.assets.first().map(|a| a.asset.clone()))
-                    .context("the server has no assets")?;
-                let (bricks_path, events_path) = (
-                    format!("/api/bricks?asset={name}&limit={BRICKS}"),
-                    format!("/api/events?limit={LOG_LINES}"),
-                );
-                let (bricks, events) = tokio::join!(r.get(&bricks_path), r.get(&events_path));
+                let names = asset_names(&state)?;
+                let bricks =
+                    futures_util::future::try_join_all(names.into_iter().map(|name| async {
+                        let b = r
+                            .get(&format!("/api/bricks?asset={name}&limit={BRICKS}"))
+                            .await?;
+                        anyhow::Ok(BrickHistory {
+                            bricks: serde_json::from_value(b["bricks"].clone())
+                                .context("unexpected /api/bricks")?,
+                            asset: name,
+                        })
+                    }));
+                let events_path = format!("/api/events?limit={LOG_LINES}");
+                let (bricks, events) = tokio::join!(bricks, r.get(&events_path));
                 let bricks = bricks?;
-                let bricks = BrickHistory {
-                    asset: name,
-                    bricks: serde_json::from_value(bricks["bricks"].clone())
-                        .context("unexpected /api/bricks")?,
-                };
                 let events = serde_json::from_value(events?["events"].clone())
                     .context("unexpected /api/events")?;
                 let runs = if runs_wanted.list {

@@ -79,14 +79,9 @@ where
         if !fetching && fetch_again {
             fetching = true;
             fetch_again = false;
-            let (l, tx, asset, runs) = (
-                link.clone(),
-                snap_tx.clone(),
-                app.asset_name(),
-                app.runs_wanted(),
-            );
+            let (l, tx, runs) = (link.clone(), snap_tx.clone(), app.runs_wanted());
             tokio::spawn(async move {
-                let _ = tx.send(l.fetch(asset, runs).await).await;
+                let _ = tx.send(l.fetch(runs).await).await;
             });
         }
         if let Some(ChatCommand::Load(run)) = app.chat_wants()

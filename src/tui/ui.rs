@@ -126,14 +126,15 @@ fn header(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(Paragraph::new(line).style(style), area);
 }
 
-/// The header's flags in their long (`⚠ POSITION MISMATCH`) or short (`⚠ MISMATCH`) forms.
+/// The header's flags in their long (`⚠ ES desk +5 ≠ broker 0`) or short (`⚠ ES +5≠0`) forms.
 fn flags(app: &App, state: &StateView, short: bool) -> Vec<Span<'static>> {
     let t = &app.theme;
     let pick = |long: &'static str, brief: &'static str| if short { brief } else { long };
     let mut spans = Vec::new();
     let flags = &state.flags;
-    if flags.position_mismatch.is_some() {
-        let text = pick(" ⚠ POSITION MISMATCH", " ⚠ MISMATCH");
+    // each asset where the bridge disagrees, with both quantities
+    for m in flags.position_mismatch.iter().flat_map(|p| &p.assets) {
+        let text = format!(" {}", panes::desk::mismatch(m, short));
         spans.push(Span::styled(text, t.warn()));
     }
     if !flags.stale_orders.is_empty() {

@@ -33,6 +33,7 @@ mod sockets;
 mod tmux;
 mod tui_backtests;
 mod tui_chat;
+mod tui_day;
 mod tui_keys;
 mod tui_link;
 mod tui_loop;

@@ -731,8 +731,8 @@ async fn the_console_runs_tab_shows_a_run_and_plays_it_live() {
         "test".into(),
     );
     app.tab = Tab::Runs;
-    app.set_snapshot(link.fetch(None, app.runs_wanted()).await.unwrap());
-    app.set_snapshot(link.fetch(None, app.runs_wanted()).await.unwrap()); // now with the selected run's detail
+    app.set_snapshot(link.fetch(app.runs_wanted()).await.unwrap());
+    app.set_snapshot(link.fetch(app.runs_wanted()).await.unwrap()); // now with the selected run's detail
     let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(110, 32)).unwrap();
     term.draw(|f| brickdesk::tui::ui::draw(f, &app)).unwrap();
     let screen = term.backend().to_string();
@@ -769,7 +769,7 @@ async fn the_console_runs_tab_shows_a_run_and_plays_it_live() {
         msg.starts_with("live run run-") && msg.ends_with(&format!("{BARS} bars")),
         "{msg}"
     );
-    app.set_snapshot(link.fetch(None, app.runs_wanted()).await.unwrap());
+    app.set_snapshot(link.fetch(app.runs_wanted()).await.unwrap());
     let live = app.selected_run().unwrap().clone();
     assert_eq!(
         live.lifecycle.as_str(),

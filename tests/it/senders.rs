@@ -318,7 +318,7 @@ async fn a_stale_order_is_resolved_from_the_console() {
     let id = stale_order(&d, "ES", 5000.0).await;
     let link = Link::local(d.engine.clone()).unwrap();
     let mut app = App::new(Theme::embedded("dark").unwrap(), "test".into());
-    app.set_snapshot(link.fetch(Some("ES".into()), Default::default()).await.unwrap());
+    app.set_snapshot(link.fetch(Default::default()).await.unwrap());
     // `O` opens the resolve prompt for ES's stuck order, the last price filled in
     assert_eq!(app.on_key(key('O')), Effect::None);
     match &app.modal {
@@ -379,7 +379,7 @@ async fn a_stale_order_is_resolved_from_the_console() {
         "{lines:?}"
     );
     // with nothing stuck, `O` says so
-    app.set_snapshot(link.fetch(Some("ES".into()), Default::default()).await.unwrap());
+    app.set_snapshot(link.fetch(Default::default()).await.unwrap());
     app.on_key(key('O'));
     assert!(app.modal.is_none());
     let status = app.status.clone().unwrap().text;

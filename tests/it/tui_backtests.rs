@@ -16,7 +16,7 @@ async fn console(link: &Link) -> App {
     let mut app = App::new(Theme::embedded("dark").unwrap(), "test".into());
     app.tab = Tab::Backtests;
     for _ in 0..2 {
-        let snap = link.fetch(None, app.runs_wanted()).await.unwrap();
+        let snap = link.fetch(app.runs_wanted()).await.unwrap();
         app.set_snapshot(snap);
     }
     app
@@ -94,7 +94,7 @@ async fn the_backtests_tab_shows_the_list_the_curve_the_trades_and_their_reasoni
         assert!(text.contains("SMA(8) crossed below SMA(20)"), "{text}");
         // the older backtest: fetched once selected
         key(&mut app, KeyCode::Down);
-        let snap = link.fetch(None, app.runs_wanted()).await.unwrap();
+        let snap = link.fetch(app.runs_wanted()).await.unwrap();
         app.set_snapshot(snap);
         let (text, _) = screen(&app, 160, 48);
         assert!(text.contains("SMA(5) crossed above SMA(20)"), "{text}");
@@ -129,12 +129,12 @@ async fn the_selection_follows_its_backtest_when_a_newer_one_arrives() {
     backtest(&d, run(8)).await;
     let mut app = console(&link).await;
     key(&mut app, KeyCode::Down);
-    let snap = link.fetch(None, app.runs_wanted()).await.unwrap();
+    let snap = link.fetch(app.runs_wanted()).await.unwrap();
     app.set_snapshot(snap);
     assert_eq!(app.selected_backtest().unwrap().id, 1);
     // a third lands on top: the selection stays on #1, its detail is not fetched again
     backtest(&d, run(12)).await;
-    let snap = link.fetch(None, app.runs_wanted()).await.unwrap();
+    let snap = link.fetch(app.runs_wanted()).await.unwrap();
     app.set_snapshot(snap);
     assert_eq!(
         (app.backtest_index, app.selected_backtest().unwrap().id),

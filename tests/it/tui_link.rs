@@ -55,13 +55,7 @@ struct Console {
 
 impl Console {
     async fn refresh(&mut self) {
-        let asset = self
-            .app
-            .snapshot
-            .as_ref()
-            .and_then(|s| s.state.assets.get(self.app.asset))
-            .map(|a| a.asset.clone());
-        let snap = self.link.fetch(asset, Default::default()).await.unwrap();
+        let snap = self.link.fetch(Default::default()).await.unwrap();
         self.app.set_snapshot(snap);
     }
 
@@ -283,7 +277,11 @@ async fn local_and_attached_consoles_agree_on_every_command_key() {
         .filter(|b| {
             !matches!(
                 b.action,
-                Action::ToggleTradeMode | Action::ToggleSizeMode | Action::ToggleOverride
+                Action::ToggleTradeMode
+                    | Action::ToggleSizeMode
+                    | Action::ToggleOverride
+                    | Action::ChartSmaller
+                    | Action::ChartLarger
             )
         })
         .map(|b| match b.code {

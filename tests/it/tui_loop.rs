@@ -25,7 +25,7 @@ async fn console(d: &TestDesk) -> Console {
 /// The same over `link`.
 pub(crate) async fn console_on(link: Link) -> Console {
     let mut app = App::new(Theme::embedded("dark").unwrap(), "test".into());
-    app.set_snapshot(link.fetch(None, Default::default()).await.unwrap());
+    app.set_snapshot(link.fetch(Default::default()).await.unwrap());
     let (keys, rx) = mpsc::channel::<Event>(64);
     let input = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|e| (Ok(e), rx))

@@ -13,7 +13,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 async fn refresh(app: &mut App, link: &Link) {
-    let snap = link.fetch(None, app.runs_wanted()).await.unwrap();
+    let snap = link.fetch(app.runs_wanted()).await.unwrap();
     app.set_snapshot(snap);
 }
 

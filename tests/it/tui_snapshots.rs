@@ -1,6 +1,6 @@
-//! Whole-frame snapshots of the Desk on a `TestBackend`: 80×24 and 160×48, dark and light, with
-//! a position, armed exits, an active candle lock and a refusal in the status line. The debug
-//! form of the buffer records every cell's style, so a theme change shows up here.
+//! Whole-frame snapshots of the Desk on a `TestBackend`, from 80×24 to 200×50, dark, monochrome
+//! and light, with a position, armed exits, an active candle lock and a refusal in the status
+//! line. The debug form of the buffer records every cell's style, so a theme change shows up here.
 use crate::support::fixture;
 use brickdesk::tui::app::Tab;
 use ratatui::Terminal;
@@ -8,16 +8,28 @@ use ratatui::backend::TestBackend;
 
 async fn render(theme: &str, w: u16, h: u16) -> (String, ratatui::buffer::Buffer) {
     let f = fixture::rich_desk().await;
-    let app = fixture::app(&f, theme).await;
+    let mut app = fixture::app(&f, theme).await;
+    // order ids are random: the log's tail names them, the snapshots name them by place
+    if let Some(snap) = app.snapshot.as_mut() {
+        for (i, o) in snap.state.orders.iter().enumerate() {
+            for e in &mut snap.events {
+                e.message = e.message.replace(&o.id, &format!("ord-{i}"));
+            }
+        }
+    }
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
     term.draw(|fr| brickdesk::tui::ui::draw(fr, &app)).unwrap();
     (term.backend().to_string(), term.backend().buffer().clone())
 }
 
 #[tokio::test]
-async fn desk_80x24_and_160x48_in_dark_and_light() {
-    for theme in ["dark", "light"] {
-        for (w, h) in [(80, 24), (160, 48)] {
+async fn desk_from_80x24_to_200x50_in_dark_monochrome_and_light() {
+    let sizes = |theme| match theme {
+        "light" => &[(80, 24), (160, 48)][..],
+        _ => &[(80, 24), (140, 40), (160, 48), (200, 50)][..],
+    };
+    for theme in ["dark", "monochrome", "light"] {
+        for &(w, h) in sizes(theme) {
             let (text, buffer) = render(theme, w, h).await;
             // what a reader must find on the screen, whatever the size
             for needle in [
@@ -43,6 +55,50 @@ async fn desk_80x24_and_160x48_in_dark_and_light() {
                     "{theme} {w}x{h} lacks {needle:?}:\n{text}"
                 );
             }
+            // the chart: its axis with the last price, the entry, stop and target tagged on it,
+            // their lines across it, the entry's fill marked
+            for needle in ["┤52", "◀5253.25", "E5250.00", "S5244.00", "T5265.00", "▲"] {
+                assert!(
+                    text.contains(needle),
+                    "{theme} {w}x{h}: no {needle:?}\n{text}"
+                );
+            }
+            // (at 80×24 a row is 12 points: the stop's line shares the entry's row, its tag
+            // moves one row down)
+            for line in ["──────", "╌╌╌╌╌╌"] {
+                let seen = text.contains(line);
+                assert!(
+                    seen || (h < 40 && line.starts_with('╌')),
+                    "{theme} {w}x{h}: no {line}\n{text}"
+                );
+            }
+            // in monochrome up and down bricks differ by glyph, in the chart too
+            let chart: String = text.lines().skip(9).collect();
+            if theme == "monochrome" {
+                assert!(chart.contains('█') && chart.contains('░'), "{text}");
+            }
+            // from 140 columns both assets, each with its chart, desk block and position; from
+            // 40 rows the day strip and the log's tail
+            let both = ["NQ bricks", "NQ MNQM6 · desk", "◀21", "FLAT   last 21"];
+            for needle in both {
+                assert_eq!(
+                    text.contains(needle),
+                    w >= 140,
+                    "{theme} {w}x{h}: {needle:?}\n{text}"
+                );
+            }
+            for needle in ["┌ day 2026-03-10 ", "trades ■□□□□□ 1/6", "┌ log "] {
+                assert_eq!(
+                    text.contains(needle),
+                    h >= 40,
+                    "{theme} {w}x{h}: {needle:?}\n{text}"
+                );
+            }
+            // the bridge line heads the orders
+            assert!(
+                text.contains("bridge ✓ 3s · TS ✓ MD ✓ · U12345 · PAPER"),
+                "{text}"
+            );
             insta::assert_snapshot!(format!("desk_{theme}_{w}x{h}_text"), text);
             insta::assert_debug_snapshot!(format!("desk_{theme}_{w}x{h}_styled"), buffer);
         }
@@ -80,7 +136,7 @@ async fn single_pane_views_fill_the_screen() {
     ];
     let f = fixture::rich_desk().await;
     for (view, shows, needle) in [
-        ("renko", &["┌ ES bricks "][..], "6pt staircase"),
+        ("renko", &["┌ ES bricks "][..], "6pt chart"),
         ("positions", &["┌ positions "][..], "LONG 5"),
         ("orders", &["┌ orders "][..], "ENTRY"),
         ("log", &["┌ log "][..], "position opened BUY 5 @ 5250"),
@@ -172,7 +228,7 @@ async fn themes_come_from_the_user_dir_and_no_color_forces_monochrome() {
     std::fs::write(dir.join("dark.toml"), &mine).unwrap();
     std::fs::write(dir.join("amber.toml"), mine.replace("#d8dee9", "#ffbf00")).unwrap();
     std::fs::write(dir.join("broken.toml"), "fg = 1\n").unwrap();
-    let es = fixture::snapshot(&f, "ES").await;
+    let es = fixture::snapshot(&f).await;
     let render = |theme: Theme, live: bool| {
         let mut app = brickdesk::tui::app::App::new(theme, "test".into());
         let mut snap = es.clone();
@@ -265,7 +321,7 @@ async fn every_flag_is_visible_at_80x24_and_in_full_when_wide() {
             let header = text.lines().next().unwrap();
             // each flag in its long or short form (the tabs give way first)
             for flag in [
-                "⚠ MISMATCH",
+                "⚠ ES +5≠0",
                 "⚠ 2 STALE",
                 "⛔ STOP",
                 "⚠ LINK",
@@ -273,7 +329,7 @@ async fn every_flag_is_visible_at_80x24_and_in_full_when_wide() {
                 if env == Env::Live { "LIVE" } else { "DEMO" },
             ] {
                 let long = flag
-                    .replace("MISMATCH", "POSITION MISMATCH")
+                    .replace("ES +5≠0", "ES desk +5 ≠ broker 0")
                     .replace("STOP", "DAILY STOP")
                     .replace("LINK", "LINK DOWN")
                     .replace("UNSAFE", "UNSANDBOXED");

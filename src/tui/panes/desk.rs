@@ -11,42 +11,84 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
+/// From this width both assets stand side by side; from this many rows of Desk (a 40-row
+/// terminal) the day strip and the log's tail join the orders.
+const WIDE: u16 = 140;
+const TALL: u16 = 37;
+
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+    let assets = app.state().map_or(0, |s| s.assets.len());
+    let wide = area.width >= WIDE && assets > 1;
+    let tall = area.height >= TALL;
     // at 80×24 the position and its armed exits come first; taller screens get more orders
-    let orders_h = if area.height < 28 {
-        5
-    } else {
-        (area.height / 3).min(14)
+    let bottom_h = match (tall, wide) {
+        (true, true) => 10,
+        (true, false) => 16,
+        _ if area.height < 28 => 5,
+        _ => (area.height / 3).min(14),
     };
     let [top, bottom] =
-        Layout::vertical([Constraint::Min(8), Constraint::Length(orders_h)]).areas(area);
-    let [left, right] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(top);
-    let info_h = 9.min(right.height.saturating_sub(4)).max(3);
-    let [info, pos] =
-        Layout::vertical([Constraint::Length(info_h), Constraint::Min(3)]).areas(right);
-    super::renko::draw(f, app, left);
-    let t = &app.theme;
-    match (app.state(), app.current()) {
-        (Some(s), Some(a)) => {
-            let block = titled(t, format!(" {} {} · desk ", a.asset, a.symbol));
-            f.render_widget(
-                Paragraph::new(info_lines(app, s, a))
-                    .wrap(Wrap { trim: true })
-                    .block(block),
-                info,
-            );
-            f.render_widget(
-                Paragraph::new(position_lines(t, a)).block(titled(t, " position ".into())),
-                pos,
-            );
+        Layout::vertical([Constraint::Min(8), Constraint::Length(bottom_h)]).areas(area);
+    if wide {
+        let columns = Layout::horizontal(vec![Constraint::Ratio(1, assets as u32); assets]);
+        for (a, column) in columns.split(top).iter().enumerate() {
+            let [bricks, row] =
+                Layout::vertical([Constraint::Min(10), Constraint::Length(9)]).areas(*column);
+            let [info, pos] = Layout::horizontal([Constraint::Percentage(50); 2]).areas(row);
+            super::renko::draw_asset(f, app, bricks, a, a == app.asset);
+            asset_panes(f, app, a, info, pos, a == app.asset);
         }
-        _ => f.render_widget(
-            Paragraph::new("waiting for the engine…").style(t.dim()),
-            right,
-        ),
+    } else {
+        let [left, right] = Layout::horizontal([Constraint::Percentage(50); 2]).areas(top);
+        let info_h = 9.min(right.height.saturating_sub(4)).max(3);
+        let [info, pos] =
+            Layout::vertical([Constraint::Length(info_h), Constraint::Min(3)]).areas(right);
+        super::renko::draw(f, app, left);
+        asset_panes(f, app, app.asset, info, pos, false);
     }
-    super::orders::draw(f, app, bottom);
+    if !tall {
+        return super::orders::draw(f, app, bottom);
+    }
+    let (orders, rest) = if wide {
+        let [o, rest] = Layout::horizontal([Constraint::Percentage(50); 2]).areas(bottom);
+        (o, rest)
+    } else {
+        let [o, rest] =
+            Layout::vertical([Constraint::Min(4), Constraint::Length(10)]).areas(bottom);
+        (o, rest)
+    };
+    let [day, log] = Layout::horizontal([Constraint::Percentage(50); 2]).areas(rest);
+    super::orders::draw(f, app, orders);
+    super::day::draw(f, app, day);
+    super::log::draw(f, app, log);
+}
+
+/// Asset `a`'s desk block (zone, tempo, locks, the day, connectivity) and its position;
+/// `mark`: it is the selected one of several shown.
+fn asset_panes(f: &mut Frame, app: &App, a: usize, info: Rect, pos: Rect, mark: bool) {
+    let t = &app.theme;
+    let Some((s, asset)) = app.state().and_then(|s| Some((s, s.assets.get(a)?))) else {
+        let waiting = Paragraph::new("waiting for the engine…").style(t.dim());
+        return f.render_widget(waiting, info.union(pos));
+    };
+    let marker = if mark { "▶ " } else { "" };
+    let block = titled(
+        t,
+        format!(" {marker}{} {} · desk ", asset.asset, asset.symbol),
+    );
+    let width = block.inner(info).width as usize;
+    f.render_widget(
+        Paragraph::new(info_lines(app, s, asset, width))
+            .wrap(Wrap { trim: true })
+            .block(block),
+        info,
+    );
+    f.render_widget(
+        Paragraph::new(position_lines(t, asset))
+            .wrap(Wrap { trim: true })
+            .block(titled(t, " position ".into())),
+        pos,
+    );
 }
 
 pub fn titled(t: &Theme, title: String) -> Block<'static> {
@@ -76,7 +118,8 @@ fn lock(t: &Theme, name: &str, l: &LockView) -> Vec<Span<'static>> {
     ]
 }
 
-fn info_lines(app: &App, s: &StateView, a: &AssetView) -> Vec<Line<'static>> {
+/// `width`: the block's inner width; the reason an entry is refused keeps to one line of it.
+fn info_lines(app: &App, s: &StateView, a: &AssetView, width: usize) -> Vec<Line<'static>> {
     let t = &app.theme;
     let zone = match a.zone {
         Zone::Normal => Span::styled("NORMAL ", t.accent()),
@@ -153,7 +196,7 @@ fn info_lines(app: &App, s: &StateView, a: &AssetView) -> Vec<Line<'static>> {
         None => Line::from(Span::styled("▶ entry gates pass", t.up())),
         Some(m) => Line::from(vec![
             Span::styled("■ ", t.dim()),
-            Span::styled(m.clone(), t.dim()),
+            Span::styled(one_line(m, width.saturating_sub(2)), t.dim()),
         ]),
     };
     vec![
@@ -201,11 +244,72 @@ fn info_lines(app: &App, s: &StateView, a: &AssetView) -> Vec<Line<'static>> {
             Span::styled("  ollama ", t.dim()),
             ollama,
         ]),
-        // why an entry would be refused now, then the next entry's modes: at 80×24 a reason
-        // that wraps pushes the modes (also in the status line when changed) out of the box
+        // why an entry would be refused now (in full in the status line when it is), then the
+        // next entry's modes
         block,
         Line::from(next),
     ]
+}
+
+/// The bridge as its heartbeat reports it: fresh or not, TS and market data connected, the
+/// account and the trade route; then any asset where the bridge's position differs.
+pub fn bridge_line(t: &Theme, s: &StateView) -> Vec<Span<'static>> {
+    let b = &s.bridge;
+    let ok = |on: bool, name: &str| {
+        let (mark, style) = if on {
+            ("✓", t.up())
+        } else {
+            ("✗", t.warn())
+        };
+        Span::styled(format!("{name} {mark}"), style)
+    };
+    let sep = || Span::styled(" · ", t.dim());
+    let mut spans = vec![
+        Span::styled("bridge ", t.dim()),
+        if b.fresh {
+            Span::styled(format!("✓ {}", age(b.age_secs)), t.up())
+        } else {
+            Span::styled(format!("✗ {}", age(b.age_secs)), t.warn())
+        },
+    ];
+    if b.status.last_heartbeat_at.is_some() {
+        spans.extend([
+            sep(),
+            ok(b.status.ts_connected, "TS"),
+            Span::raw(" "),
+            ok(b.status.md_connected, "MD"),
+            sep(),
+            Span::raw(
+                b.status
+                    .account
+                    .clone()
+                    .unwrap_or_else(|| "no account".into()),
+            ),
+            sep(),
+            Span::raw(
+                b.status
+                    .trade_route
+                    .clone()
+                    .unwrap_or_else(|| "no route".into()),
+            ),
+        ]);
+    }
+    for m in s.flags.position_mismatch.iter().flat_map(|p| &p.assets) {
+        spans.push(sep());
+        spans.push(Span::styled(mismatch(m, false), t.warn()));
+    }
+    spans
+}
+
+/// `⚠ ES desk +5 ≠ broker 0` (signed: long positive), or `⚠ ES +5≠0` when `short`.
+pub fn mismatch(m: &crate::engine::state::Mismatch, short: bool) -> String {
+    let q = |n: i64| if n == 0 { "0".into() } else { format!("{n:+}") };
+    let (desk, broker) = (q(m.engine_position), q(m.bridge_position));
+    if short {
+        format!("⚠ {} {desk}≠{broker}", m.asset)
+    } else {
+        format!("⚠ {} desk {desk} ≠ broker {broker}", m.asset)
+    }
 }
 
 /// The daily stop as the desk reads it: `dd 3.1/30%` (drawdown of the day's starting balance),
@@ -310,4 +414,20 @@ fn position_lines(t: &Theme, a: &AssetView) -> Vec<Line<'static>> {
         ]));
     }
     lines
+}
+
+/// `text` cut to `width` columns, with `…` when cut.
+pub fn one_line(text: &str, width: usize) -> String {
+    if Span::raw(text).width() <= width {
+        return text.to_string();
+    }
+    let mut end = 0;
+    for (i, c) in text.char_indices() {
+        let next = i + c.len_utf8();
+        if Span::raw(&text[..next]).width() + 1 > width {
+            break;
+        }
+        end = next;
+    }
+    format!("{}…", &text[..end])
 }

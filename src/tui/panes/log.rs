@@ -26,7 +26,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             };
             Line::from(vec![
                 Span::styled(e.at.format("%H:%M:%S ").to_string(), t.dim()),
-                Span::styled(format!("{:<12}", e.kind), t.dim()),
+                Span::styled(format!("{:<12} ", e.kind), t.dim()),
                 Span::styled(format!("{:<4} ", e.asset.as_deref().unwrap_or("")), t.dim()),
                 Span::styled(e.message.clone(), style),
             ])

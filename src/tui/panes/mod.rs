@@ -1,6 +1,8 @@
 //! One pane per file: each draws a part of the `App` into a `Rect`.
 pub mod backtests;
+pub mod chart;
 pub mod chat;
+pub mod day;
 pub mod desk;
 pub mod log;
 pub mod orders;

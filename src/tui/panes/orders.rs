@@ -4,16 +4,22 @@ use super::desk::titled;
 use crate::tui::app::App;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::text::Span;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table};
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let block = titled(t, " orders ".into());
     let Some(s) = app.state() else {
-        f.render_widget(block, area);
+        f.render_widget(titled(t, " orders ".into()), area);
         return;
     };
+    // the bridge executes these orders: its line heads them
+    let mut title = vec![Span::styled(" orders · ", t.accent())];
+    title.extend(super::desk::bridge_line(t, s));
+    title.push(Span::raw(" "));
+    let block = ratatui::widgets::Block::bordered()
+        .border_style(t.border())
+        .title(Line::from(title));
     let rows = s.orders.iter().map(|o| {
         let status_style = match o.status.as_str() {
             "FILLED" => t.up(),

@@ -70,10 +70,22 @@ pub async fn rich_desk() -> Fixture {
                     e.webhook_brick(BrickInput::new("ES", size, color, &bar_id))?;
                 }
             }
+            // NQ's bricks come with their closes (`"close": "{{close}}"`), from a price path
+            let mut nq_last = 21000.0;
+            for (size, built) in nq_bricks() {
+                let bar_id = format!("{}-{}", size.name(), built.index);
+                let mut input = BrickInput::new("NQ", size, built.color, &bar_id);
+                input.close = Some(built.close);
+                nq_last = built.close;
+                e.webhook_brick(input)?;
+            }
+            hb(e, "NQ", nq_last)?;
             e.bridge_heartbeat(BridgeHeartbeat {
                 ts_connected: true,
                 md_connected: true,
                 repo_ok: true,
+                account: Some("U12345".into()),
+                trade_route: Some("PAPER".into()),
                 ..Default::default()
             })?;
             e.execute(DeskCommand::Entry(EntryRequest::market(
@@ -142,10 +154,29 @@ pub async fn rich_desk() -> Fixture {
     }
 }
 
-pub async fn snapshot(f: &Fixture, asset: &str) -> Snapshot {
+/// NQ's bricks of every size from a fixed price path around 21000, in the order they formed.
+fn nq_bricks() -> Vec<(BrickSize, brickdesk::engine::renko::BuiltBrick)> {
+    use brickdesk::engine::renko::RenkoBuilder;
+    let mut builders: Vec<_> = BrickSize::ALL
+        .iter()
+        .map(|s| (*s, RenkoBuilder::new(s.points())))
+        .collect();
+    let mut out = Vec::new();
+    for k in 0..240 {
+        let k = k as f64;
+        let price = 21000.0 + 40.0 * (k / 9.0).sin() + 0.4 * k;
+        let price = (price * 4.0).round() / 4.0;
+        for (size, b) in &mut builders {
+            out.extend(b.push(price, k as i64).into_iter().map(|x| (*size, x)));
+        }
+    }
+    out
+}
+
+pub async fn snapshot(f: &Fixture) -> Snapshot {
     Link::local(f.engine.clone())
         .unwrap()
-        .fetch(Some(asset.into()), Default::default())
+        .fetch(Default::default())
         .await
         .unwrap()
 }
@@ -156,7 +187,7 @@ pub async fn app(f: &Fixture, theme: &str) -> App {
         Theme::embedded(theme).unwrap(),
         "local engine · test".into(),
     );
-    app.set_snapshot(snapshot(f, "ES").await);
+    app.set_snapshot(snapshot(f).await);
     app.command_done(Err(f.refusal.clone()));
     app
 }
