@@ -86,6 +86,11 @@ impl RenkoBuilder {
         self.box_size
     }
 
+    /// How many bricks this builder has emitted.
+    pub fn count(&self) -> u64 {
+        self.next_index
+    }
+
     /// Close of the last brick, if any.
     pub fn last_close(&self) -> Option<f64> {
         self.last.map(|(_, c)| c as f64 * self.box_size)

@@ -11,6 +11,11 @@ struct Tmux {
 impl Tmux {
     /// A private tmux server with an 80×24 bash session.
     fn start(name: &str) -> Tmux {
+        Self::sized(name, 80, 24)
+    }
+
+    /// A private tmux server with a `w`×`h` bash session.
+    fn sized(name: &str, w: u16, h: u16) -> Tmux {
         assert!(
             Command::new("tmux")
                 .arg("-V")
@@ -20,7 +25,8 @@ impl Tmux {
         );
         let socket = format!("brickdesk-{name}-{}", std::process::id());
         let t = Tmux { socket };
-        t.tmux(&["new-session", "-d", "-s", "main", "-x", "80", "-y", "24", "env -i PATH=/usr/bin:/bin HOME=/tmp TERM=xterm-256color PS1='prompt$ ' bash --norc --noprofile"]);
+        let (w, h) = (w.to_string(), h.to_string());
+        t.tmux(&["new-session", "-d", "-s", "main", "-x", &w, "-y", &h, "env -i PATH=/usr/bin:/bin HOME=/tmp TERM=xterm-256color PS1='prompt$ ' bash --norc --noprofile"]);
         t
     }
 
@@ -108,6 +114,16 @@ fn bin() -> String {
     env!("CARGO_BIN_EXE_brickdesk").to_string()
 }
 
+/// The brick count in the first chart's title (`6pt chart · 131 bricks`), 0 without one.
+fn chart_bricks(screen: &str) -> usize {
+    screen
+        .split("chart · ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 fn orders_rows(screen: &str) -> Vec<String> {
     screen
         .lines()
@@ -135,6 +151,9 @@ fn demo_from_start_to_quit() {
     t.wait_for("main", "1pt bricks", 30, |s| {
         s.lines().any(|l| l.contains("  1pt █"))
     });
+    // the demo's history (120 6pt bricks and more) is in before the trader acts: its bricks
+    // would move the desk like any other
+    t.wait_for("main", "the history", 20, |s| chart_bricks(s) >= 120);
     // a buy: override the tempo/zone gates (the simulated structure is random), confirm
     t.send("main", &["o", "b"]);
     t.wait_for("main", "the confirmation", 5, |s| {
@@ -432,6 +451,78 @@ async fn in_the_demo_a_typed_question_gets_the_models_answer_streamed() {
     // Esc leaves typing (seen, before q: an Esc and a key read together are Alt-key)
     t.send("main", &["Escape"]);
     t.wait_for("main", "keys as commands", 5, |s| s.contains("Enter type"));
+    t.send("main", &["q"]);
+    t.wait_for("main", "the shell prompt", 10, |s| {
+        s.trim_end().ends_with("prompt$")
+    });
+}
+
+/// How many price labels (`┤5262.00`, `◀5253.25`) each of the first two charts shows, by column.
+fn axis_labels(screen: &str) -> (usize, usize) {
+    let mut counts = (0, 0);
+    for line in screen.lines() {
+        let half = line.chars().count() / 2;
+        for (i, c) in line.chars().enumerate() {
+            if c == '┤' || c == '◀' {
+                let digits = line
+                    .chars()
+                    .skip(i + 1)
+                    .take_while(|d| d.is_ascii_digit() || *d == '.');
+                if digits.count() >= 4 {
+                    if i < half {
+                        counts.0 += 1;
+                    } else {
+                        counts.1 += 1;
+                    }
+                }
+            }
+        }
+    }
+    counts
+}
+
+#[test]
+fn the_demo_at_160x48_shows_both_assets_with_price_axes_within_5_s_and_brackets_change_the_size() {
+    let t = Tmux::sized("wide", 160, 48);
+    let dir = tempfile::tempdir().unwrap();
+    t.type_line(
+        "main",
+        &format!(
+            "BRICKDESK_CONFIG=/dev/null {} --data-dir {} demo --port 0",
+            bin(),
+            dir.path().display()
+        ),
+    );
+    let started = Instant::now();
+    // both assets side by side, each chart with its axis and its last price
+    let s = t.wait_for("main", "both charts with their axes", 5, |s| {
+        let (es, nq) = axis_labels(s);
+        // a last price on each axis
+        s.contains("▶ ES bricks")
+            && s.contains(" NQ bricks ")
+            && es >= 2
+            && nq >= 2
+            && s.matches('◀').count() == 2
+    });
+    eprintln!("both charts after {:?}:\n{s}", started.elapsed());
+    assert!(s.contains("6pt chart · "), "{s}");
+    // the history arrived with its prices: no chart placed from colors
+    assert!(!s.contains("≈ from colors"), "{s}");
+    // `]` shows the 8pt bricks, `[` twice the 4pt ones; each chart keeps its axis
+    t.send("main", &["]"]);
+    t.wait_for("main", "the 8pt chart", 5, |s| {
+        s.matches("8pt chart · ").count() == 2 && s.contains("chart: 8pt bricks")
+    });
+    t.send("main", &["["]);
+    t.send("main", &["["]);
+    // (its history arrives last: the newest bricks of the smaller sizes are the latest formed)
+    t.wait_for("main", "the 4pt chart with its axes", 5, |s| {
+        let (es, nq) = axis_labels(s);
+        s.matches("4pt chart · ").count() == 2
+            && s.contains("chart: 4pt bricks")
+            && es >= 2
+            && nq >= 2
+    });
     t.send("main", &["q"]);
     t.wait_for("main", "the shell prompt", 10, |s| {
         s.trim_end().ends_with("prompt$")

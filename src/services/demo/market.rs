@@ -1,10 +1,10 @@
 //! Simulated market: a seeded random walk per asset on its tick grid. Every step posts a price
 //! heartbeat; every brick the walk completes (six sizes, traditional rule) is posted to its webhook.
-//! The walk first runs at full speed until every asset has 8pt and 12pt bricks (a zone), then at
-//! the configured pace.
+//! At start the walk runs ahead at full speed and its newest bricks are posted as history (a
+//! chart, a zone, a tempo from the first frame); then it goes on at the configured pace.
 use super::PriceBoard;
 use crate::engine::model::{AssetConfig, BrickSize};
-use crate::engine::renko::RenkoBuilder;
+use crate::engine::renko::{BuiltBrick, RenkoBuilder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
@@ -41,87 +41,173 @@ fn start_price(asset: &AssetConfig) -> f64 {
     }
 }
 
+/// One asset's walk: its price and a builder per size.
+struct Walk {
+    price: f64,
+    builders: Vec<RenkoBuilder>,
+}
+
+impl Walk {
+    fn new(asset: &AssetConfig) -> Walk {
+        let builders = BrickSize::ALL
+            .iter()
+            .map(|s| RenkoBuilder::new(s.points()))
+            .collect();
+        Walk {
+            price: start_price(asset),
+            builders,
+        }
+    }
+
+    /// One random step on the tick grid: the bricks it completes, smallest size first.
+    fn step(
+        &mut self,
+        asset: &AssetConfig,
+        rng: &mut ChaCha8Rng,
+        max_ticks: i64,
+        ts: i64,
+    ) -> Vec<(BrickSize, BuiltBrick)> {
+        let ticks = rng.random_range(-max_ticks..=max_ticks);
+        self.price = (self.price + ticks as f64 * asset.tick).max(asset.tick);
+        let mut out = Vec::new();
+        for (size, b) in BrickSize::ALL.iter().zip(self.builders.iter_mut()) {
+            out.extend(
+                b.push(self.price, ts)
+                    .into_iter()
+                    .map(|brick| (*size, brick)),
+            );
+        }
+        out
+    }
+}
+
+/// The history posted at start: the walk runs until every asset has this many 6pt bricks, and
+/// the newest `BACKFILL_KEEP` of each size go through the webhooks (the console shows 160).
+const BACKFILL_MAIN: u64 = 120;
+const BACKFILL_KEEP: usize = 160;
+/// At most this many steps of history.
+const BACKFILL_MAX_STEPS: usize = 400_000;
+
 /// Runs until the task is dropped; HTTP failures are logged and the walk goes on.
 pub async fn run(opts: MarketOptions, assets: Vec<AssetConfig>, board: PriceBoard) {
     let client = reqwest::Client::new();
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     // Bar ids stay unique across demo restarts on the same data dir.
     let run_id = chrono::Utc::now().timestamp_millis();
-    let mut walks: Vec<(f64, Vec<RenkoBuilder>)> = assets
-        .iter()
-        .map(|a| {
-            let builders = BrickSize::ALL
-                .iter()
-                .map(|s| RenkoBuilder::new(s.points()))
-                .collect();
-            (start_price(a), builders)
-        })
-        .collect();
-    // warm-up: the walk runs at full speed until every asset has 8pt and 12pt bricks, so the
-    // desk has a zone (entries need one) when the live pace begins
-    let structure = [BrickSize::High.index(), BrickSize::Macro.index()];
-    for _ in 0..WARM_UP_MAX_STEPS {
-        let ready = walks
-            .iter()
-            .all(|(_, b)| structure.iter().all(|&s| b[s].last_close().is_some()));
-        if ready {
-            break;
-        }
-        step(
-            &client, &opts, &assets, &mut walks, &mut rng, &board, run_id,
-        )
-        .await;
-    }
+    let mut walks: Vec<Walk> = assets.iter().map(Walk::new).collect();
+    backfill(
+        &client, &opts, &assets, &mut walks, &mut rng, &board, run_id,
+    )
+    .await;
     let mut every = tokio::time::interval(opts.step);
     loop {
         every.tick().await;
-        step(
-            &client, &opts, &assets, &mut walks, &mut rng, &board, run_id,
-        )
-        .await;
+        for (asset, walk) in assets.iter().zip(walks.iter_mut()) {
+            let ts = chrono::Utc::now().timestamp_millis();
+            let bricks = walk.step(asset, &mut rng, opts.max_ticks_per_step, ts);
+            board.set(&asset.name, walk.price);
+            tracing::debug!(target: "brickdesk::demo", asset = %asset.name, price = walk.price, "price step");
+            heartbeat(&client, &opts, asset, walk.price).await;
+            for (size, brick) in bricks {
+                post_brick(&client, &opts, asset, size, &brick, run_id).await;
+            }
+        }
     }
 }
 
-/// At most this many steps of warm-up.
-const WARM_UP_MAX_STEPS: usize = 20_000;
-
-/// One price step of every asset: a heartbeat, then every brick the step completes.
-async fn step(
+/// Walks the market ahead at full speed, then posts the newest bricks of every size in the order
+/// they formed (the assets side by side), then the price they end at: the desk starts with a
+/// chart, a zone and a tempo.
+async fn backfill(
     client: &reqwest::Client,
     opts: &MarketOptions,
     assets: &[AssetConfig],
-    walks: &mut [(f64, Vec<RenkoBuilder>)],
+    walks: &mut [Walk],
     rng: &mut ChaCha8Rng,
     board: &PriceBoard,
     run_id: i64,
 ) {
-    for (asset, (price, builders)) in assets.iter().zip(walks.iter_mut()) {
-        let ticks = rng.random_range(-opts.max_ticks_per_step..=opts.max_ticks_per_step);
-        *price = (*price + ticks as f64 * asset.tick).max(asset.tick);
-        board.set(&asset.name, *price);
-        tracing::debug!(target: "brickdesk::demo", asset = %asset.name, price = *price, "price step");
-        let ts = chrono::Utc::now().timestamp_millis();
-        post(client, opts, "/tv_heartbeat", json!({
-            "secret": opts.tv_secret, "symbol": asset.name, "price": *price, "timestamp": ts / 1000,
-        }))
-        .await;
-        for (size, b) in BrickSize::ALL.iter().zip(builders.iter_mut()) {
-            for brick in b.push(*price, ts) {
-                post(
-                    client,
-                    opts,
-                    webhook_path(*size),
-                    json!({
-                        "secret": opts.tv_secret,
-                        "asset": asset.name,
-                        "color": brick.color.as_str(),
-                        "bar_id": format!("demo-{run_id}-{}-{}", size.name(), brick.index),
-                    }),
-                )
-                .await;
-            }
+    let start = chrono::Utc::now().timestamp_millis();
+    let mut history: Vec<Vec<(BrickSize, BuiltBrick)>> = vec![Vec::new(); assets.len()];
+    for n in 0..BACKFILL_MAX_STEPS {
+        let main = BrickSize::Main.index();
+        if walks
+            .iter()
+            .all(|w| w.builders[main].count() >= BACKFILL_MAIN)
+        {
+            break;
+        }
+        for ((asset, walk), past) in assets.iter().zip(walks.iter_mut()).zip(&mut history) {
+            past.extend(walk.step(asset, rng, opts.max_ticks_per_step, start + n as i64));
         }
     }
+    let posts = assets.iter().zip(walks.iter()).zip(history).map(|((asset, walk), past)| {
+        // the newest BACKFILL_KEEP of each size, in the order they formed
+        let mut left: Vec<usize> = BrickSize::ALL
+            .iter()
+            .map(|s| past.iter().filter(|(z, _)| z == s).count())
+            .collect();
+        let kept: Vec<_> = past
+            .into_iter()
+            .filter(|(size, _)| {
+                let l = &mut left[size.index()];
+                *l -= 1;
+                *l < BACKFILL_KEEP
+            })
+            .collect();
+        async move {
+            // the price where the history starts, then where it ends
+            // (the paper bridge fills at the board's price: an order sent meanwhile fills there)
+            if let Some((_, first)) = kept.first() {
+                board.set(&asset.name, first.close);
+                heartbeat(client, opts, asset, first.close).await;
+            }
+            for (size, brick) in &kept {
+                post_brick(client, opts, asset, *size, brick, run_id).await;
+            }
+            board.set(&asset.name, walk.price);
+            heartbeat(client, opts, asset, walk.price).await;
+            tracing::info!(target: "brickdesk::demo", asset = %asset.name, bricks = kept.len(), "history posted");
+        }
+    });
+    futures_util::future::join_all(posts).await;
+}
+
+async fn heartbeat(
+    client: &reqwest::Client,
+    opts: &MarketOptions,
+    asset: &AssetConfig,
+    price: f64,
+) {
+    let ts = chrono::Utc::now().timestamp();
+    post(
+        client,
+        opts,
+        "/tv_heartbeat",
+        json!({
+            "secret": opts.tv_secret, "symbol": asset.name, "price": price, "timestamp": ts,
+        }),
+    )
+    .await;
+}
+
+/// A brick as a TradingView alert with `"close": "{{close}}"` sends it.
+async fn post_brick(
+    client: &reqwest::Client,
+    opts: &MarketOptions,
+    asset: &AssetConfig,
+    size: BrickSize,
+    brick: &BuiltBrick,
+    run_id: i64,
+) {
+    let body = json!({
+        "secret": opts.tv_secret,
+        "asset": asset.name,
+        "color": brick.color.as_str(),
+        "bar_id": format!("demo-{run_id}-{}-{}", size.name(), brick.index),
+        "close": brick.close,
+    });
+    post(client, opts, webhook_path(size), body).await;
 }
 
 async fn post(client: &reqwest::Client, opts: &MarketOptions, path: &str, body: serde_json::Value) {

@@ -140,7 +140,7 @@ async fn heartbeat(
         .post(format!("{}/api/bridge/heartbeat", opts.base_url))
         .json(&json!({
             "secret": opts.secret, "tsConnected": true, "mdConnected": true, "repoOk": true,
-            "account": "PAPER", "tradeRoute": "PAPER",
+            "account": "PAPER-001", "tradeRoute": "SIM",
             "lastRapiEventUtc": chrono::Utc::now().to_rfc3339(),
         }))
         .send()
