@@ -278,11 +278,7 @@ impl App {
                 Effect::None
             }
             Action::ChartSmaller | Action::ChartLarger => {
-                let sizes = BrickSize::ALL;
-                let i = sizes
-                    .iter()
-                    .position(|s| *s == self.chart_size)
-                    .unwrap_or(0);
+                let (sizes, i) = (BrickSize::ALL, self.chart_size.index());
                 let i = match action {
                     Action::ChartSmaller => i.saturating_sub(1),
                     _ => (i + 1).min(sizes.len() - 1),

@@ -2,7 +2,7 @@
 //! sends them), and below them the chart of the size chosen with `[` and `]`.
 use super::chart::{Fill, RenkoChart, decimals};
 use super::desk::titled;
-use crate::engine::model::{BrickSize, Color, Side};
+use crate::engine::model::{BrickSize, Color};
 use crate::engine::orders::OrderStatus;
 use crate::engine::view::AssetView;
 use crate::tui::app::App;
@@ -108,7 +108,8 @@ fn trade_prices(a: &AssetView) -> (Option<f64>, Option<f64>, Option<f64>) {
         return (None, None, None);
     };
     let tp = &a.exits.settings.points_tp;
-    let sign = if p.side == Side::Buy { 1.0 } else { -1.0 };
-    let target = tp.enabled.then_some(p.avg_price + sign * tp.target);
+    let target = tp
+        .enabled
+        .then_some(p.avg_price + p.side.sign() * tp.target);
     (Some(p.avg_price), Some(p.protective_stop_price), target)
 }
