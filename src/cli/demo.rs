@@ -66,7 +66,16 @@ async fn run_demo(mut cfg: Config, args: DemoArgs, app: Option<App>) -> anyhow::
     tracing::info!(target: LOG_TARGET, data_dir = %data_dir.display(), "brickdesk demo: simulated market + paper bridge");
     let shutdown = app.is_none().then(crate::server::shutdown_signal);
     tracing::info!(target: LOG_TARGET, "listening on {base_url}");
-    let (market, bridge) = spawn_simulators(&cfg, base_url, &args);
+    // a history's bricks would move an open position (a demo restarted on its data dir)
+    let open = engine
+        .snapshot()
+        .assets
+        .iter()
+        .any(|a| a.position.is_some());
+    if open {
+        tracing::info!(target: LOG_TARGET, "a position is open: the market starts without a history");
+    }
+    let (market, bridge) = spawn_simulators(&cfg, base_url, &args, !open);
     let result = match app {
         None => {
             let shutdown = shutdown.expect("headless demo has a shutdown signal");
@@ -89,6 +98,7 @@ fn spawn_simulators(
     cfg: &Config,
     base_url: String,
     args: &DemoArgs,
+    history: bool,
 ) -> (JoinHandle<()>, JoinHandle<()>) {
     let board = PriceBoard::default();
     let market = tokio::spawn(demo::market::run(
@@ -98,6 +108,7 @@ fn spawn_simulators(
             seed: args.seed,
             step: Duration::from_millis(args.step_ms.max(10)),
             max_ticks_per_step: args.ticks.clamp(1, 400),
+            history,
         },
         cfg.assets.clone(),
         board.clone(),

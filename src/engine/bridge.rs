@@ -388,6 +388,7 @@ impl Engine {
                     entry_price: pos.avg_price,
                     exit_price: price,
                     pnl,
+                    realized_after: self.account.realized_today,
                     closed_at: now,
                 });
                 let remaining = pos.signed_qty() + fill_signed;

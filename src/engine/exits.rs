@@ -357,6 +357,20 @@ impl Engine {
         Some((start - now) / start * 100.0)
     }
 
+    /// How much of the daily stop the day has used (1.0 triggers it): the drawdown against its
+    /// limit, or the day's loss against `daily_stop_usd`, whichever is nearer.
+    pub fn daily_stop_used(&self) -> Option<f64> {
+        let pct = self.settings.daily_stop_pct;
+        let by_drawdown = self.drawdown_pct().filter(|_| pct > 0.0).map(|dd| dd / pct);
+        let usd = self.settings.daily_stop_usd.filter(|u| *u > 0.0);
+        let by_loss = usd.map(|u| -self.day_pnl() / u);
+        let used = match (by_drawdown, by_loss) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        used.map(|u| u.max(0.0))
+    }
+
     /// Why the daily stop should trigger now, if it should.
     fn daily_stop_breach(&self) -> Option<String> {
         let pct = self.settings.daily_stop_pct;

@@ -2,7 +2,7 @@
 //! from prices. A brick updates zone, tempo, intent, the trade's locks and scale-in, then the
 //! exits are evaluated and a preorder may fire.
 use super::Engine;
-use super::error::DeskResult;
+use super::error::{DeskError, DeskResult};
 use super::model::{BrickSize, BrickSource, Color};
 use super::orders::Order;
 use super::renko::BuiltBrick;
@@ -23,9 +23,10 @@ pub struct BrickInput {
     /// `bar_id`, else `bar_ts`; `None`: the alert has no bar key, so a retry of it cannot be told
     /// from a new brick (no duplicate detection).
     pub bar_id: Option<String>,
-    /// The brick's close price when the alert sends it (`"close": "{{close}}"`): the console
-    /// then draws the brick at its price rather than from the colors alone.
-    pub close: Option<f64>,
+    /// The brick's close as the alert sent it (`"close": "{{close}}"`): the console then draws
+    /// the brick at its price rather than from the colors alone. One that is not a plausible
+    /// price is left out (said in the answer and the log): it must not cost the desk its brick.
+    pub close: Option<String>,
 }
 
 impl BrickInput {
@@ -89,14 +90,24 @@ impl Engine {
         if let Some(id) = &input.bar_id {
             super::limits::text("bar_id", id)?;
         }
-        if let Some(close) = input.close {
-            self.check_price(a, "close", close)?;
-        }
         let asset = self.assets[a].name.clone();
+        let (close, close_note) = self.brick_close(a, input.close.as_deref());
+        if let Some(n) = &close_note {
+            self.emit(
+                "brick",
+                Some(a),
+                format!("{asset} {} brick: {n}", input.size),
+            )?;
+        }
         let duplicate_check = input.bar_id.is_some();
         let no_key = (!duplicate_check).then(|| {
             "the alert has no bar_id or bar_ts: a retried alert would count as a new brick (add \"bar_ts\": \"{{time}}\")".to_string()
         });
+        // what the sender should know: no bar key, a close left out
+        let notes = [no_key, close_note]
+            .into_iter()
+            .flatten()
+            .reduce(|a, b| format!("{a}; {b}"));
         let mut out = BrickOutcome {
             asset: asset.clone(),
             size: input.size,
@@ -104,7 +115,7 @@ impl Engine {
             applied: false,
             duplicate: false,
             duplicate_check,
-            note: no_key.clone(),
+            note: notes.clone(),
             brick: None,
             orders: Vec::new(),
         };
@@ -129,7 +140,7 @@ impl Engine {
                 out.orders = self.apply_neutral(a, input.size)?;
                 out.applied = true;
             }
-            out.note = Some(match no_key {
+            out.note = Some(match notes {
                 Some(k) => format!("{msg}; {k}"),
                 None => msg,
             });
@@ -150,11 +161,11 @@ impl Engine {
             bar_id,
             received_at: now,
             // a brick opens one box from its close, on the side its color says
-            open: input.close.map(|c| match color {
+            open: close.map(|c| match color {
                 Color::Green => c - input.size.points(),
                 Color::Red => c + input.size.points(),
             }),
-            close: input.close,
+            close,
         };
         if !self.store_brick(&brick, "webhook")? {
             out.duplicate = true;
@@ -165,6 +176,24 @@ impl Engine {
         out.applied = true;
         out.brick = Some(brick);
         Ok(out)
+    }
+
+    /// A brick alert's close: the price, or why it is left out.
+    fn brick_close(&self, a: usize, sent: Option<&str>) -> (Option<f64>, Option<String>) {
+        let Some(text) = sent.map(str::trim).filter(|t| !t.is_empty()) else {
+            return (None, None);
+        };
+        let checked = match text.parse::<f64>() {
+            Ok(p) => {
+                let (last, band) = (self.desk[a].last_price, self.settings.price_band_pct);
+                super::limits::price("close", p, last, band).map(|_| p)
+            }
+            Err(_) => Err(DeskError::Invalid("close is not a number".into())),
+        };
+        match checked {
+            Ok(p) => (Some(p), None),
+            Err(e) => (None, Some(format!("close {text:?} left out: {e}"))),
+        }
     }
 
     fn store_brick(&mut self, b: &Brick, source: &str) -> DeskResult<bool> {

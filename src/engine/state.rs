@@ -526,6 +526,8 @@ pub struct ClosedTrade {
     pub exit_price: f64,
     /// Realized USD of this close.
     pub pnl: f64,
+    /// The day's realized USD after it (the day's curve, also once older trades are dropped).
+    pub realized_after: f64,
     pub closed_at: DateTime<Utc>,
 }
 

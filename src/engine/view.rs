@@ -150,8 +150,13 @@ pub struct AccountView {
     pub account_balance: Option<f64>,
     /// How far the balance is below the day's start (%), when both are known.
     pub drawdown_pct: Option<f64>,
-    /// The trades closed this trading day, oldest first.
+    /// The trades closed this trading day, oldest first (the newest `TRADES_KEPT`).
+    #[serde(default)]
     pub trades_today: Vec<ClosedTrade>,
+    /// How much of the daily stop the day has used (1: it triggers), by the nearer of its rules;
+    /// null while neither can be measured.
+    #[serde(default)]
+    pub daily_stop_used: Option<f64>,
     pub candle_lock: LockView,
     pub cooldown: LockView,
 }
@@ -212,6 +217,7 @@ impl Engine {
                     .and_then(|s| s.account_balance),
                 drawdown_pct: self.drawdown_pct(),
                 trades_today: self.account.trades_today.clone(),
+                daily_stop_used: self.daily_stop_used(),
                 candle_lock: LockView::from_remaining(self.candle_lock_remaining()),
                 cooldown: LockView::from_remaining(self.cooldown_remaining()),
             },

@@ -182,16 +182,6 @@ pub mod de {
             .ok_or_else(|| D::Error::custom("not a number: expected a number like 5250.25"))
     }
 
-    /// `number_or_numeric_string` for an optional field: absent or `null` is `None`.
-    pub fn optional_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-        match Option::<serde_json::Value>::deserialize(d)? {
-            None | Some(serde_json::Value::Null) => Ok(None),
-            Some(v) => number_or_numeric_string(v)
-                .map(Some)
-                .map_err(D::Error::custom),
-        }
-    }
-
     /// Parses an enum-like string field with its own parser and a clear message.
     pub fn parsed<'de, D, T>(
         d: D,

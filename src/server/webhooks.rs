@@ -59,9 +59,9 @@ struct BrickBody {
     bar_id: Option<String>,
     #[serde(default, deserialize_with = "de::loose_text")]
     bar_ts: Option<String>,
-    /// Optional: the brick's close (`"{{close}}"`), a number or numeric text.
-    #[serde(default, deserialize_with = "de::optional_number")]
-    close: Option<f64>,
+    /// Optional: the brick's close (`"{{close}}"`), a number or numeric text; the engine reads it.
+    #[serde(default, deserialize_with = "de::loose_text")]
+    close: Option<String>,
 }
 
 /// The asset from `asset`, else `symbol` (the original reads both).

@@ -221,6 +221,11 @@ async fn daily_stop_exits_everything() {
     assert_no_exit(&d).await;
     // the bridge's openPnl is the position's open points: -300 USD on 5 MES = -12 points
     assert_eq!(d.asset("ES").await["position"]["open_points"], -12.0);
+    assert_eq!(d.state().await["account"]["daily_stop_used"], 0.0);
+    // half of the 30% drawdown used: what the day strip's gauge shows
+    d.post_anon("/api/rithmic/pnl-snapshot", snap(850.0)).await;
+    assert_eq!(d.state().await["account"]["daily_stop_used"], 0.5);
+    assert_no_exit(&d).await;
     d.post_anon("/api/rithmic/pnl-snapshot", snap(690.0)).await;
     d.post_anon("/api/rithmic/pnl-snapshot", snap(680.0)).await;
     assert_one_exit(&d, "daily_stop").await;

@@ -106,7 +106,7 @@ async fn the_original_alert_message_feeds_every_brick_route() {
 }
 
 #[tokio::test]
-async fn an_alert_that_sends_its_close_puts_the_brick_at_its_price_and_a_bad_one_changes_nothing() {
+async fn an_alert_that_sends_its_close_puts_the_brick_at_its_price_and_a_bad_close_is_left_out() {
     let d = TestDesk::start().await;
     d.heartbeat("ES", 5250.0).await;
     // `"close": "{{close}}"` added to the guide's message: TradingView fills in numeric text
@@ -129,24 +129,42 @@ async fn an_alert_that_sends_its_close_puts_the_brick_at_its_price_and_a_bad_one
         (Value::Null, Value::Null),
         "{b}"
     );
-    // a close that is not a number, or not a plausible price: 400 or 422, and no brick
-    for (close, code) in [
-        (json!("{{close}}"), StatusCode::BAD_REQUEST),
-        (json!(true), StatusCode::BAD_REQUEST),
-        (json!(-3), StatusCode::BAD_REQUEST),
-        (json!(9000.0), StatusCode::UNPROCESSABLE_ENTITY),
-    ] {
-        let body = json!({ "secret": TV, "asset": "ES", "color": "green", "bar_ts": format!("bad-{close}"), "close": close });
+    // a close that is not a number, or not a plausible price, is left out and said so: the
+    // brick itself still counts (a mistyped placeholder must not blind the desk); blank is none
+    for (i, close) in [json!("{{close}}"), json!(-3), json!(9000.0), json!(" ")]
+        .into_iter()
+        .enumerate()
+    {
+        let body = json!({ "secret": TV, "asset": "ES", "color": "green", "bar_ts": format!("bad-{i}"), "close": close });
         let (c, b) = d.post_anon("/tv_renko_main", body).await;
-        assert_eq!(c, code, "close {close}: {b}");
-        assert!(b["error"].as_str().unwrap().contains("close"), "{b}");
+        assert_eq!(c, StatusCode::OK, "close {close}: {b}");
+        assert_eq!(
+            (b["applied"].as_bool(), &b["brick"]["close"]),
+            (Some(true), &Value::Null),
+            "{b}"
+        );
+        let note = b["note"].as_str().unwrap_or_default();
+        assert_eq!(note.contains("left out"), i < 3, "close {close}: {b}");
     }
-    let (_, after) = d.get("/api/bricks?asset=ES&limit=5").await;
+    // a JSON type no alert produces is refused like any other field's (400), and stores nothing
+    let body = json!({ "secret": TV, "asset": "ES", "color": "green", "bar_ts": "bad-bool", "close": true });
+    let (c, b) = d.post_anon("/tv_renko_main", body).await;
+    assert_eq!(c, StatusCode::BAD_REQUEST, "{b}");
+    assert!(b["error"].as_str().unwrap().contains("close"), "{b}");
+    let (_, after) = d.get("/api/bricks?asset=ES&limit=10").await;
     assert_eq!(
         after["bricks"]["main"].as_array().unwrap().len(),
-        2,
+        6,
         "{after}"
     );
+    let (_, ev) = d.get("/api/events?limit=10").await;
+    let left_out = ev["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["message"].as_str().unwrap().contains("left out"))
+        .count();
+    assert_eq!(left_out, 3, "each in the log: {ev}");
 }
 
 #[tokio::test]

@@ -61,6 +61,13 @@ async fn a_closed_trade_shows_in_the_day_strip_with_its_pnl_until_the_day_rolls(
         .collect();
     assert_eq!(bars, " ██", "{text}");
 
+    // the gauge shows the engine's measure of the daily stop used
+    let mut app = app;
+    app.snapshot.as_mut().unwrap().state.account.daily_stop_used = Some(0.42);
+    term.draw(|fr| brickdesk::tui::ui::draw(fr, &app)).unwrap();
+    let text = term.backend().to_string();
+    assert!(text.contains("stop ■■■■□□□□□□ 42% used"), "{text}");
+
     // the next trading day starts with none
     f.clock.advance_secs(24 * 3600);
     f.engine

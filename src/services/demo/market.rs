@@ -19,6 +19,8 @@ pub struct MarketOptions {
     pub step: Duration,
     /// Largest move per step, in ticks.
     pub max_ticks_per_step: i64,
+    /// Post a history first (not when the desk has a position open: its bricks would move it).
+    pub history: bool,
 }
 
 /// The webhook path of each size.
@@ -94,11 +96,16 @@ pub async fn run(opts: MarketOptions, assets: Vec<AssetConfig>, board: PriceBoar
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     // Bar ids stay unique across demo restarts on the same data dir.
     let run_id = chrono::Utc::now().timestamp_millis();
-    let mut walks: Vec<Walk> = assets.iter().map(Walk::new).collect();
-    backfill(
-        &client, &opts, &assets, &mut walks, &mut rng, &board, run_id,
-    )
-    .await;
+    let walks: Vec<Walk> = assets.iter().map(Walk::new).collect();
+    let mut walks = if opts.history {
+        backfill(&client, &opts, &assets, walks, &mut rng, run_id).await
+    } else {
+        walks
+    };
+    // the paper bridge fills from here on, at these prices
+    for (asset, walk) in assets.iter().zip(&walks) {
+        board.set(&asset.name, walk.price);
+    }
     let mut every = tokio::time::interval(opts.step);
     loop {
         every.tick().await;
@@ -115,62 +122,94 @@ pub async fn run(opts: MarketOptions, assets: Vec<AssetConfig>, board: PriceBoar
     }
 }
 
-/// Walks the market ahead at full speed, then posts the newest bricks of every size in the order
-/// they formed (the assets side by side), then the price they end at: the desk starts with a
-/// chart, a zone and a tempo.
+/// Walks the market ahead at full speed (off the async threads), then posts the newest
+/// `BACKFILL_KEEP` bricks of every size in the order they formed (the assets side by side), with
+/// a heartbeat whenever their price has moved on: the desk starts with a chart, a zone and a
+/// tempo. Gives the walks back where the history ends.
 async fn backfill(
     client: &reqwest::Client,
     opts: &MarketOptions,
     assets: &[AssetConfig],
-    walks: &mut [Walk],
+    walks: Vec<Walk>,
     rng: &mut ChaCha8Rng,
-    board: &PriceBoard,
     run_id: i64,
-) {
-    let start = chrono::Utc::now().timestamp_millis();
-    let mut history: Vec<Vec<(BrickSize, BuiltBrick)>> = vec![Vec::new(); assets.len()];
-    for n in 0..BACKFILL_MAX_STEPS {
-        let main = BrickSize::Main.index();
-        if walks
-            .iter()
-            .all(|w| w.builders[main].count() >= BACKFILL_MAIN)
-        {
-            break;
+) -> Vec<Walk> {
+    let (list, max_ticks, mut walk_rng) = (assets.to_vec(), opts.max_ticks_per_step, rng.clone());
+    let walked = tokio::task::spawn_blocking(move || {
+        let mut walks = walks;
+        let history = walk_ahead(&list, &mut walks, &mut walk_rng, max_ticks);
+        (history, walks, walk_rng)
+    });
+    let (history, walks, walk_rng) = match walked.await {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(target: "brickdesk::demo", error = %e, "the history walk failed");
+            return assets.iter().map(Walk::new).collect();
         }
-        for ((asset, walk), past) in assets.iter().zip(walks.iter_mut()).zip(&mut history) {
-            past.extend(walk.step(asset, rng, opts.max_ticks_per_step, start + n as i64));
-        }
-    }
-    let posts = assets.iter().zip(walks.iter()).zip(history).map(|((asset, walk), past)| {
-        // the newest BACKFILL_KEEP of each size, in the order they formed
-        let mut left: Vec<usize> = BrickSize::ALL
-            .iter()
-            .map(|s| past.iter().filter(|(z, _)| z == s).count())
-            .collect();
-        let kept: Vec<_> = past
-            .into_iter()
-            .filter(|(size, _)| {
-                let l = &mut left[size.index()];
-                *l -= 1;
-                *l < BACKFILL_KEEP
-            })
-            .collect();
-        async move {
-            // the price where the history starts, then where it ends
-            // (the paper bridge fills at the board's price: an order sent meanwhile fills there)
-            if let Some((_, first)) = kept.first() {
-                board.set(&asset.name, first.close);
-                heartbeat(client, opts, asset, first.close).await;
+    };
+    *rng = walk_rng;
+    let posts = assets.iter().zip(history).map(|(asset, kept)| async move {
+        let mut told: Option<f64> = None;
+        for (size, brick) in &kept {
+            // the price band checks a close against the last price: keep it near
+            if told.is_none_or(|p| (brick.close - p).abs() > p * 0.02) {
+                heartbeat(client, opts, asset, brick.close).await;
+                told = Some(brick.close);
             }
-            for (size, brick) in &kept {
-                post_brick(client, opts, asset, *size, brick, run_id).await;
-            }
-            board.set(&asset.name, walk.price);
-            heartbeat(client, opts, asset, walk.price).await;
-            tracing::info!(target: "brickdesk::demo", asset = %asset.name, bricks = kept.len(), "history posted");
+            post_brick(client, opts, asset, *size, brick, run_id).await;
         }
+        tracing::info!(target: "brickdesk::demo", asset = %asset.name, bricks = kept.len(), "history posted");
     });
     futures_util::future::join_all(posts).await;
+    for (asset, walk) in assets.iter().zip(&walks) {
+        heartbeat(client, opts, asset, walk.price).await;
+    }
+    walks
+}
+
+/// Steps each asset until it has `BACKFILL_MAIN` 6pt bricks (at most `BACKFILL_MAX_STEPS`),
+/// keeping the newest `BACKFILL_KEEP` of each size; gives back each asset's kept bricks in the
+/// order they formed.
+fn walk_ahead(
+    assets: &[AssetConfig],
+    walks: &mut [Walk],
+    rng: &mut ChaCha8Rng,
+    max_ticks: i64,
+) -> Vec<Vec<(BrickSize, BuiltBrick)>> {
+    use std::collections::VecDeque;
+    let start = chrono::Utc::now().timestamp_millis();
+    let main = BrickSize::Main.index();
+    // per asset, per size: (order formed, size, brick)
+    let mut kept: Vec<Vec<VecDeque<(u64, BrickSize, BuiltBrick)>>> =
+        vec![vec![VecDeque::new(); BrickSize::ALL.len()]; assets.len()];
+    let mut seq = 0u64;
+    for n in 0..BACKFILL_MAX_STEPS {
+        let mut walking = false;
+        for ((asset, walk), queues) in assets.iter().zip(walks.iter_mut()).zip(&mut kept) {
+            if walk.builders[main].count() >= BACKFILL_MAIN {
+                continue;
+            }
+            walking = true;
+            for (size, brick) in walk.step(asset, rng, max_ticks, start + n as i64) {
+                let q = &mut queues[size.index()];
+                if q.len() == BACKFILL_KEEP {
+                    q.pop_front();
+                }
+                q.push_back((seq, size, brick));
+                seq += 1;
+            }
+        }
+        if !walking {
+            break;
+        }
+    }
+    kept.into_iter()
+        .map(|queues| {
+            let mut all: Vec<_> = queues.into_iter().flatten().collect();
+            all.sort_by_key(|(seq, ..)| *seq);
+            all.into_iter().map(|(_, size, b)| (size, b)).collect()
+        })
+        .collect()
 }
 
 async fn heartbeat(

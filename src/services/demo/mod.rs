@@ -21,4 +21,8 @@ impl PriceBoard {
     pub fn get(&self, asset: &str) -> Option<f64> {
         self.0.lock().expect("price board").get(asset).copied()
     }
+    /// No price yet: the market is still posting its history.
+    pub fn is_empty(&self) -> bool {
+        self.0.lock().expect("price board").is_empty()
+    }
 }

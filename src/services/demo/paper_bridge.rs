@@ -53,6 +53,11 @@ pub async fn run(opts: BridgeOptions, assets: Vec<AssetConfig>, board: PriceBoar
     loop {
         tokio::select! {
             _ = poll.tick() => {
+                // orders wait (PENDING) until the market's history is in and its prices are on
+                // the board
+                if board.is_empty() {
+                    continue;
+                }
                 if let Err(e) = poll_once(&client, &opts, &assets, &board, &mut book).await {
                     tracing::warn!(target: "brickdesk::demo", error = %e, "paper bridge poll failed");
                 }

@@ -43,20 +43,21 @@ pub fn decimals(tick: f64) -> usize {
 }
 
 /// Each brick's low and high price. A brick that came with its close sits at it; the others
-/// are placed from their colors (`levels`) on the grid of the newest priced brick, else with the
-/// newest brick's close taken as the last price rounded to the grid.
+/// are placed from their colors (`levels`) on the grid of the nearest priced brick after them
+/// (else before them), else with the newest brick's close taken as the last price rounded to
+/// the grid.
 pub fn placed(bricks: &[Brick], box_size: f64, last: Option<f64>) -> Option<Vec<(f64, f64)>> {
     let lows = levels(bricks.iter().map(|b| b.color));
     let low_of = |b: &Brick, close: f64| match b.color {
         Color::Green => close - box_size,
         Color::Red => close,
     };
-    let anchor = bricks
-        .iter()
-        .zip(&lows)
-        .rev()
-        .find_map(|(b, l)| b.close.map(|c| low_of(b, c) - *l as f64 * box_size));
-    let offset = match anchor {
+    // the grid offset each priced brick gives the box levels
+    let offset_at = |i: usize| {
+        let b = &bricks[i];
+        b.close.map(|c| low_of(b, c) - lows[i] as f64 * box_size)
+    };
+    let mut offset = match (0..bricks.len()).rev().find_map(offset_at) {
         Some(o) => o,
         None => {
             let (b, l) = bricks.last().zip(lows.last())?;
@@ -64,17 +65,12 @@ pub fn placed(bricks: &[Brick], box_size: f64, last: Option<f64>) -> Option<Vec<
             low_of(b, close) - *l as f64 * box_size
         }
     };
-    let spans = bricks
-        .iter()
-        .zip(&lows)
-        .map(|(b, l)| {
-            let lo = match b.close {
-                Some(c) => low_of(b, c),
-                None => offset + *l as f64 * box_size,
-            };
-            (lo, lo + box_size)
-        })
-        .collect();
+    let mut spans = vec![(0.0, 0.0); bricks.len()];
+    for i in (0..bricks.len()).rev() {
+        offset = offset_at(i).unwrap_or(offset);
+        let lo = offset + lows[i] as f64 * box_size;
+        spans[i] = (lo, lo + box_size);
+    }
     Some(spans)
 }
 
@@ -115,10 +111,13 @@ impl Widget for RenkoChart<'_> {
         };
         let d = self.decimals;
         let label = |p: f64| format!("{p:.d$}");
+        let lines = [self.last, self.entry, self.stop, self.target];
+        // labels as wide as the highest price shown, with room for the padding above it
         let top_price = spans
             .iter()
             .map(|s| s.1)
-            .fold(self.last.unwrap_or(0.0), f64::max);
+            .chain(lines.iter().flatten().copied())
+            .fold(0.0, f64::max);
         let label_w = label(top_price + 100.0 * self.box_size).len() as u16;
         if area.width < label_w + 10 || area.height < 2 {
             return;
@@ -131,7 +130,6 @@ impl Widget for RenkoChart<'_> {
         let fine = !t.monochrome && t.up_glyph == t.down_glyph;
         let sub: i64 = if fine { 2 } else { 1 };
         let steps = area.height as i64 * sub;
-        let lines = [self.last, self.entry, self.stop, self.target];
         // the box grid of the newest brick: a price range touches whole boxes of it
         let bx = self.box_size;
         let grid = spans.last().map_or(0.0, |s| s.0);
@@ -203,19 +201,21 @@ impl Widget for RenkoChart<'_> {
         let (up, down) = (t.up(), t.down());
         // the price grid: a label every few rows, on a round number of boxes
         let rows_per_box = self.box_size / per / sub as f64;
-        let every = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
-            .into_iter()
-            .find(|n| *n as f64 * rows_per_box >= if area.height < 12 { 2.0 } else { 3.0 })
-            .unwrap_or(1000) as f64;
+        let gap = if area.height < 12 { 2.0 } else { 3.0 };
+        let every = (0..)
+            .flat_map(|k| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(k)))
+            .find(|n| n * rows_per_box >= gap)
+            .unwrap_or(1.0);
         let label_step = every * self.box_size;
         for y in y0..y0 + area.height {
             buf[(axis_x, y)].set_symbol("│").set_style(t.border());
         }
         let mut labels: Vec<(u16, String, Style)> = Vec::new();
-        // the last price, the entry, the stop, the target: (row, price, text, style)
+        // the entry, the stop, the last price, the target: (row, price, text, style)
         let mut tagged: Vec<(i64, f64, String, Style)> = Vec::new();
+        // (the target's tag last: it gives way to the last price's)
         let mut p = grid + ((scale.top - grid) / label_step).floor() * label_step;
-        while scale.row(scale.edge(p)) < scale.rows {
+        for _ in 0..=scale.rows {
             if let Some(y) = y_of(scale.row(scale.edge(p))) {
                 labels.push((y, format!("┤{}", label(p)), t.dim()));
                 for x in (area.x..axis_x - 1).step_by(3) {
@@ -258,14 +258,6 @@ impl Widget for RenkoChart<'_> {
                 s
             }
         };
-        if let Some(p) = self.last {
-            let style = match self.bricks.last().map(|b| b.color) {
-                Some(Color::Red) => down,
-                _ => up,
-            };
-            let row = scale.row(scale.step(p));
-            tagged.push((row, p, format!("◀{}", label(p)), tag_style(style)));
-        }
         // the position's lines, behind the bricks, tagged on the axis
         let tags = [
             (self.entry, "E", "─", t.accent()),
@@ -285,11 +277,22 @@ impl Widget for RenkoChart<'_> {
             let row = (y - y0) as i64;
             tagged.push((row, p, format!("{tag}{}", label(p)), tag_style(style)));
         }
+        // the last price has no line: its tag is the one that gives way
+        if let Some(p) = self.last {
+            let style = match self.bricks.last().map(|b| b.color) {
+                Some(Color::Red) => down,
+                _ => up,
+            };
+            let row = scale.row(scale.step(p));
+            let at = tagged.len().min(2);
+            tagged.insert(at, (row, p, format!("◀{}", label(p)), tag_style(style)));
+        }
         // where orders filled: a buy under its brick, a sell over it; a fill that no finished
         // brick holds yet sits at its price in the forming column
         for fill in self.fills {
+            // (one before the first brick fetched cannot be placed)
             let i = self.bricks.partition_point(|b| b.received_at <= fill.at);
-            if i < skip {
+            if i == 0 || i < skip {
                 continue;
             }
             let row = match visible.get(i - skip) {

@@ -45,8 +45,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         ),
     ]);
     f.render_widget(Paragraph::new(head_line), head);
-    // the day's curve from its low (or 0) up; below it, how much of the daily stop it has used
+    // the day's curve from its low (or 0) up, its newest points when it is wider than the pane;
+    // below it, how much of the daily stop the day has used (the engine's measure)
     let curve = pnl_curve(acct);
+    let curve = &curve[curve.len().saturating_sub(spark.width as usize)..];
     let low = curve.iter().copied().fold(0.0, f64::min);
     let high = curve.iter().copied().fold(0.0, f64::max);
     let cents: Vec<u64> = curve.iter().map(|p| ((p - low) * 100.0) as u64).collect();
@@ -63,14 +65,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         );
     }
     let mut gauge = vec![Span::styled("stop ", t.dim())];
-    match stop_level(acct) {
-        Some(level) => {
-            // a day in profit has used none of it
-            let used = if acct.day_pnl < 0.0 {
-                (acct.day_pnl / level).min(1.0)
-            } else {
-                0.0
-            };
+    match acct.daily_stop_used {
+        Some(used) => {
+            let used = used.min(1.0);
             let cells = 10;
             let full = (used * cells as f64).round() as usize;
             let style = if acct.daily_stop_triggered || used >= 0.75 {
@@ -78,12 +75,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             } else {
                 t.dim()
             };
-            gauge.push(Span::raw(format!("{level:.2} ")));
             gauge.push(Span::styled("■".repeat(full), style));
             gauge.push(Span::styled("□".repeat(cells - full), t.dim()));
             gauge.push(Span::styled(format!(" {:.0}% used", used * 100.0), style));
         }
-        None => gauge.push(Span::styled("level unknown (no balance yet)", t.dim())),
+        None => gauge.push(Span::styled("not measured yet (no balance)", t.dim())),
     }
     if acct.daily_stop_triggered {
         gauge.push(Span::styled(daily_stop(acct), t.refused()));
@@ -114,27 +110,13 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(Paragraph::new(lines), list);
 }
 
-/// The day's PnL after each closed trade, from 0, then now (open PnL included).
+/// The day's realized PnL before its first kept trade and after each, then now (open PnL
+/// included).
 fn pnl_curve(acct: &AccountView) -> Vec<f64> {
-    let mut sum = 0.0;
-    let mut curve = vec![0.0];
-    curve.extend(acct.trades_today.iter().map(|tr| {
-        sum += tr.pnl;
-        sum
-    }));
+    let trades = &acct.trades_today;
+    let start = trades.first().map_or(0.0, |t| t.realized_after - t.pnl);
+    let mut curve = vec![start];
+    curve.extend(trades.iter().map(|t| t.realized_after));
     curve.push(acct.day_pnl);
     curve
-}
-
-/// The day PnL at which the daily stop triggers: the nearer of the USD stop and the drawdown
-/// stop (a share of the day's starting balance), when either is known.
-fn stop_level(acct: &AccountView) -> Option<f64> {
-    let by_usd = acct.daily_stop_usd.map(|u| -u);
-    let by_pct = acct
-        .day_start_balance
-        .map(|b| -b * acct.daily_stop_pct / 100.0);
-    match (by_usd, by_pct) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    }
 }

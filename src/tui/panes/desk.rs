@@ -11,14 +11,14 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-/// From this width both assets stand side by side; from this many rows of Desk (a 40-row
-/// terminal) the day strip and the log's tail join the orders.
+/// From this width the assets stand side by side (two of them; each needs `WIDE / 2`); from
+/// this many rows of Desk (a 40-row terminal) the day strip and the log's tail join the orders.
 const WIDE: u16 = 140;
 const TALL: u16 = 37;
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let assets = app.state().map_or(0, |s| s.assets.len());
-    let wide = area.width >= WIDE && assets > 1;
+    let wide = assets > 1 && area.width >= WIDE.max(WIDE / 2 * assets as u16);
     let tall = area.height >= TALL;
     // at 80×24 the position and its armed exits come first; taller screens get more orders
     let bottom_h = match (tall, wide) {
@@ -178,11 +178,7 @@ fn info_lines(app: &App, s: &StateView, a: &AssetView, width: usize) -> Vec<Line
             Span::styled("free", t.dim())
         });
     }
-    let bridge = if s.bridge.fresh {
-        Span::styled(format!("✓ {}", age(s.bridge.age_secs)), t.up())
-    } else {
-        Span::styled(format!("✗ {}", age(s.bridge.age_secs)), t.warn())
-    };
+    let bridge = bridge_age(t, s);
     let hb = Span::styled(
         age(a.heartbeat_age_secs),
         if a.heartbeat_fresh { t.up() } else { t.warn() },
@@ -264,14 +260,7 @@ pub fn bridge_line(t: &Theme, s: &StateView) -> Vec<Span<'static>> {
         Span::styled(format!("{name} {mark}"), style)
     };
     let sep = || Span::styled(" · ", t.dim());
-    let mut spans = vec![
-        Span::styled("bridge ", t.dim()),
-        if b.fresh {
-            Span::styled(format!("✓ {}", age(b.age_secs)), t.up())
-        } else {
-            Span::styled(format!("✗ {}", age(b.age_secs)), t.warn())
-        },
-    ];
+    let mut spans = vec![Span::styled("bridge ", t.dim()), bridge_age(t, s)];
     if b.status.last_heartbeat_at.is_some() {
         spans.extend([
             sep(),
@@ -299,6 +288,15 @@ pub fn bridge_line(t: &Theme, s: &StateView) -> Vec<Span<'static>> {
         spans.push(Span::styled(mismatch(m, false), t.warn()));
     }
     spans
+}
+
+/// `✓ 3s` when the bridge's heartbeat is fresh, else `✗ 2m10s`.
+fn bridge_age(t: &Theme, s: &StateView) -> Span<'static> {
+    let b = &s.bridge;
+    match b.fresh {
+        true => Span::styled(format!("✓ {}", age(b.age_secs)), t.up()),
+        false => Span::styled(format!("✗ {}", age(b.age_secs)), t.warn()),
+    }
 }
 
 /// `⚠ ES desk +5 ≠ broker 0` (signed: long positive), or `⚠ ES +5≠0` when `short`.
@@ -421,10 +419,11 @@ pub fn one_line(text: &str, width: usize) -> String {
     if Span::raw(text).width() <= width {
         return text.to_string();
     }
-    let mut end = 0;
+    let (mut end, mut used) = (0, 0);
     for (i, c) in text.char_indices() {
         let next = i + c.len_utf8();
-        if Span::raw(&text[..next]).width() + 1 > width {
+        used += Span::raw(&text[i..next]).width();
+        if used + 1 > width {
             break;
         }
         end = next;

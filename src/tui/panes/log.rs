@@ -15,6 +15,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .as_ref()
         .map(|s| s.events.as_slice())
         .unwrap_or(&[]);
+    if events.is_empty() {
+        let none = Paragraph::new(Span::styled("no events yet", t.dim()));
+        return f.render_widget(none.block(block), area);
+    }
     let skip = events.len().saturating_sub(inner_h);
     let lines: Vec<Line> = events[skip..]
         .iter()

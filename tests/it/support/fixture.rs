@@ -75,7 +75,7 @@ pub async fn rich_desk() -> Fixture {
             for (size, built) in nq_bricks() {
                 let bar_id = format!("{}-{}", size.name(), built.index);
                 let mut input = BrickInput::new("NQ", size, built.color, &bar_id);
-                input.close = Some(built.close);
+                input.close = Some(built.close.to_string());
                 nq_last = built.close;
                 e.webhook_brick(input)?;
             }
