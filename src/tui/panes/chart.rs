@@ -450,6 +450,12 @@ mod tests {
                 price: 5263.0,
                 side: Side::Sell,
             },
+            // before the first brick fetched: not placed
+            Fill {
+                at: at(-50),
+                price: 5240.0,
+                side: Side::Buy,
+            },
         ];
         let rows = render(chart(&b, &fills, &dark), 40, 12);
         let text = rows.join("\n");
@@ -512,5 +518,17 @@ mod tests {
             spans[..3],
             [(5244.0, 5250.0), (5250.0, 5256.0), (5244.0, 5250.0)]
         );
+        // a brick without its close sits on the grid of the nearest priced brick after it
+        let mut gaps = bricks("gggg", false);
+        gaps[2].close = Some(5256.0);
+        gaps[3].close = Some(5400.0);
+        let spans = placed(&gaps, 6.0, None).unwrap();
+        let want = [
+            (5238.0, 5244.0),
+            (5244.0, 5250.0),
+            (5250.0, 5256.0),
+            (5394.0, 5400.0),
+        ];
+        assert_eq!(spans, want);
     }
 }
