@@ -162,11 +162,13 @@ impl Widget for RenkoChart<'_> {
             }
             n
         };
+        // (four columns only when every brick fits so: a larger box must not cost history)
         let square = [(4u16, 2 * sub), (2, sub)];
-        let (bw, shown, per_box) = if let Some(&(bw, per_box)) = square
-            .iter()
-            .find(|(bw, per_box)| most(*per_box, by_width(*bw)) == by_width(*bw))
-        {
+        let (bw, shown, per_box) = if let Some(&(bw, per_box)) =
+            square.iter().find(|(bw, per_box)| {
+                (*bw < 4 || by_width(*bw) == total)
+                    && most(*per_box, by_width(*bw)) == by_width(*bw)
+            }) {
             (bw, by_width(bw), per_box)
         } else {
             let n = most(1, by_width(1));
