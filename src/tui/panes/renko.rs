@@ -8,7 +8,7 @@ use crate::engine::view::AssetView;
 use crate::tui::app::App;
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::text::{Line, Span};
+use ratatui::text::Span;
 use ratatui::widgets::Paragraph;
 
 /// The selected asset's bricks.
@@ -42,16 +42,22 @@ pub fn draw_asset(f: &mut Frame, app: &App, area: Rect, a: usize, mark: bool) {
         let skip = list.len().saturating_sub(width);
         let chosen = *size == app.chart_size;
         let label_style = if chosen { t.accent() } else { t.dim() };
-        let mut spans = vec![Span::styled(format!("{:>5} ", size.label()), label_style)];
-        spans.extend(list[skip..].iter().map(|b| match b.color {
-            Color::Green => Span::styled(t.up_glyph.as_str(), t.up()),
-            Color::Red => Span::styled(t.down_glyph.as_str(), t.down()),
-        }));
-        let y = inner.y + row as u16;
-        f.render_widget(
-            Paragraph::new(Line::from(spans)),
-            Rect::new(inner.x, y, inner.width, 1),
-        );
+        // straight into the buffer: this runs every frame, for every asset
+        let (y, right) = (inner.y + row as u16, inner.right());
+        let buf = f.buffer_mut();
+        let label = format!("{:>5} ", size.label());
+        let mut x = buf
+            .set_stringn(inner.x, y, label, inner.width as usize, label_style)
+            .0;
+        for b in &list[skip..] {
+            let (glyph, style) = match b.color {
+                Color::Green => (t.up_glyph.as_str(), t.up()),
+                Color::Red => (t.down_glyph.as_str(), t.down()),
+            };
+            x = buf
+                .set_stringn(x, y, glyph, right.saturating_sub(x) as usize, style)
+                .0;
+        }
     }
     let rows = inner.height.saturating_sub(BrickSize::ALL.len() as u16 + 1);
     if rows < 3 {
