@@ -229,13 +229,17 @@ impl Engine {
 
     /// Checks a price from outside for asset `a` (see `limits::price`); a refusal is logged.
     pub(crate) fn check_price(&mut self, a: usize, what: &str, p: f64) -> DeskResult<()> {
-        let last = self.desk[a].last_price;
-        let band = self.settings.price_band_pct;
-        limits::price(what, p, last, band).inspect_err(|e| {
+        self.price_in_band(a, what, p).inspect_err(|e| {
             let msg = format!("{} {what} refused: {e}", self.assets[a].name);
             tracing::warn!("{msg}");
             self.log_refusal("refused", Some(a), msg);
         })
+    }
+
+    /// `limits::price` against asset `a`'s last price and the desk's band, nothing logged.
+    pub(crate) fn price_in_band(&self, a: usize, what: &str, p: f64) -> DeskResult<()> {
+        let last = self.desk[a].last_price;
+        limits::price(what, p, last, self.settings.price_band_pct)
     }
 
     /// The asset lookup, for readers beside the engine.

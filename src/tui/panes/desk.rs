@@ -18,7 +18,7 @@ const TALL: u16 = 37;
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let assets = app.state().map_or(0, |s| s.assets.len());
-    let wide = assets > 1 && area.width >= WIDE.max(WIDE / 2 * assets as u16);
+    let wide = assets > 1 && area.width >= WIDE / 2 * assets as u16;
     let tall = area.height >= TALL;
     // at 80×24 the position and its armed exits come first; taller screens get more orders
     let bottom_h = match (tall, wide) {
