@@ -66,16 +66,19 @@ async fn run_demo(mut cfg: Config, args: DemoArgs, app: Option<App>) -> anyhow::
     tracing::info!(target: LOG_TARGET, data_dir = %data_dir.display(), "brickdesk demo: simulated market + paper bridge");
     let shutdown = app.is_none().then(crate::server::shutdown_signal);
     tracing::info!(target: LOG_TARGET, "listening on {base_url}");
-    // a history's bricks would move an open position (a demo restarted on its data dir)
-    let open = engine
-        .snapshot()
-        .assets
-        .iter()
-        .any(|a| a.position.is_some());
+    // a demo restarted on its data dir: the market goes on from the desk's last prices, and
+    // with a position open posts no history (its bricks would move the position)
+    let desk = engine.snapshot();
+    let open = desk.assets.iter().any(|a| a.position.is_some());
     if open {
         tracing::info!(target: LOG_TARGET, "a position is open: the market starts without a history");
     }
-    let (market, bridge) = spawn_simulators(&cfg, base_url, &args, !open);
+    let from = cfg
+        .assets
+        .iter()
+        .map(|c| desk.assets.iter().find(|a| a.asset == c.name)?.last_price)
+        .collect();
+    let (market, bridge) = spawn_simulators(&cfg, base_url, &args, !open, from);
     let result = match app {
         None => {
             let shutdown = shutdown.expect("headless demo has a shutdown signal");
@@ -99,6 +102,7 @@ fn spawn_simulators(
     base_url: String,
     args: &DemoArgs,
     history: bool,
+    from: Vec<Option<f64>>,
 ) -> (JoinHandle<()>, JoinHandle<()>) {
     let board = PriceBoard::default();
     let market = tokio::spawn(demo::market::run(
@@ -109,6 +113,8 @@ fn spawn_simulators(
             step: Duration::from_millis(args.step_ms.max(10)),
             max_ticks_per_step: args.ticks.clamp(1, 400),
             history,
+            from,
+            price_band_pct: cfg.desk.price_band_pct,
         },
         cfg.assets.clone(),
         board.clone(),

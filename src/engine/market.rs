@@ -92,19 +92,12 @@ impl Engine {
         }
         let asset = self.assets[a].name.clone();
         let (close, close_note) = self.brick_close(a, input.close.as_deref());
-        if let Some(n) = &close_note {
-            self.emit(
-                "brick",
-                Some(a),
-                format!("{asset} {} brick: {n}", input.size),
-            )?;
-        }
         let duplicate_check = input.bar_id.is_some();
         let no_key = (!duplicate_check).then(|| {
             "the alert has no bar_id or bar_ts: a retried alert would count as a new brick (add \"bar_ts\": \"{{time}}\")".to_string()
         });
         // what the sender should know: no bar key, a close left out
-        let notes = [no_key, close_note]
+        let notes = [no_key, close_note.clone()]
             .into_iter()
             .flatten()
             .reduce(|a, b| format!("{a}; {b}"));
@@ -172,6 +165,15 @@ impl Engine {
             out.brick = Some(brick);
             return Ok(out);
         }
+        // logged once, for the brick it was sent with (not for a retry, nor a neutral brick)
+        if let Some(n) = close_note {
+            let size = input.size;
+            self.emit(
+                "brick",
+                Some(a),
+                format!("{} {size} brick: {n}", brick.asset),
+            )?;
+        }
         out.orders = self.apply_brick(a, brick.clone())?;
         out.applied = true;
         out.brick = Some(brick);
@@ -180,14 +182,11 @@ impl Engine {
 
     /// A brick alert's close: the price, or why it is left out.
     fn brick_close(&self, a: usize, sent: Option<&str>) -> (Option<f64>, Option<String>) {
-        let Some(text) = sent.map(str::trim).filter(|t| !t.is_empty()) else {
+        let Some(text) = sent.map(str::trim) else {
             return (None, None);
         };
         let checked = match text.parse::<f64>() {
-            Ok(p) => {
-                let (last, band) = (self.desk[a].last_price, self.settings.price_band_pct);
-                super::limits::price("close", p, last, band).map(|_| p)
-            }
+            Ok(p) => self.price_in_band(a, "close", p).map(|_| p),
             Err(_) => Err(DeskError::Invalid("close is not a number".into())),
         };
         match checked {

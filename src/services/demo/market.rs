@@ -21,6 +21,10 @@ pub struct MarketOptions {
     pub max_ticks_per_step: i64,
     /// Post a history first (not when the desk has a position open: its bricks would move it).
     pub history: bool,
+    /// Per asset (in order), where the desk last saw its price: the walk goes on from there.
+    pub from: Vec<Option<f64>>,
+    /// The desk's price band (`desk.price_band_pct`), which the history's closes must keep.
+    pub price_band_pct: f64,
 }
 
 /// The webhook path of each size.
@@ -50,13 +54,14 @@ struct Walk {
 }
 
 impl Walk {
-    fn new(asset: &AssetConfig) -> Walk {
+    /// From `from` (where the desk last saw the asset), else the asset's demo start price.
+    fn new(asset: &AssetConfig, from: Option<f64>) -> Walk {
         let builders = BrickSize::ALL
             .iter()
             .map(|s| RenkoBuilder::new(s.points()))
             .collect();
         Walk {
-            price: start_price(asset),
+            price: from.unwrap_or_else(|| start_price(asset)),
             builders,
         }
     }
@@ -93,14 +98,16 @@ const BACKFILL_MAX_STEPS: usize = 400_000;
 /// Runs until the task is dropped; HTTP failures are logged and the walk goes on.
 pub async fn run(opts: MarketOptions, assets: Vec<AssetConfig>, board: PriceBoard) {
     let client = reqwest::Client::new();
-    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    let rng = ChaCha8Rng::seed_from_u64(opts.seed);
     // Bar ids stay unique across demo restarts on the same data dir.
     let run_id = chrono::Utc::now().timestamp_millis();
-    let walks: Vec<Walk> = assets.iter().map(Walk::new).collect();
-    let mut walks = if opts.history {
-        backfill(&client, &opts, &assets, walks, &mut rng, run_id).await
+    let walks: Vec<Walk> = (assets.iter().zip(&opts.from))
+        .map(|(a, from)| Walk::new(a, *from))
+        .collect();
+    let (mut walks, mut rng) = if opts.history {
+        backfill(&client, &opts, &assets, walks, rng, run_id).await
     } else {
-        walks
+        (walks, rng)
     };
     // the paper bridge fills from here on, at these prices
     for (asset, walk) in assets.iter().zip(&walks) {
@@ -131,28 +138,25 @@ async fn backfill(
     opts: &MarketOptions,
     assets: &[AssetConfig],
     walks: Vec<Walk>,
-    rng: &mut ChaCha8Rng,
+    rng: ChaCha8Rng,
     run_id: i64,
-) -> Vec<Walk> {
-    let (list, max_ticks, mut walk_rng) = (assets.to_vec(), opts.max_ticks_per_step, rng.clone());
+) -> (Vec<Walk>, ChaCha8Rng) {
+    let (list, max_ticks) = (assets.to_vec(), opts.max_ticks_per_step);
     let walked = tokio::task::spawn_blocking(move || {
-        let mut walks = walks;
-        let history = walk_ahead(&list, &mut walks, &mut walk_rng, max_ticks);
-        (history, walks, walk_rng)
+        let (mut walks, mut rng) = (walks, rng);
+        let history = walk_ahead(&list, &mut walks, &mut rng, max_ticks);
+        (history, walks, rng)
     });
-    let (history, walks, walk_rng) = match walked.await {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::warn!(target: "brickdesk::demo", error = %e, "the history walk failed");
-            return assets.iter().map(Walk::new).collect();
-        }
-    };
-    *rng = walk_rng;
+    // the walk is plain arithmetic: a panic there is a bug, and surfaces as one
+    let (history, walks, rng) = walked
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    // the band checks a close against the last price: a heartbeat keeps it well inside
+    let near = opts.price_band_pct / 100.0 / 4.0;
     let posts = assets.iter().zip(history).map(|(asset, kept)| async move {
         let mut told: Option<f64> = None;
         for (size, brick) in &kept {
-            // the price band checks a close against the last price: keep it near
-            if told.is_none_or(|p| (brick.close - p).abs() > p * 0.02) {
+            if told.is_none_or(|p| (brick.close - p).abs() > p * near) {
                 heartbeat(client, opts, asset, brick.close).await;
                 told = Some(brick.close);
             }
@@ -164,7 +168,7 @@ async fn backfill(
     for (asset, walk) in assets.iter().zip(&walks) {
         heartbeat(client, opts, asset, walk.price).await;
     }
-    walks
+    (walks, rng)
 }
 
 /// Steps each asset until it has `BACKFILL_MAIN` 6pt bricks (at most `BACKFILL_MAX_STEPS`),

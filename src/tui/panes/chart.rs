@@ -204,7 +204,7 @@ impl Widget for RenkoChart<'_> {
         // the price grid: a label every few rows, on a round number of boxes
         let rows_per_box = self.box_size / per / sub as f64;
         let gap = if area.height < 12 { 2.0 } else { 3.0 };
-        let every = (0..)
+        let every = (0..20)
             .flat_map(|k| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(k)))
             .find(|n| n * rows_per_box >= gap)
             .unwrap_or(1.0);
@@ -213,12 +213,16 @@ impl Widget for RenkoChart<'_> {
             buf[(axis_x, y)].set_symbol("│").set_style(t.border());
         }
         let mut labels: Vec<(u16, String, Style)> = Vec::new();
-        // the entry, the stop, the last price, the target: (row, price, text, style)
-        let mut tagged: Vec<(i64, f64, String, Style)> = Vec::new();
-        // (the target's tag last: it gives way to the last price's)
+        // (rank, row, price, text, style): the entry, the stop, the last price, then the target
+        // take their rows in that order
+        let mut tagged: Vec<(u8, i64, f64, String, Style)> = Vec::new();
         let mut p = grid + ((scale.top - grid) / label_step).floor() * label_step;
         for _ in 0..=scale.rows {
-            if let Some(y) = y_of(scale.row(scale.edge(p))) {
+            let row = scale.row(scale.edge(p));
+            if row >= scale.rows {
+                break;
+            }
+            if let Some(y) = y_of(row) {
                 labels.push((y, format!("┤{}", label(p)), t.dim()));
                 for x in (area.x..axis_x - 1).step_by(3) {
                     buf[(x, y)].set_symbol("·").set_style(t.dim());
@@ -262,11 +266,11 @@ impl Widget for RenkoChart<'_> {
         };
         // the position's lines, behind the bricks, tagged on the axis
         let tags = [
-            (self.entry, "E", "─", t.accent()),
-            (self.stop, "S", "╌", t.warn()),
-            (self.target, "T", "┈", up),
+            (0, self.entry, "E", "─", t.accent()),
+            (1, self.stop, "S", "╌", t.warn()),
+            (3, self.target, "T", "┈", up),
         ];
-        for (price, tag, dash, style) in tags {
+        for (rank, price, tag, dash, style) in tags {
             let Some((p, y)) = price.and_then(|p| Some((p, y_of(scale.row(scale.step(p)))?)))
             else {
                 continue;
@@ -277,7 +281,7 @@ impl Widget for RenkoChart<'_> {
                 }
             }
             let row = (y - y0) as i64;
-            tagged.push((row, p, format!("{tag}{}", label(p)), tag_style(style)));
+            tagged.push((rank, row, p, format!("{tag}{}", label(p)), tag_style(style)));
         }
         // the last price has no line: its tag is the one that gives way
         if let Some(p) = self.last {
@@ -286,15 +290,16 @@ impl Widget for RenkoChart<'_> {
                 _ => up,
             };
             let row = scale.row(scale.step(p));
-            let at = tagged.len().min(2);
-            tagged.insert(at, (row, p, format!("◀{}", label(p)), tag_style(style)));
+            tagged.push((2, row, p, format!("◀{}", label(p)), tag_style(style)));
         }
+        tagged.sort_by_key(|t| t.0);
         // where orders filled: a buy under its brick, a sell over it; a fill that no finished
         // brick holds yet sits at its price in the forming column
         for fill in self.fills {
-            // (one before the first brick fetched cannot be placed)
+            // (one before the first brick fetched cannot be placed when older bricks were not
+            // fetched)
             let i = self.bricks.partition_point(|b| b.received_at <= fill.at);
-            if i == 0 || i < skip {
+            if i < skip || (i == 0 && self.bricks.len() >= crate::tui::link::BRICKS) {
                 continue;
             }
             let row = match visible.get(i - skip) {
@@ -319,7 +324,7 @@ impl Widget for RenkoChart<'_> {
         // a tag whose row is taken moves one row toward its side of the taker, or is left out
         // (its line still shows); the grid's labels keep the rows left
         let mut taken: Vec<(i64, f64)> = Vec::new();
-        for (row, p, text, style) in tagged {
+        for (_, row, p, text, style) in tagged {
             let free = |r: i64| (0..scale.rows).contains(&r) && !taken.iter().any(|t| t.0 == r);
             let row = match taken.iter().find(|t| t.0 == row) {
                 None => Some(row),
@@ -452,14 +457,14 @@ mod tests {
                 price: 5263.0,
                 side: Side::Sell,
             },
-            // before the first brick fetched: not placed
-            Fill {
-                at: at(-50),
-                price: 5240.0,
-                side: Side::Buy,
-            },
         ];
         let rows = render(chart(&b, &fills, &dark), 40, 12);
+        // (a fill before the first brick, for the end)
+        let old = [Fill {
+            at: at(-50),
+            price: 5240.0,
+            side: Side::Buy,
+        }];
         let text = rows.join("\n");
         // the newest brick closes at 5268, the last price, tagged on the axis beside it
         let last_row = rows
@@ -492,6 +497,15 @@ mod tests {
             (*sy..rows.len()).any(|y| at(*sx, y) == '█'),
             "a brick under the sell:\n{text}"
         );
+        // a fill before the first brick: under it when the whole history is here; not placed
+        // when older bricks were not fetched
+        let buys = |b: &[Brick]| {
+            let rows = render(chart(b, &old, &dark), 40, 12);
+            rows.iter().map(|r| r.matches('▲').count()).sum::<usize>()
+        };
+        assert_eq!(buys(&b), 1);
+        let long = bricks(&"gr".repeat(crate::tui::link::BRICKS / 2), true);
+        assert_eq!(buys(&long), 0);
         // every grid label names a multiple of the box from the bricks' grid
         for r in &rows {
             if let Some(i) = r.find('┤') {
